@@ -1,0 +1,105 @@
+//! Wiring: [`Application::build`] opens the store (running migrations), loads the auth keys,
+//! binds the listener (port 0 picks a free port, which the tests use) and assembles the actix
+//! app. Tests run exactly this wiring.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::web::{self, Data};
+use actix_web::{App, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::Authenticator;
+use crate::auth::dev::DevKey;
+use crate::clock::Sources;
+use crate::config::Settings;
+use crate::http::trace::{HptsRootSpan, trace_context};
+use crate::http::write::InFlight;
+use crate::http::{AppState, routes, unknown_route};
+use crate::store::{Store, StoreError};
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Database could not be opened or migrated.
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    /// Auth keys could not be loaded.
+    #[error("auth: {0}")]
+    Auth(String),
+    /// Listener could not be bound.
+    #[error("listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A built, bound, not yet running service.
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Store,
+}
+
+impl Application {
+    /// Builds the service with the system clock and UUIDv7 ids.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with(settings, Sources::default()).await
+    }
+
+    /// Builds the service with injected clock and id sources.
+    pub async fn build_with(settings: Settings, sources: Sources) -> Result<Self, StartupError> {
+        if let Some(dev) = &settings.dev {
+            let key = DevKey::load_or_create(&dev.data_dir).map_err(StartupError::Auth)?;
+            tracing::info!(
+                jwks = %key.jwks_path.display(),
+                "dev mode: mint a token with `hpts token --tenant <uuid> --scope \"<scopes>\"` (same --data-dir)"
+            );
+        }
+        let store = Store::open(&settings.store, sources.clone())?;
+        let auth = Authenticator::new(settings.auth.clone()).await.map_err(StartupError::Auth)?;
+        let state = Data::new(AppState { store: store.clone(), auth, in_flight: Arc::new(InFlight::default()), sources });
+        let listener = TcpListener::bind(&settings.listen)?;
+        let port = listener.local_addr()?.port();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::<HptsRootSpan>::new())
+                .wrap(from_fn(trace_context))
+                .app_data(state.clone())
+                .configure(routes)
+                .default_service(web::to(unknown_route))
+        })
+        .shutdown_timeout(30);
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        let server = server.listen(listener)?.run();
+        tracing::info!(
+            listen = %settings.listen,
+            port,
+            database = %settings.store.path.display(),
+            "hpts listening"
+        );
+        Ok(Application { port, server, store })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that can stop the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGTERM/SIGINT (or a handle stops it): stops accepting, lets in-flight
+    /// requests finish, then lets the writer commit and answer everything queued, then returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        let store = self.store.clone();
+        let _ = tokio::task::spawn_blocking(move || store.shutdown()).await;
+        tracing::info!("hpts stopped");
+        result
+    }
+}

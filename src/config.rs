@@ -1,0 +1,351 @@
+//! One typed settings tree, built from flags and environment variables (flags win), validated
+//! once at start. A missing or invalid value stops startup with an error that names the
+//! variable. Secrets are wrapped in [`Secret`] so they never print.
+
+use std::fmt;
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::auth::dev::{DEV_AUDIENCE, DEV_ISSUER};
+use crate::auth::{AuthSettings, JwksSource, parse_algorithms};
+use crate::store::{StoreSettings, Synchronous, WriterConfig};
+use crate::telemetry::LogFormat;
+
+/// `hpts`: a self-hosted lending ledger.
+#[derive(Debug, Parser)]
+#[command(name = "hpts", version, about = "HPTS lending ledger: a single-binary HTTP ledger for loans on SQLite")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service (`--dev` for zero-configuration local use).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Print a development bearer token accepted by `hpts serve --dev`.
+    Token(TokenArgs),
+    /// Validate the configuration and print it (secrets redacted); exit 2 if invalid.
+    CheckConfig(ServeArgs),
+}
+
+/// Options of `serve` and `check-config`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Zero-configuration mode: ./data/hpts.db, a local Ed25519 dev key, issuer hpts-dev, audience hpts.
+    #[arg(long)]
+    pub dev: bool,
+    /// Directory for the dev key, its JWKS and the default database.
+    #[arg(long, env = "HPTS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "HPTS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// SQLite database file [default: <data-dir>/hpts.db].
+    #[arg(long, env = "HPTS_DATABASE")]
+    pub database: Option<PathBuf>,
+    /// Expected JWT issuer (`iss`).
+    #[arg(long, env = "HPTS_AUTH_ISSUER")]
+    pub auth_issuer: Option<String>,
+    /// Expected JWT audience (`aud`).
+    #[arg(long, env = "HPTS_AUTH_AUDIENCE")]
+    pub auth_audience: Option<String>,
+    /// JWKS location: an https:// or http:// URL, or a file path.
+    #[arg(long, env = "HPTS_AUTH_JWKS")]
+    pub auth_jwks: Option<String>,
+    /// Allowed JWT algorithms, comma-separated (subset of RS256, ES256, EdDSA).
+    #[arg(long, env = "HPTS_AUTH_ALGORITHMS", default_value = "RS256,ES256,EdDSA")]
+    pub auth_algorithms: String,
+    /// Clock skew tolerated on exp/nbf, in seconds.
+    #[arg(long, env = "HPTS_AUTH_LEEWAY_SECONDS", default_value_t = 60)]
+    pub auth_leeway_seconds: u64,
+    /// Minimum seconds between JWKS refreshes triggered by an unknown kid.
+    #[arg(long, env = "HPTS_AUTH_JWKS_REFRESH_SECONDS", default_value_t = 1)]
+    pub auth_jwks_refresh_seconds: u64,
+    /// Commit durability: full (fsync every commit) or normal.
+    #[arg(long, env = "HPTS_SYNCHRONOUS", default_value = "full")]
+    pub synchronous: String,
+    /// How long idempotency keys are kept, in hours (at least 24).
+    #[arg(long, env = "HPTS_IDEMPOTENCY_RETENTION_HOURS", default_value_t = 24)]
+    pub idempotency_retention_hours: u64,
+    /// Group commit in the writer: on, or off (one transaction per request, for benchmarks).
+    #[arg(long, env = "HPTS_GROUP_COMMIT", default_value = "on")]
+    pub group_commit: String,
+    /// Writer queue capacity; a full queue answers 503 overloaded.
+    #[arg(long, env = "HPTS_WRITER_QUEUE", default_value_t = 4096)]
+    pub writer_queue: usize,
+    /// Most requests committed in one transaction.
+    #[arg(long, env = "HPTS_WRITER_MAX_BATCH", default_value_t = 512)]
+    pub writer_max_batch: usize,
+    /// HTTP worker threads [default: number of CPU cores].
+    #[arg(long, env = "HPTS_WORKERS")]
+    pub workers: Option<usize>,
+    /// Read-only database connections.
+    #[arg(long, env = "HPTS_READ_POOL_SIZE", default_value_t = 8)]
+    pub read_pool_size: u32,
+    /// Log filter (e.g. info, hpts=debug).
+    #[arg(long, env = "HPTS_LOG", default_value = "info")]
+    pub log: String,
+    /// Log format: json or pretty [default: json; pretty with --dev].
+    #[arg(long, env = "HPTS_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// OTLP traces endpoint (not available in this build; setting it is an error).
+    #[arg(long, env = "HPTS_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+    /// Webhook endpoint for journalEntryPosted (not available in this build; setting it is an error).
+    #[arg(long, env = "HPTS_WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// Webhook signing secret.
+    #[arg(long, env = "HPTS_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// TLS certificate chain (PEM) (not available in this build; setting it is an error).
+    #[arg(long, env = "HPTS_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "HPTS_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// CA bundle for client certificates (enables mutual TLS).
+    #[arg(long, env = "HPTS_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+/// Options naming a database file.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// SQLite database file.
+    #[arg(long, env = "HPTS_DATABASE", default_value = "./data/hpts.db")]
+    pub database: PathBuf,
+}
+
+/// Options of `token`.
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// Tenant id (UUID) the token acts for.
+    #[arg(long)]
+    pub tenant: String,
+    /// Space-separated scopes [default: every hpts scope].
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Lifetime, e.g. 90s, 15m, 1h, 7d.
+    #[arg(long, default_value = "1h")]
+    pub ttl: String,
+    /// Subject (`sub`), recorded as the actor of entries.
+    #[arg(long, default_value = "dev-user")]
+    pub subject: String,
+    /// Directory holding the dev key (same as `serve --dev`).
+    #[arg(long, env = "HPTS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+/// A value that must never be printed.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself; call only where it is used.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***redacted***\"")
+    }
+}
+
+/// Dev-mode settings.
+#[derive(Debug, Clone)]
+pub struct DevSettings {
+    /// Where the dev key lives.
+    pub data_dir: PathBuf,
+}
+
+/// Everything the service needs, validated.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Listen address (`host:port`; port 0 picks a free port).
+    pub listen: String,
+    /// HTTP workers (None: one per core).
+    pub workers: Option<usize>,
+    /// Database and writer.
+    pub store: StoreSettings,
+    /// Token verification.
+    pub auth: AuthSettings,
+    /// Dev mode, if on.
+    pub dev: Option<DevSettings>,
+    /// Log filter.
+    pub log_filter: String,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Webhook secret (reserved).
+    pub webhook_secret: Option<Secret>,
+}
+
+/// A configuration problem, naming the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+fn err(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+impl Settings {
+    /// Builds and validates the settings.
+    pub fn from_args(a: &ServeArgs) -> Result<Settings, ConfigError> {
+        let mut problems: Vec<String> = Vec::new();
+        if a.listen.to_socket_addrs().map(|mut it| it.next().is_none()).unwrap_or(true) {
+            problems.push(format!("HPTS_LISTEN: {:?} is not a host:port address", a.listen));
+        }
+        let synchronous = match a.synchronous.to_ascii_lowercase().as_str() {
+            "full" => Synchronous::Full,
+            "normal" => Synchronous::Normal,
+            other => {
+                problems.push(format!("HPTS_SYNCHRONOUS: {other:?} must be full or normal"));
+                Synchronous::Full
+            }
+        };
+        let group_commit = match a.group_commit.to_ascii_lowercase().as_str() {
+            "on" | "true" | "1" => true,
+            "off" | "false" | "0" => false,
+            other => {
+                problems.push(format!("HPTS_GROUP_COMMIT: {other:?} must be on or off"));
+                true
+            }
+        };
+        if a.idempotency_retention_hours < 24 {
+            problems.push(format!(
+                "HPTS_IDEMPOTENCY_RETENTION_HOURS: {} is below the minimum of 24",
+                a.idempotency_retention_hours
+            ));
+        }
+        if a.writer_queue == 0 || a.writer_max_batch == 0 {
+            problems.push("HPTS_WRITER_QUEUE and HPTS_WRITER_MAX_BATCH must be at least 1".into());
+        }
+        if a.workers == Some(0) {
+            problems.push("HPTS_WORKERS must be at least 1".into());
+        }
+        let log_format = match a.log_format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None if a.dev => LogFormat::Pretty,
+            None | Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            Some(other) => {
+                problems.push(format!("HPTS_LOG_FORMAT: {other:?} must be json or pretty"));
+                LogFormat::Json
+            }
+        };
+        let mut algorithms = parse_algorithms(&a.auth_algorithms).unwrap_or_else(|e| {
+            problems.push(format!("HPTS_AUTH_ALGORITHMS: {e}"));
+            Vec::new()
+        });
+        for (name, set) in [
+            ("HPTS_OTLP_ENDPOINT", a.otlp_endpoint.is_some()),
+            ("HPTS_WEBHOOK_URL", a.webhook_url.is_some()),
+            ("HPTS_TLS_CERT", a.tls_cert.is_some()),
+            ("HPTS_TLS_KEY", a.tls_key.is_some()),
+            ("HPTS_TLS_CLIENT_CA", a.tls_client_ca.is_some()),
+        ] {
+            if set {
+                problems.push(format!("{name}: this feature is not available in this build yet; unset it"));
+            }
+        }
+        let (issuer, audience, jwks, dev) = if a.dev {
+            if !algorithms.contains(&jsonwebtoken::Algorithm::EdDSA) {
+                algorithms.push(jsonwebtoken::Algorithm::EdDSA);
+            }
+            (
+                DEV_ISSUER.to_owned(),
+                DEV_AUDIENCE.to_owned(),
+                JwksSource::File(a.data_dir.join("dev-jwks.json")),
+                Some(DevSettings { data_dir: a.data_dir.clone() }),
+            )
+        } else {
+            let missing: Vec<&str> = [
+                ("HPTS_AUTH_ISSUER", a.auth_issuer.is_none()),
+                ("HPTS_AUTH_AUDIENCE", a.auth_audience.is_none()),
+                ("HPTS_AUTH_JWKS", a.auth_jwks.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(n, m)| m.then_some(n))
+            .collect();
+            if !missing.is_empty() {
+                problems.push(format!(
+                    "{} must be set (or run `hpts serve --dev` for local development)",
+                    missing.join(", ")
+                ));
+            }
+            (
+                a.auth_issuer.clone().unwrap_or_default(),
+                a.auth_audience.clone().unwrap_or_default(),
+                JwksSource::parse(a.auth_jwks.as_deref().unwrap_or_default()),
+                None,
+            )
+        };
+        if !problems.is_empty() {
+            return Err(err(problems.join("; ")));
+        }
+        Ok(Settings {
+            listen: a.listen.clone(),
+            workers: a.workers,
+            store: StoreSettings {
+                path: a.database.clone().unwrap_or_else(|| a.data_dir.join("hpts.db")),
+                synchronous,
+                writer: WriterConfig {
+                    group_commit,
+                    max_batch: a.writer_max_batch,
+                    queue_capacity: a.writer_queue,
+                    idempotency_retention: Duration::from_secs(a.idempotency_retention_hours * 3600),
+                    purge_interval: Duration::from_secs(600),
+                },
+                read_pool_size: a.read_pool_size,
+            },
+            auth: AuthSettings {
+                issuer,
+                audience,
+                jwks,
+                algorithms,
+                leeway_seconds: a.auth_leeway_seconds,
+                refresh_min_interval: Duration::from_secs(a.auth_jwks_refresh_seconds),
+            },
+            dev,
+            log_filter: a.log.clone(),
+            log_format,
+            webhook_secret: a.webhook_secret.clone().map(Secret),
+        })
+    }
+
+    /// The effective configuration as JSON, secrets redacted.
+    pub fn redacted(&self) -> serde_json::Value {
+        json!({
+            "dev": self.dev.is_some(),
+            "listen": self.listen,
+            "workers": self.workers,
+            "database": self.store.path,
+            "synchronous": format!("{:?}", self.store.synchronous).to_lowercase(),
+            "group_commit": self.store.writer.group_commit,
+            "writer_queue": self.store.writer.queue_capacity,
+            "writer_max_batch": self.store.writer.max_batch,
+            "read_pool_size": self.store.read_pool_size,
+            "idempotency_retention_hours": self.store.writer.idempotency_retention.as_secs() / 3600,
+            "auth": {
+                "issuer": self.auth.issuer,
+                "audience": self.auth.audience,
+                "jwks": match &self.auth.jwks { JwksSource::File(p) => p.display().to_string(), JwksSource::Url(u) => u.clone() },
+                "algorithms": self.auth.algorithms.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>(),
+                "leeway_seconds": self.auth.leeway_seconds,
+            },
+            "log": self.log_filter,
+            "log_format": format!("{:?}", self.log_format).to_lowercase(),
+            "webhook_secret": self.webhook_secret.as_ref().map(|_| "***redacted***"),
+        })
+    }
+}

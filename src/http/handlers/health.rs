@@ -1,0 +1,29 @@
+//! `GET /v1/health/live` (process up) and `GET /v1/health/ready` (writer running, migrations
+//! applied). No authentication.
+
+use actix_web::web::Data;
+use actix_web::HttpResponse;
+use serde_json::json;
+
+use crate::http::AppState;
+use crate::http::problem::{ApiError, Code};
+
+/// Build version and commit.
+pub fn version_info() -> (&'static str, &'static str) {
+    (env!("CARGO_PKG_VERSION"), env!("HPTS_GIT_SHA"))
+}
+
+/// Liveness.
+pub async fn live() -> HttpResponse {
+    let (version, git_sha) = version_info();
+    HttpResponse::Ok().json(json!({ "status": "ok", "version": version, "git_sha": git_sha }))
+}
+
+/// Readiness.
+pub async fn ready(state: Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.store.is_ready() {
+        Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
+    } else {
+        Err(ApiError::new(Code::NotReady, "the writer is not running").retry_after(1))
+    }
+}

@@ -1,0 +1,309 @@
+//! RFC 9457 problem details. ONE table ([`Code::meta`]) gives every error its status, stable
+//! `code` and title; every error the service answers with — its own, the store's, the auth
+//! layer's and actix's (unknown route, wrong method) — becomes an [`ApiError`] and goes through it.
+//! 5xx bodies never carry internals: the cause is logged once, here.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::auth::{AuthError, Scope};
+use crate::ledger::LedgerError;
+use crate::store::StoreError;
+
+/// One failing field of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// JSON-pointer-like path, e.g. `loans[3].interest_minor`.
+    pub field: String,
+    /// Stable snake_case reason.
+    pub code: &'static str,
+    /// Human explanation.
+    pub message: String,
+}
+
+impl FieldError {
+    /// A field error.
+    pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
+        FieldError { field: field.into(), code, message: message.into() }
+    }
+}
+
+/// Every error code the API answers with (SPEC §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs, reason = "each variant is its snake_case code, documented in the table")]
+pub enum Code {
+    ValidationFailed,
+    MalformedJson,
+    IdempotencyKeyMissing,
+    IdempotencyKeyInvalid,
+    InvalidPageToken,
+    Unauthenticated,
+    InsufficientScope,
+    NotFound,
+    MethodNotAllowed,
+    IdempotencyInProgress,
+    AlreadyReversed,
+    DuplicateExternalRef,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    IdempotencyMismatch,
+    BorrowerMismatch,
+    CurrencyMismatch,
+    LoanNotFound,
+    AmountMustBePositive,
+    PrincipalMismatch,
+    InterestMismatch,
+    AlreadyAccrued,
+    MixedCurrencyBatch,
+    CannotReverseReversal,
+    ReversalBlockedByLaterActivity,
+    RateLimited,
+    NotReady,
+    Overloaded,
+    Internal,
+}
+
+impl Code {
+    /// THE table: status, wire code, title.
+    pub const fn meta(self) -> (StatusCode, &'static str, &'static str) {
+        use Code as C;
+        match self {
+            C::ValidationFailed => (StatusCode::BAD_REQUEST, "validation_failed", "Request validation failed"),
+            C::MalformedJson => (StatusCode::BAD_REQUEST, "malformed_json", "Request body is not valid JSON"),
+            C::IdempotencyKeyMissing => (StatusCode::BAD_REQUEST, "idempotency_key_missing", "Idempotency-Key header is required"),
+            C::IdempotencyKeyInvalid => (StatusCode::BAD_REQUEST, "idempotency_key_invalid", "Idempotency-Key header is invalid"),
+            C::InvalidPageToken => (StatusCode::BAD_REQUEST, "invalid_page_token", "Page token is invalid"),
+            C::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required"),
+            C::InsufficientScope => (StatusCode::FORBIDDEN, "insufficient_scope", "Token lacks the required scope"),
+            C::NotFound => (StatusCode::NOT_FOUND, "not_found", "Resource not found"),
+            C::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
+            C::IdempotencyInProgress => (StatusCode::CONFLICT, "idempotency_in_progress", "A request with this idempotency key is in progress"),
+            C::AlreadyReversed => (StatusCode::CONFLICT, "already_reversed", "Journal entry is already reversed"),
+            C::DuplicateExternalRef => (StatusCode::CONFLICT, "duplicate_external_ref", "external_ref is already used"),
+            C::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Request body is too large"),
+            C::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Content-Type must be application/json"),
+            C::IdempotencyMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_mismatch", "Idempotency key was used with a different request"),
+            C::BorrowerMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "borrower_mismatch", "Borrower does not match the loan"),
+            C::CurrencyMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "currency_mismatch", "Currency does not match the loan"),
+            C::LoanNotFound => (StatusCode::UNPROCESSABLE_ENTITY, "loan_not_found", "Loan not found"),
+            C::AmountMustBePositive => (StatusCode::UNPROCESSABLE_ENTITY, "amount_must_be_positive", "Amount must be positive"),
+            C::PrincipalMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "principal_mismatch", "Outstanding principal does not match the ledger"),
+            C::InterestMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "interest_mismatch", "Interest does not match the computed daily interest"),
+            C::AlreadyAccrued => (StatusCode::UNPROCESSABLE_ENTITY, "already_accrued", "Loan already accrued for this date"),
+            C::MixedCurrencyBatch => (StatusCode::UNPROCESSABLE_ENTITY, "mixed_currency_batch", "Accrual batch mixes currencies"),
+            C::CannotReverseReversal => (StatusCode::UNPROCESSABLE_ENTITY, "cannot_reverse_reversal", "A reversal cannot be reversed"),
+            C::ReversalBlockedByLaterActivity => (StatusCode::UNPROCESSABLE_ENTITY, "reversal_blocked_by_later_activity", "Reversal blocked by later activity"),
+            C::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
+            C::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", "Service not ready"),
+            C::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Service overloaded"),
+            C::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+        }
+    }
+
+    /// Looks a code up by its wire name (used for batch item codes).
+    pub fn from_wire(s: &str) -> Option<Code> {
+        use Code as C;
+        [
+            C::LoanNotFound,
+            C::PrincipalMismatch,
+            C::InterestMismatch,
+            C::AlreadyAccrued,
+            C::MixedCurrencyBatch,
+            C::AmountMustBePositive,
+        ]
+        .into_iter()
+        .find(|c| c.meta().1 == s)
+    }
+}
+
+/// An error answered as `application/problem+json`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// Which row of the table.
+    pub code: Code,
+    /// Human explanation, safe to show.
+    pub detail: String,
+    /// Failing fields, if any.
+    pub errors: Vec<FieldError>,
+    /// `Retry-After` seconds.
+    pub retry_after: Option<u32>,
+    /// Extra `WWW-Authenticate` parameters.
+    pub www_authenticate: Option<String>,
+}
+
+impl ApiError {
+    /// An error with a detail message.
+    pub fn new(code: Code, detail: impl Into<String>) -> Self {
+        ApiError { code, detail: detail.into(), errors: Vec::new(), retry_after: None, www_authenticate: None }
+    }
+
+    /// 400 `validation_failed` listing every failing field.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let detail = match errors.len() {
+            1 => format!("{}: {}", errors[0].field, errors[0].message),
+            n => format!("{n} fields are invalid"),
+        };
+        ApiError { errors, ..ApiError::new(Code::ValidationFailed, detail) }
+    }
+
+    /// Adds field errors.
+    #[must_use]
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    /// Adds a `Retry-After`.
+    #[must_use]
+    pub fn retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// 404 for anything the caller's tenant cannot see.
+    pub fn not_found() -> Self {
+        ApiError::new(Code::NotFound, "no such resource")
+    }
+
+    /// 401.
+    pub fn unauthenticated(detail: &str, token_given: bool) -> Self {
+        ApiError {
+            www_authenticate: token_given.then(|| "error=\"invalid_token\"".to_owned()),
+            ..ApiError::new(Code::Unauthenticated, detail)
+        }
+    }
+
+    /// 403 for a missing scope.
+    pub fn insufficient_scope(scope: Scope) -> Self {
+        ApiError {
+            www_authenticate: Some(format!("error=\"insufficient_scope\", scope=\"{}\"", scope.as_str())),
+            ..ApiError::new(Code::InsufficientScope, format!("this operation requires scope {}", scope.as_str()))
+        }
+    }
+
+    /// 500 with nothing internal shown; the cause is logged here, once.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        ApiError::new(Code::Internal, "an internal error occurred; it has been logged")
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.meta().1, self.detail)
+    }
+}
+
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'static str,
+    status: u16,
+    detail: &'a str,
+    code: &'static str,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.meta().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, code, title) = self.code.meta();
+        let body = ProblemBody {
+            kind: format!("urn:hpts:problem:{code}"),
+            title,
+            status: status.as_u16(),
+            detail: &self.detail,
+            code,
+            errors: &self.errors,
+        };
+        let mut res = HttpResponse::build(status);
+        res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json")));
+        if let Some(secs) = self.retry_after {
+            res.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            let value = match &self.www_authenticate {
+                Some(params) => format!("Bearer {params}"),
+                None => "Bearer".to_owned(),
+            };
+            res.insert_header((header::WWW_AUTHENTICATE, value));
+        }
+        res.body(serde_json::to_vec(&body).unwrap_or_default())
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        let code = match &e {
+            LedgerError::AmountMustBePositive => Code::AmountMustBePositive,
+            LedgerError::BorrowerMismatch(_) => Code::BorrowerMismatch,
+            LedgerError::CurrencyMismatch(_) => Code::CurrencyMismatch,
+            LedgerError::LoanNotFound(_) => Code::LoanNotFound,
+            LedgerError::NegativeBalance(_) => Code::ReversalBlockedByLaterActivity,
+            LedgerError::Overflow | LedgerError::Unbalanced(_) => {
+                return ApiError::new(Code::ValidationFailed, format!("{e}: amounts too large"));
+            }
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Ledger(l) => l.into(),
+            StoreError::IdempotencyMismatch => ApiError::new(
+                Code::IdempotencyMismatch,
+                "this Idempotency-Key was already used with a different request body or route",
+            ),
+            StoreError::NotFound => ApiError::not_found(),
+            StoreError::AlreadyReversed => ApiError::new(Code::AlreadyReversed, "this journal entry is already reversed"),
+            StoreError::CannotReverseReversal => {
+                ApiError::new(Code::CannotReverseReversal, "a reversal cannot be reversed")
+            }
+            StoreError::ReversalBlocked => ApiError::new(
+                Code::ReversalBlockedByLaterActivity,
+                "reversing this entry would make a loan balance negative; reverse the later entries first",
+            ),
+            StoreError::DuplicateExternalRef => {
+                ApiError::new(Code::DuplicateExternalRef, "external_ref is already used by another payment")
+            }
+            StoreError::BatchRejected(problems) => {
+                let code = problems.first().and_then(|p| Code::from_wire(p.code)).unwrap_or(Code::ValidationFailed);
+                let errors: Vec<FieldError> = problems
+                    .into_iter()
+                    .map(|p| FieldError::new(format!("loans[{}].{}", p.index, p.field), p.code, p.message))
+                    .collect();
+                let detail = format!("{} loan(s) of the batch were refused; nothing was written", errors.len());
+                ApiError::new(code, detail).with_errors(errors)
+            }
+            StoreError::Overloaded => {
+                ApiError::new(Code::Overloaded, "the writer queue is full; retry shortly").retry_after(1)
+            }
+            StoreError::Unavailable => ApiError::new(Code::NotReady, "the writer is not running").retry_after(1),
+            StoreError::StorageFull => ApiError::new(
+                Code::NotReady,
+                "the database has no space left; nothing was written; writes resume when space is freed",
+            )
+            .retry_after(5),
+            StoreError::Database(cause) => ApiError::internal(&cause),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        tracing::info!(reason = %e, "authentication refused");
+        match e {
+            AuthError::Missing => ApiError::unauthenticated("a bearer token is required", false),
+            AuthError::Invalid(_) => ApiError::unauthenticated("the bearer token is invalid or expired", true),
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! W3C trace context. An incoming valid `traceparent` makes the request span its child (same
+//! trace id, new span id); a missing or malformed one starts a new trace (never a 4xx). Every
+//! response, success or error, carries the server span's `traceparent`; `tracestate` is passed
+//! through unchanged. The root span (tracing-actix-web) carries trace id, span id, route, status,
+//! latency and, once authenticated, the tenant — never the token or the body.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+
+/// The trace context of one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceContext {
+    /// 16-byte trace id (inherited or new).
+    pub trace_id: [u8; 16],
+    /// This server span's 8-byte id.
+    pub span_id: [u8; 8],
+    /// The caller's span id, when a valid `traceparent` came in.
+    pub parent_id: Option<[u8; 8]>,
+    /// Trace flags.
+    pub flags: u8,
+}
+
+impl TraceContext {
+    /// The `traceparent` header value of the server span.
+    pub fn header_value(&self) -> String {
+        format!("00-{}-{}-{:02x}", hex::encode(self.trace_id), hex::encode(self.span_id), self.flags)
+    }
+}
+
+/// Parses `^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$` with all-zero ids refused (W3C rule).
+pub fn parse_traceparent(s: &str) -> Option<([u8; 16], [u8; 8], u8)> {
+    let b = s.as_bytes();
+    if b.len() != 55 || &b[0..3] != b"00-" || b[35] != b'-' || b[52] != b'-' {
+        return None;
+    }
+    let lower_hex = |r: &[u8]| r.iter().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c));
+    if !lower_hex(&b[3..35]) || !lower_hex(&b[36..52]) || !lower_hex(&b[53..55]) {
+        return None;
+    }
+    let mut trace = [0u8; 16];
+    let mut parent = [0u8; 8];
+    let mut flags = [0u8; 1];
+    hex::decode_to_slice(&s[3..35], &mut trace).ok()?;
+    hex::decode_to_slice(&s[36..52], &mut parent).ok()?;
+    hex::decode_to_slice(&s[53..55], &mut flags).ok()?;
+    if trace == [0; 16] || parent == [0; 8] {
+        return None;
+    }
+    Some((trace, parent, flags[0]))
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut out = [0u8; N];
+    // If the OS has no randomness left we still answer; ids then only need to be non-zero.
+    if getrandom::fill(&mut out).is_err() || out.iter().all(|b| *b == 0) {
+        out[N - 1] = 1;
+    }
+    out
+}
+
+/// Middleware: derive the trace context, then stamp `traceparent`/`tracestate` on the response.
+pub async fn trace_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let incoming = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_traceparent);
+    let ctx = TraceContext {
+        trace_id: incoming.map_or_else(random, |(t, _, _)| t),
+        span_id: random(),
+        parent_id: incoming.map(|(_, p, _)| p),
+        flags: incoming.map_or(1, |(_, _, f)| f),
+    };
+    let tracestate = req.headers().get("tracestate").cloned();
+    req.extensions_mut().insert(ctx);
+    // Handler and extractor errors arrive here already rendered as responses (problem+json), so
+    // they get the headers too. (The request must not be cloned before routing.)
+    let mut res = next.call(req).await?.map_into_boxed_body();
+    if let Ok(v) = HeaderValue::from_str(&ctx.header_value()) {
+        res.headers_mut().insert(HeaderName::from_static("traceparent"), v);
+    }
+    if let Some(ts) = tracestate {
+        res.headers_mut().insert(HeaderName::from_static("tracestate"), ts);
+    }
+    Ok(res)
+}
+
+/// Root span with trace context and an (initially empty) tenant field.
+pub struct HptsRootSpan;
+
+impl RootSpanBuilder for HptsRootSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        let ctx = request.extensions().get::<TraceContext>().copied();
+        let span = tracing_actix_web::root_span!(
+            request,
+            span_id = tracing::field::Empty,
+            parent_span_id = tracing::field::Empty,
+            tenant_id = tracing::field::Empty
+        );
+        if let Some(ctx) = ctx {
+            span.record("trace_id", hex::encode(ctx.trace_id));
+            span.record("span_id", hex::encode(ctx.span_id));
+            if let Some(p) = ctx.parent_id {
+                span.record("parent_span_id", hex::encode(p));
+            }
+        }
+        span
+    }
+
+    fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_valid_traceparent_is_parsed() {
+        let (t, p, f) = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").expect("valid");
+        assert_eq!(hex::encode(t), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(hex::encode(p), "00f067aa0ba902b7");
+        assert_eq!(f, 1);
+    }
+
+    #[test]
+    fn malformed_traceparents_are_ignored() {
+        for bad in [
+            "",
+            "garbage",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+        ] {
+            assert!(parse_traceparent(bad).is_none(), "{bad}");
+        }
+    }
+}

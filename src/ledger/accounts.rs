@@ -1,0 +1,161 @@
+//! The chart of accounts (SPEC §8): eight GL accounts, each with a normal side. The same table is
+//! seeded into the database by migration and copied per tenant on first use.
+
+use std::fmt;
+
+/// Debit or credit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Direction {
+    /// Debit.
+    Dr,
+    /// Credit.
+    Cr,
+}
+
+impl Direction {
+    /// `"DR"` or `"CR"`, as stored and shown on the wire.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Direction::Dr => "DR",
+            Direction::Cr => "CR",
+        }
+    }
+
+    /// Parses `"DR"` / `"CR"`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "DR" => Some(Direction::Dr),
+            "CR" => Some(Direction::Cr),
+            _ => None,
+        }
+    }
+
+    /// The other side.
+    #[must_use]
+    pub const fn opposite(self) -> Self {
+        match self {
+            Direction::Dr => Direction::Cr,
+            Direction::Cr => Direction::Dr,
+        }
+    }
+}
+
+/// One GL account of the chart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Account {
+    /// 1000 Cash – operating (payments land here).
+    Cash,
+    /// 1100 Principal receivable.
+    PrincipalReceivable,
+    /// 1200 Interest receivable.
+    InterestReceivable,
+    /// 1300 Fees receivable.
+    FeesReceivable,
+    /// 2000 Disbursement clearing.
+    DisbursementClearing,
+    /// 2100 Borrower suspense (unapplied funds).
+    BorrowerSuspense,
+    /// 4000 Interest income.
+    InterestIncome,
+    /// 4100 Fee income.
+    FeeIncome,
+}
+
+impl Account {
+    /// Every account, in code order.
+    pub const ALL: [Account; 8] = [
+        Account::Cash,
+        Account::PrincipalReceivable,
+        Account::InterestReceivable,
+        Account::FeesReceivable,
+        Account::DisbursementClearing,
+        Account::BorrowerSuspense,
+        Account::InterestIncome,
+        Account::FeeIncome,
+    ];
+
+    /// The four-digit account code.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Account::Cash => "1000",
+            Account::PrincipalReceivable => "1100",
+            Account::InterestReceivable => "1200",
+            Account::FeesReceivable => "1300",
+            Account::DisbursementClearing => "2000",
+            Account::BorrowerSuspense => "2100",
+            Account::InterestIncome => "4000",
+            Account::FeeIncome => "4100",
+        }
+    }
+
+    /// The account's display name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Account::Cash => "Cash – operating",
+            Account::PrincipalReceivable => "Principal receivable",
+            Account::InterestReceivable => "Interest receivable",
+            Account::FeesReceivable => "Fees receivable",
+            Account::DisbursementClearing => "Disbursement clearing",
+            Account::BorrowerSuspense => "Borrower suspense (unapplied funds)",
+            Account::InterestIncome => "Interest income",
+            Account::FeeIncome => "Fee income",
+        }
+    }
+
+    /// The side on which the account's balance is normally carried.
+    pub const fn normal_side(self) -> Direction {
+        match self {
+            Account::Cash
+            | Account::PrincipalReceivable
+            | Account::InterestReceivable
+            | Account::FeesReceivable => Direction::Dr,
+            Account::DisbursementClearing
+            | Account::BorrowerSuspense
+            | Account::InterestIncome
+            | Account::FeeIncome => Direction::Cr,
+        }
+    }
+
+    /// Looks an account up by its code.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Account::ALL.into_iter().find(|a| a.code() == code)
+    }
+}
+
+impl fmt::Display for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A balance layer. Every posting today is `Settled`; the others exist for holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layer {
+    /// Final postings.
+    Settled,
+    /// Pending postings.
+    Pending,
+    /// Encumbrances (holds).
+    Encumbrance,
+}
+
+impl Layer {
+    /// Wire and storage form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Layer::Settled => "SETTLED",
+            Layer::Pending => "PENDING",
+            Layer::Encumbrance => "ENCUMBRANCE",
+        }
+    }
+
+    /// Parses the wire form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "SETTLED" => Some(Layer::Settled),
+            "PENDING" => Some(Layer::Pending),
+            "ENCUMBRANCE" => Some(Layer::Encumbrance),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! A loan's sub-ledger balances and how a journal line moves them. The same function is used
+//! when posting, when reversing (to refuse a reversal that would drive a balance negative) and by
+//! the reconciliation replay, so the three can never disagree.
+
+use crate::ledger::LedgerError;
+use crate::ledger::accounts::{Account, Direction};
+use crate::ledger::ids::LoanId;
+use crate::ledger::journal::JournalLine;
+use crate::ledger::money::Money;
+
+/// What a loan owes and has moved, in minor units of its one currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LoanBalances {
+    /// 1100 principal receivable.
+    pub principal: Money,
+    /// 1200 interest receivable.
+    pub interest: Money,
+    /// 1300 fees receivable.
+    pub fees: Money,
+    /// 2100 borrower suspense (money held for the borrower).
+    pub suspense: Money,
+    /// Net amount disbursed (2000 credits less debits).
+    pub disbursed_total: Money,
+    /// Net amount paid in (1000 debits less credits).
+    pub paid_total: Money,
+}
+
+impl LoanBalances {
+    /// principal + interest + fees.
+    pub fn total_exposure(&self) -> Result<Money, LedgerError> {
+        self.principal.checked_add(self.interest)?.checked_add(self.fees)
+    }
+
+    /// Applies one line; refuses (and leaves `self` untouched) if any balance would go negative.
+    pub fn apply(&mut self, loan_id: LoanId, line: &JournalLine) -> Result<(), LedgerError> {
+        let mut next = *self;
+        let (slot, increases_on) = match line.account {
+            Account::PrincipalReceivable => (&mut next.principal, Direction::Dr),
+            Account::InterestReceivable => (&mut next.interest, Direction::Dr),
+            Account::FeesReceivable => (&mut next.fees, Direction::Dr),
+            Account::BorrowerSuspense => (&mut next.suspense, Direction::Cr),
+            Account::DisbursementClearing => (&mut next.disbursed_total, Direction::Cr),
+            Account::Cash => (&mut next.paid_total, Direction::Dr),
+            Account::InterestIncome | Account::FeeIncome => return Ok(()),
+        };
+        *slot = if line.direction == increases_on {
+            slot.checked_add(line.amount)?
+        } else {
+            slot.checked_sub(line.amount)?
+        };
+        if slot.is_negative() {
+            return Err(LedgerError::NegativeBalance(loan_id));
+        }
+        *self = next;
+        Ok(())
+    }
+}

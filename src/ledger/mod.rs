@@ -1,0 +1,23 @@
+//! Pure lending-ledger domain: money, ids, the chart of accounts, balanced journal entries,
+//! posting rules, payment allocation and accrual arithmetic.
+//!
+//! Invariants owned here: money is an `i64` count of minor units and every operation on it is
+//! checked; a [`journal::JournalEntry`] can only be constructed balanced; a loan's balances can
+//! never go negative through [`loan::LoanBalances::apply`].
+//!
+//! Must not import: anything doing I/O (no rusqlite, no actix, no clock, no random ids). Callers
+//! pass in ids and timestamps. No floating point anywhere in this module tree.
+
+pub mod accounts;
+pub mod accrual;
+pub mod allocation;
+pub mod commands;
+pub mod error;
+pub mod ids;
+pub mod journal;
+pub mod loan;
+pub mod money;
+pub mod posting;
+pub mod receipts;
+
+pub use error::LedgerError;

@@ -1,0 +1,153 @@
+//! All SQL lives here. Writes go through [`Store::write`] to the single writer thread
+//! ([`writer`], the only place a write transaction begins); reads go through the read-only r2d2
+//! pool ([`readers`]). Nothing outside this module names rusqlite.
+
+pub mod chain;
+pub mod error;
+pub mod migrate;
+pub mod pragmas;
+pub(crate) mod postings;
+pub mod readers;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, OpenFlags};
+use time::Date;
+
+pub use error::{ItemProblem, StoreError};
+pub use pragmas::Synchronous;
+pub use readers::{EntryView, LineView, LoanView};
+pub use writer::{WriteOutcome, WriteRequest, WriterConfig, WriterStats};
+
+use crate::clock::Sources;
+use crate::ledger::ids::{EntryId, LoanId, TenantId};
+use writer::WriterHandle;
+
+/// Where and how the database is opened.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// Database file.
+    pub path: PathBuf,
+    /// Commit durability.
+    pub synchronous: Synchronous,
+    /// Writer tunables.
+    pub writer: WriterConfig,
+    /// Read-only connections in the pool.
+    pub read_pool_size: u32,
+}
+
+/// The ledger's storage: one writer thread, a read-only pool. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: WriterHandle,
+    readers: r2d2::Pool<SqliteConnectionManager>,
+    stats: Arc<WriterStats>,
+    path: PathBuf,
+}
+
+/// Opens (creating if needed) the read-write connection with the writer's pragmas.
+fn open_writer_connection(path: &Path, synchronous: Synchronous) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Database(format!("cannot create database directory {}: {e}", dir.display()))
+        })?;
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| StoreError::Database(format!("cannot open database {}: {e}", path.display())))?;
+    pragmas::apply_writer(&conn, synchronous)
+        .map_err(|e| StoreError::Database(format!("cannot configure database {}: {e}", path.display())))?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens the database, runs pending migrations, starts the writer and the read pool.
+    pub fn open(settings: &StoreSettings, sources: Sources) -> Result<Store, StoreError> {
+        let mut conn = open_writer_connection(&settings.path, settings.synchronous)?;
+        let applied = migrate::run(&mut conn)?;
+        if applied > 0 {
+            tracing::info!(applied, "database migrations applied");
+        }
+        let manager = SqliteConnectionManager::file(&settings.path)
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(|c| pragmas::apply_reader(c));
+        let readers = r2d2::Pool::builder()
+            .max_size(settings.read_pool_size.max(1))
+            .connection_timeout(std::time::Duration::from_secs(5))
+            .build(manager)?;
+        let stats = Arc::new(WriterStats::default());
+        let writer = WriterHandle::spawn(conn, settings.writer.clone(), sources, Arc::clone(&stats))?;
+        Ok(Store { inner: Arc::new(Inner { writer, readers, stats, path: settings.path.clone() }) })
+    }
+
+    /// Applies pending migrations to a database file and returns how many ran.
+    pub fn migrate(path: &Path) -> Result<usize, StoreError> {
+        let mut conn = open_writer_connection(path, Synchronous::Full)?;
+        migrate::run(&mut conn)
+    }
+
+    /// Submits a write to the writer; answers after its transaction committed.
+    pub async fn write(&self, req: WriteRequest) -> Result<WriteOutcome, StoreError> {
+        self.inner.writer.submit(req).await
+    }
+
+    /// Runs a read on a pooled read-only connection, off the async executor.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.inner.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool.get()?;
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+    }
+
+    /// A loan's balances, now or as of an effective date.
+    pub async fn loan_balance(
+        &self,
+        tenant: TenantId,
+        loan_id: LoanId,
+        as_of: Option<Date>,
+    ) -> Result<Option<LoanView>, StoreError> {
+        self.read(move |c| readers::loan_balance(c, tenant, loan_id, as_of)).await
+    }
+
+    /// One journal entry with its lines.
+    pub async fn journal_entry(&self, tenant: TenantId, entry_id: EntryId) -> Result<Option<EntryView>, StoreError> {
+        self.read(move |c| readers::journal_entry(c, tenant, entry_id)).await
+    }
+
+    /// True while the writer thread runs (migrations are done before it starts).
+    pub fn is_ready(&self) -> bool {
+        self.inner.stats.alive.load(Ordering::SeqCst)
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> &WriterStats {
+        &self.inner.stats
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Finishes queued writes and stops the writer. Later writes answer `Unavailable`.
+    pub fn shutdown(&self) {
+        self.inner.writer.shutdown();
+    }
+}

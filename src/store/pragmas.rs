@@ -1,0 +1,47 @@
+//! Every SQLite pragma the service sets, each with the reason it is set.
+
+use rusqlite::Connection;
+
+/// Durability of a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    /// fsync the WAL on every commit: a 2xx means the data is on disk (default).
+    Full,
+    /// fsync only at checkpoints: faster, but the last commits can be lost on power failure.
+    Normal,
+}
+
+/// Pragmas of the single read-write connection.
+pub fn apply_writer(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
+    // WAL: readers never block the writer and the writer never blocks readers; Litestream
+    // replicates by shipping WAL frames, so WAL is also what replication needs.
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL syncs the WAL on every COMMIT, which is what makes a 2xx a durable acknowledgement.
+    conn.pragma_update(None, "synchronous", match sync {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    })?;
+    // Litestream briefly locks the database during its checkpoints; wait instead of failing.
+    conn.pragma_update(None, "busy_timeout", 5000)?;
+    // Lines must reference known accounts, entries their events: the schema enforces it.
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    // 64 MiB page cache: the hot index pages (loans, idempotency keys) stay in memory.
+    conn.pragma_update(None, "cache_size", -65_536)?;
+    // Sorts and temporary b-trees never touch the disk.
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Keep the WAL file from staying huge after a burst (bytes; checkpoints still PASSIVE).
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
+    Ok(())
+}
+
+/// Pragmas of every read-only pool connection.
+pub fn apply_reader(conn: &Connection) -> rusqlite::Result<()> {
+    // Opened read-only already; query_only makes an accidental write fail loudly even so.
+    conn.pragma_update(None, "query_only", "ON")?;
+    // A reader may meet a checkpoint or WAL reset in progress; wait instead of failing.
+    conn.pragma_update(None, "busy_timeout", 5000)?;
+    // 16 MiB per reader.
+    conn.pragma_update(None, "cache_size", -16_384)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(())
+}

@@ -1,0 +1,228 @@
+//! Read queries, run on the read-only pool. Each read is one short implicit read transaction
+//! (one WAL snapshot), so it never blocks the writer and never holds back checkpoints for long.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use time::Date;
+
+use crate::clock::format_date;
+use crate::ledger::accounts::{Account, Direction};
+use crate::ledger::ids::{EntryId, LoanId, TenantId};
+use crate::ledger::money::Money;
+use crate::store::StoreError;
+
+/// A loan's balances (SPEC §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoanView {
+    /// Loan.
+    pub loan_id: String,
+    /// Borrower.
+    pub borrower_id: String,
+    /// Currency.
+    pub currency: String,
+    /// `active` while anything is owed, `paid_off` once everything disbursed is repaid.
+    pub status: &'static str,
+    /// 1100.
+    pub principal: Money,
+    /// 1200.
+    pub interest: Money,
+    /// 1300.
+    pub fees: Money,
+    /// 2100.
+    pub suspense: Money,
+    /// Net disbursed.
+    pub disbursed_total: Money,
+    /// Net paid in.
+    pub paid_total: Money,
+    /// posted_at of the latest entry counted.
+    pub last_activity_at: Option<String>,
+}
+
+impl LoanView {
+    /// principal + interest + fees.
+    pub fn total_exposure(&self) -> Money {
+        Money::from_minor(
+            self.principal.minor().saturating_add(self.interest.minor()).saturating_add(self.fees.minor()),
+        )
+    }
+}
+
+/// Status derived from balances.
+fn loan_status(principal: i64, interest: i64, fees: i64, disbursed: i64) -> &'static str {
+    if principal == 0 && interest == 0 && fees == 0 && disbursed > 0 { "paid_off" } else { "active" }
+}
+
+/// Current balances (materialised), or as of an effective date (replayed from the lines).
+pub fn loan_balance(
+    conn: &Connection,
+    tenant: TenantId,
+    loan_id: LoanId,
+    as_of: Option<Date>,
+) -> Result<Option<LoanView>, StoreError> {
+    let tenant_s = tenant.to_string();
+    let loan_s = loan_id.to_string();
+    let row = conn
+        .prepare_cached(
+            "SELECT borrower_id, currency, principal_minor, interest_minor, fees_minor, suspense_minor, \
+             disbursed_total_minor, paid_total_minor, last_activity_at FROM loans WHERE tenant_id = ?1 AND loan_id = ?2",
+        )?
+        .query_row(params![tenant_s, loan_s], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get::<_, i64>(7)?],
+                r.get::<_, String>(8)?,
+            ))
+        })
+        .optional()?;
+    let Some((borrower_id, currency, current, last_activity)) = row else { return Ok(None) };
+    let (m, last_activity_at) = match as_of {
+        None => (current, Some(last_activity)),
+        Some(date) => {
+            let date = format_date(date);
+            let mut m = [0i64; 6];
+            let mut stmt = conn.prepare_cached(
+                "SELECT account_code, direction, sum(amount_minor) FROM journal_lines \
+                 WHERE tenant_id = ?1 AND loan_id = ?2 AND effective_at <= ?3 GROUP BY account_code, direction",
+            )?;
+            let mut rows = stmt.query(params![tenant_s, loan_s, date])?;
+            while let Some(r) = rows.next()? {
+                let account = Account::from_code(&r.get::<_, String>(0)?);
+                let direction = Direction::parse(&r.get::<_, String>(1)?);
+                let amount: i64 = r.get(2)?;
+                let (slot, increases_on) = match account {
+                    Some(Account::PrincipalReceivable) => (0, Direction::Dr),
+                    Some(Account::InterestReceivable) => (1, Direction::Dr),
+                    Some(Account::FeesReceivable) => (2, Direction::Dr),
+                    Some(Account::BorrowerSuspense) => (3, Direction::Cr),
+                    Some(Account::DisbursementClearing) => (4, Direction::Cr),
+                    Some(Account::Cash) => (5, Direction::Dr),
+                    _ => continue,
+                };
+                m[slot] = if direction == Some(increases_on) {
+                    m[slot].saturating_add(amount)
+                } else {
+                    m[slot].saturating_sub(amount)
+                };
+            }
+            let last: Option<String> = conn
+                .prepare_cached(
+                    "SELECT max(e.posted_at) FROM loan_entries le JOIN journal_entries e ON e.entry_seq = le.entry_seq \
+                     WHERE le.tenant_id = ?1 AND le.loan_id = ?2 AND le.effective_at <= ?3",
+                )?
+                .query_row(params![tenant_s, loan_s, date], |r| r.get(0))?;
+            (m, last)
+        }
+    };
+    Ok(Some(LoanView {
+        loan_id: loan_s,
+        borrower_id,
+        currency,
+        status: loan_status(m[0], m[1], m[2], m[4]),
+        principal: Money::from_minor(m[0]),
+        interest: Money::from_minor(m[1]),
+        fees: Money::from_minor(m[2]),
+        suspense: Money::from_minor(m[3]),
+        disbursed_total: Money::from_minor(m[4]),
+        paid_total: Money::from_minor(m[5]),
+        last_activity_at,
+    }))
+}
+
+/// One journal line as shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineView {
+    /// 1-based position.
+    pub sequence: i64,
+    /// Account code.
+    pub account_code: String,
+    /// `DR` / `CR`.
+    pub direction: String,
+    /// Positive amount.
+    pub amount: Money,
+    /// Currency.
+    pub currency: String,
+    /// Layer.
+    pub layer: String,
+    /// Loan.
+    pub loan_id: Option<String>,
+    /// Borrower.
+    pub borrower_id: Option<String>,
+    /// External reference.
+    pub external_ref: Option<String>,
+}
+
+/// A journal entry with its lines (SPEC §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryView {
+    /// Entry id.
+    pub journal_entry_id: String,
+    /// Event type.
+    pub event_type: String,
+    /// Effective date.
+    pub effective_at: String,
+    /// Commit timestamp.
+    pub posted_at: String,
+    /// Business event id (the original's, for a reversal).
+    pub correlation_id: String,
+    /// Entry this one reverses.
+    pub reverses_entry_id: Option<String>,
+    /// Entry that reverses this one.
+    pub reversed_by_entry_id: Option<String>,
+    /// Text.
+    pub description: String,
+    /// Token subject that posted it.
+    pub actor: Option<String>,
+    /// Client metadata, verbatim JSON.
+    pub metadata: Option<String>,
+    /// Lines in sequence order.
+    pub lines: Vec<LineView>,
+}
+
+/// One entry of the caller's tenant.
+pub fn journal_entry(conn: &Connection, tenant: TenantId, entry_id: EntryId) -> Result<Option<EntryView>, StoreError> {
+    let entry_s = entry_id.to_string();
+    let header = conn
+        .prepare_cached(
+            "SELECT e.event_type, e.effective_at, e.posted_at, e.correlation_id, e.reverses_entry_id, \
+             (SELECT r.entry_id FROM journal_entries r WHERE r.reverses_entry_id = e.entry_id), \
+             e.description, e.actor, e.metadata FROM journal_entries e WHERE e.tenant_id = ?1 AND e.entry_id = ?2",
+        )?
+        .query_row(params![tenant.to_string(), entry_s], |r| {
+            Ok(EntryView {
+                journal_entry_id: entry_s.clone(),
+                event_type: r.get(0)?,
+                effective_at: r.get(1)?,
+                posted_at: r.get(2)?,
+                correlation_id: r.get(3)?,
+                reverses_entry_id: r.get(4)?,
+                reversed_by_entry_id: r.get(5)?,
+                description: r.get(6)?,
+                actor: r.get(7)?,
+                metadata: r.get(8)?,
+                lines: Vec::new(),
+            })
+        })
+        .optional()?;
+    let Some(mut view) = header else { return Ok(None) };
+    let mut stmt = conn.prepare_cached(
+        "SELECT sequence, account_code, direction, amount_minor, currency, layer, loan_id, borrower_id, external_ref \
+         FROM journal_lines WHERE entry_id = ?1 ORDER BY sequence",
+    )?;
+    let lines = stmt.query_map(params![entry_s], |r| {
+        Ok(LineView {
+            sequence: r.get(0)?,
+            account_code: r.get(1)?,
+            direction: r.get(2)?,
+            amount: Money::from_minor(r.get(3)?),
+            currency: r.get(4)?,
+            layer: r.get(5)?,
+            loan_id: r.get(6)?,
+            borrower_id: r.get(7)?,
+            external_ref: r.get(8)?,
+        })
+    })?;
+    for line in lines {
+        view.lines.push(line?);
+    }
+    Ok(Some(view))
+}

@@ -1,0 +1,375 @@
+//! The single writer. One thread owns the only read-write connection; every write of the service
+//! is a [`Job`] on its bounded queue. This file is the only place a write transaction begins.
+//!
+//! Group commit: the thread takes the first queued job, drains up to `max_batch - 1` more that
+//! are already waiting, and runs them all inside ONE `BEGIN IMMEDIATE`, each inside its own
+//! SAVEPOINT (a job that fails rolls back alone and gets its own error). Then one COMMIT — one
+//! fsync with `synchronous=FULL` — and only after COMMIT returns is any job answered. A crash at
+//! any point before that loses only unanswered jobs. With group commit off, every job gets its
+//! own transaction (kept to benchmark against).
+//!
+//! Each job, inside its savepoint: idempotency lookup (replay or mismatch) → the ledger posting
+//! rules via [`super::postings`] → the stored answer written with the idempotency key.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+use crate::clock::{Sources, format_timestamp};
+use crate::ledger::commands::Command;
+use crate::ledger::ids::TenantId;
+use crate::store::StoreError;
+use crate::store::postings::{self, Ctx};
+
+/// One write as the HTTP layer hands it over: already authenticated and parsed.
+#[derive(Debug, Clone)]
+pub struct WriteRequest {
+    /// Tenant from the verified token.
+    pub tenant: TenantId,
+    /// The token's `sub`, recorded as the entry's actor.
+    pub actor: Option<String>,
+    /// Route template, part of the idempotency fingerprint.
+    pub route: &'static str,
+    /// The client's idempotency key.
+    pub idempotency_key: String,
+    /// Canonical JSON of the request body (stored as the event payload).
+    pub payload: String,
+    /// The request's `metadata` object, serialised, if any.
+    pub metadata: Option<String>,
+    /// What to do.
+    pub command: Command,
+}
+
+impl WriteRequest {
+    /// SHA-256 of route and canonical body: what "the same request" means for idempotency.
+    pub fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.route.as_bytes());
+        h.update([0]);
+        h.update(self.payload.as_bytes());
+        hex::encode(h.finalize())
+    }
+}
+
+/// What a write answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Newly committed; the body to answer with 201.
+    Created(Vec<u8>),
+    /// Same key and request as an earlier commit; its stored body, answered with 200.
+    Replayed(Vec<u8>),
+}
+
+/// Tunables of the writer.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Batch many jobs into one transaction.
+    pub group_commit: bool,
+    /// Most jobs in one transaction.
+    pub max_batch: usize,
+    /// Queue capacity; a full queue answers 503 `overloaded`.
+    pub queue_capacity: usize,
+    /// How long idempotency records are kept.
+    pub idempotency_retention: Duration,
+    /// How often expired idempotency records are purged.
+    pub purge_interval: Duration,
+}
+
+/// Counters the writer keeps for `/metrics`.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    /// Jobs waiting in the queue.
+    pub queue_depth: AtomicUsize,
+    /// Transactions committed.
+    pub commits: AtomicU64,
+    /// Jobs answered from committed transactions (new writes and replays).
+    pub jobs_committed: AtomicU64,
+    /// Jobs that failed (business refusals and errors).
+    pub jobs_failed: AtomicU64,
+    /// Idempotent replays answered.
+    pub idempotent_replays: AtomicU64,
+    /// Idempotency mismatches answered.
+    pub idempotency_mismatches: AtomicU64,
+    /// Idempotency records purged.
+    pub idempotency_purged: AtomicU64,
+    /// Largest batch so far.
+    pub max_batch_seen: AtomicUsize,
+    /// Total microseconds jobs spent waiting in the queue.
+    pub queue_wait_micros: AtomicU64,
+    /// True while the writer thread runs.
+    pub alive: AtomicBool,
+}
+
+type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
+
+/// A queued job.
+pub(crate) struct Job {
+    req: WriteRequest,
+    reply: Reply,
+    enqueued: Instant,
+}
+
+pub(crate) enum Msg {
+    Job(Box<Job>),
+    Shutdown,
+}
+
+/// The sending side, held by the [`super::Store`].
+pub(crate) struct WriterHandle {
+    tx: SyncSender<Msg>,
+    stats: Arc<WriterStats>,
+    thread: parking_lot::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl WriterHandle {
+    /// Starts the writer thread on an open, migrated connection.
+    pub(crate) fn spawn(
+        conn: Connection,
+        config: WriterConfig,
+        sources: Sources,
+        stats: Arc<WriterStats>,
+    ) -> Result<Self, StoreError> {
+        let (tx, rx) = sync_channel(config.queue_capacity.max(1));
+        stats.alive.store(true, Ordering::SeqCst);
+        let thread_stats = Arc::clone(&stats);
+        let thread = std::thread::Builder::new()
+            .name("hpts-writer".into())
+            .spawn(move || {
+                let mut writer = Writer { conn, config, sources, stats: thread_stats };
+                writer.run(&rx);
+                writer.stats.alive.store(false, Ordering::SeqCst);
+            })
+            .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
+        Ok(WriterHandle { tx, stats, thread: parking_lot::Mutex::new(Some(thread)) })
+    }
+
+    /// Enqueues a job without waiting for room; a full queue is [`StoreError::Overloaded`].
+    pub(crate) async fn submit(&self, req: WriteRequest) -> Result<WriteOutcome, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(Job { req, reply, enqueued: Instant::now() });
+        self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.tx.try_send(Msg::Job(job)) {
+            self.stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
+            return Err(match e {
+                TrySendError::Full(_) => StoreError::Overloaded,
+                TrySendError::Disconnected(_) => StoreError::Unavailable,
+            });
+        }
+        // A dropped reply means the writer stopped before answering: nothing was committed.
+        answer.await.unwrap_or(Err(StoreError::Unavailable))
+    }
+
+    /// Lets the writer finish every queued job, then stops it and waits for the thread.
+    pub(crate) fn shutdown(&self) {
+        let Some(thread) = self.thread.lock().take() else { return };
+        // Blocking send: queued jobs ahead of the marker are all committed and answered first.
+        if self.tx.send(Msg::Shutdown).is_ok() {
+            let _ = thread.join();
+        }
+    }
+}
+
+struct Writer {
+    conn: Connection,
+    config: WriterConfig,
+    sources: Sources,
+    stats: Arc<WriterStats>,
+}
+
+impl Writer {
+    fn run(&mut self, rx: &Receiver<Msg>) {
+        let mut next_purge = Instant::now();
+        let max_batch = if self.config.group_commit { self.config.max_batch.max(1) } else { 1 };
+        loop {
+            if Instant::now() >= next_purge {
+                self.purge_expired_keys();
+                next_purge = Instant::now() + self.config.purge_interval;
+            }
+            let timeout = next_purge.saturating_duration_since(Instant::now());
+            let first = match rx.recv_timeout(timeout) {
+                Ok(Msg::Job(job)) => job,
+                Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+                Err(RecvTimeoutError::Timeout) => continue,
+            };
+            let mut batch = vec![first];
+            let mut stop = false;
+            while batch.len() < max_batch {
+                match rx.try_recv() {
+                    Ok(Msg::Job(job)) => batch.push(job),
+                    Ok(Msg::Shutdown) => {
+                        stop = true;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.stats.queue_depth.fetch_sub(batch.len(), Ordering::Relaxed);
+            self.stats.max_batch_seen.fetch_max(batch.len(), Ordering::Relaxed);
+            self.run_batch(batch);
+            if stop {
+                return;
+            }
+        }
+    }
+
+    /// One transaction for the whole batch, a savepoint per job, answers after COMMIT.
+    fn run_batch(&mut self, batch: Vec<Box<Job>>) {
+        let started = Instant::now();
+        let span = tracing::debug_span!("sqlite.transaction", jobs = batch.len());
+        let _guard = span.enter();
+        let mut results: Vec<Result<WriteOutcome, StoreError>> = Vec::with_capacity(batch.len());
+        let committed = (|| -> Result<(), StoreError> {
+            let mut tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for job in &batch {
+                let waited = started.saturating_duration_since(job.enqueued);
+                self.stats
+                    .queue_wait_micros
+                    .fetch_add(u64::try_from(waited.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+                let sp = tx.savepoint()?;
+                let outcome = execute_job(&sp, &job.req, &self.sources, self.config.idempotency_retention);
+                match outcome {
+                    Ok(o) => {
+                        sp.commit()?;
+                        results.push(Ok(o));
+                    }
+                    Err(e) => {
+                        // Dropping the savepoint rolls back this job alone.
+                        drop(sp);
+                        results.push(Err(e));
+                    }
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        if let Err(e) = committed {
+            tracing::error!(error = %e, jobs = batch.len(), "write transaction failed; every job in it is refused");
+            results = batch
+                .iter()
+                .map(|_| {
+                    Err(match &e {
+                        StoreError::StorageFull => StoreError::StorageFull,
+                        _ => StoreError::Database("transaction failed".into()),
+                    })
+                })
+                .collect();
+        } else {
+            self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        }
+        for (job, result) in batch.into_iter().zip(results) {
+            match &result {
+                Ok(WriteOutcome::Replayed(_)) => {
+                    self.stats.idempotent_replays.fetch_add(1, Ordering::Relaxed);
+                    self.stats.jobs_committed.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(WriteOutcome::Created(_)) => {
+                    self.stats.jobs_committed.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(StoreError::IdempotencyMismatch) => {
+                    self.stats.idempotency_mismatches.fetch_add(1, Ordering::Relaxed);
+                    self.stats.jobs_failed.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    self.stats.jobs_failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            // The requester may have gone away; its write is committed regardless.
+            let _ = job.reply.send(result);
+        }
+    }
+
+    fn purge_expired_keys(&mut self) {
+        let now = self.sources.clock.now().unix_timestamp();
+        for _ in 0..20 {
+            let deleted = self.conn.execute(
+                "DELETE FROM idempotency_keys WHERE (tenant_id, idempotency_key) IN \
+                 (SELECT tenant_id, idempotency_key FROM idempotency_keys WHERE expires_at <= ?1 LIMIT 5000)",
+                params![now],
+            );
+            match deleted {
+                Ok(n) => {
+                    self.stats.idempotency_purged.fetch_add(n as u64, Ordering::Relaxed);
+                    if n < 5000 {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "purging expired idempotency keys failed");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Runs one job inside its savepoint.
+fn execute_job(
+    conn: &Connection,
+    req: &WriteRequest,
+    sources: &Sources,
+    retention: Duration,
+) -> Result<WriteOutcome, StoreError> {
+    let now = sources.clock.now();
+    let tenant = req.tenant.to_string();
+    let fingerprint = req.fingerprint();
+    let existing: Option<(String, Vec<u8>, i64)> = conn
+        .prepare_cached(
+            "SELECT fingerprint, response_body, expires_at FROM idempotency_keys \
+             WHERE tenant_id = ?1 AND idempotency_key = ?2",
+        )?
+        .query_row(params![tenant, req.idempotency_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    if let Some((stored_fingerprint, body, expires_at)) = existing {
+        if expires_at > now.unix_timestamp() {
+            return if stored_fingerprint == fingerprint {
+                Ok(WriteOutcome::Replayed(body))
+            } else {
+                Err(StoreError::IdempotencyMismatch)
+            };
+        }
+        // Past retention the key is free again; the purge task just has not reached it yet.
+        conn.prepare_cached("DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND idempotency_key = ?2")?
+            .execute(params![tenant, req.idempotency_key])?;
+    }
+
+    let ctx = Ctx {
+        conn,
+        tenant: &tenant,
+        actor: req.actor.as_deref(),
+        posted_at: format_timestamp(now),
+        payload: &req.payload,
+        metadata: req.metadata.as_deref(),
+        sources,
+    };
+    postings::ensure_tenant(&ctx)?;
+    let receipt = match &req.command {
+        Command::Disburse(d) => postings::disburse(&ctx, d)?,
+        Command::Pay(p) => postings::pay(&ctx, p)?,
+        Command::AssessFee(f) => postings::assess_fee(&ctx, f)?,
+        Command::Accrue(a) => postings::accrue(&ctx, a)?,
+        Command::Reverse(r) => postings::reverse(&ctx, r)?,
+    };
+    let body = serde_json::to_vec(&receipt).map_err(|e| StoreError::Database(e.to_string()))?;
+    let retention_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    conn.prepare_cached(
+        "INSERT INTO idempotency_keys \
+         (tenant_id, idempotency_key, route, fingerprint, status_code, response_body, created_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, 201, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        tenant,
+        req.idempotency_key,
+        req.route,
+        fingerprint,
+        body,
+        ctx.posted_at,
+        now.unix_timestamp().saturating_add(retention_secs),
+    ])?;
+    Ok(WriteOutcome::Created(body))
+}
