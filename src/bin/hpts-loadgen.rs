@@ -1,0 +1,2 @@
+//! Load generator (placeholder; see issue 7).
+fn main() {}

@@ -1,0 +1,16 @@
+//! Black-box API tests: the real application wiring (`Application::build`) on a temp-file
+//! database, real HTTP on a free port, real Ed25519-signed JWTs. One test binary, one module
+//! per area; shared set-up in `helpers`.
+
+mod helpers;
+
+mod accruals;
+mod auth;
+mod disbursements;
+mod durability;
+mod edges;
+mod fees;
+mod idempotency;
+mod payments;
+mod reversals;
+mod validation;
