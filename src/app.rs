@@ -42,7 +42,7 @@ pub struct Application {
 }
 
 impl Application {
-    /// Builds the service with the system clock and UUIDv7 ids.
+    /// Builds the service with the system clock and `UUIDv7` ids.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         Self::build_with(settings, Sources::default()).await
     }
@@ -57,8 +57,15 @@ impl Application {
             );
         }
         let store = Store::open(&settings.store, sources.clone())?;
-        let auth = Authenticator::new(settings.auth.clone()).await.map_err(StartupError::Auth)?;
-        let state = Data::new(AppState { store: store.clone(), auth, in_flight: Arc::new(InFlight::default()), sources });
+        let auth = Authenticator::new(settings.auth.clone())
+            .await
+            .map_err(StartupError::Auth)?;
+        let state = Data::new(AppState {
+            store: store.clone(),
+            auth,
+            in_flight: Arc::new(InFlight::default()),
+            sources,
+        });
         let listener = TcpListener::bind(&settings.listen)?;
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
@@ -80,7 +87,11 @@ impl Application {
             database = %settings.store.path.display(),
             "hpts listening"
         );
-        Ok(Application { port, server, store })
+        Ok(Application {
+            port,
+            server,
+            store,
+        })
     }
 
     /// The bound port.

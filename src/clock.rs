@@ -17,7 +17,10 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[expect(clippy::disallowed_methods, reason = "the one place that reads the system clock")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the one place that reads the system clock"
+    )]
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
     }
@@ -29,7 +32,7 @@ pub trait IdGenerator: Send + Sync + 'static {
     fn new_id(&self) -> Uuid;
 }
 
-/// UUIDv7: time-ordered, so new rows land at the right edge of B-tree indexes.
+/// `UUIDv7`: time-ordered, so new rows land at the right edge of B-tree indexes.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct UuidV7;
 
@@ -51,7 +54,10 @@ pub struct Sources {
 
 impl Default for Sources {
     fn default() -> Self {
-        Sources { clock: Arc::new(SystemClock), ids: Arc::new(UuidV7) }
+        Sources {
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(UuidV7),
+        }
     }
 }
 
@@ -60,7 +66,9 @@ pub fn format_timestamp(t: OffsetDateTime) -> String {
     const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
     );
-    t.to_offset(time::UtcOffset::UTC).format(FORMAT).unwrap_or_default()
+    t.to_offset(time::UtcOffset::UTC)
+        .format(FORMAT)
+        .unwrap_or_default()
 }
 
 /// `YYYY-MM-DD`.
@@ -75,7 +83,11 @@ pub fn parse_date(s: &str) -> Option<time::Date> {
         return None;
     }
     let digits = |r: std::ops::Range<usize>| {
-        b[r.clone()].iter().all(u8::is_ascii_digit).then(|| s[r].parse::<u32>().ok()).flatten()
+        b[r.clone()]
+            .iter()
+            .all(u8::is_ascii_digit)
+            .then(|| s[r].parse::<u32>().ok())
+            .flatten()
     };
     let year = i32::try_from(digits(0..4)?).ok()?;
     let month = time::Month::try_from(u8::try_from(digits(5..7)?).ok()?).ok()?;
@@ -95,8 +107,18 @@ mod tests {
 
     #[test]
     fn dates_are_parsed_strictly() {
-        assert_eq!(parse_date("2026-02-28").map(format_date).as_deref(), Some("2026-02-28"));
-        for bad in ["2026-02-30", "2026-2-28", "26-02-28", "2026-02-28T00:00:00Z", "2026/02/28", ""] {
+        assert_eq!(
+            parse_date("2026-02-28").map(format_date).as_deref(),
+            Some("2026-02-28")
+        );
+        for bad in [
+            "2026-02-30",
+            "2026-2-28",
+            "26-02-28",
+            "2026-02-28T00:00:00Z",
+            "2026/02/28",
+            "",
+        ] {
             assert!(parse_date(bad).is_none(), "{bad}");
         }
     }

@@ -17,7 +17,11 @@ use crate::telemetry::LogFormat;
 
 /// `hpts`: a self-hosted lending ledger.
 #[derive(Debug, Parser)]
-#[command(name = "hpts", version, about = "HPTS lending ledger: a single-binary HTTP ledger for loans on SQLite")]
+#[command(
+    name = "hpts",
+    version,
+    about = "HPTS lending ledger: a single-binary HTTP ledger for loans on SQLite"
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -49,7 +53,7 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "HPTS_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// SQLite database file [default: <data-dir>/hpts.db].
+    /// `SQLite` database file [default: <data-dir>/hpts.db].
     #[arg(long, env = "HPTS_DATABASE")]
     pub database: Option<PathBuf>,
     /// Expected JWT issuer (`iss`).
@@ -61,8 +65,12 @@ pub struct ServeArgs {
     /// JWKS location: an https:// or http:// URL, or a file path.
     #[arg(long, env = "HPTS_AUTH_JWKS")]
     pub auth_jwks: Option<String>,
-    /// Allowed JWT algorithms, comma-separated (subset of RS256, ES256, EdDSA).
-    #[arg(long, env = "HPTS_AUTH_ALGORITHMS", default_value = "RS256,ES256,EdDSA")]
+    /// Allowed JWT algorithms, comma-separated (subset of RS256, ES256, `EdDSA`).
+    #[arg(
+        long,
+        env = "HPTS_AUTH_ALGORITHMS",
+        default_value = "RS256,ES256,EdDSA"
+    )]
     pub auth_algorithms: String,
     /// Clock skew tolerated on exp/nbf, in seconds.
     #[arg(long, env = "HPTS_AUTH_LEEWAY_SECONDS", default_value_t = 60)]
@@ -120,7 +128,7 @@ pub struct ServeArgs {
 /// Options naming a database file.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// SQLite database file.
+    /// `SQLite` database file.
     #[arg(long, env = "HPTS_DATABASE", default_value = "./data/hpts.db")]
     pub database: PathBuf,
 }
@@ -201,16 +209,29 @@ fn err(msg: impl Into<String>) -> ConfigError {
 
 impl Settings {
     /// Builds and validates the settings.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one flat list of checks, one per setting, reads best in one place"
+    )]
     pub fn from_args(a: &ServeArgs) -> Result<Settings, ConfigError> {
         let mut problems: Vec<String> = Vec::new();
-        if a.listen.to_socket_addrs().map(|mut it| it.next().is_none()).unwrap_or(true) {
-            problems.push(format!("HPTS_LISTEN: {:?} is not a host:port address", a.listen));
+        if !a
+            .listen
+            .to_socket_addrs()
+            .is_ok_and(|mut it| it.next().is_some())
+        {
+            problems.push(format!(
+                "HPTS_LISTEN: {:?} is not a host:port address",
+                a.listen
+            ));
         }
         let synchronous = match a.synchronous.to_ascii_lowercase().as_str() {
             "full" => Synchronous::Full,
             "normal" => Synchronous::Normal,
             other => {
-                problems.push(format!("HPTS_SYNCHRONOUS: {other:?} must be full or normal"));
+                problems.push(format!(
+                    "HPTS_SYNCHRONOUS: {other:?} must be full or normal"
+                ));
                 Synchronous::Full
             }
         };
@@ -234,7 +255,12 @@ impl Settings {
         if a.workers == Some(0) {
             problems.push("HPTS_WORKERS must be at least 1".into());
         }
-        let log_format = match a.log_format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        let log_format = match a
+            .log_format
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None if a.dev => LogFormat::Pretty,
             None | Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
@@ -255,7 +281,9 @@ impl Settings {
             ("HPTS_TLS_CLIENT_CA", a.tls_client_ca.is_some()),
         ] {
             if set {
-                problems.push(format!("{name}: this feature is not available in this build yet; unset it"));
+                problems.push(format!(
+                    "{name}: this feature is not available in this build yet; unset it"
+                ));
             }
         }
         let (issuer, audience, jwks, dev) = if a.dev {
@@ -266,7 +294,9 @@ impl Settings {
                 DEV_ISSUER.to_owned(),
                 DEV_AUDIENCE.to_owned(),
                 JwksSource::File(a.data_dir.join("dev-jwks.json")),
-                Some(DevSettings { data_dir: a.data_dir.clone() }),
+                Some(DevSettings {
+                    data_dir: a.data_dir.clone(),
+                }),
             )
         } else {
             let missing: Vec<&str> = [
@@ -297,14 +327,17 @@ impl Settings {
             listen: a.listen.clone(),
             workers: a.workers,
             store: StoreSettings {
-                path: a.database.clone().unwrap_or_else(|| a.data_dir.join("hpts.db")),
+                path: a
+                    .database
+                    .clone()
+                    .unwrap_or_else(|| a.data_dir.join("hpts.db")),
                 synchronous,
                 writer: WriterConfig {
                     group_commit,
                     max_batch: a.writer_max_batch,
                     queue_capacity: a.writer_queue,
-                    idempotency_retention: Duration::from_secs(a.idempotency_retention_hours * 3600),
-                    purge_interval: Duration::from_secs(600),
+                    idempotency_retention: Duration::from_hours(a.idempotency_retention_hours),
+                    purge_interval: Duration::from_mins(10),
                 },
                 read_pool_size: a.read_pool_size,
             },

@@ -1,4 +1,4 @@
-//! HPTS lending ledger: a self-hosted, single-binary HTTP ledger for loans on SQLite.
+//! HPTS lending ledger: a self-hosted, single-binary HTTP ledger for loans on `SQLite`.
 //!
 //! Dependencies point inward: [`http`] uses [`ledger`], [`store`] and [`auth`]; [`store`] uses
 //! [`ledger`]; [`ledger`] uses nothing with I/O. Only [`store`] names rusqlite and only [`http`]

@@ -24,7 +24,9 @@ fn main() -> ExitCode {
             };
             telemetry::init(&settings.log_filter, settings.log_format);
             let result = actix_web::rt::System::new().block_on(async move {
-                let app = Application::build(settings).await.map_err(|e| e.to_string())?;
+                let app = Application::build(settings)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 app.run_until_stopped().await.map_err(|e| e.to_string())
             });
             match result {
@@ -38,7 +40,10 @@ fn main() -> ExitCode {
         }
         Command::CheckConfig(args) => match Settings::from_args(&args) {
             Ok(s) => {
-                println!("{}", serde_json::to_string_pretty(&s.redacted()).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&s.redacted()).unwrap_or_default()
+                );
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -63,7 +68,10 @@ fn main() -> ExitCode {
                 let all: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
                 let scopes = args.scope.clone().unwrap_or_else(|| all.join(" "));
                 let key = DevKey::load_or_create(&args.data_dir)?;
-                #[expect(clippy::disallowed_methods, reason = "a CLI token's iat/exp are wall-clock")]
+                #[expect(
+                    clippy::disallowed_methods,
+                    reason = "a CLI token's iat/exp are wall-clock"
+                )]
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_err(|e| e.to_string())?

@@ -44,7 +44,9 @@ pub fn jwks_json(signing: &SigningKey, kid: &str) -> serde_json::Value {
 
 /// The PKCS#8 DER of a signing key, as jsonwebtoken's `EncodingKey::from_ed_der` wants it.
 pub fn encoding_key(signing: &SigningKey) -> Result<EncodingKey, String> {
-    let der = signing.to_pkcs8_der().map_err(|e| format!("cannot encode key: {e}"))?;
+    let der = signing
+        .to_pkcs8_der()
+        .map_err(|e| format!("cannot encode key: {e}"))?;
     Ok(EncodingKey::from_ed_der(der.as_bytes()))
 }
 
@@ -58,13 +60,15 @@ pub fn generate_signing_key() -> Result<SigningKey, String> {
 impl DevKey {
     /// Loads the dev key from `dir`, creating key and JWKS on first use.
     pub fn load_or_create(dir: &Path) -> Result<Self, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let key_path = dir.join("dev-signing-key.pem");
         let jwks_path = dir.join("dev-jwks.json");
         let signing = if key_path.exists() {
             let pem = std::fs::read_to_string(&key_path)
                 .map_err(|e| format!("cannot read {}: {e}", key_path.display()))?;
-            SigningKey::from_pkcs8_pem(&pem).map_err(|e| format!("{} is not an Ed25519 key: {e}", key_path.display()))?
+            SigningKey::from_pkcs8_pem(&pem)
+                .map_err(|e| format!("{} is not an Ed25519 key: {e}", key_path.display()))?
         } else {
             let signing = generate_signing_key()?;
             let pem = signing
@@ -74,13 +78,26 @@ impl DevKey {
             signing
         };
         let kid = kid_of(&signing);
-        let jwks = serde_json::to_vec_pretty(&jwks_json(&signing, &kid)).map_err(|e| e.to_string())?;
-        std::fs::write(&jwks_path, jwks).map_err(|e| format!("cannot write {}: {e}", jwks_path.display()))?;
-        Ok(DevKey { signing, kid, jwks_path })
+        let jwks =
+            serde_json::to_vec_pretty(&jwks_json(&signing, &kid)).map_err(|e| e.to_string())?;
+        std::fs::write(&jwks_path, jwks)
+            .map_err(|e| format!("cannot write {}: {e}", jwks_path.display()))?;
+        Ok(DevKey {
+            signing,
+            kid,
+            jwks_path,
+        })
     }
 
     /// Mints a dev token for `tenant` with space-separated `scopes`, valid for `ttl_seconds`.
-    pub fn mint(&self, tenant: &str, scopes: &str, ttl_seconds: u64, subject: &str, now_unix: u64) -> Result<String, String> {
+    pub fn mint(
+        &self,
+        tenant: &str,
+        scopes: &str,
+        ttl_seconds: u64,
+        subject: &str,
+        now_unix: u64,
+    ) -> Result<String, String> {
         let claims = serde_json::json!({
             "iss": DEV_ISSUER,
             "aud": DEV_AUDIENCE,
@@ -95,11 +112,12 @@ impl DevKey {
     }
 }
 
-/// Signs arbitrary claims with an Ed25519 key (EdDSA, with `kid`).
+/// Signs arbitrary claims with an Ed25519 key (`EdDSA`, with `kid`).
 pub fn sign(signing: &SigningKey, kid: &str, claims: &serde_json::Value) -> Result<String, String> {
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(kid.to_owned());
-    jsonwebtoken::encode(&header, claims, &encoding_key(signing)?).map_err(|e| format!("cannot sign: {e}"))
+    jsonwebtoken::encode(&header, claims, &encoding_key(signing)?)
+        .map_err(|e| format!("cannot sign: {e}"))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
@@ -111,8 +129,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    file.write_all(bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    let mut file = options
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    file.write_all(bytes)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// Parses a TTL such as `90s`, `15m`, `1h`, `7d` or a bare number of seconds.
@@ -127,5 +148,7 @@ pub fn parse_ttl(s: &str) -> Result<u64, String> {
         "d" => 86_400,
         _ => return Err(format!("invalid ttl unit in {s:?} (use s, m, h or d)")),
     };
-    n.checked_mul(mult).filter(|v| *v > 0).ok_or_else(|| format!("invalid ttl {s:?}"))
+    n.checked_mul(mult)
+        .filter(|v| *v > 0)
+        .ok_or_else(|| format!("invalid ttl {s:?}"))
 }

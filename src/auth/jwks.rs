@@ -45,7 +45,9 @@ pub struct KeyStore {
 }
 
 fn key_alg(jwk: &Jwk) -> Option<Algorithm> {
-    jwk.common.key_algorithm.and_then(|a| a.to_string().parse().ok())
+    jwk.common
+        .key_algorithm
+        .and_then(|a| a.to_string().parse().ok())
 }
 
 impl KeyStore {
@@ -70,11 +72,18 @@ impl KeyStore {
                 .await
                 .map_err(|e| format!("cannot read JWKS file {}: {e}", path.display()))?,
             JwksSource::Url(url) => {
-                let resp = self.client.get(url).send().await.map_err(|e| format!("JWKS fetch failed: {e}"))?;
+                let resp = self
+                    .client
+                    .get(url)
+                    .send()
+                    .await
+                    .map_err(|e| format!("JWKS fetch failed: {e}"))?;
                 if !resp.status().is_success() {
                     return Err(format!("JWKS fetch answered {}", resp.status()));
                 }
-                resp.text().await.map_err(|e| format!("JWKS fetch failed: {e}"))?
+                resp.text()
+                    .await
+                    .map_err(|e| format!("JWKS fetch failed: {e}"))?
             }
         };
         serde_json::from_str(&text).map_err(|e| format!("JWKS is not a valid key set: {e}"))
@@ -93,7 +102,13 @@ impl KeyStore {
             match DecodingKey::from_jwk(jwk) {
                 Ok(key) => {
                     let kid = jwk.common.key_id.clone().unwrap_or_else(|| format!("#{i}"));
-                    keys.insert(kid, CachedKey { key, alg: key_alg(jwk) });
+                    keys.insert(
+                        kid,
+                        CachedKey {
+                            key,
+                            alg: key_alg(jwk),
+                        },
+                    );
                 }
                 Err(e) => tracing::warn!(error = %e, "skipping unusable JWK"),
             }

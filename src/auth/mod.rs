@@ -79,7 +79,12 @@ pub struct Scopes(u16);
 impl Scopes {
     /// Builds the set from scope strings, ignoring unknown ones.
     pub fn from_strs<'a>(items: impl IntoIterator<Item = &'a str>) -> Self {
-        Scopes(items.into_iter().filter_map(Scope::parse).fold(0, |acc, s| acc | s as u16))
+        Scopes(
+            items
+                .into_iter()
+                .filter_map(Scope::parse)
+                .fold(0, |acc, s| acc | s as u16),
+        )
     }
 
     /// True if the set holds `scope`.
@@ -121,7 +126,7 @@ pub struct AuthSettings {
     pub audience: String,
     /// Where the JWKS comes from.
     pub jwks: JwksSource,
-    /// Allowed algorithms (subset of RS256, ES256, EdDSA).
+    /// Allowed algorithms (subset of RS256, ES256, `EdDSA`).
     pub algorithms: Vec<Algorithm>,
     /// Clock skew tolerated on `exp`/`nbf`, seconds.
     pub leeway_seconds: u64,
@@ -148,7 +153,10 @@ pub struct Authenticator {
 }
 
 fn unix_now() -> u64 {
-    #[expect(clippy::disallowed_methods, reason = "JWT expiry is wall-clock by definition")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "JWT expiry is wall-clock by definition"
+    )]
     let now = SystemTime::now();
     now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -160,16 +168,25 @@ impl Authenticator {
         if let Err(e) = keys.refresh(true).await {
             match &settings.jwks {
                 JwksSource::File(_) => return Err(e),
-                JwksSource::Url(_) => tracing::warn!(error = %e, "JWKS not loaded at start; will retry on demand"),
+                JwksSource::Url(_) => {
+                    tracing::warn!(error = %e, "JWKS not loaded at start; will retry on demand")
+                }
             }
         }
-        Ok(Arc::new(Authenticator { settings, keys, cache: parking_lot::RwLock::new(HashMap::new()) }))
+        Ok(Arc::new(Authenticator {
+            settings,
+            keys,
+            cache: parking_lot::RwLock::new(HashMap::new()),
+        }))
     }
 
     /// Verifies `Authorization` header value `Bearer <jwt>`.
     pub async fn authenticate(&self, header: Option<&str>) -> Result<Principal, AuthError> {
         let token = header
-            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .and_then(|h| {
+                h.strip_prefix("Bearer ")
+                    .or_else(|| h.strip_prefix("bearer "))
+            })
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(AuthError::Missing)?;
@@ -192,9 +209,13 @@ impl Authenticator {
     }
 
     async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(format!("header: {e}")))?;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|e| AuthError::Invalid(format!("header: {e}")))?;
         if !self.settings.algorithms.contains(&header.alg) {
-            return Err(AuthError::Invalid(format!("algorithm {:?} not allowed", header.alg)));
+            return Err(AuthError::Invalid(format!(
+                "algorithm {:?} not allowed",
+                header.alg
+            )));
         }
         let key = self
             .keys
@@ -235,7 +256,7 @@ impl Authenticator {
     }
 }
 
-/// Parses `HPTS_AUTH_ALGORITHMS` (comma-separated); only RS256, ES256 and EdDSA are allowed.
+/// Parses `HPTS_AUTH_ALGORITHMS` (comma-separated); only RS256, ES256 and `EdDSA` are allowed.
 pub fn parse_algorithms(s: &str) -> Result<Vec<Algorithm>, String> {
     let mut out = Vec::new();
     for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
@@ -243,7 +264,11 @@ pub fn parse_algorithms(s: &str) -> Result<Vec<Algorithm>, String> {
             "RS256" => Algorithm::RS256,
             "ES256" => Algorithm::ES256,
             "EdDSA" => Algorithm::EdDSA,
-            other => return Err(format!("algorithm {other} is not allowed (allowed: RS256, ES256, EdDSA)")),
+            other => {
+                return Err(format!(
+                    "algorithm {other} is not allowed (allowed: RS256, ES256, EdDSA)"
+                ));
+            }
         });
     }
     if out.is_empty() {

@@ -27,11 +27,23 @@ fn is_json(req: &HttpRequest) -> bool {
 }
 
 /// Reads and parses the body as a JSON value.
-pub async fn read_json(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Value, ApiError> {
+pub async fn read_json(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Value, ApiError> {
     if !is_json(req) {
-        return Err(ApiError::new(Code::UnsupportedMediaType, "Content-Type must be application/json"));
+        return Err(ApiError::new(
+            Code::UnsupportedMediaType,
+            "Content-Type must be application/json",
+        ));
     }
-    let too_large = || ApiError::new(Code::PayloadTooLarge, format!("the request body exceeds {limit} bytes"));
+    let too_large = || {
+        ApiError::new(
+            Code::PayloadTooLarge,
+            format!("the request body exceeds {limit} bytes"),
+        )
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -42,7 +54,9 @@ pub async fn read_json(req: &HttpRequest, mut payload: web::Payload, limit: usiz
     }
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::new(Code::MalformedJson, format!("could not read the body: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(Code::MalformedJson, format!("could not read the body: {e}"))
+        })?;
         if buf.len() + chunk.len() > limit {
             return Err(too_large());
         }
@@ -56,7 +70,12 @@ pub fn parse_strict(bytes: &[u8]) -> Result<Value, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = StrictValue::deserialize_into(&mut de)
         .and_then(|v| de.end().map(|()| v))
-        .map_err(|e| ApiError::new(Code::MalformedJson, format!("the body is not valid JSON: {e}")))?;
+        .map_err(|e| {
+            ApiError::new(
+                Code::MalformedJson,
+                format!("the body is not valid JSON: {e}"),
+            )
+        })?;
     Ok(value)
 }
 

@@ -61,6 +61,10 @@ pub struct Line {
 
 /// `GET /v1/journal-entries/{id}`.
 #[derive(Debug, Serialize)]
+#[expect(
+    clippy::struct_field_names,
+    reason = "wire field names are fixed by the API contract"
+)]
 pub struct JournalEntry {
     journal_entry_id: String,
     event_type: String,

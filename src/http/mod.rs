@@ -37,9 +37,20 @@ pub struct AppState {
 
 impl AppState {
     /// Verifies the bearer token and the operation's scope; tags the request span with the tenant.
-    pub async fn authenticate(&self, req: &HttpRequest, scope: Scope) -> Result<Principal, ApiError> {
-        let header = req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let principal = self.auth.authenticate(header).instrument(tracing::debug_span!("auth.verify")).await?;
+    pub async fn authenticate(
+        &self,
+        req: &HttpRequest,
+        scope: Scope,
+    ) -> Result<Principal, ApiError> {
+        let header = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let principal = self
+            .auth
+            .authenticate(header)
+            .instrument(tracing::debug_span!("auth.verify"))
+            .await?;
         if let Some(span) = req.extensions().get::<tracing_actix_web::RootSpan>() {
             span.record("tenant_id", principal.tenant.to_string());
         }
@@ -51,7 +62,10 @@ impl AppState {
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(Code::MethodNotAllowed, "this method is not allowed on this resource"))
+    Err(ApiError::new(
+        Code::MethodNotAllowed,
+        "this method is not allowed on this resource",
+    ))
 }
 
 /// Unknown routes: 404 problem+json.
@@ -61,8 +75,11 @@ pub async fn unknown_route() -> Result<HttpResponse, ApiError> {
 
 /// THE route table.
 pub fn routes(cfg: &mut ServiceConfig) {
-    use handlers::{accruals, disbursements, fees, health, journal_entries, loans, payments, reversals};
-    let resource = |path: &str| web::resource(path.to_owned()).default_service(web::to(method_not_allowed));
+    use handlers::{
+        accruals, disbursements, fees, health, journal_entries, loans, payments, reversals,
+    };
+    let resource =
+        |path: &str| web::resource(path.to_owned()).default_service(web::to(method_not_allowed));
     cfg
         // Health: no authentication.
         .service(resource("/v1/health/live").route(web::get().to(health::live)))
@@ -75,5 +92,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(resource("/v1/reversals").route(web::post().to(reversals::create)))
         // Reads: tenant-scoped; another tenant's resource is a 404.
         .service(resource("/v1/loans/{loan_id}/balance").route(web::get().to(loans::balance)))
-        .service(resource("/v1/journal-entries/{journal_entry_id}").route(web::get().to(journal_entries::show)));
+        .service(
+            resource("/v1/journal-entries/{journal_entry_id}")
+                .route(web::get().to(journal_entries::show)),
+        );
 }

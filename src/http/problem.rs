@@ -17,7 +17,7 @@ use crate::store::StoreError;
 pub struct FieldError {
     /// JSON-pointer-like path, e.g. `loans[3].interest_minor`.
     pub field: String,
-    /// Stable snake_case reason.
+    /// Stable `snake_case` reason.
     pub code: &'static str,
     /// Human explanation.
     pub message: String,
@@ -26,13 +26,20 @@ pub struct FieldError {
 impl FieldError {
     /// A field error.
     pub fn new(field: impl Into<String>, code: &'static str, message: impl Into<String>) -> Self {
-        FieldError { field: field.into(), code, message: message.into() }
+        FieldError {
+            field: field.into(),
+            code,
+            message: message.into(),
+        }
     }
 }
 
 /// Every error code the API answers with (SPEC §10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs, reason = "each variant is its snake_case code, documented in the table")]
+#[allow(
+    missing_docs,
+    reason = "each variant is its snake_case code, documented in the table"
+)]
 pub enum Code {
     ValidationFailed,
     MalformedJson,
@@ -70,35 +77,147 @@ impl Code {
     pub const fn meta(self) -> (StatusCode, &'static str, &'static str) {
         use Code as C;
         match self {
-            C::ValidationFailed => (StatusCode::BAD_REQUEST, "validation_failed", "Request validation failed"),
-            C::MalformedJson => (StatusCode::BAD_REQUEST, "malformed_json", "Request body is not valid JSON"),
-            C::IdempotencyKeyMissing => (StatusCode::BAD_REQUEST, "idempotency_key_missing", "Idempotency-Key header is required"),
-            C::IdempotencyKeyInvalid => (StatusCode::BAD_REQUEST, "idempotency_key_invalid", "Idempotency-Key header is invalid"),
-            C::InvalidPageToken => (StatusCode::BAD_REQUEST, "invalid_page_token", "Page token is invalid"),
-            C::Unauthenticated => (StatusCode::UNAUTHORIZED, "unauthenticated", "Authentication required"),
-            C::InsufficientScope => (StatusCode::FORBIDDEN, "insufficient_scope", "Token lacks the required scope"),
+            C::ValidationFailed => (
+                StatusCode::BAD_REQUEST,
+                "validation_failed",
+                "Request validation failed",
+            ),
+            C::MalformedJson => (
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                "Request body is not valid JSON",
+            ),
+            C::IdempotencyKeyMissing => (
+                StatusCode::BAD_REQUEST,
+                "idempotency_key_missing",
+                "Idempotency-Key header is required",
+            ),
+            C::IdempotencyKeyInvalid => (
+                StatusCode::BAD_REQUEST,
+                "idempotency_key_invalid",
+                "Idempotency-Key header is invalid",
+            ),
+            C::InvalidPageToken => (
+                StatusCode::BAD_REQUEST,
+                "invalid_page_token",
+                "Page token is invalid",
+            ),
+            C::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "Authentication required",
+            ),
+            C::InsufficientScope => (
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "Token lacks the required scope",
+            ),
             C::NotFound => (StatusCode::NOT_FOUND, "not_found", "Resource not found"),
-            C::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
-            C::IdempotencyInProgress => (StatusCode::CONFLICT, "idempotency_in_progress", "A request with this idempotency key is in progress"),
-            C::AlreadyReversed => (StatusCode::CONFLICT, "already_reversed", "Journal entry is already reversed"),
-            C::DuplicateExternalRef => (StatusCode::CONFLICT, "duplicate_external_ref", "external_ref is already used"),
-            C::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Request body is too large"),
-            C::UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Content-Type must be application/json"),
-            C::IdempotencyMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_mismatch", "Idempotency key was used with a different request"),
-            C::BorrowerMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "borrower_mismatch", "Borrower does not match the loan"),
-            C::CurrencyMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "currency_mismatch", "Currency does not match the loan"),
-            C::LoanNotFound => (StatusCode::UNPROCESSABLE_ENTITY, "loan_not_found", "Loan not found"),
-            C::AmountMustBePositive => (StatusCode::UNPROCESSABLE_ENTITY, "amount_must_be_positive", "Amount must be positive"),
-            C::PrincipalMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "principal_mismatch", "Outstanding principal does not match the ledger"),
-            C::InterestMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "interest_mismatch", "Interest does not match the computed daily interest"),
-            C::AlreadyAccrued => (StatusCode::UNPROCESSABLE_ENTITY, "already_accrued", "Loan already accrued for this date"),
-            C::MixedCurrencyBatch => (StatusCode::UNPROCESSABLE_ENTITY, "mixed_currency_batch", "Accrual batch mixes currencies"),
-            C::CannotReverseReversal => (StatusCode::UNPROCESSABLE_ENTITY, "cannot_reverse_reversal", "A reversal cannot be reversed"),
-            C::ReversalBlockedByLaterActivity => (StatusCode::UNPROCESSABLE_ENTITY, "reversal_blocked_by_later_activity", "Reversal blocked by later activity"),
-            C::RateLimited => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests"),
-            C::NotReady => (StatusCode::SERVICE_UNAVAILABLE, "not_ready", "Service not ready"),
-            C::Overloaded => (StatusCode::SERVICE_UNAVAILABLE, "overloaded", "Service overloaded"),
-            C::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+            C::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "Method not allowed",
+            ),
+            C::IdempotencyInProgress => (
+                StatusCode::CONFLICT,
+                "idempotency_in_progress",
+                "A request with this idempotency key is in progress",
+            ),
+            C::AlreadyReversed => (
+                StatusCode::CONFLICT,
+                "already_reversed",
+                "Journal entry is already reversed",
+            ),
+            C::DuplicateExternalRef => (
+                StatusCode::CONFLICT,
+                "duplicate_external_ref",
+                "external_ref is already used",
+            ),
+            C::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "Request body is too large",
+            ),
+            C::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Content-Type must be application/json",
+            ),
+            C::IdempotencyMismatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_mismatch",
+                "Idempotency key was used with a different request",
+            ),
+            C::BorrowerMismatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "borrower_mismatch",
+                "Borrower does not match the loan",
+            ),
+            C::CurrencyMismatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "currency_mismatch",
+                "Currency does not match the loan",
+            ),
+            C::LoanNotFound => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "loan_not_found",
+                "Loan not found",
+            ),
+            C::AmountMustBePositive => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "amount_must_be_positive",
+                "Amount must be positive",
+            ),
+            C::PrincipalMismatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "principal_mismatch",
+                "Outstanding principal does not match the ledger",
+            ),
+            C::InterestMismatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "interest_mismatch",
+                "Interest does not match the computed daily interest",
+            ),
+            C::AlreadyAccrued => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "already_accrued",
+                "Loan already accrued for this date",
+            ),
+            C::MixedCurrencyBatch => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "mixed_currency_batch",
+                "Accrual batch mixes currencies",
+            ),
+            C::CannotReverseReversal => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "cannot_reverse_reversal",
+                "A reversal cannot be reversed",
+            ),
+            C::ReversalBlockedByLaterActivity => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "reversal_blocked_by_later_activity",
+                "Reversal blocked by later activity",
+            ),
+            C::RateLimited => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+            ),
+            C::NotReady => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_ready",
+                "Service not ready",
+            ),
+            C::Overloaded => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "Service overloaded",
+            ),
+            C::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+            ),
         }
     }
 
@@ -136,7 +255,13 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a detail message.
     pub fn new(code: Code, detail: impl Into<String>) -> Self {
-        ApiError { code, detail: detail.into(), errors: Vec::new(), retry_after: None, www_authenticate: None }
+        ApiError {
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: None,
+            www_authenticate: None,
+        }
     }
 
     /// 400 `validation_failed` listing every failing field.
@@ -145,7 +270,10 @@ impl ApiError {
             1 => format!("{}: {}", errors[0].field, errors[0].message),
             n => format!("{n} fields are invalid"),
         };
-        ApiError { errors, ..ApiError::new(Code::ValidationFailed, detail) }
+        ApiError {
+            errors,
+            ..ApiError::new(Code::ValidationFailed, detail)
+        }
     }
 
     /// Adds field errors.
@@ -178,15 +306,24 @@ impl ApiError {
     /// 403 for a missing scope.
     pub fn insufficient_scope(scope: Scope) -> Self {
         ApiError {
-            www_authenticate: Some(format!("error=\"insufficient_scope\", scope=\"{}\"", scope.as_str())),
-            ..ApiError::new(Code::InsufficientScope, format!("this operation requires scope {}", scope.as_str()))
+            www_authenticate: Some(format!(
+                "error=\"insufficient_scope\", scope=\"{}\"",
+                scope.as_str()
+            )),
+            ..ApiError::new(
+                Code::InsufficientScope,
+                format!("this operation requires scope {}", scope.as_str()),
+            )
         }
     }
 
     /// 500 with nothing internal shown; the cause is logged here, once.
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        ApiError::new(Code::Internal, "an internal error occurred; it has been logged")
+        ApiError::new(
+            Code::Internal,
+            "an internal error occurred; it has been logged",
+        )
     }
 }
 
@@ -224,7 +361,10 @@ impl ResponseError for ApiError {
             errors: &self.errors,
         };
         let mut res = HttpResponse::build(status);
-        res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json")));
+        res.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
         if let Some(secs) = self.retry_after {
             res.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
@@ -303,7 +443,9 @@ impl From<AuthError> for ApiError {
         tracing::info!(reason = %e, "authentication refused");
         match e {
             AuthError::Missing => ApiError::unauthenticated("a bearer token is required", false),
-            AuthError::Invalid(_) => ApiError::unauthenticated("the bearer token is invalid or expired", true),
+            AuthError::Invalid(_) => {
+                ApiError::unauthenticated("the bearer token is invalid or expired", true)
+            }
         }
     }
 }

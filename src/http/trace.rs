@@ -28,7 +28,12 @@ pub struct TraceContext {
 impl TraceContext {
     /// The `traceparent` header value of the server span.
     pub fn header_value(&self) -> String {
-        format!("00-{}-{}-{:02x}", hex::encode(self.trace_id), hex::encode(self.span_id), self.flags)
+        format!(
+            "00-{}-{}-{:02x}",
+            hex::encode(self.trace_id),
+            hex::encode(self.span_id),
+            self.flags
+        )
     }
 }
 
@@ -38,7 +43,10 @@ pub fn parse_traceparent(s: &str) -> Option<([u8; 16], [u8; 8], u8)> {
     if b.len() != 55 || &b[0..3] != b"00-" || b[35] != b'-' || b[52] != b'-' {
         return None;
     }
-    let lower_hex = |r: &[u8]| r.iter().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c));
+    let lower_hex = |r: &[u8]| {
+        r.iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+    };
     if !lower_hex(&b[3..35]) || !lower_hex(&b[36..52]) || !lower_hex(&b[53..55]) {
         return None;
     }
@@ -85,10 +93,12 @@ pub async fn trace_context(
     // they get the headers too. (The request must not be cloned before routing.)
     let mut res = next.call(req).await?.map_into_boxed_body();
     if let Ok(v) = HeaderValue::from_str(&ctx.header_value()) {
-        res.headers_mut().insert(HeaderName::from_static("traceparent"), v);
+        res.headers_mut()
+            .insert(HeaderName::from_static("traceparent"), v);
     }
     if let Some(ts) = tracestate {
-        res.headers_mut().insert(HeaderName::from_static("tracestate"), ts);
+        res.headers_mut()
+            .insert(HeaderName::from_static("tracestate"), ts);
     }
     Ok(res)
 }
@@ -126,7 +136,9 @@ mod tests {
 
     #[test]
     fn a_valid_traceparent_is_parsed() {
-        let (t, p, f) = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").expect("valid");
+        let (t, p, f) =
+            parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+                .expect("valid");
         assert_eq!(hex::encode(t), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(hex::encode(p), "00f067aa0ba902b7");
         assert_eq!(f, 1);

@@ -34,26 +34,47 @@ impl<'a> Obj<'a> {
     /// Starts parsing `value` as an object at `path` (`""` for the body).
     pub fn new(value: &'a Value, path: &str, report: &mut Report) -> Option<Obj<'a>> {
         if let Value::Object(map) = value {
-            Some(Obj { map, path: path.to_owned(), known: Vec::new() })
+            Some(Obj {
+                map,
+                path: path.to_owned(),
+                known: Vec::new(),
+            })
         } else {
             let field = if path.is_empty() { "body" } else { path };
-            report.errors.push(FieldError::new(field, "invalid_type", "must be a JSON object"));
+            report.errors.push(FieldError::new(
+                field,
+                "invalid_type",
+                "must be a JSON object",
+            ));
             None
         }
     }
 
     /// The path of a field of this object.
     pub fn path_of(&self, name: &str) -> String {
-        if self.path.is_empty() { name.to_owned() } else { format!("{}.{name}", self.path) }
+        if self.path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}.{name}", self.path)
+        }
     }
 
     /// The raw value; `null` counts as absent.
-    fn raw(&mut self, name: &'static str, required: bool, report: &mut Report) -> Option<&'a Value> {
+    fn raw(
+        &mut self,
+        name: &'static str,
+        required: bool,
+        report: &mut Report,
+    ) -> Option<&'a Value> {
         self.known.push(name);
         match self.map.get(name) {
             None | Some(Value::Null) => {
                 if required {
-                    report.errors.push(FieldError::new(self.path_of(name), "required", "is required"));
+                    report.errors.push(FieldError::new(
+                        self.path_of(name),
+                        "required",
+                        "is required",
+                    ));
                 }
                 None
             }
@@ -61,29 +82,52 @@ impl<'a> Obj<'a> {
         }
     }
 
-    fn string(&mut self, name: &'static str, required: bool, report: &mut Report) -> Option<&'a str> {
+    fn string(
+        &mut self,
+        name: &'static str,
+        required: bool,
+        report: &mut Report,
+    ) -> Option<&'a str> {
         let v = self.raw(name, required, report)?;
         if let Value::String(s) = v {
             Some(s.as_str())
         } else {
-            report.errors.push(FieldError::new(self.path_of(name), "invalid_type", "must be a string"));
+            report.errors.push(FieldError::new(
+                self.path_of(name),
+                "invalid_type",
+                "must be a string",
+            ));
             None
         }
     }
 
     /// A UUID (any case).
-    pub fn uuid(&mut self, name: &'static str, required: bool, report: &mut Report) -> Option<Uuid> {
+    pub fn uuid(
+        &mut self,
+        name: &'static str,
+        required: bool,
+        report: &mut Report,
+    ) -> Option<Uuid> {
         let s = self.string(name, required, report)?;
         let parsed = parse_uuid(s);
         if parsed.is_none() {
-            report.errors.push(FieldError::new(self.path_of(name), "invalid_format", "must be a UUID"));
+            report.errors.push(FieldError::new(
+                self.path_of(name),
+                "invalid_format",
+                "must be a UUID",
+            ));
         }
         parsed
     }
 
     /// A money string `^(0|[1-9][0-9]{0,18})$` that fits in i64; zero is noted separately when
     /// `positive` is set.
-    pub fn money(&mut self, name: &'static str, positive: bool, report: &mut Report) -> Option<Money> {
+    pub fn money(
+        &mut self,
+        name: &'static str,
+        positive: bool,
+        report: &mut Report,
+    ) -> Option<Money> {
         let v = self.raw(name, true, report)?;
         let Value::String(s) = v else {
             report.errors.push(FieldError::new(
@@ -96,7 +140,11 @@ impl<'a> Obj<'a> {
         match Money::parse_wire(s) {
             Ok(m) => {
                 if positive && !m.is_positive() {
-                    report.zero_amounts.push(FieldError::new(self.path_of(name), "amount_must_be_positive", "must be greater than 0"));
+                    report.zero_amounts.push(FieldError::new(
+                        self.path_of(name),
+                        "amount_must_be_positive",
+                        "must be greater than 0",
+                    ));
                 }
                 Some(m)
             }
@@ -124,17 +172,30 @@ impl<'a> Obj<'a> {
         let s = self.string(name, true, report)?;
         let parsed = Currency::parse(s);
         if parsed.is_none() {
-            report.errors.push(FieldError::new(self.path_of(name), "invalid_format", "must match ^[A-Z]{3}$"));
+            report.errors.push(FieldError::new(
+                self.path_of(name),
+                "invalid_format",
+                "must match ^[A-Z]{3}$",
+            ));
         }
         parsed
     }
 
     /// A `YYYY-MM-DD` calendar date.
-    pub fn date(&mut self, name: &'static str, required: bool, report: &mut Report) -> Option<Date> {
+    pub fn date(
+        &mut self,
+        name: &'static str,
+        required: bool,
+        report: &mut Report,
+    ) -> Option<Date> {
         let s = self.string(name, required, report)?;
         let parsed = parse_date(s);
         if parsed.is_none() {
-            report.errors.push(FieldError::new(self.path_of(name), "invalid_format", "must be a date YYYY-MM-DD"));
+            report.errors.push(FieldError::new(
+                self.path_of(name),
+                "invalid_format",
+                "must be a date YYYY-MM-DD",
+            ));
         }
         parsed
     }
@@ -161,7 +222,14 @@ impl<'a> Obj<'a> {
     }
 
     /// Free text of `min..=max` characters, without control characters.
-    pub fn text(&mut self, name: &'static str, required: bool, min: usize, max: usize, report: &mut Report) -> Option<String> {
+    pub fn text(
+        &mut self,
+        name: &'static str,
+        required: bool,
+        min: usize,
+        max: usize,
+        report: &mut Report,
+    ) -> Option<String> {
         let s = self.string(name, required, report)?;
         let len = s.chars().count();
         if len < min || len > max {
@@ -173,7 +241,11 @@ impl<'a> Obj<'a> {
             return None;
         }
         if s.chars().any(char::is_control) {
-            report.errors.push(FieldError::new(self.path_of(name), "invalid_format", "must not contain control characters"));
+            report.errors.push(FieldError::new(
+                self.path_of(name),
+                "invalid_format",
+                "must not contain control characters",
+            ));
             return None;
         }
         Some(s.to_owned())
@@ -182,24 +254,45 @@ impl<'a> Obj<'a> {
     /// A non-negative integer (JSON number) up to `max`.
     pub fn small_uint(&mut self, name: &'static str, max: u32, report: &mut Report) -> Option<u32> {
         let v = self.raw(name, false, report)?;
-        let parsed = v.as_u64().and_then(|n| u32::try_from(n).ok()).filter(|n| *n <= max);
+        let parsed = v
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|n| *n <= max);
         if parsed.is_none() {
-            report.errors.push(FieldError::new(self.path_of(name), "invalid_value", format!("must be an integer from 0 to {max}")));
+            report.errors.push(FieldError::new(
+                self.path_of(name),
+                "invalid_value",
+                format!("must be an integer from 0 to {max}"),
+            ));
         }
         parsed
     }
 
     /// An array of `min..=max` items.
-    pub fn array(&mut self, name: &'static str, min: usize, max: usize, report: &mut Report) -> Option<&'a [Value]> {
+    pub fn array(
+        &mut self,
+        name: &'static str,
+        min: usize,
+        max: usize,
+        report: &mut Report,
+    ) -> Option<&'a [Value]> {
         let v = self.raw(name, true, report)?;
         let Value::Array(items) = v else {
-            report.errors.push(FieldError::new(self.path_of(name), "invalid_type", "must be an array"));
+            report.errors.push(FieldError::new(
+                self.path_of(name),
+                "invalid_type",
+                "must be an array",
+            ));
             return None;
         };
         if items.len() < min || items.len() > max {
             report.errors.push(FieldError::new(
                 self.path_of(name),
-                if items.len() < min { "too_short" } else { "too_long" },
+                if items.len() < min {
+                    "too_short"
+                } else {
+                    "too_long"
+                },
                 format!("must have {min} to {max} items"),
             ));
             return None;
@@ -213,7 +306,11 @@ impl<'a> Obj<'a> {
         let v = self.raw("metadata", false, report)?;
         let path = self.path_of("metadata");
         let Value::Object(map) = v else {
-            report.errors.push(FieldError::new(path, "invalid_type", "must be a JSON object"));
+            report.errors.push(FieldError::new(
+                path,
+                "invalid_type",
+                "must be a JSON object",
+            ));
             return None;
         };
         let mut ok = true;
@@ -233,7 +330,11 @@ impl<'a> Obj<'a> {
         let text = v.to_string();
         if text.len() > METADATA_MAX_BYTES {
             ok = false;
-            report.errors.push(FieldError::new(path, "too_long", format!("must serialise to at most {METADATA_MAX_BYTES} bytes")));
+            report.errors.push(FieldError::new(
+                path,
+                "too_long",
+                format!("must serialise to at most {METADATA_MAX_BYTES} bytes"),
+            ));
         }
         ok.then_some(text)
     }
@@ -242,7 +343,11 @@ impl<'a> Obj<'a> {
     pub fn finish(self, report: &mut Report) {
         for key in self.map.keys() {
             if !self.known.contains(&key.as_str()) {
-                report.errors.push(FieldError::new(self.path_of(key), "unknown_field", "is not a known field"));
+                report.errors.push(FieldError::new(
+                    self.path_of(key),
+                    "unknown_field",
+                    "is not a known field",
+                ));
             }
         }
     }

@@ -24,7 +24,10 @@ use crate::store::{WriteOutcome, WriteRequest};
 /// Parses the `Idempotency-Key` header: 8–255 chars of `^[A-Za-z0-9][A-Za-z0-9._:\-]{7,254}$`.
 pub fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
     let Some(raw) = req.headers().get("idempotency-key") else {
-        return Err(ApiError::new(Code::IdempotencyKeyMissing, "the Idempotency-Key header is required on every POST"));
+        return Err(ApiError::new(
+            Code::IdempotencyKeyMissing,
+            "the Idempotency-Key header is required on every POST",
+        ));
     };
     let invalid = || {
         ApiError::new(
@@ -36,8 +39,13 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
     let b = key.as_bytes();
     let valid = (8..=255).contains(&b.len())
         && b[0].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'));
-    if valid { Ok(key.to_owned()) } else { Err(invalid()) }
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'));
+    if valid {
+        Ok(key.to_owned())
+    } else {
+        Err(invalid())
+    }
 }
 
 /// Keys whose first request is still being processed, per tenant.
@@ -57,7 +65,10 @@ impl InFlight {
     pub fn claim(self: &Arc<Self>, tenant: TenantId, key: &str) -> Result<InFlightGuard, ApiError> {
         let entry = (tenant, key.to_owned());
         if self.keys.lock().insert(entry.clone()) {
-            Ok(InFlightGuard { owner: Arc::clone(self), key: entry })
+            Ok(InFlightGuard {
+                owner: Arc::clone(self),
+                key: entry,
+            })
         } else {
             Err(ApiError::new(
                 Code::IdempotencyInProgress,
@@ -81,7 +92,9 @@ pub fn finish_report(report: Report) -> Result<(), ApiError> {
     }
     if !report.zero_amounts.is_empty() {
         let detail = format!("{} must be greater than 0", report.zero_amounts[0].field);
-        return Err(ApiError::new(Code::AmountMustBePositive, detail).with_errors(report.zero_amounts));
+        return Err(
+            ApiError::new(Code::AmountMustBePositive, detail).with_errors(report.zero_amounts)
+        );
     }
     Ok(())
 }
@@ -108,7 +121,10 @@ pub async fn handle_write(
     let key = idempotency_key(&req)?;
     let body = read_json(&req, payload, route.limit).await?;
     let command = parse(&body)?;
-    let metadata = body.get("metadata").filter(|m| !m.is_null()).map(Value::to_string);
+    let metadata = body
+        .get("metadata")
+        .filter(|m| !m.is_null())
+        .map(Value::to_string);
     let request = WriteRequest {
         tenant: principal.tenant,
         actor: principal.subject,
@@ -118,13 +134,19 @@ pub async fn handle_write(
         metadata,
         command,
     };
-    let _guard = state.in_flight.claim(request.tenant, &request.idempotency_key)?;
-    let outcome = state.store.write(request).instrument(tracing::debug_span!("writer.queue_and_commit")).await?;
+    let _guard = state
+        .in_flight
+        .claim(request.tenant, &request.idempotency_key)?;
+    let outcome = state
+        .store
+        .write(request)
+        .instrument(tracing::debug_span!("writer.queue_and_commit"))
+        .await?;
     let json = HeaderValue::from_static("application/json");
     Ok(match outcome {
-        WriteOutcome::Created(body) => {
-            HttpResponse::build(StatusCode::CREATED).insert_header((header::CONTENT_TYPE, json)).body(body)
-        }
+        WriteOutcome::Created(body) => HttpResponse::build(StatusCode::CREATED)
+            .insert_header((header::CONTENT_TYPE, json))
+            .body(body),
         WriteOutcome::Replayed(body) => HttpResponse::build(StatusCode::OK)
             .insert_header((header::CONTENT_TYPE, json))
             .insert_header(("Idempotent-Replayed", "true"))

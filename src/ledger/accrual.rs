@@ -69,7 +69,9 @@ pub fn daily_interest(
     }
     let numerator = i128::from(principal.minor()) * i128::from(annual_rate_bps);
     let interest = div_round_half_even(numerator, 10_000 * convention.year_days());
-    i64::try_from(interest).map(Money::from_minor).map_err(|_| LedgerError::Overflow)
+    i64::try_from(interest)
+        .map(Money::from_minor)
+        .map_err(|_| LedgerError::Overflow)
 }
 
 #[cfg(test)]
@@ -94,8 +96,18 @@ mod tests {
         assert_eq!(div_round_half_even(9, 2), 4);
         assert_eq!(div_round_half_even(11, 2), 6);
         // 36000 * 5 bps / 3600000 = 0.05 -> 0 ; 180_000_0 * 1 / 3_600_000 = 0.5 -> 0; 5_400_000 -> 1.5 -> 2
-        assert_eq!(daily_interest(Money::from_minor(1_800_000), 1, DayCount::Act360).expect("ok").minor(), 0);
-        assert_eq!(daily_interest(Money::from_minor(5_400_000), 1, DayCount::Act360).expect("ok").minor(), 2);
+        assert_eq!(
+            daily_interest(Money::from_minor(1_800_000), 1, DayCount::Act360)
+                .expect("ok")
+                .minor(),
+            0
+        );
+        assert_eq!(
+            daily_interest(Money::from_minor(5_400_000), 1, DayCount::Act360)
+                .expect("ok")
+                .minor(),
+            2
+        );
     }
 
     proptest! {

@@ -38,7 +38,12 @@ pub fn allocate(amount: Money, owed: &LoanBalances) -> Allocation {
     let fees = take(owed.fees);
     let interest = take(owed.interest);
     let principal = take(owed.principal);
-    Allocation { fees, interest, principal, suspense: Money::from_minor(left) }
+    Allocation {
+        fees,
+        interest,
+        principal,
+        suspense: Money::from_minor(left),
+    }
 }
 
 #[cfg(test)]
@@ -59,7 +64,12 @@ mod tests {
     fn the_hpts_example_pays_fees_then_interest_then_principal() {
         let a = allocate(Money::from_minor(88_849), &owed(500, 10_000, 1_000_000));
         assert_eq!(
-            (a.fees.minor(), a.interest.minor(), a.principal.minor(), a.suspense.minor()),
+            (
+                a.fees.minor(),
+                a.interest.minor(),
+                a.principal.minor(),
+                a.suspense.minor()
+            ),
             (500, 10_000, 78_349, 0)
         );
     }

@@ -64,11 +64,11 @@ id_type!(
     BorrowerId
 );
 id_type!(
-    /// A business event (disbursement, payment, ...), minted by the service (UUIDv7).
+    /// A business event (disbursement, payment, ...), minted by the service (`UUIDv7`).
     EventId
 );
 id_type!(
-    /// A journal entry, minted by the service (UUIDv7).
+    /// A journal entry, minted by the service (`UUIDv7`).
     EntryId
 );
 id_type!(

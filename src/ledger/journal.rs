@@ -56,7 +56,10 @@ impl JournalLine {
     /// The same line on the other side: what a reversal posts.
     #[must_use]
     pub fn mirrored(&self) -> Self {
-        JournalLine { direction: self.direction.opposite(), ..self.clone() }
+        JournalLine {
+            direction: self.direction.opposite(),
+            ..self.clone()
+        }
     }
 }
 
@@ -76,7 +79,9 @@ impl JournalEntry {
         let mut totals: BTreeMap<Currency, Money> = BTreeMap::new();
         for line in &lines {
             if !line.amount.is_positive() {
-                return Err(LedgerError::Unbalanced("every line amount must be positive"));
+                return Err(LedgerError::Unbalanced(
+                    "every line amount must be positive",
+                ));
             }
             let signed = match line.direction {
                 Direction::Dr => i128::from(line.amount.minor()),
@@ -103,7 +108,9 @@ impl JournalEntry {
     /// The mirror image of this entry (every line on the other side): a reversal.
     #[must_use]
     pub fn mirrored(&self) -> JournalEntry {
-        JournalEntry { lines: self.lines.iter().map(JournalLine::mirrored).collect() }
+        JournalEntry {
+            lines: self.lines.iter().map(JournalLine::mirrored).collect(),
+        }
     }
 
     /// Total debits per currency.
@@ -111,7 +118,9 @@ impl JournalEntry {
         self.lines
             .iter()
             .filter(|l| l.currency == currency && l.direction == Direction::Dr)
-            .fold(Money::ZERO, |acc, l| Money::from_minor(acc.minor() + l.amount.minor()))
+            .fold(Money::ZERO, |acc, l| {
+                Money::from_minor(acc.minor() + l.amount.minor())
+            })
     }
 }
 
@@ -153,8 +162,10 @@ mod tests {
 
     #[test]
     fn zero_amount_lines_are_refused() {
-        let lines =
-            vec![line(Account::Cash, Direction::Dr, 0), line(Account::FeeIncome, Direction::Cr, 0)];
+        let lines = vec![
+            line(Account::Cash, Direction::Dr, 0),
+            line(Account::FeeIncome, Direction::Cr, 0),
+        ];
         assert!(JournalEntry::new(lines).is_err());
     }
 

@@ -28,7 +28,9 @@ pub struct LoanBalances {
 impl LoanBalances {
     /// principal + interest + fees.
     pub fn total_exposure(&self) -> Result<Money, LedgerError> {
-        self.principal.checked_add(self.interest)?.checked_add(self.fees)
+        self.principal
+            .checked_add(self.interest)?
+            .checked_add(self.fees)
     }
 
     /// Applies one line; refuses (and leaves `self` untouched) if any balance would go negative.

@@ -55,12 +55,18 @@ impl Money {
 
     /// `self + other`, or [`LedgerError::Overflow`].
     pub fn checked_add(self, other: Money) -> Result<Money, LedgerError> {
-        self.0.checked_add(other.0).map(Money).ok_or(LedgerError::Overflow)
+        self.0
+            .checked_add(other.0)
+            .map(Money)
+            .ok_or(LedgerError::Overflow)
     }
 
     /// `self - other`, or [`LedgerError::Overflow`].
     pub fn checked_sub(self, other: Money) -> Result<Money, LedgerError> {
-        self.0.checked_sub(other.0).map(Money).ok_or(LedgerError::Overflow)
+        self.0
+            .checked_sub(other.0)
+            .map(Money)
+            .ok_or(LedgerError::Overflow)
     }
 
     /// True for strictly positive amounts.
@@ -130,11 +136,34 @@ mod tests {
     fn wire_amounts_follow_the_contract_pattern() {
         assert_eq!(Money::parse_wire("0"), Ok(Money(0)));
         assert_eq!(Money::parse_wire("12345"), Ok(Money(12345)));
-        assert_eq!(Money::parse_wire("9223372036854775807"), Ok(Money(i64::MAX)));
-        assert_eq!(Money::parse_wire("9223372036854775808"), Err(MoneyParseError::OutOfRange));
-        assert_eq!(Money::parse_wire("9999999999999999999"), Err(MoneyParseError::OutOfRange));
-        for bad in ["", "01", "-1", "+1", "1.0", "1e3", " 1", "10000000000000000000", "１"] {
-            assert_eq!(Money::parse_wire(bad), Err(MoneyParseError::Format), "{bad:?}");
+        assert_eq!(
+            Money::parse_wire("9223372036854775807"),
+            Ok(Money(i64::MAX))
+        );
+        assert_eq!(
+            Money::parse_wire("9223372036854775808"),
+            Err(MoneyParseError::OutOfRange)
+        );
+        assert_eq!(
+            Money::parse_wire("9999999999999999999"),
+            Err(MoneyParseError::OutOfRange)
+        );
+        for bad in [
+            "",
+            "01",
+            "-1",
+            "+1",
+            "1.0",
+            "1e3",
+            " 1",
+            "10000000000000000000",
+            "１",
+        ] {
+            assert_eq!(
+                Money::parse_wire(bad),
+                Err(MoneyParseError::Format),
+                "{bad:?}"
+            );
         }
     }
 
@@ -148,7 +177,13 @@ mod tests {
 
     #[test]
     fn arithmetic_overflow_is_an_error_not_a_wrap() {
-        assert_eq!(Money(i64::MAX).checked_add(Money(1)), Err(LedgerError::Overflow));
-        assert_eq!(Money(i64::MIN).checked_sub(Money(1)), Err(LedgerError::Overflow));
+        assert_eq!(
+            Money(i64::MAX).checked_add(Money(1)),
+            Err(LedgerError::Overflow)
+        );
+        assert_eq!(
+            Money(i64::MIN).checked_sub(Money(1)),
+            Err(LedgerError::Overflow)
+        );
     }
 }

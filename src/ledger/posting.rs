@@ -22,7 +22,14 @@ pub fn disbursement(d: &Disbursement) -> Result<JournalEntry, LedgerError> {
         return Err(LedgerError::AmountMustBePositive);
     }
     let line = |account, direction| {
-        JournalLine::loan_line(account, direction, d.amount, d.currency, d.loan_id, Some(d.borrower_id))
+        JournalLine::loan_line(
+            account,
+            direction,
+            d.amount,
+            d.currency,
+            d.loan_id,
+            Some(d.borrower_id),
+        )
     };
     JournalEntry::new(vec![
         line(Account::PrincipalReceivable, Direction::Dr),
@@ -36,7 +43,14 @@ pub fn fee(f: &Fee, borrower_id: BorrowerId) -> Result<JournalEntry, LedgerError
         return Err(LedgerError::AmountMustBePositive);
     }
     let line = |account, direction| {
-        JournalLine::loan_line(account, direction, f.amount, f.currency, f.loan_id, Some(borrower_id))
+        JournalLine::loan_line(
+            account,
+            direction,
+            f.amount,
+            f.currency,
+            f.loan_id,
+            Some(borrower_id),
+        )
     };
     JournalEntry::new(vec![
         line(Account::FeesReceivable, Direction::Dr),
@@ -50,7 +64,14 @@ pub fn payment(p: &Payment, allocation: &Allocation) -> Result<JournalEntry, Led
         return Err(LedgerError::AmountMustBePositive);
     }
     let line = |account, direction, amount| {
-        let mut l = JournalLine::loan_line(account, direction, amount, p.currency, p.loan_id, Some(p.borrower_id));
+        let mut l = JournalLine::loan_line(
+            account,
+            direction,
+            amount,
+            p.currency,
+            p.loan_id,
+            Some(p.borrower_id),
+        );
         l.external_ref.clone_from(&p.external_ref);
         l
     };
@@ -86,9 +107,10 @@ pub fn accrual(currency: Currency, items: &[AccrualPosting]) -> Result<JournalEn
         if !item.interest.is_positive() {
             return Err(LedgerError::AmountMustBePositive);
         }
-        for (account, direction) in
-            [(Account::InterestReceivable, Direction::Dr), (Account::InterestIncome, Direction::Cr)]
-        {
+        for (account, direction) in [
+            (Account::InterestReceivable, Direction::Dr),
+            (Account::InterestIncome, Direction::Cr),
+        ] {
             lines.push(JournalLine::loan_line(
                 account,
                 direction,

@@ -10,7 +10,7 @@ pub struct ItemProblem {
     pub index: usize,
     /// Field of that item.
     pub field: &'static str,
-    /// Stable snake_case code.
+    /// Stable `snake_case` code.
     pub code: &'static str,
     /// Human explanation.
     pub message: String,

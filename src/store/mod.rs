@@ -5,8 +5,8 @@
 pub mod chain;
 pub mod error;
 pub mod migrate;
-pub mod pragmas;
 pub(crate) mod postings;
+pub mod pragmas;
 pub mod readers;
 pub mod writer;
 
@@ -57,16 +57,22 @@ struct Inner {
 fn open_writer_connection(path: &Path, synchronous: Synchronous) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Database(format!("cannot create database directory {}: {e}", dir.display()))
+            StoreError::Database(format!(
+                "cannot create database directory {}: {e}",
+                dir.display()
+            ))
         })?;
     }
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(|e| StoreError::Database(format!("cannot open database {}: {e}", path.display())))?;
-    pragmas::apply_writer(&conn, synchronous)
-        .map_err(|e| StoreError::Database(format!("cannot configure database {}: {e}", path.display())))?;
+    pragmas::apply_writer(&conn, synchronous).map_err(|e| {
+        StoreError::Database(format!("cannot configure database {}: {e}", path.display()))
+    })?;
     Ok(conn)
 }
 
@@ -86,8 +92,16 @@ impl Store {
             .connection_timeout(std::time::Duration::from_secs(5))
             .build(manager)?;
         let stats = Arc::new(WriterStats::default());
-        let writer = WriterHandle::spawn(conn, settings.writer.clone(), sources, Arc::clone(&stats))?;
-        Ok(Store { inner: Arc::new(Inner { writer, readers, stats, path: settings.path.clone() }) })
+        let writer =
+            WriterHandle::spawn(conn, settings.writer.clone(), sources, Arc::clone(&stats))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                writer,
+                readers,
+                stats,
+                path: settings.path.clone(),
+            }),
+        })
     }
 
     /// Applies pending migrations to a database file and returns how many ran.
@@ -123,12 +137,18 @@ impl Store {
         loan_id: LoanId,
         as_of: Option<Date>,
     ) -> Result<Option<LoanView>, StoreError> {
-        self.read(move |c| readers::loan_balance(c, tenant, loan_id, as_of)).await
+        self.read(move |c| readers::loan_balance(c, tenant, loan_id, as_of))
+            .await
     }
 
     /// One journal entry with its lines.
-    pub async fn journal_entry(&self, tenant: TenantId, entry_id: EntryId) -> Result<Option<EntryView>, StoreError> {
-        self.read(move |c| readers::journal_entry(c, tenant, entry_id)).await
+    pub async fn journal_entry(
+        &self,
+        tenant: TenantId,
+        entry_id: EntryId,
+    ) -> Result<Option<EntryView>, StoreError> {
+        self.read(move |c| readers::journal_entry(c, tenant, entry_id))
+            .await
     }
 
     /// True while the writer thread runs (migrations are done before it starts).

@@ -21,9 +21,9 @@ use crate::ledger::posting::{self, AccrualPosting};
 use crate::ledger::receipts::{
     AccrualReceipt, DisbursementReceipt, FeeReceipt, PaymentReceipt, Receipt, ReversalReceipt,
 };
+use crate::store::StoreError;
 use crate::store::chain::{self, ChainedEntry, ChainedLine};
 use crate::store::error::ItemProblem;
-use crate::store::StoreError;
 
 /// What every posting needs to know about the job it runs in.
 pub(crate) struct Ctx<'a> {
@@ -78,7 +78,11 @@ fn corrupt(what: &str) -> StoreError {
     StoreError::Database(format!("stored row is not valid: {what}"))
 }
 
-pub(crate) fn load_loan(conn: &Connection, tenant: &str, loan_id: LoanId) -> Result<Option<LoanRow>, StoreError> {
+pub(crate) fn load_loan(
+    conn: &Connection,
+    tenant: &str,
+    loan_id: LoanId,
+) -> Result<Option<LoanRow>, StoreError> {
     let row = conn
         .prepare_cached(
             "SELECT borrower_id, currency, principal_minor, interest_minor, fees_minor, suspense_minor, \
@@ -92,7 +96,9 @@ pub(crate) fn load_loan(conn: &Connection, tenant: &str, loan_id: LoanId) -> Res
             ))
         })
         .optional()?;
-    let Some((borrower, currency, m)) = row else { return Ok(None) };
+    let Some((borrower, currency, m)) = row else {
+        return Ok(None);
+    };
     Ok(Some(LoanRow {
         borrower_id: BorrowerId::parse(&borrower).ok_or_else(|| corrupt("loans.borrower_id"))?,
         currency: Currency::parse(&currency).ok_or_else(|| corrupt("loans.currency"))?,
@@ -146,63 +152,75 @@ struct NewEntry {
 /// Inserts a balanced entry and moves every balance it touches. A loan balance that would go
 /// negative is [`LedgerError::NegativeBalance`] (the caller decides what that means).
 fn post_entry(ctx: &Ctx<'_>, h: &NewEntry, entry: &JournalEntry) -> Result<EntryId, StoreError> {
-    let conn = ctx.conn;
     let entry_id = ctx.new_entry_id();
+    let entry_seq = insert_entry(ctx, h, entry_id, entry)?;
+    update_gl_balances(ctx, entry)?;
+    update_loan_balances(ctx, h, entry, entry_seq)?;
+    Ok(entry_id)
+}
+
+/// Lines first (the header's trigger checks the finished set balances), then the header with
+/// its hash-chain link. Returns the entry's posting sequence number.
+fn insert_entry(
+    ctx: &Ctx<'_>,
+    h: &NewEntry,
+    entry_id: EntryId,
+    entry: &JournalEntry,
+) -> Result<i64, StoreError> {
+    let conn = ctx.conn;
     let entry_id_s = entry_id.to_string();
     let event_id_s = h.event_id.to_string();
     let correlation_s = h.correlation_id.to_string();
     let reverses_s = h.reverses.map(|r| r.to_string());
     let effective = format_date(h.effective_at);
-
-    // Lines first: the header's trigger checks the finished set balances.
-    let mut loan_strings: BTreeMap<LoanId, String> = BTreeMap::new();
-    let mut chained = Vec::with_capacity(entry.lines().len());
-    let line_texts: Vec<(Option<String>, Option<String>)> = entry
+    let texts: Vec<(Option<String>, Option<String>)> = entry
         .lines()
         .iter()
         .map(|l| {
-            let loan = l.loan_id.map(|id| loan_strings.entry(id).or_insert_with(|| id.to_string()).clone());
-            (loan, l.borrower_id.map(|b| b.to_string()))
+            (
+                l.loan_id.map(|id| id.to_string()),
+                l.borrower_id.map(|b| b.to_string()),
+            )
         })
         .collect();
-    {
-        let mut insert = conn.prepare_cached(
-            "INSERT INTO journal_lines (entry_id, sequence, tenant_id, account_code, direction, amount_minor, \
-             currency, layer, effective_at, loan_id, borrower_id, external_ref) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        )?;
-        for (i, (line, (loan, borrower))) in entry.lines().iter().zip(&line_texts).enumerate() {
-            let sequence = i64::try_from(i + 1).unwrap_or(i64::MAX);
-            insert.execute(params![
-                entry_id_s,
-                sequence,
-                ctx.tenant,
-                line.account.code(),
-                line.direction.as_str(),
-                line.amount.minor(),
-                line.currency.as_str(),
-                line.layer.as_str(),
-                effective,
-                loan,
-                borrower,
-                line.external_ref,
-            ])?;
-            chained.push(ChainedLine {
-                sequence,
-                account_code: line.account.code(),
-                direction: line.direction.as_str(),
-                amount_minor: line.amount.minor(),
-                currency: line.currency.as_str(),
-                layer: line.layer.as_str(),
-                loan_id: loan.as_deref(),
-                borrower_id: borrower.as_deref(),
-                external_ref: line.external_ref.as_deref(),
-            });
-        }
+    let mut chained = Vec::with_capacity(entry.lines().len());
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO journal_lines (entry_id, sequence, tenant_id, account_code, direction, amount_minor, \
+         currency, layer, effective_at, loan_id, borrower_id, external_ref) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    for (i, (line, (loan, borrower))) in entry.lines().iter().zip(&texts).enumerate() {
+        let sequence = i64::try_from(i + 1).unwrap_or(i64::MAX);
+        insert.execute(params![
+            entry_id_s,
+            sequence,
+            ctx.tenant,
+            line.account.code(),
+            line.direction.as_str(),
+            line.amount.minor(),
+            line.currency.as_str(),
+            line.layer.as_str(),
+            effective,
+            loan,
+            borrower,
+            line.external_ref,
+        ])?;
+        chained.push(ChainedLine {
+            sequence,
+            account_code: line.account.code(),
+            direction: line.direction.as_str(),
+            amount_minor: line.amount.minor(),
+            currency: line.currency.as_str(),
+            layer: line.layer.as_str(),
+            loan_id: loan.as_deref(),
+            borrower_id: borrower.as_deref(),
+            external_ref: line.external_ref.as_deref(),
+        });
     }
-
     let prev_hash: String = conn
-        .prepare_cached("SELECT hash FROM journal_entries WHERE tenant_id = ?1 ORDER BY entry_seq DESC LIMIT 1")?
+        .prepare_cached(
+            "SELECT hash FROM journal_entries WHERE tenant_id = ?1 ORDER BY entry_seq DESC LIMIT 1",
+        )?
         .query_row(params![ctx.tenant], |r| r.get(0))
         .optional()?
         .unwrap_or_else(|| chain::GENESIS.to_owned());
@@ -242,48 +260,74 @@ fn post_entry(ctx: &Ctx<'_>, h: &NewEntry, entry: &JournalEntry) -> Result<Entry
         prev_hash,
         hash,
     ])?;
-    let entry_seq = conn.last_insert_rowid();
+    Ok(conn.last_insert_rowid())
+}
 
-    // Materialised GL balances, one upsert per (account, currency, layer).
+/// Materialised GL balances, one upsert per (account, currency, layer).
+fn update_gl_balances(ctx: &Ctx<'_>, entry: &JournalEntry) -> Result<(), StoreError> {
     let mut gl: BTreeMap<(Account, Currency, &'static str), (i64, i64)> = BTreeMap::new();
     for line in entry.lines() {
-        let slot = gl.entry((line.account, line.currency, line.layer.as_str())).or_default();
-        let side = if line.direction == Direction::Dr { &mut slot.0 } else { &mut slot.1 };
-        *side = side.checked_add(line.amount.minor()).ok_or(LedgerError::Overflow)?;
+        let slot = gl
+            .entry((line.account, line.currency, line.layer.as_str()))
+            .or_default();
+        let side = if line.direction == Direction::Dr {
+            &mut slot.0
+        } else {
+            &mut slot.1
+        };
+        *side = side
+            .checked_add(line.amount.minor())
+            .ok_or(LedgerError::Overflow)?;
     }
-    {
-        let mut upsert = conn.prepare_cached(
-            "INSERT INTO account_balances (tenant_id, account_code, currency, layer, dr_minor, cr_minor) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id, account_code, currency, layer) \
-             DO UPDATE SET dr_minor = dr_minor + excluded.dr_minor, cr_minor = cr_minor + excluded.cr_minor",
-        )?;
-        for ((account, currency, layer), (dr, cr)) in gl {
-            upsert.execute(params![ctx.tenant, account.code(), currency.as_str(), layer, dr, cr])?;
-        }
+    let mut upsert = ctx.conn.prepare_cached(
+        "INSERT INTO account_balances (tenant_id, account_code, currency, layer, dr_minor, cr_minor) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id, account_code, currency, layer) \
+         DO UPDATE SET dr_minor = dr_minor + excluded.dr_minor, cr_minor = cr_minor + excluded.cr_minor",
+    )?;
+    for ((account, currency, layer), (dr, cr)) in gl {
+        upsert.execute(params![
+            ctx.tenant,
+            account.code(),
+            currency.as_str(),
+            layer,
+            dr,
+            cr
+        ])?;
     }
+    Ok(())
+}
 
-    // Loan sub-ledger balances: replay this entry's lines onto each touched loan.
+/// Loan sub-ledger balances: replays this entry's lines onto each touched loan, refusing any
+/// balance that would go negative, and links the entry to the loan for paging.
+fn update_loan_balances(
+    ctx: &Ctx<'_>,
+    h: &NewEntry,
+    entry: &JournalEntry,
+    entry_seq: i64,
+) -> Result<(), StoreError> {
     let mut by_loan: BTreeMap<LoanId, Vec<&JournalLine>> = BTreeMap::new();
     for line in entry.lines() {
         if let Some(loan) = line.loan_id {
             by_loan.entry(loan).or_default().push(line);
         }
     }
-    let mut update = conn.prepare_cached(
+    let effective = format_date(h.effective_at);
+    let mut update = ctx.conn.prepare_cached(
         "UPDATE loans SET principal_minor = ?3, interest_minor = ?4, fees_minor = ?5, suspense_minor = ?6, \
          disbursed_total_minor = ?7, paid_total_minor = ?8, last_activity_at = ?9 \
          WHERE tenant_id = ?1 AND loan_id = ?2",
     )?;
-    let mut link = conn.prepare_cached(
+    let mut link = ctx.conn.prepare_cached(
         "INSERT INTO loan_entries (tenant_id, loan_id, entry_seq, event_type, effective_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for (loan_id, lines) in by_loan {
-        let mut loan = load_loan(conn, ctx.tenant, loan_id)?.ok_or(LedgerError::LoanNotFound(loan_id))?;
+        let mut loan =
+            load_loan(ctx.conn, ctx.tenant, loan_id)?.ok_or(LedgerError::LoanNotFound(loan_id))?;
         for line in lines {
             loan.balances.apply(loan_id, line)?;
         }
         let b = loan.balances;
-        let loan_s = &loan_strings[&loan_id];
+        let loan_s = loan_id.to_string();
         update.execute(params![
             ctx.tenant,
             loan_s,
@@ -295,9 +339,15 @@ fn post_entry(ctx: &Ctx<'_>, h: &NewEntry, entry: &JournalEntry) -> Result<Entry
             b.paid_total.minor(),
             ctx.posted_at,
         ])?;
-        link.execute(params![ctx.tenant, loan_s, entry_seq, h.event_type.as_str(), effective])?;
+        link.execute(params![
+            ctx.tenant,
+            loan_s,
+            entry_seq,
+            h.event_type.as_str(),
+            effective
+        ])?;
     }
-    Ok(entry_id)
+    Ok(())
 }
 
 /// Loads the loan a payment or fee names, checking it exists and matches.
@@ -307,7 +357,8 @@ fn existing_loan(
     borrower: Option<BorrowerId>,
     currency: Currency,
 ) -> Result<LoanRow, StoreError> {
-    let loan = load_loan(ctx.conn, ctx.tenant, loan_id)?.ok_or(LedgerError::LoanNotFound(loan_id))?;
+    let loan =
+        load_loan(ctx.conn, ctx.tenant, loan_id)?.ok_or(LedgerError::LoanNotFound(loan_id))?;
     if borrower.is_some_and(|b| b != loan.borrower_id) {
         return Err(LedgerError::BorrowerMismatch(loan_id).into());
     }
@@ -345,20 +396,33 @@ pub(crate) fn disburse(ctx: &Ctx<'_>, d: &Disbursement) -> Result<Receipt, Store
     }
     let entry = posting::disbursement(d)?;
     let event_id = ctx.new_event_id();
-    insert_event(ctx, event_id, &NewEvent {
-        event_type: EventType::Disbursement,
-        loan_id: Some(d.loan_id),
-        external_ref: None,
-        allocation_policy: None,
-    })?;
-    let journal_entry_id = post_entry(ctx, &NewEntry {
+    insert_event(
+        ctx,
         event_id,
-        event_type: EventType::Disbursement,
-        effective_at: d.effective_at,
-        correlation_id: event_id,
-        reverses: None,
-        description: format!("Disbursement of {} {} via {}", d.amount, d.currency, d.method.as_str()),
-    }, &entry)?;
+        &NewEvent {
+            event_type: EventType::Disbursement,
+            loan_id: Some(d.loan_id),
+            external_ref: None,
+            allocation_policy: None,
+        },
+    )?;
+    let journal_entry_id = post_entry(
+        ctx,
+        &NewEntry {
+            event_id,
+            event_type: EventType::Disbursement,
+            effective_at: d.effective_at,
+            correlation_id: event_id,
+            reverses: None,
+            description: format!(
+                "Disbursement of {} {} via {}",
+                d.amount,
+                d.currency,
+                d.method.as_str()
+            ),
+        },
+        &entry,
+    )?;
     Ok(Receipt::Disbursement(DisbursementReceipt {
         disbursement_event_id: event_id,
         journal_entry_id,
@@ -381,20 +445,33 @@ pub(crate) fn pay(ctx: &Ctx<'_>, p: &Payment) -> Result<Receipt, StoreError> {
     let allocation = allocate(p.amount, &loan.balances);
     let entry = posting::payment(p, &allocation)?;
     let event_id = ctx.new_event_id();
-    insert_event(ctx, event_id, &NewEvent {
-        event_type: EventType::PaymentReceived,
-        loan_id: Some(p.loan_id),
-        external_ref: p.external_ref.as_deref(),
-        allocation_policy: Some(ALLOCATION_POLICY_VERSION),
-    })?;
-    let journal_entry_id = post_entry(ctx, &NewEntry {
+    insert_event(
+        ctx,
         event_id,
-        event_type: EventType::PaymentReceived,
-        effective_at: p.effective_at,
-        correlation_id: event_id,
-        reverses: None,
-        description: format!("Payment of {} {} via {}", p.amount, p.currency, p.source_method.as_str()),
-    }, &entry)?;
+        &NewEvent {
+            event_type: EventType::PaymentReceived,
+            loan_id: Some(p.loan_id),
+            external_ref: p.external_ref.as_deref(),
+            allocation_policy: Some(ALLOCATION_POLICY_VERSION),
+        },
+    )?;
+    let journal_entry_id = post_entry(
+        ctx,
+        &NewEntry {
+            event_id,
+            event_type: EventType::PaymentReceived,
+            effective_at: p.effective_at,
+            correlation_id: event_id,
+            reverses: None,
+            description: format!(
+                "Payment of {} {} via {}",
+                p.amount,
+                p.currency,
+                p.source_method.as_str()
+            ),
+        },
+        &entry,
+    )?;
     Ok(Receipt::Payment(PaymentReceipt {
         payment_event_id: event_id,
         journal_entry_id,
@@ -408,26 +485,42 @@ pub(crate) fn assess_fee(ctx: &Ctx<'_>, f: &Fee) -> Result<Receipt, StoreError> 
     let loan = existing_loan(ctx, f.loan_id, None, f.currency)?;
     let entry = posting::fee(f, loan.borrower_id)?;
     let event_id = ctx.new_event_id();
-    insert_event(ctx, event_id, &NewEvent {
-        event_type: EventType::FeeAssessed,
-        loan_id: Some(f.loan_id),
-        external_ref: None,
-        allocation_policy: None,
-    })?;
-    let journal_entry_id = post_entry(ctx, &NewEntry {
+    insert_event(
+        ctx,
         event_id,
-        event_type: EventType::FeeAssessed,
-        effective_at: f.effective_at,
-        correlation_id: event_id,
-        reverses: None,
-        description: format!("{} fee of {} {}", f.fee_type.as_str(), f.amount, f.currency),
-    }, &entry)?;
-    Ok(Receipt::Fee(FeeReceipt { fee_event_id: event_id, journal_entry_id, posted_at: ctx.posted_at.clone() }))
+        &NewEvent {
+            event_type: EventType::FeeAssessed,
+            loan_id: Some(f.loan_id),
+            external_ref: None,
+            allocation_policy: None,
+        },
+    )?;
+    let journal_entry_id = post_entry(
+        ctx,
+        &NewEntry {
+            event_id,
+            event_type: EventType::FeeAssessed,
+            effective_at: f.effective_at,
+            correlation_id: event_id,
+            reverses: None,
+            description: format!("{} fee of {} {}", f.fee_type.as_str(), f.amount, f.currency),
+        },
+        &entry,
+    )?;
+    Ok(Receipt::Fee(FeeReceipt {
+        fee_event_id: event_id,
+        journal_entry_id,
+        posted_at: ctx.posted_at.clone(),
+    }))
 }
 
-/// POST /v1/accruals/batch: all-or-nothing; every bad loan is reported.
-pub(crate) fn accrue(ctx: &Ctx<'_>, a: &AccrualBatch) -> Result<Receipt, StoreError> {
-    let date = format_date(a.accrual_date);
+/// Checks every loan of a batch against the ledger; returns the postings and the batch currency,
+/// or every problem found.
+fn check_accrual_items(
+    ctx: &Ctx<'_>,
+    a: &AccrualBatch,
+    date: &str,
+) -> Result<(Vec<AccrualPosting>, Currency), StoreError> {
     let mut problems = Vec::new();
     let mut postings = Vec::with_capacity(a.loans.len());
     let mut batch_currency: Option<Currency> = None;
@@ -437,10 +530,19 @@ pub(crate) fn accrue(ctx: &Ctx<'_>, a: &AccrualBatch) -> Result<Receipt, StoreEr
     )?;
     for (index, item) in a.loans.iter().enumerate() {
         let mut problem = |field: &'static str, code: &'static str, message: String| {
-            problems.push(ItemProblem { index, field, code, message });
+            problems.push(ItemProblem {
+                index,
+                field,
+                code,
+                message,
+            });
         };
         let Some(loan) = load_loan(ctx.conn, ctx.tenant, item.loan_id)? else {
-            problem("loan_id", "loan_not_found", format!("loan {} does not exist", item.loan_id));
+            problem(
+                "loan_id",
+                "loan_not_found",
+                format!("loan {} does not exist", item.loan_id),
+            );
             continue;
         };
         match batch_currency {
@@ -459,7 +561,10 @@ pub(crate) fn accrue(ctx: &Ctx<'_>, a: &AccrualBatch) -> Result<Receipt, StoreEr
             problem(
                 "outstanding_principal_minor",
                 "principal_mismatch",
-                format!("ledger principal outstanding is {}", loan.balances.principal),
+                format!(
+                    "ledger principal outstanding is {}",
+                    loan.balances.principal
+                ),
             );
         }
         if let Some(bps) = item.annual_rate_bps {
@@ -473,35 +578,57 @@ pub(crate) fn accrue(ctx: &Ctx<'_>, a: &AccrualBatch) -> Result<Receipt, StoreEr
             }
         }
         if accrued.exists(params![ctx.tenant, item.loan_id.to_string(), date])? {
-            problem("loan_id", "already_accrued", format!("loan is already accrued for {date}"));
+            problem(
+                "loan_id",
+                "already_accrued",
+                format!("loan is already accrued for {date}"),
+            );
         }
-        postings.push(AccrualPosting { loan_id: item.loan_id, borrower_id: loan.borrower_id, interest: item.interest });
+        postings.push(AccrualPosting {
+            loan_id: item.loan_id,
+            borrower_id: loan.borrower_id,
+            interest: item.interest,
+        });
     }
-    drop(accrued);
     if !problems.is_empty() {
         return Err(StoreError::BatchRejected(problems));
     }
     let currency = batch_currency.ok_or(LedgerError::Unbalanced("an accrual batch needs loans"))?;
+    Ok((postings, currency))
+}
+
+/// POST /v1/accruals/batch: all-or-nothing; every bad loan is reported.
+pub(crate) fn accrue(ctx: &Ctx<'_>, a: &AccrualBatch) -> Result<Receipt, StoreError> {
+    let date = format_date(a.accrual_date);
+    let (postings, currency) = check_accrual_items(ctx, a, &date)?;
     let entry = posting::accrual(currency, &postings)?;
     let event_id = ctx.new_event_id();
-    insert_event(ctx, event_id, &NewEvent {
-        event_type: EventType::Accrual,
-        loan_id: None,
-        external_ref: None,
-        allocation_policy: None,
-    })?;
-    let journal_entry_id = post_entry(ctx, &NewEntry {
+    insert_event(
+        ctx,
         event_id,
-        event_type: EventType::Accrual,
-        effective_at: a.accrual_date,
-        correlation_id: event_id,
-        reverses: None,
-        description: format!(
-            "Interest accrual for {date}: {} loans, {}",
-            a.loans.len(),
-            a.convention.as_str()
-        ),
-    }, &entry)?;
+        &NewEvent {
+            event_type: EventType::Accrual,
+            loan_id: None,
+            external_ref: None,
+            allocation_policy: None,
+        },
+    )?;
+    let journal_entry_id = post_entry(
+        ctx,
+        &NewEntry {
+            event_id,
+            event_type: EventType::Accrual,
+            effective_at: a.accrual_date,
+            correlation_id: event_id,
+            reverses: None,
+            description: format!(
+                "Interest accrual for {date}: {} loans, {}",
+                a.loans.len(),
+                a.convention.as_str()
+            ),
+        },
+        &entry,
+    )?;
     let entry_s = journal_entry_id.to_string();
     let program = a.program_id.to_string();
     let mut total = Money::ZERO;
@@ -557,31 +684,49 @@ pub(crate) fn reverse(ctx: &Ctx<'_>, r: &Reversal) -> Result<Receipt, StoreError
     }
     let lines = load_lines(ctx.conn, &original_s)?;
     let mirror = JournalEntry::new(lines)?.mirrored();
-    let correlation_id = EventId::parse(&original_event).ok_or_else(|| corrupt("journal_entries.event_id"))?;
+    let correlation_id =
+        EventId::parse(&original_event).ok_or_else(|| corrupt("journal_entries.event_id"))?;
     let effective_at = match r.effective_at {
         Some(d) => d,
-        None => crate::clock::parse_date(&original_effective).ok_or_else(|| corrupt("journal_entries.effective_at"))?,
+        None => crate::clock::parse_date(&original_effective)
+            .ok_or_else(|| corrupt("journal_entries.effective_at"))?,
     };
-    let loans: std::collections::BTreeSet<LoanId> = mirror.lines().iter().filter_map(|l| l.loan_id).collect();
+    let loans: std::collections::BTreeSet<LoanId> =
+        mirror.lines().iter().filter_map(|l| l.loan_id).collect();
     let event_id = ctx.new_event_id();
-    insert_event(ctx, event_id, &NewEvent {
-        event_type: EventType::Reversal,
-        loan_id: if loans.len() == 1 { loans.first().copied() } else { None },
-        external_ref: None,
-        allocation_policy: None,
-    })?;
+    insert_event(
+        ctx,
+        event_id,
+        &NewEvent {
+            event_type: EventType::Reversal,
+            loan_id: if loans.len() == 1 {
+                loans.first().copied()
+            } else {
+                None
+            },
+            external_ref: None,
+            allocation_policy: None,
+        },
+    )?;
     let description = match &r.reason_description {
-        Some(text) => format!("Reversal of {original_s} ({}): {text}", r.reason_code.as_str()),
+        Some(text) => format!(
+            "Reversal of {original_s} ({}): {text}",
+            r.reason_code.as_str()
+        ),
         None => format!("Reversal of {original_s} ({})", r.reason_code.as_str()),
     };
-    let journal_entry_id = post_entry(ctx, &NewEntry {
-        event_id,
-        event_type: EventType::Reversal,
-        effective_at,
-        correlation_id,
-        reverses: Some(r.reverses_entry_id),
-        description,
-    }, &mirror)
+    let journal_entry_id = post_entry(
+        ctx,
+        &NewEntry {
+            event_id,
+            event_type: EventType::Reversal,
+            effective_at,
+            correlation_id,
+            reverses: Some(r.reverses_entry_id),
+            description,
+        },
+        &mirror,
+    )
     .map_err(|e| match e {
         StoreError::Ledger(LedgerError::NegativeBalance(_)) => StoreError::ReversalBlocked,
         other => other,
@@ -595,7 +740,10 @@ pub(crate) fn reverse(ctx: &Ctx<'_>, r: &Reversal) -> Result<Receipt, StoreError
 }
 
 /// An entry's lines as domain values, in sequence order.
-pub(crate) fn load_lines(conn: &Connection, entry_id: &str) -> Result<Vec<JournalLine>, StoreError> {
+pub(crate) fn load_lines(
+    conn: &Connection,
+    entry_id: &str,
+) -> Result<Vec<JournalLine>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT account_code, direction, amount_minor, currency, layer, loan_id, borrower_id, external_ref \
          FROM journal_lines WHERE entry_id = ?1 ORDER BY sequence",
@@ -616,12 +764,18 @@ pub(crate) fn load_lines(conn: &Connection, entry_id: &str) -> Result<Vec<Journa
     for row in rows {
         let (account, direction, amount, currency, layer, loan, borrower, external_ref) = row?;
         lines.push(JournalLine {
-            account: Account::from_code(&account).ok_or_else(|| corrupt("journal_lines.account_code"))?,
-            direction: Direction::parse(&direction).ok_or_else(|| corrupt("journal_lines.direction"))?,
+            account: Account::from_code(&account)
+                .ok_or_else(|| corrupt("journal_lines.account_code"))?,
+            direction: Direction::parse(&direction)
+                .ok_or_else(|| corrupt("journal_lines.direction"))?,
             amount: Money::from_minor(amount),
-            currency: Currency::parse(&currency).ok_or_else(|| corrupt("journal_lines.currency"))?,
+            currency: Currency::parse(&currency)
+                .ok_or_else(|| corrupt("journal_lines.currency"))?,
             layer: Layer::parse(&layer).ok_or_else(|| corrupt("journal_lines.layer"))?,
-            loan_id: loan.as_deref().map(|l| LoanId::parse(l).ok_or_else(|| corrupt("journal_lines.loan_id"))).transpose()?,
+            loan_id: loan
+                .as_deref()
+                .map(|l| LoanId::parse(l).ok_or_else(|| corrupt("journal_lines.loan_id")))
+                .transpose()?,
             borrower_id: borrower
                 .as_deref()
                 .map(|b| BorrowerId::parse(b).ok_or_else(|| corrupt("journal_lines.borrower_id")))

@@ -1,4 +1,4 @@
-//! Every SQLite pragma the service sets, each with the reason it is set.
+//! Every `SQLite` pragma the service sets, each with the reason it is set.
 
 use rusqlite::Connection;
 
@@ -17,10 +17,14 @@ pub fn apply_writer(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()
     // replicates by shipping WAL frames, so WAL is also what replication needs.
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // FULL syncs the WAL on every COMMIT, which is what makes a 2xx a durable acknowledgement.
-    conn.pragma_update(None, "synchronous", match sync {
-        Synchronous::Full => "FULL",
-        Synchronous::Normal => "NORMAL",
-    })?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match sync {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
+        },
+    )?;
     // Litestream briefly locks the database during its checkpoints; wait instead of failing.
     conn.pragma_update(None, "busy_timeout", 5000)?;
     // Lines must reference known accounts, entries their events: the schema enforces it.

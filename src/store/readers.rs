@@ -33,7 +33,7 @@ pub struct LoanView {
     pub disbursed_total: Money,
     /// Net paid in.
     pub paid_total: Money,
-    /// posted_at of the latest entry counted.
+    /// `posted_at` of the latest entry counted.
     pub last_activity_at: Option<String>,
 }
 
@@ -41,14 +41,21 @@ impl LoanView {
     /// principal + interest + fees.
     pub fn total_exposure(&self) -> Money {
         Money::from_minor(
-            self.principal.minor().saturating_add(self.interest.minor()).saturating_add(self.fees.minor()),
+            self.principal
+                .minor()
+                .saturating_add(self.interest.minor())
+                .saturating_add(self.fees.minor()),
         )
     }
 }
 
 /// Status derived from balances.
 fn loan_status(principal: i64, interest: i64, fees: i64, disbursed: i64) -> &'static str {
-    if principal == 0 && interest == 0 && fees == 0 && disbursed > 0 { "paid_off" } else { "active" }
+    if principal == 0 && interest == 0 && fees == 0 && disbursed > 0 {
+        "paid_off"
+    } else {
+        "active"
+    }
 }
 
 /// Current balances (materialised), or as of an effective date (replayed from the lines).
@@ -74,7 +81,9 @@ pub fn loan_balance(
             ))
         })
         .optional()?;
-    let Some((borrower_id, currency, current, last_activity)) = row else { return Ok(None) };
+    let Some((borrower_id, currency, current, last_activity)) = row else {
+        return Ok(None);
+    };
     let (m, last_activity_at) = match as_of {
         None => (current, Some(last_activity)),
         Some(date) => {
@@ -179,7 +188,11 @@ pub struct EntryView {
 }
 
 /// One entry of the caller's tenant.
-pub fn journal_entry(conn: &Connection, tenant: TenantId, entry_id: EntryId) -> Result<Option<EntryView>, StoreError> {
+pub fn journal_entry(
+    conn: &Connection,
+    tenant: TenantId,
+    entry_id: EntryId,
+) -> Result<Option<EntryView>, StoreError> {
     let entry_s = entry_id.to_string();
     let header = conn
         .prepare_cached(
@@ -203,7 +216,9 @@ pub fn journal_entry(conn: &Connection, tenant: TenantId, entry_id: EntryId) -> 
             })
         })
         .optional()?;
-    let Some(mut view) = header else { return Ok(None) };
+    let Some(mut view) = header else {
+        return Ok(None);
+    };
     let mut stmt = conn.prepare_cached(
         "SELECT sequence, account_code, direction, amount_minor, currency, layer, loan_id, borrower_id, external_ref \
          FROM journal_lines WHERE entry_id = ?1 ORDER BY sequence",

@@ -141,18 +141,31 @@ impl WriterHandle {
         let thread = std::thread::Builder::new()
             .name("hpts-writer".into())
             .spawn(move || {
-                let mut writer = Writer { conn, config, sources, stats: thread_stats };
+                let mut writer = Writer {
+                    conn,
+                    config,
+                    sources,
+                    stats: thread_stats,
+                };
                 writer.run(&rx);
                 writer.stats.alive.store(false, Ordering::SeqCst);
             })
             .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
-        Ok(WriterHandle { tx, stats, thread: parking_lot::Mutex::new(Some(thread)) })
+        Ok(WriterHandle {
+            tx,
+            stats,
+            thread: parking_lot::Mutex::new(Some(thread)),
+        })
     }
 
     /// Enqueues a job without waiting for room; a full queue is [`StoreError::Overloaded`].
     pub(crate) async fn submit(&self, req: WriteRequest) -> Result<WriteOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let job = Box::new(Job { req, reply, enqueued: Instant::now() });
+        let job = Box::new(Job {
+            req,
+            reply,
+            enqueued: Instant::now(),
+        });
         self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.tx.try_send(Msg::Job(job)) {
             self.stats.queue_depth.fetch_sub(1, Ordering::Relaxed);
@@ -167,7 +180,9 @@ impl WriterHandle {
 
     /// Lets the writer finish every queued job, then stops it and waits for the thread.
     pub(crate) fn shutdown(&self) {
-        let Some(thread) = self.thread.lock().take() else { return };
+        let Some(thread) = self.thread.lock().take() else {
+            return;
+        };
         // Blocking send: queued jobs ahead of the marker are all committed and answered first.
         if self.tx.send(Msg::Shutdown).is_ok() {
             let _ = thread.join();
@@ -185,7 +200,11 @@ struct Writer {
 impl Writer {
     fn run(&mut self, rx: &Receiver<Msg>) {
         let mut next_purge = Instant::now();
-        let max_batch = if self.config.group_commit { self.config.max_batch.max(1) } else { 1 };
+        let max_batch = if self.config.group_commit {
+            self.config.max_batch.max(1)
+        } else {
+            1
+        };
         loop {
             if Instant::now() >= next_purge {
                 self.purge_expired_keys();
@@ -197,11 +216,11 @@ impl Writer {
                 Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
                 Err(RecvTimeoutError::Timeout) => continue,
             };
-            let mut batch = vec![first];
+            let mut batch = vec![*first];
             let mut stop = false;
             while batch.len() < max_batch {
                 match rx.try_recv() {
-                    Ok(Msg::Job(job)) => batch.push(job),
+                    Ok(Msg::Job(job)) => batch.push(*job),
                     Ok(Msg::Shutdown) => {
                         stop = true;
                         break;
@@ -209,8 +228,12 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.stats.queue_depth.fetch_sub(batch.len(), Ordering::Relaxed);
-            self.stats.max_batch_seen.fetch_max(batch.len(), Ordering::Relaxed);
+            self.stats
+                .queue_depth
+                .fetch_sub(batch.len(), Ordering::Relaxed);
+            self.stats
+                .max_batch_seen
+                .fetch_max(batch.len(), Ordering::Relaxed);
             self.run_batch(batch);
             if stop {
                 return;
@@ -219,20 +242,28 @@ impl Writer {
     }
 
     /// One transaction for the whole batch, a savepoint per job, answers after COMMIT.
-    fn run_batch(&mut self, batch: Vec<Box<Job>>) {
+    fn run_batch(&mut self, batch: Vec<Job>) {
         let started = Instant::now();
         let span = tracing::debug_span!("sqlite.transaction", jobs = batch.len());
         let _guard = span.enter();
         let mut results: Vec<Result<WriteOutcome, StoreError>> = Vec::with_capacity(batch.len());
         let committed = (|| -> Result<(), StoreError> {
-            let mut tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
             for job in &batch {
                 let waited = started.saturating_duration_since(job.enqueued);
-                self.stats
-                    .queue_wait_micros
-                    .fetch_add(u64::try_from(waited.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+                self.stats.queue_wait_micros.fetch_add(
+                    u64::try_from(waited.as_micros()).unwrap_or(u64::MAX),
+                    Ordering::Relaxed,
+                );
                 let sp = tx.savepoint()?;
-                let outcome = execute_job(&sp, &job.req, &self.sources, self.config.idempotency_retention);
+                let outcome = execute_job(
+                    &sp,
+                    &job.req,
+                    &self.sources,
+                    self.config.idempotency_retention,
+                );
                 match outcome {
                     Ok(o) => {
                         sp.commit()?;
@@ -265,14 +296,18 @@ impl Writer {
         for (job, result) in batch.into_iter().zip(results) {
             match &result {
                 Ok(WriteOutcome::Replayed(_)) => {
-                    self.stats.idempotent_replays.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .idempotent_replays
+                        .fetch_add(1, Ordering::Relaxed);
                     self.stats.jobs_committed.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(WriteOutcome::Created(_)) => {
                     self.stats.jobs_committed.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(StoreError::IdempotencyMismatch) => {
-                    self.stats.idempotency_mismatches.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .idempotency_mismatches
+                        .fetch_add(1, Ordering::Relaxed);
                     self.stats.jobs_failed.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(_) => {
@@ -294,7 +329,9 @@ impl Writer {
             );
             match deleted {
                 Ok(n) => {
-                    self.stats.idempotency_purged.fetch_add(n as u64, Ordering::Relaxed);
+                    self.stats
+                        .idempotency_purged
+                        .fetch_add(n as u64, Ordering::Relaxed);
                     if n < 5000 {
                         return;
                     }
@@ -323,7 +360,9 @@ fn execute_job(
             "SELECT fingerprint, response_body, expires_at FROM idempotency_keys \
              WHERE tenant_id = ?1 AND idempotency_key = ?2",
         )?
-        .query_row(params![tenant, req.idempotency_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row(params![tenant, req.idempotency_key], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     if let Some((stored_fingerprint, body, expires_at)) = existing {
         if expires_at > now.unix_timestamp() {
@@ -334,8 +373,10 @@ fn execute_job(
             };
         }
         // Past retention the key is free again; the purge task just has not reached it yet.
-        conn.prepare_cached("DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND idempotency_key = ?2")?
-            .execute(params![tenant, req.idempotency_key])?;
+        conn.prepare_cached(
+            "DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND idempotency_key = ?2",
+        )?
+        .execute(params![tenant, req.idempotency_key])?;
     }
 
     let ctx = Ctx {

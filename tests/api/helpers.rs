@@ -2,7 +2,10 @@
 //! and a test JWKS; `app.tenant()` gives a caller with a token for a fresh tenant; one method per
 //! endpoint. `spawn_binary()` runs the real `hpts` executable for crash tests.
 
-#![allow(dead_code, reason = "each test module uses a different part of the harness")]
+#![allow(
+    dead_code,
+    reason = "each test module uses a different part of the harness"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -33,9 +36,15 @@ pub const ALL_SCOPES: &[&str] = &[
 ];
 
 /// Seconds since the epoch.
-#[expect(clippy::disallowed_methods, reason = "tokens in tests carry wall-clock times")]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "tokens in tests carry wall-clock times"
+)]
 pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
 }
 
 /// A fresh random UUID (test data only).
@@ -57,8 +66,15 @@ pub struct TestApp {
 
 /// Writes a JWKS with the given keys (kid, key) to `path`.
 pub fn write_jwks(path: &Path, keys: &[(&str, &SigningKey)]) {
-    let keys: Vec<Value> = keys.iter().map(|(kid, k)| jwks_json(k, kid)["keys"][0].clone()).collect();
-    std::fs::write(path, serde_json::to_vec(&json!({ "keys": keys })).expect("json")).expect("write jwks");
+    let keys: Vec<Value> = keys
+        .iter()
+        .map(|(kid, k)| jwks_json(k, kid)["keys"][0].clone())
+        .collect();
+    std::fs::write(
+        path,
+        serde_json::to_vec(&json!({ "keys": keys })).expect("json"),
+    )
+    .expect("write jwks");
 }
 
 /// Serve arguments for a test instance (flags only, so the environment cannot interfere).
@@ -87,7 +103,9 @@ pub fn serve_args(db: &Path, jwks: &Path, extra: &[&str]) -> Vec<String> {
 
 pub fn settings_from(args: &[String]) -> Settings {
     let cli = Cli::try_parse_from(args).expect("valid test arguments");
-    let CliCommand::Serve(serve) = cli.command else { panic!("not serve") };
+    let CliCommand::Serve(serve) = cli.command else {
+        panic!("not serve")
+    };
     Settings::from_args(&serve).expect("valid test settings")
 }
 
@@ -117,7 +135,10 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
         db_path,
         jwks_path,
         signing,
-        client: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("client"),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_mins(1))
+            .build()
+            .expect("client"),
         handle,
     }
 }
@@ -155,12 +176,25 @@ impl TestApp {
 
     /// A caller for `tenant` with `scopes`.
     pub fn caller(&self, tenant: Uuid, scopes: &[&str]) -> Caller<'_> {
-        Caller { app: self, tenant, token: self.token(tenant, scopes) }
+        Caller {
+            app: self,
+            tenant,
+            token: self.token(tenant, scopes),
+        }
     }
 
     /// Raw POST with optional token and idempotency key.
-    pub async fn post_raw(&self, path: &str, token: Option<&str>, key: Option<&str>, body: &Value) -> reqwest::Response {
-        let mut req = self.client.post(format!("{}{path}", self.address)).json(body);
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        key: Option<&str>,
+        body: &Value,
+    ) -> reqwest::Response {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .json(body);
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
@@ -181,13 +215,18 @@ impl TestApp {
 
     /// A read-only connection to the database file, for counting rows.
     pub fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(&self.db_path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open db")
+        rusqlite::Connection::open_with_flags(
+            &self.db_path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open db")
     }
 
     /// `SELECT count(*) FROM table`.
     pub fn count(&self, table: &str) -> i64 {
-        self.db().query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0)).expect("count")
+        self.db()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .expect("count")
     }
 
     /// Stops the server gracefully.
@@ -216,7 +255,11 @@ impl Answer {
         let status = r.status().as_u16();
         let headers = r.headers().clone();
         let text = r.text().await.expect("body");
-        Answer { status, headers, text }
+        Answer {
+            status,
+            headers,
+            text,
+        }
     }
 
     pub fn json(&self) -> Value {
@@ -229,7 +272,12 @@ impl Answer {
 
     /// The problem `code` (asserting problem+json).
     pub fn code(&self) -> String {
-        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.text);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
         self.json()["code"].as_str().expect("code").to_owned()
     }
 
@@ -237,7 +285,11 @@ impl Answer {
     pub fn error_fields(&self) -> Vec<String> {
         self.json()["errors"]
             .as_array()
-            .map(|a| a.iter().map(|e| e["field"].as_str().unwrap_or_default().to_owned()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -263,7 +315,12 @@ pub fn key(kind: &str) -> String {
 
 impl Caller<'_> {
     pub async fn post(&self, path: &str, key: &str, body: &Value) -> Answer {
-        Answer::from(self.app.post_raw(path, Some(&self.token), Some(key), body).await).await
+        Answer::from(
+            self.app
+                .post_raw(path, Some(&self.token), Some(key), body)
+                .await,
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> Answer {
@@ -301,7 +358,9 @@ impl Caller<'_> {
     /// Disburses `amount` USD to a new loan; returns (loan, borrower, 201 body).
     pub async fn open_loan(&self, amount: &str) -> (Uuid, Uuid, Value) {
         let (loan, borrower) = (uuid(), uuid());
-        let a = self.post_disbursement(&key("disb"), &disbursement_body(loan, borrower, amount)).await;
+        let a = self
+            .post_disbursement(&key("disb"), &disbursement_body(loan, borrower, amount))
+            .await;
         assert_eq!(a.status, 201, "{}", a.text);
         (loan, borrower, a.json())
     }
@@ -315,14 +374,21 @@ pub struct BinaryApp {
 
 /// Finds a free loopback port.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// Starts `hpts serve` (the compiled binary) and waits until it is ready.
 pub fn spawn_binary(db: &Path, jwks: &Path, port: u16) -> BinaryApp {
     let mut args = serve_args(db, jwks, &[]);
     args.drain(0..1);
-    let listen_at = args.iter().position(|a| a == "127.0.0.1:0").expect("listen arg");
+    let listen_at = args
+        .iter()
+        .position(|a| a == "127.0.0.1:0")
+        .expect("listen arg");
     args[listen_at] = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_hpts"))
         .args(&args)
@@ -338,7 +404,10 @@ pub fn spawn_binary(db: &Path, jwks: &Path, port: u16) -> BinaryApp {
         {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "hpts did not become ready");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "hpts did not become ready"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     BinaryApp { child, address }

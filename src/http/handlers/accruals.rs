@@ -25,7 +25,9 @@ pub const MAX_RATE_BPS: u32 = 100_000;
 /// Parses the body.
 pub fn parse(body: &Value) -> Result<Command, ApiError> {
     let mut r = Report::default();
-    let Some(mut o) = Obj::new(body, "", &mut r) else { return Err(ApiError::validation(r.errors)) };
+    let Some(mut o) = Obj::new(body, "", &mut r) else {
+        return Err(ApiError::validation(r.errors));
+    };
     let program_id = o.uuid("program_id", true, &mut r);
     let accrual_date = o.date("accrual_date", true, &mut r);
     let convention = o.one_of(
@@ -40,7 +42,9 @@ pub fn parse(body: &Value) -> Result<Command, ApiError> {
     let mut seen: HashMap<LoanId, usize> = HashMap::new();
     for (i, item) in items.unwrap_or_default().iter().enumerate() {
         let path = format!("loans[{i}]");
-        let Some(mut lo) = Obj::new(item, &path, &mut r) else { continue };
+        let Some(mut lo) = Obj::new(item, &path, &mut r) else {
+            continue;
+        };
         let loan_id = lo.uuid("loan_id", true, &mut r).map(LoanId::from_uuid);
         let principal = lo.money("outstanding_principal_minor", false, &mut r);
         let interest = lo.money("interest_minor", true, &mut r);
@@ -55,25 +59,42 @@ pub fn parse(body: &Value) -> Result<Command, ApiError> {
                 format!("loan already appears at loans[{first}]"),
             ));
         }
-        if let (Some(loan_id), Some(outstanding_principal), Some(interest)) = (loan_id, principal, interest) {
-            loans.push(AccrualItem { loan_id, outstanding_principal, interest, annual_rate_bps: rate });
+        if let (Some(loan_id), Some(outstanding_principal), Some(interest)) =
+            (loan_id, principal, interest)
+        {
+            loans.push(AccrualItem {
+                loan_id,
+                outstanding_principal,
+                interest,
+                annual_rate_bps: rate,
+            });
         }
     }
     o.finish(&mut r);
     finish_report(r)?;
     match (program_id, accrual_date, convention) {
-        (Some(program_id), Some(accrual_date), Some(convention)) => Ok(Command::Accrue(AccrualBatch {
-            program_id: ProgramId::from_uuid(program_id),
-            accrual_date,
-            convention,
-            loans,
-        })),
+        (Some(program_id), Some(accrual_date), Some(convention)) => {
+            Ok(Command::Accrue(AccrualBatch {
+                program_id: ProgramId::from_uuid(program_id),
+                accrual_date,
+                convention,
+                loans,
+            }))
+        }
         _ => Err(ApiError::validation(Vec::new())),
     }
 }
 
 /// Handler.
-pub async fn create_batch(req: HttpRequest, payload: web::Payload, state: Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let route = WriteRoute { scope: Scope::AccrualsWrite, route: "POST /v1/accruals/batch", limit: BATCH_LIMIT };
+pub async fn create_batch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let route = WriteRoute {
+        scope: Scope::AccrualsWrite,
+        route: "POST /v1/accruals/batch",
+        limit: BATCH_LIMIT,
+    };
     handle_write(req, payload, state, route, parse).await
 }

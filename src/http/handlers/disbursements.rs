@@ -17,35 +17,56 @@ use crate::ledger::ids::{BorrowerId, LoanId};
 /// Parses the body.
 pub fn parse(body: &Value) -> Result<Command, ApiError> {
     let mut r = Report::default();
-    let Some(mut o) = Obj::new(body, "", &mut r) else { return Err(ApiError::validation(r.errors)) };
+    let Some(mut o) = Obj::new(body, "", &mut r) else {
+        return Err(ApiError::validation(r.errors));
+    };
     let loan_id = o.uuid("loan_id", true, &mut r);
     let borrower_id = o.uuid("borrower_id", true, &mut r);
     let amount = o.money("amount_minor", true, &mut r);
     let currency = o.currency("currency", &mut r);
     let effective_at = o.date("effective_at", true, &mut r);
-    let method = o.one_of("method", true, DisbursementMethod::parse, DisbursementMethod::WIRE, &mut r);
+    let method = o.one_of(
+        "method",
+        true,
+        DisbursementMethod::parse,
+        DisbursementMethod::WIRE,
+        &mut r,
+    );
     let destination_ref = o.text("destination_ref", false, 1, 255, &mut r);
     o.metadata(&mut r);
     o.finish(&mut r);
     finish_report(r)?;
     match (loan_id, borrower_id, amount, currency, effective_at, method) {
-        (Some(loan_id), Some(borrower_id), Some(amount), Some(currency), Some(effective_at), Some(method)) => {
-            Ok(Command::Disburse(Disbursement {
-                loan_id: LoanId::from_uuid(loan_id),
-                borrower_id: BorrowerId::from_uuid(borrower_id),
-                amount,
-                currency,
-                effective_at,
-                method,
-                destination_ref,
-            }))
-        }
+        (
+            Some(loan_id),
+            Some(borrower_id),
+            Some(amount),
+            Some(currency),
+            Some(effective_at),
+            Some(method),
+        ) => Ok(Command::Disburse(Disbursement {
+            loan_id: LoanId::from_uuid(loan_id),
+            borrower_id: BorrowerId::from_uuid(borrower_id),
+            amount,
+            currency,
+            effective_at,
+            method,
+            destination_ref,
+        })),
         _ => Err(ApiError::validation(Vec::new())),
     }
 }
 
 /// Handler.
-pub async fn create(req: HttpRequest, payload: web::Payload, state: Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let route = WriteRoute { scope: Scope::DisbursementsWrite, route: "POST /v1/disbursements", limit: SMALL_LIMIT };
+pub async fn create(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let route = WriteRoute {
+        scope: Scope::DisbursementsWrite,
+        route: "POST /v1/disbursements",
+        limit: SMALL_LIMIT,
+    };
     handle_write(req, payload, state, route, parse).await
 }

@@ -16,7 +16,9 @@ use crate::ledger::ids::LoanId;
 /// Parses the body.
 pub fn parse(body: &Value) -> Result<Command, ApiError> {
     let mut r = Report::default();
-    let Some(mut o) = Obj::new(body, "", &mut r) else { return Err(ApiError::validation(r.errors)) };
+    let Some(mut o) = Obj::new(body, "", &mut r) else {
+        return Err(ApiError::validation(r.errors));
+    };
     let loan_id = o.uuid("loan_id", true, &mut r);
     let fee_type = o.one_of("fee_type", true, FeeType::parse, FeeType::WIRE, &mut r);
     let amount = o.money("amount_minor", true, &mut r);
@@ -27,14 +29,28 @@ pub fn parse(body: &Value) -> Result<Command, ApiError> {
     finish_report(r)?;
     match (loan_id, fee_type, amount, currency, effective_at) {
         (Some(loan_id), Some(fee_type), Some(amount), Some(currency), Some(effective_at)) => {
-            Ok(Command::AssessFee(Fee { loan_id: LoanId::from_uuid(loan_id), fee_type, amount, currency, effective_at }))
+            Ok(Command::AssessFee(Fee {
+                loan_id: LoanId::from_uuid(loan_id),
+                fee_type,
+                amount,
+                currency,
+                effective_at,
+            }))
         }
         _ => Err(ApiError::validation(Vec::new())),
     }
 }
 
 /// Handler.
-pub async fn create(req: HttpRequest, payload: web::Payload, state: Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let route = WriteRoute { scope: Scope::FeesWrite, route: "POST /v1/fees", limit: SMALL_LIMIT };
+pub async fn create(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let route = WriteRoute {
+        scope: Scope::FeesWrite,
+        route: "POST /v1/fees",
+        limit: SMALL_LIMIT,
+    };
     handle_write(req, payload, state, route, parse).await
 }

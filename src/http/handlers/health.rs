@@ -1,8 +1,8 @@
 //! `GET /v1/health/live` (process up) and `GET /v1/health/ready` (writer running, migrations
 //! applied). No authentication.
 
-use actix_web::web::Data;
 use actix_web::HttpResponse;
+use actix_web::web::Data;
 use serde_json::json;
 
 use crate::http::AppState;

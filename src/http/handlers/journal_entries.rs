@@ -12,10 +12,18 @@ use crate::http::problem::ApiError;
 use crate::ledger::ids::EntryId;
 
 /// Handler.
-pub async fn show(req: HttpRequest, path: Path<String>, state: Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn show(
+    req: HttpRequest,
+    path: Path<String>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let principal = state.authenticate(&req, Scope::LedgerRead).await?;
     let entry_id = path_id(&path, "journal_entry_id", EntryId::parse)?;
     query_params(&req, &[])?;
-    let view = state.store.journal_entry(principal.tenant, entry_id).await?.ok_or_else(ApiError::not_found)?;
+    let view = state
+        .store
+        .journal_entry(principal.tenant, entry_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
     Ok(HttpResponse::Ok().json(JournalEntry::from(view)))
 }

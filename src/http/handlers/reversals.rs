@@ -16,9 +16,17 @@ use crate::ledger::ids::EntryId;
 /// Parses the body.
 pub fn parse(body: &Value) -> Result<Command, ApiError> {
     let mut r = Report::default();
-    let Some(mut o) = Obj::new(body, "", &mut r) else { return Err(ApiError::validation(r.errors)) };
+    let Some(mut o) = Obj::new(body, "", &mut r) else {
+        return Err(ApiError::validation(r.errors));
+    };
     let reverses = o.uuid("reverses_entry_id", true, &mut r);
-    let reason_code = o.one_of("reason_code", true, ReasonCode::parse, ReasonCode::WIRE, &mut r);
+    let reason_code = o.one_of(
+        "reason_code",
+        true,
+        ReasonCode::parse,
+        ReasonCode::WIRE,
+        &mut r,
+    );
     let reason_description = o.text("reason_description", false, 0, 500, &mut r);
     let effective_at = o.date("effective_at", false, &mut r);
     o.metadata(&mut r);
@@ -36,7 +44,15 @@ pub fn parse(body: &Value) -> Result<Command, ApiError> {
 }
 
 /// Handler.
-pub async fn create(req: HttpRequest, payload: web::Payload, state: Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let route = WriteRoute { scope: Scope::ReversalsWrite, route: "POST /v1/reversals", limit: SMALL_LIMIT };
+pub async fn create(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let route = WriteRoute {
+        scope: Scope::ReversalsWrite,
+        route: "POST /v1/reversals",
+        limit: SMALL_LIMIT,
+    };
     handle_write(req, payload, state, route, parse).await
 }
