@@ -39,6 +39,21 @@ pub enum Command {
     Token(TokenArgs),
     /// Validate the configuration and print it (secrets redacted); exit 2 if invalid.
     CheckConfig(ServeArgs),
+    /// Consistent online copy of the database (`VACUUM INTO`), then verify the copy.
+    Backup(BackupArgs),
+    /// Run the reconciliation checks offline on a database file; exit 1 on any mismatch.
+    Verify(DatabaseArgs),
+}
+
+/// Options of `backup`.
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// Database to copy (may be in use by a running service).
+    #[arg(long, env = "HPTS_DATABASE", default_value = "./data/hpts.db")]
+    pub database: PathBuf,
+    /// Where to write the copy (must not exist).
+    #[arg(long)]
+    pub out: PathBuf,
 }
 
 /// Options of `serve` and `check-config`.

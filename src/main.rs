@@ -1,6 +1,10 @@
 //! `hpts`: thin entry point. Parses the command line and hands over to the library.
 
+use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use hpts::app::Application;
@@ -8,7 +12,7 @@ use hpts::auth::Scope;
 use hpts::auth::dev::{DevKey, parse_ttl};
 use hpts::config::{Cli, Command, Settings};
 use hpts::ledger::ids::TenantId;
-use hpts::store::Store;
+use hpts::store::{Store, backup_file, verify_file};
 use hpts::telemetry;
 
 fn main() -> ExitCode {
@@ -61,6 +65,8 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Verify(args) => verify(&args.database),
+        Command::Backup(args) => backup(&args.database, &args.out),
         Command::Token(args) => {
             let result = (|| -> Result<String, String> {
                 let tenant = TenantId::parse(&args.tenant).ok_or("--tenant must be a UUID")?;
@@ -90,4 +96,67 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `hpts verify`: exit 0 when every check holds, 1 on any mismatch, 2 if the file is unusable.
+fn verify(path: &Path) -> ExitCode {
+    eprintln!("verifying {}", path.display());
+    let started = Instant::now();
+    let result = verify_file(path, |i, n, tenant| eprintln!("[{}/{n}] tenant {tenant}", i + 1));
+    match result {
+        Err(e) => {
+            eprintln!("hpts: {e}");
+            ExitCode::from(2)
+        }
+        Ok(reports) => {
+            let mut ok = true;
+            let mut entries = 0;
+            for (tenant, report) in &reports {
+                entries += report.entries_checked;
+                println!("tenant {tenant}: {} entries", report.entries_checked);
+                for check in &report.checks {
+                    println!("  {:<34} {:<8} {}", check.name, if check.ok { "ok" } else { "MISMATCH" }, check.detail);
+                }
+                ok &= report.ok();
+            }
+            println!(
+                "{}: {} tenant(s), {entries} entries checked in {:.1}s",
+                if ok { "OK" } else { "MISMATCH" },
+                reports.len(),
+                started.elapsed().as_secs_f64()
+            );
+            if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+    }
+}
+
+/// `hpts backup`: VACUUM INTO with progress, then verify the copy.
+fn backup(path: &Path, out: &Path) -> ExitCode {
+    let wal = path.with_extension(format!("{}-wal", path.extension().and_then(|e| e.to_str()).unwrap_or("db")));
+    let size_of = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let source_size = size_of(path) + size_of(&wal);
+    eprintln!("backing up {} ({} KiB) to {}", path.display(), source_size / 1024, out.display());
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let (done, out) = (Arc::clone(&done), out.to_path_buf());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(500));
+                if let Ok(m) = std::fs::metadata(&out) {
+                    eprintln!("  copied {} KiB of about {} KiB", m.len() / 1024, source_size / 1024);
+                }
+            }
+        })
+    };
+    let started = Instant::now();
+    let result = backup_file(path, out);
+    done.store(true, Ordering::Relaxed);
+    let _ = watcher.join();
+    if let Err(e) = result {
+        eprintln!("hpts: {e}");
+        return ExitCode::FAILURE;
+    }
+    let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    eprintln!("copy written: {} KiB in {:.1}s; verifying it", size / 1024, started.elapsed().as_secs_f64());
+    verify(out)
 }

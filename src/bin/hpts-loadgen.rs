@@ -1,2 +1,1021 @@
-//! Load generator (placeholder; see issue 7).
-fn main() {}
+//! `hpts-loadgen`: a load generator for a running `hpts` (issue 7).
+//!
+//! It starts nothing itself. It talks real HTTP to `--url` (loopback only), mints real JWTs with
+//! the dev key under `--data-dir` (so it works against `hpts serve --dev --data-dir X`), runs one
+//! scenario bounded by `--duration` and `--requests`, and prints a report: throughput, latency
+//! percentiles per operation kind and overall, counts by HTTP status, errors, and the server's
+//! peak RSS when `--pid` is given. `--json PATH` also writes the report as JSON.
+//!
+//! Scenarios:
+//! - `disburse`: every operation is a disbursement; about one in ten opens a new loan.
+//! - `mixed`: a pool of loans per tenant, then 40 % disbursements, 30 % payments, 10 % fees,
+//!   5 % accrual batches of 10 loans (principal read with `GET /v1/loans/{id}/balance` just
+//!   before; a 422 `principal_mismatch` from a race is counted as expected, not as an error),
+//!   15 % balance reads.
+//! - `reads-under-writes`: half the clients read balances, half post disbursements.
+//! - `accrual-10k`: 10 000 loans, then ONE accrual batch over all of them.
+#![expect(
+    clippy::disallowed_methods,
+    reason = "a load generator reads the wall clock for token times and mints its own UUIDv7 ids"
+)]
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use futures_util::future::join_all;
+use hpts::auth::Scope;
+use hpts::auth::dev::DevKey;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Effective date of every disbursement, payment and fee the generator posts.
+const EFFECTIVE_AT: &str = "2025-06-02";
+/// Loans in one accrual batch of the `mixed` scenario.
+const SMALL_BATCH: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// Disbursements only (a new loan about every 10th).
+    Disburse,
+    /// 40 % disbursements, 30 % payments, 10 % fees, 5 % accrual batches, 15 % balance reads.
+    Mixed,
+    /// Half the clients read balances, half post disbursements.
+    ReadsUnderWrites,
+    /// One accrual batch over 10 000 loans.
+    #[value(name = "accrual-10k")]
+    Accrual10k,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Disburse => "disburse",
+            Scenario::Mixed => "mixed",
+            Scenario::ReadsUnderWrites => "reads-under-writes",
+            Scenario::Accrual10k => "accrual-10k",
+        }
+    }
+}
+
+/// Load generator for a running hpts (loopback only).
+#[derive(Debug, Parser)]
+#[command(name = "hpts-loadgen", version, about)]
+struct Args {
+    /// Base URL of the running hpts; the host must be loopback (127.0.0.0/8, localhost, [::1]).
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Data directory of `hpts serve --dev` (its dev signing key mints the tokens).
+    #[arg(long, default_value = "./data")]
+    data_dir: PathBuf,
+    /// What load to generate.
+    #[arg(long, value_enum, default_value = "mixed")]
+    scenario: Scenario,
+    /// Concurrent clients (one task and one keep-alive connection each).
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Measured seconds (after the warmup).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Stop after this many measured operations (an accrual batch with its reads is one).
+    #[arg(long)]
+    requests: Option<u64>,
+    /// Tenants the load is spread over.
+    #[arg(long, default_value_t = 4)]
+    tenants: usize,
+    /// Seconds of load before measuring starts.
+    #[arg(long, default_value_t = 0)]
+    warmup: u64,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Server process id: sample /proc/<pid>/status VmRSS and report the maximum.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Loans created per tenant before `mixed` and `reads-under-writes`.
+    #[arg(long, default_value_t = 500)]
+    pool_loans: usize,
+    /// Loans in the `accrual-10k` batch.
+    #[arg(long, default_value_t = 10_000)]
+    accrual_loans: usize,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Operation kinds, outcomes and statistics
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Disbursement,
+    Payment,
+    Fee,
+    AccrualBatch,
+    BalanceRead,
+    /// The balance reads that precede an accrual batch in `mixed`.
+    AccrualPrepRead,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Disbursement => "disbursement",
+            Kind::Payment => "payment",
+            Kind::Fee => "fee",
+            Kind::AccrualBatch => "accrual_batch",
+            Kind::BalanceRead => "balance_read",
+            Kind::AccrualPrepRead => "balance_read_for_accrual",
+        }
+    }
+}
+
+/// How one request ended.
+#[derive(Debug)]
+enum Outcome {
+    /// 2xx.
+    Ok(u16),
+    /// A refusal the scenario expects (a racing `principal_mismatch`).
+    Expected(u16),
+    /// Anything else: status (or `transport`) and a short description.
+    Error(String, String),
+}
+
+/// One finished request.
+struct Sample {
+    kind: Kind,
+    latency: Duration,
+    outcome: Outcome,
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    latencies: BTreeMap<Kind, Vec<u32>>,
+    statuses: BTreeMap<String, u64>,
+    errors: u64,
+    expected: u64,
+    error_samples: Vec<String>,
+}
+
+const MAX_ERROR_SAMPLES: usize = 10;
+
+impl Stats {
+    fn record(&mut self, sample: Sample) {
+        let micros = u32::try_from(sample.latency.as_micros()).unwrap_or(u32::MAX);
+        self.latencies.entry(sample.kind).or_default().push(micros);
+        let status = match sample.outcome {
+            Outcome::Ok(s) => s.to_string(),
+            Outcome::Expected(s) => {
+                self.expected += 1;
+                s.to_string()
+            }
+            Outcome::Error(status, detail) => {
+                self.errors += 1;
+                if self.error_samples.len() < MAX_ERROR_SAMPLES {
+                    self.error_samples.push(format!("{} {status}: {detail}", sample.kind.name()));
+                }
+                status
+            }
+        };
+        *self.statuses.entry(status).or_default() += 1;
+    }
+
+    fn merge(&mut self, other: Stats) {
+        for (kind, mut v) in other.latencies {
+            self.latencies.entry(kind).or_default().append(&mut v);
+        }
+        for (status, n) in other.statuses {
+            *self.statuses.entry(status).or_default() += n;
+        }
+        self.errors += other.errors;
+        self.expected += other.expected;
+        for s in other.error_samples {
+            if self.error_samples.len() < MAX_ERROR_SAMPLES {
+                self.error_samples.push(s);
+            }
+        }
+    }
+
+    fn total(&self) -> usize {
+        self.latencies.values().map(Vec::len).sum()
+    }
+}
+
+/// Latency summary of one sorted set of samples (microseconds in, milliseconds out).
+struct Summary {
+    count: usize,
+    p50: f64,
+    p95: f64,
+    p99: f64,
+    max: f64,
+}
+
+/// Nearest-rank percentile (`permille` = 500 for p50, 990 for p99) of sorted microseconds, in ms.
+fn percentile(sorted: &[u32], permille: usize) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    // The smallest sample with at least `permille`/1000 of the samples at or below it.
+    let rank = (permille * sorted.len()).div_ceil(1000).clamp(1, sorted.len());
+    f64::from(sorted[rank - 1]) / 1000.0
+}
+
+fn to_f64(n: usize) -> f64 {
+    // Counts in a load run stay far below 2^52, so this is exact.
+    u32::try_from(n).map_or(f64::from(u32::MAX), f64::from)
+}
+
+fn summarise(mut v: Vec<u32>) -> Summary {
+    v.sort_unstable();
+    Summary {
+        count: v.len(),
+        p50: percentile(&v, 500),
+        p95: percentile(&v, 950),
+        p99: percentile(&v, 990),
+        max: v.last().map_or(0.0, |m| f64::from(*m) / 1000.0),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP
+// ---------------------------------------------------------------------------------------------
+
+/// Refuses any URL whose host is not loopback.
+fn loopback_base(raw: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(raw).map_err(|e| format!("--url {raw:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("--url must be http:// or https://, not {}", url.scheme()));
+    }
+    let host = url.host_str().ok_or_else(|| format!("--url {raw:?} has no host"))?;
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        return Err(format!("--url host {host} is not loopback (127.0.0.0/8, localhost, [::1]); refusing"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+#[derive(Debug, Clone)]
+struct Loan {
+    id: String,
+    borrower: String,
+}
+
+impl Loan {
+    fn new() -> Self {
+        Loan { id: Uuid::now_v7().to_string(), borrower: Uuid::now_v7().to_string() }
+    }
+}
+
+struct Tenant {
+    auth: HeaderValue,
+    /// Loans created during setup (empty for `disburse`).
+    pool: Vec<Loan>,
+    /// Days after 1970-01-01 of this tenant's next accrual batch (one date per batch, so two
+    /// batches never accrue the same loan for the same date).
+    next_accrual_day: AtomicU64,
+}
+
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    /// Prefix of every idempotency key of this run.
+    run: String,
+    seq: AtomicU64,
+}
+
+impl Api {
+    fn key(&self) -> String {
+        format!("lg-{}-{}", self.run, self.seq.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Sends one request; returns status and body, or a transport error.
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>), String> {
+        let resp = req.send().await.map_err(|e| transport_error(&e))?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.map_err(|e| transport_error(&e))?;
+        Ok((status, body.to_vec()))
+    }
+
+    async fn post(&self, tenant: &Tenant, path: &str, body: String, timeout: Option<Duration>) -> Timed {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(AUTHORIZATION, tenant.auth.clone())
+            .header(CONTENT_TYPE, "application/json")
+            .header("idempotency-key", self.key())
+            .body(body);
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
+        let started = Instant::now();
+        let result = self.send(req).await;
+        Timed { latency: started.elapsed(), result }
+    }
+
+    async fn get(&self, tenant: &Tenant, path: &str) -> Timed {
+        let req = self.client.get(format!("{}{path}", self.base)).header(AUTHORIZATION, tenant.auth.clone());
+        let started = Instant::now();
+        let result = self.send(req).await;
+        Timed { latency: started.elapsed(), result }
+    }
+}
+
+fn transport_error(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        let _ = write!(s, ": {inner}");
+        source = inner.source();
+    }
+    s
+}
+
+/// A finished request with its latency.
+struct Timed {
+    latency: Duration,
+    result: Result<(u16, Vec<u8>), String>,
+}
+
+impl Timed {
+    /// Classifies the answer; `expected` lists problem codes that count as expected refusals.
+    fn sample(&self, kind: Kind, expected: &[&str]) -> Sample {
+        let outcome = match &self.result {
+            Err(e) => Outcome::Error("transport".into(), e.clone()),
+            Ok((status, _)) if (200..300).contains(status) => Outcome::Ok(*status),
+            Ok((status, body)) => {
+                let problem: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+                let code = problem.get("code").and_then(Value::as_str).unwrap_or("");
+                if expected.contains(&code) {
+                    Outcome::Expected(*status)
+                } else {
+                    let detail = problem.get("detail").and_then(Value::as_str).unwrap_or("");
+                    let mut detail = format!("{code} {detail}");
+                    detail.truncate(200);
+                    Outcome::Error(status.to_string(), detail)
+                }
+            }
+        };
+        Sample { kind, latency: self.latency, outcome }
+    }
+
+    fn is_success(&self) -> bool {
+        matches!(&self.result, Ok((s, _)) if (200..300).contains(s))
+    }
+
+    fn json(&self) -> Option<Value> {
+        self.result.as_ref().ok().and_then(|(_, body)| serde_json::from_slice(body).ok())
+    }
+
+    fn describe(&self) -> String {
+        match &self.result {
+            Err(e) => format!("transport error: {e}"),
+            Ok((status, body)) => format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])),
+        }
+    }
+}
+
+fn disbursement_body(loan: &Loan, amount: u64) -> String {
+    json!({
+        "loan_id": loan.id,
+        "borrower_id": loan.borrower,
+        "amount_minor": amount.to_string(),
+        "currency": "USD",
+        "effective_at": EFFECTIVE_AT,
+        "method": "ach",
+    })
+    .to_string()
+}
+
+fn payment_body(loan: &Loan, amount: u64) -> String {
+    json!({
+        "loan_id": loan.id,
+        "borrower_id": loan.borrower,
+        "amount_minor": amount.to_string(),
+        "currency": "USD",
+        "effective_at": EFFECTIVE_AT,
+        "source_method": "ach",
+    })
+    .to_string()
+}
+
+fn fee_body(loan: &Loan, amount: u64) -> String {
+    json!({
+        "loan_id": loan.id,
+        "fee_type": "late",
+        "amount_minor": amount.to_string(),
+        "currency": "USD",
+        "effective_at": EFFECTIVE_AT,
+    })
+    .to_string()
+}
+
+fn accrual_body(program: &str, date: &str, loans: &[(&Loan, String)]) -> String {
+    let items: Vec<Value> = loans
+        .iter()
+        .map(|(loan, principal)| {
+            json!({"loan_id": loan.id, "outstanding_principal_minor": principal, "interest_minor": "1"})
+        })
+        .collect();
+    json!({
+        "program_id": program,
+        "accrual_date": date,
+        "day_count_convention": "ACT_365",
+        "loans": items,
+    })
+    .to_string()
+}
+
+/// `YYYY-MM-DD` of `days` after 1970-01-01.
+fn day_string(days: u64) -> String {
+    let epoch = time::Date::from_calendar_date(1970, time::Month::January, 1).unwrap_or(time::Date::MIN);
+    let days = i64::try_from(days).unwrap_or(i64::MAX);
+    let date = epoch.checked_add(time::Duration::days(days)).unwrap_or(time::Date::MAX);
+    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients
+// ---------------------------------------------------------------------------------------------
+
+/// xorshift64*: a small, fast, good-enough generator for picking operations and loans.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform-enough in `0..n` (`n > 0`).
+    fn below(&mut self, n: usize) -> usize {
+        let n64 = u64::try_from(n).unwrap_or(u64::MAX).max(1);
+        usize::try_from(self.next() % n64).unwrap_or(0)
+    }
+
+    /// Uniform-enough in `lo..=hi`.
+    fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+}
+
+struct Shared {
+    api: Arc<Api>,
+    scenario: Scenario,
+    tenants: Vec<Tenant>,
+    program: String,
+    measure_from: Instant,
+    end: Instant,
+    cap: Option<u64>,
+    issued: AtomicU64,
+    seed: u64,
+}
+
+impl Shared {
+    fn tenant_of(&self, client: usize) -> &Tenant {
+        &self.tenants[(client / 2) % self.tenants.len()]
+    }
+}
+
+/// One client: one task issuing one operation at a time until the time or the cap runs out.
+async fn client(shared: Arc<Shared>, index: usize) -> Stats {
+    let mut stats = Stats::default();
+    let mut rng = Rng::new(shared.seed ^ (u64::try_from(index).unwrap_or(0) + 1).wrapping_mul(0x1000_0001));
+    let tenant = shared.tenant_of(index);
+    let mut own_loans: Vec<Loan> = Vec::new();
+    let reader = index % 2 == 0;
+    let mut samples: Vec<Sample> = Vec::with_capacity(SMALL_BATCH + 1);
+    loop {
+        let now = Instant::now();
+        if now >= shared.end {
+            break;
+        }
+        let measuring = now >= shared.measure_from;
+        if measuring
+            && let Some(cap) = shared.cap
+            && shared.issued.fetch_add(1, Ordering::Relaxed) >= cap
+        {
+            break;
+        }
+        samples.clear();
+        match shared.scenario {
+            Scenario::Disburse => {
+                let new = own_loans.is_empty() || rng.below(10) == 0;
+                if new {
+                    own_loans.push(Loan::new());
+                }
+                let loan = if new { &own_loans[own_loans.len() - 1] } else { &own_loans[rng.below(own_loans.len())] };
+                let amount = if new { 1_000_000 } else { rng.between(1_000, 100_000) };
+                let t = shared.api.post(tenant, "/v1/disbursements", disbursement_body(loan, amount), None).await;
+                samples.push(t.sample(Kind::Disbursement, &[]));
+            }
+            Scenario::ReadsUnderWrites => {
+                let loan = &tenant.pool[rng.below(tenant.pool.len())];
+                if reader {
+                    samples.push(read_balance(&shared.api, tenant, loan).await.sample(Kind::BalanceRead, &[]));
+                } else {
+                    let body = disbursement_body(loan, rng.between(1_000, 100_000));
+                    let t = shared.api.post(tenant, "/v1/disbursements", body, None).await;
+                    samples.push(t.sample(Kind::Disbursement, &[]));
+                }
+            }
+            Scenario::Mixed => mixed_operation(&shared, tenant, &mut rng, &mut samples).await,
+            Scenario::Accrual10k => unreachable!("accrual-10k runs no client loop"),
+        }
+        if measuring {
+            for s in samples.drain(..) {
+                stats.record(s);
+            }
+        }
+    }
+    stats
+}
+
+async fn read_balance(api: &Api, tenant: &Tenant, loan: &Loan) -> Timed {
+    api.get(tenant, &format!("/v1/loans/{}/balance", loan.id)).await
+}
+
+/// One `mixed` operation: 40 % disbursement, 30 % payment, 10 % fee, 5 % accrual batch, 15 % read.
+async fn mixed_operation(shared: &Shared, tenant: &Tenant, rng: &mut Rng, samples: &mut Vec<Sample>) {
+    let api = &shared.api;
+    let pool = &tenant.pool;
+    let roll = rng.below(100);
+    let loan = &pool[rng.below(pool.len())];
+    match roll {
+        0..40 => {
+            let t = api.post(tenant, "/v1/disbursements", disbursement_body(loan, rng.between(1_000, 100_000)), None).await;
+            samples.push(t.sample(Kind::Disbursement, &[]));
+        }
+        40..70 => {
+            let t = api.post(tenant, "/v1/payments", payment_body(loan, rng.between(100, 5_000)), None).await;
+            samples.push(t.sample(Kind::Payment, &[]));
+        }
+        70..80 => {
+            let t = api.post(tenant, "/v1/fees", fee_body(loan, rng.between(100, 2_500)), None).await;
+            samples.push(t.sample(Kind::Fee, &[]));
+        }
+        80..85 => {
+            let mut picked: Vec<&Loan> = Vec::with_capacity(SMALL_BATCH);
+            while picked.len() < SMALL_BATCH.min(pool.len()) {
+                let candidate = &pool[rng.below(pool.len())];
+                if !picked.iter().any(|l| l.id == candidate.id) {
+                    picked.push(candidate);
+                }
+            }
+            let reads = join_all(picked.iter().map(|l| read_balance(api, tenant, l))).await;
+            let mut items = Vec::with_capacity(picked.len());
+            for (loan, read) in picked.iter().zip(&reads) {
+                samples.push(read.sample(Kind::AccrualPrepRead, &[]));
+                let principal = read
+                    .json()
+                    .and_then(|v| v.get("principal_outstanding_minor").and_then(Value::as_str).map(str::to_owned));
+                if let Some(p) = principal.filter(|_| read.is_success()) {
+                    items.push((*loan, p));
+                }
+            }
+            if items.len() == picked.len() {
+                let day = tenant.next_accrual_day.fetch_add(1, Ordering::Relaxed);
+                let body = accrual_body(&shared.program, &day_string(day), &items);
+                let t = api.post(tenant, "/v1/accruals/batch", body, None).await;
+                samples.push(t.sample(Kind::AccrualBatch, &["principal_mismatch"]));
+            }
+        }
+        _ => samples.push(read_balance(api, tenant, loan).await.sample(Kind::BalanceRead, &[])),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup
+// ---------------------------------------------------------------------------------------------
+
+/// Opens `per_tenant` loans in each tenant with one disbursement each, `concurrency` at a time.
+/// Returns the loans per tenant.
+async fn open_loans(
+    api: &Arc<Api>,
+    auths: &[HeaderValue],
+    per_tenant: usize,
+    concurrency: usize,
+) -> Result<Vec<Vec<Loan>>, String> {
+    let pools: Vec<Vec<Loan>> = auths.iter().map(|_| (0..per_tenant).map(|_| Loan::new()).collect()).collect();
+    let work: Arc<Vec<(usize, Loan)>> =
+        Arc::new(pools.iter().enumerate().flat_map(|(t, loans)| loans.iter().map(move |l| (t, l.clone()))).collect());
+    let tenants: Arc<Vec<Tenant>> = Arc::new(
+        auths
+            .iter()
+            .map(|a| Tenant { auth: a.clone(), pool: Vec::new(), next_accrual_day: AtomicU64::new(0) })
+            .collect(),
+    );
+    let next = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (api, work, tenants, next, failed) =
+            (Arc::clone(api), Arc::clone(&work), Arc::clone(&tenants), Arc::clone(&next), Arc::clone(&failed));
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= work.len() || failed.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let (t, loan) = &work[i];
+                let answer = api.post(&tenants[*t], "/v1/disbursements", disbursement_body(loan, 1_000_000), None).await;
+                if !answer.is_success() {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(format!("setup disbursement failed: {}", answer.describe()));
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.map_err(|e| format!("setup task failed: {e}"))??;
+    }
+    Ok(pools)
+}
+
+/// Reads every loan's principal outstanding, `concurrency` at a time.
+async fn read_principals(api: &Arc<Api>, tenant: &Arc<Tenant>, loans: &Arc<Vec<Loan>>, concurrency: usize) -> Result<Vec<String>, String> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (api, tenant, loans, next) = (Arc::clone(api), Arc::clone(tenant), Arc::clone(loans), Arc::clone(&next));
+        tasks.push(tokio::spawn(async move {
+            let mut found = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= loans.len() {
+                    return Ok::<_, String>(found);
+                }
+                let answer = read_balance(&api, &tenant, &loans[i]).await;
+                let principal = answer
+                    .json()
+                    .filter(|_| answer.is_success())
+                    .and_then(|v| v.get("principal_outstanding_minor").and_then(Value::as_str).map(str::to_owned))
+                    .ok_or_else(|| format!("setup balance read failed: {}", answer.describe()))?;
+                found.push((i, principal));
+            }
+        }));
+    }
+    let mut principals = vec![String::new(); loans.len()];
+    for task in tasks {
+        for (i, p) in task.await.map_err(|e| format!("setup task failed: {e}"))?? {
+            principals[i] = p;
+        }
+    }
+    Ok(principals)
+}
+
+// ---------------------------------------------------------------------------------------------
+// RSS sampling
+// ---------------------------------------------------------------------------------------------
+
+fn read_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Samples the server's RSS every 100 ms until `stop`; returns the maximum seen (kB).
+fn spawn_rss_sampler(pid: u32, stop: Arc<AtomicBool>, max_kb: Arc<AtomicU64>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Some(kb) = read_rss_kb(pid) {
+                max_kb.fetch_max(kb, Ordering::Relaxed);
+            }
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------------
+
+struct Report {
+    scenario: Scenario,
+    clients: usize,
+    tenants: usize,
+    warmup: u64,
+    measured: Duration,
+    stats: Stats,
+    setup: Option<Value>,
+    pid: Option<u32>,
+    max_rss_kb: Option<u64>,
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+impl Report {
+    fn to_text_and_json(self) -> (String, Value) {
+        let secs = self.measured.as_secs_f64().max(1e-9);
+        let total = self.stats.total();
+        let mut text = String::new();
+        let _ = writeln!(
+            text,
+            "hpts-loadgen: scenario {}, {} clients, {} tenant(s), {:.2} s measured (warmup {} s)",
+            self.scenario.name(),
+            self.clients,
+            self.tenants,
+            secs,
+            self.warmup
+        );
+        if let Some(setup) = &self.setup {
+            let _ = writeln!(text, "setup: {setup}");
+        }
+        let _ = writeln!(
+            text,
+            "total: {total} requests, {:.1} req/s, errors {}, expected refusals {}",
+            to_f64(total) / secs,
+            self.stats.errors,
+            self.stats.expected
+        );
+        let _ = writeln!(
+            text,
+            "{:<26} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9}",
+            "kind", "count", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"
+        );
+        let mut kinds = serde_json::Map::new();
+        let mut all = Vec::with_capacity(total);
+        let mut line = |name: &str, s: &Summary, text: &mut String| {
+            let rps = to_f64(s.count) / secs;
+            let _ = writeln!(
+                text,
+                "{name:<26} {:>9} {rps:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2}",
+                s.count, s.p50, s.p95, s.p99, s.max
+            );
+            json!({
+                "count": s.count,
+                "req_per_sec": round2(rps),
+                "p50_ms": round2(s.p50),
+                "p95_ms": round2(s.p95),
+                "p99_ms": round2(s.p99),
+                "max_ms": round2(s.max),
+            })
+        };
+        for (kind, v) in self.stats.latencies {
+            all.extend_from_slice(&v);
+            let s = summarise(v);
+            kinds.insert(kind.name().to_owned(), line(kind.name(), &s, &mut text));
+        }
+        let overall_summary = summarise(all);
+        let overall = line("overall", &overall_summary, &mut text);
+        let statuses: Vec<String> = self.stats.statuses.iter().map(|(s, n)| format!("{s}={n}")).collect();
+        let _ = writeln!(text, "statuses: {}", statuses.join(" "));
+        let max_rss_mb = self.max_rss_kb.map(|kb| round2(to_f64(usize::try_from(kb).unwrap_or(usize::MAX)) / 1024.0));
+        if let (Some(pid), Some(mb)) = (self.pid, max_rss_mb) {
+            let _ = writeln!(text, "server max RSS: {mb:.1} MB (pid {pid})");
+        } else if let Some(pid) = self.pid {
+            let _ = writeln!(text, "server max RSS: unknown (could not read /proc/{pid}/status)");
+        }
+        if !self.stats.error_samples.is_empty() {
+            let _ = writeln!(text, "error samples:");
+            for s in &self.stats.error_samples {
+                let _ = writeln!(text, "  {s}");
+            }
+        }
+        let report = json!({
+            "scenario": self.scenario.name(),
+            "clients": self.clients,
+            "tenants": self.tenants,
+            "warmup_secs": self.warmup,
+            "duration_secs": round2(secs),
+            "total_requests": total,
+            "req_per_sec": round2(to_f64(total) / secs),
+            "errors": self.stats.errors,
+            "expected_refusals": self.stats.expected,
+            "statuses": self.stats.statuses,
+            "overall": overall,
+            "kinds": kinds,
+            "max_rss_mb": max_rss_mb,
+            "setup": self.setup,
+            "error_samples": self.stats.error_samples,
+        });
+        (text, report)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------------------------
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("hpts-loadgen: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hpts-loadgen: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let base = loopback_base(&args.url)?;
+    if args.clients == 0 || args.tenants == 0 {
+        return Err("--clients and --tenants must be at least 1".into());
+    }
+    if matches!(args.scenario, Scenario::Mixed | Scenario::ReadsUnderWrites) && args.pool_loans < SMALL_BATCH {
+        return Err(format!("--pool-loans must be at least {SMALL_BATCH}"));
+    }
+    let key = DevKey::load_or_create(&args.data_dir)?;
+    let scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+    let scopes = scopes.join(" ");
+    let ttl = args.warmup + args.duration + 3600;
+    let tenant_count = if args.scenario == Scenario::Accrual10k { 1 } else { args.tenants };
+    let mut auths = Vec::with_capacity(tenant_count);
+    for _ in 0..tenant_count {
+        let token = key.mint(&Uuid::now_v7().to_string(), &scopes, ttl, "hpts-loadgen", unix_now())?;
+        auths.push(HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| e.to_string())?);
+    }
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients * 2 + SMALL_BATCH)
+        .tcp_nodelay(true)
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let api = Arc::new(Api {
+        client,
+        base: base.clone(),
+        run: Uuid::now_v7().simple().to_string(),
+        seq: AtomicU64::new(0),
+    });
+
+    let ready = api.client.get(format!("{base}/v1/health/ready")).send().await.map_err(|e| {
+        format!("{base} is not answering ({}); start it with `hpts serve --dev --data-dir ...`", transport_error(&e))
+    })?;
+    if !ready.status().is_success() {
+        return Err(format!("{base}/v1/health/ready answered {}", ready.status()));
+    }
+
+    let stop_rss = Arc::new(AtomicBool::new(false));
+    let max_rss = Arc::new(AtomicU64::new(0));
+    let sampler = args.pid.map(|pid| spawn_rss_sampler(pid, Arc::clone(&stop_rss), Arc::clone(&max_rss)));
+
+    let (stats, measured, setup) = if args.scenario == Scenario::Accrual10k {
+        accrual_10k(&api, &auths[0], &args).await?
+    } else {
+        load(&api, auths, &args).await?
+    };
+
+    stop_rss.store(true, Ordering::Relaxed);
+    if let Some(s) = sampler {
+        let _ = s.await;
+    }
+    let max_rss_kb = args.pid.and_then(|_| Some(max_rss.load(Ordering::Relaxed)).filter(|kb| *kb > 0));
+    let report = Report {
+        scenario: args.scenario,
+        clients: if args.scenario == Scenario::Accrual10k { 1 } else { args.clients },
+        tenants: tenant_count,
+        warmup: args.warmup,
+        measured,
+        stats,
+        setup,
+        pid: args.pid,
+        max_rss_kb,
+    };
+    let (text, json) = report.to_text_and_json();
+    print!("{text}");
+    if let Some(path) = &args.json {
+        let pretty = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+        std::fs::write(path, pretty + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The client-loop scenarios: optional setup, then `clients` tasks until time or cap runs out.
+async fn load(api: &Arc<Api>, auths: Vec<HeaderValue>, args: &Args) -> Result<(Stats, Duration, Option<Value>), String> {
+    let needs_pool = matches!(args.scenario, Scenario::Mixed | Scenario::ReadsUnderWrites);
+    let (pools, setup) = if needs_pool {
+        let started = Instant::now();
+        let pools = open_loans(api, &auths, args.pool_loans, args.clients).await?;
+        let secs = started.elapsed().as_secs_f64();
+        let n = args.pool_loans * auths.len();
+        let setup = json!({
+            "loans": n,
+            "secs": round2(secs),
+            "disbursements_per_sec": round2(to_f64(n) / secs.max(1e-9)),
+        });
+        (pools, Some(setup))
+    } else {
+        (auths.iter().map(|_| Vec::new()).collect(), None)
+    };
+    let tenants: Vec<Tenant> = auths
+        .into_iter()
+        .zip(pools)
+        .map(|(auth, pool)| Tenant { auth, pool, next_accrual_day: AtomicU64::new(0) })
+        .collect();
+    let start = Instant::now();
+    let measure_from = start + Duration::from_secs(args.warmup);
+    let shared = Arc::new(Shared {
+        api: Arc::clone(api),
+        scenario: args.scenario,
+        tenants,
+        program: Uuid::now_v7().to_string(),
+        measure_from,
+        end: measure_from + Duration::from_secs(args.duration),
+        cap: args.requests,
+        issued: AtomicU64::new(0),
+        seed: unix_now() ^ u64::from(std::process::id()).rotate_left(32),
+    });
+    let tasks: Vec<_> = (0..args.clients).map(|i| tokio::spawn(client(Arc::clone(&shared), i))).collect();
+    let mut stats = Stats::default();
+    for t in tasks {
+        stats.merge(t.await.map_err(|e| format!("client task failed: {e}"))?);
+    }
+    let measured = Instant::now().saturating_duration_since(measure_from);
+    Ok((stats, measured, setup))
+}
+
+/// `accrual-10k`: open the loans (concurrently), read their principal, post ONE batch.
+async fn accrual_10k(api: &Arc<Api>, auth: &HeaderValue, args: &Args) -> Result<(Stats, Duration, Option<Value>), String> {
+    let started = Instant::now();
+    let mut pools = open_loans(api, std::slice::from_ref(auth), args.accrual_loans, args.clients).await?;
+    let open_secs = started.elapsed().as_secs_f64();
+    let loans = Arc::new(pools.pop().unwrap_or_default());
+    let tenant = Arc::new(Tenant { auth: auth.clone(), pool: Vec::new(), next_accrual_day: AtomicU64::new(0) });
+    let read_started = Instant::now();
+    let principals = read_principals(api, &tenant, &loans, args.clients).await?;
+    let read_secs = read_started.elapsed().as_secs_f64();
+    let items: Vec<(&Loan, String)> = loans.iter().zip(principals).collect();
+    let body = accrual_body(&Uuid::now_v7().to_string(), "2025-06-30", &items);
+    let body_bytes = body.len();
+    let measured_from = Instant::now();
+    let answer = api.post(&tenant, "/v1/accruals/batch", body, Some(Duration::from_secs(300))).await;
+    let measured = measured_from.elapsed();
+    let n = loans.len();
+    let mut setup = json!({
+        "loans": n,
+        "open_secs": round2(open_secs),
+        "disbursements_per_sec": round2(to_f64(n) / open_secs.max(1e-9)),
+        "balance_read_secs": round2(read_secs),
+        "balance_reads_per_sec": round2(to_f64(n) / read_secs.max(1e-9)),
+        "batch_body_bytes": body_bytes,
+    });
+    if let Some(v) = answer.json().filter(|_| answer.is_success())
+        && let Some(obj) = setup.as_object_mut()
+    {
+        obj.insert("batch_loan_count".into(), v.get("loan_count").cloned().unwrap_or(Value::Null));
+        obj.insert("batch_total_accrued_minor".into(), v.get("total_accrued_minor").cloned().unwrap_or(Value::Null));
+    }
+    let mut stats = Stats::default();
+    stats.record(answer.sample(Kind::AccrualBatch, &[]));
+    Ok((stats, measured, Some(setup)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_urls_are_accepted() {
+        for ok in ["http://127.0.0.1:8080", "http://127.1.2.3:1/", "http://localhost:9000", "http://[::1]:8080"] {
+            assert!(loopback_base(ok).is_ok(), "{ok} should be accepted");
+        }
+        for bad in ["http://10.0.0.1:8080", "http://example.com", "http://[::2]:80", "ftp://127.0.0.1/", "nonsense"] {
+            assert!(loopback_base(bad).is_err(), "{bad} should be refused");
+        }
+        assert_eq!(loopback_base("http://127.0.0.1:8080/").as_deref(), Ok("http://127.0.0.1:8080"));
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let v: Vec<u32> = (1..=100).map(|ms| ms * 1000).collect();
+        let s = summarise(v);
+        assert_eq!((s.count, s.p50, s.p95, s.p99, s.max), (100, 50.0, 95.0, 99.0, 100.0));
+        assert!((percentile(&[7000], 990) - 7.0).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn accrual_dates_count_days_from_1970() {
+        assert_eq!(day_string(0), "1970-01-01");
+        assert_eq!(day_string(365), "1971-01-01");
+    }
+}

@@ -6,6 +6,7 @@
 pub mod body;
 pub mod dto;
 pub mod handlers;
+pub mod page_token;
 pub mod problem;
 pub mod trace;
 pub mod validate;
@@ -76,7 +77,8 @@ pub async fn unknown_route() -> Result<HttpResponse, ApiError> {
 /// THE route table.
 pub fn routes(cfg: &mut ServiceConfig) {
     use handlers::{
-        accruals, disbursements, fees, health, journal_entries, loans, payments, reversals,
+        accounts, accruals, disbursements, fees, health, journal_entries, loans, payments,
+        reconciliation, reversals,
     };
     let resource =
         |path: &str| web::resource(path.to_owned()).default_service(web::to(method_not_allowed));
@@ -92,8 +94,11 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(resource("/v1/reversals").route(web::post().to(reversals::create)))
         // Reads: tenant-scoped; another tenant's resource is a 404.
         .service(resource("/v1/loans/{loan_id}/balance").route(web::get().to(loans::balance)))
+        .service(resource("/v1/loans/{loan_id}/journal-entries").route(web::get().to(loans::journal_entries)))
+        .service(resource("/v1/accounts/{account_code}/balance").route(web::get().to(accounts::balance)))
         .service(
             resource("/v1/journal-entries/{journal_entry_id}")
                 .route(web::get().to(journal_entries::show)),
-        );
+        )
+        .service(resource("/v1/reconciliation/status").route(web::get().to(reconciliation::status_report)));
 }

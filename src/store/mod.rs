@@ -8,6 +8,7 @@ pub mod migrate;
 pub(crate) mod postings;
 pub mod pragmas;
 pub mod readers;
+pub mod reconcile;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -20,10 +21,12 @@ use time::Date;
 
 pub use error::{ItemProblem, StoreError};
 pub use pragmas::Synchronous;
-pub use readers::{EntryView, LineView, LoanView};
+pub use readers::{AccountBalanceView, EntryPage, EntryPageQuery, EntryView, LineView, LoanView};
+pub use reconcile::{Check, Reconciliation};
 pub use writer::{WriteOutcome, WriteRequest, WriterConfig, WriterStats};
 
 use crate::clock::Sources;
+use crate::ledger::accounts::Account;
 use crate::ledger::ids::{EntryId, LoanId, TenantId};
 use writer::WriterHandle;
 
@@ -51,6 +54,70 @@ struct Inner {
     readers: r2d2::Pool<SqliteConnectionManager>,
     stats: Arc<WriterStats>,
     path: PathBuf,
+    page_token_key: [u8; 32],
+}
+
+/// Loads (or creates, once) a named 32-byte service key.
+fn service_key(conn: &Connection, name: &str, sources: &Sources) -> Result<[u8; 32], StoreError> {
+    let existing: Option<Vec<u8>> = conn
+        .query_row("SELECT key FROM service_keys WHERE name = ?1", [name], |r| r.get(0))
+        .map(Some)
+        .or_else(|e| if matches!(e, rusqlite::Error::QueryReturnedNoRows) { Ok(None) } else { Err(e) })?;
+    if let Some(key) = existing {
+        return key.try_into().map_err(|_| StoreError::Database(format!("service key {name} is malformed")));
+    }
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).map_err(|e| StoreError::Database(format!("no randomness for {name}: {e}")))?;
+    conn.execute(
+        "INSERT INTO service_keys (name, key, created_at) VALUES (?1, ?2, ?3)",
+        rusqlite::params![name, key.to_vec(), crate::clock::format_timestamp(sources.clock.now())],
+    )?;
+    Ok(key)
+}
+
+/// Opens a database file read-only (for `verify` and `backup`).
+fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::Database(format!("{} does not exist", path.display())));
+    }
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
+    pragmas::apply_reader(&conn)?;
+    Ok(conn)
+}
+
+/// Offline verification of a database file: every tenant's reconciliation checks.
+/// `progress` is called before each tenant with (index, count, tenant).
+pub fn verify_file(
+    path: &Path,
+    mut progress: impl FnMut(usize, usize, &str),
+) -> Result<Vec<(String, Reconciliation)>, StoreError> {
+    let conn = open_read_only(path)?;
+    let tenants = reconcile::tenants(&conn)?;
+    let mut out = Vec::with_capacity(tenants.len());
+    for (i, tenant) in tenants.iter().enumerate() {
+        progress(i, tenants.len(), tenant);
+        out.push((tenant.clone(), reconcile::reconcile(&conn, tenant, None)?));
+    }
+    Ok(out)
+}
+
+/// A consistent copy of a live database (`VACUUM INTO`), safe while the service writes.
+pub fn backup_file(path: &Path, out: &Path) -> Result<(), StoreError> {
+    if out.exists() {
+        return Err(StoreError::Database(format!("{} already exists; refusing to overwrite", out.display())));
+    }
+    if !path.exists() {
+        return Err(StoreError::Database(format!("{} does not exist", path.display())));
+    }
+    // VACUUM INTO needs a read-write handle on the source, although it only reads it: it copies
+    // one consistent snapshot, and WAL mode lets the service keep writing meanwhile.
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
+    conn.pragma_update(None, "busy_timeout", 5000)?;
+    conn.execute("VACUUM INTO ?1", [out.display().to_string()])
+        .map_err(|e| StoreError::Database(format!("backup failed: {e}")))?;
+    Ok(())
 }
 
 /// Opens (creating if needed) the read-write connection with the writer's pragmas.
@@ -84,6 +151,7 @@ impl Store {
         if applied > 0 {
             tracing::info!(applied, "database migrations applied");
         }
+        let page_token_key = service_key(&conn, "page_token", &sources)?;
         let manager = SqliteConnectionManager::file(&settings.path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .with_init(|c| pragmas::apply_reader(c));
@@ -100,6 +168,7 @@ impl Store {
                 readers,
                 stats,
                 path: settings.path.clone(),
+                page_token_key,
             }),
         })
     }
@@ -149,6 +218,39 @@ impl Store {
     ) -> Result<Option<EntryView>, StoreError> {
         self.read(move |c| readers::journal_entry(c, tenant, entry_id))
             .await
+    }
+
+    /// A GL account's balance in one currency and layer.
+    pub async fn account_balance(
+        &self,
+        tenant: TenantId,
+        account: Account,
+        currency: String,
+        layer: &'static str,
+        as_of: Option<Date>,
+    ) -> Result<AccountBalanceView, StoreError> {
+        self.read(move |c| readers::account_balance(c, tenant, account, &currency, layer, as_of)).await
+    }
+
+    /// One page of a loan's journal entries; `None` if the loan is not the tenant's.
+    pub async fn loan_entries(
+        &self,
+        tenant: TenantId,
+        loan_id: LoanId,
+        query: EntryPageQuery,
+    ) -> Result<Option<EntryPage>, StoreError> {
+        self.read(move |c| readers::loan_entries(c, tenant, loan_id, &query)).await
+    }
+
+    /// The reconciliation proof for one tenant, on one read snapshot.
+    pub async fn reconcile(&self, tenant: TenantId, as_of: Option<Date>) -> Result<Reconciliation, StoreError> {
+        self.read(move |c| reconcile::reconcile(c, &tenant.to_string(), as_of.map(crate::clock::format_date).as_deref()))
+            .await
+    }
+
+    /// The key that signs page tokens (per database, kept across restarts).
+    pub fn page_token_key(&self) -> &[u8; 32] {
+        &self.inner.page_token_key
     }
 
     /// True while the writer thread runs (migrations are done before it starts).

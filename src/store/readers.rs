@@ -241,3 +241,119 @@ pub fn journal_entry(
     }
     Ok(Some(view))
 }
+
+/// A GL account balance (SPEC §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountBalanceView {
+    /// Total debits.
+    pub dr: Money,
+    /// Total credits.
+    pub cr: Money,
+}
+
+/// An account's balance in one currency and layer, now (materialised) or as of a date (lines).
+pub fn account_balance(
+    conn: &Connection,
+    tenant: TenantId,
+    account: Account,
+    currency: &str,
+    layer: &str,
+    as_of: Option<Date>,
+) -> Result<AccountBalanceView, StoreError> {
+    let tenant_s = tenant.to_string();
+    let (dr, cr): (i64, i64) = match as_of {
+        None => conn
+            .prepare_cached(
+                "SELECT dr_minor, cr_minor FROM account_balances \
+                 WHERE tenant_id = ?1 AND account_code = ?2 AND currency = ?3 AND layer = ?4",
+            )?
+            .query_row(params![tenant_s, account.code(), currency, layer], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .unwrap_or((0, 0)),
+        Some(date) => conn
+            .prepare_cached(
+                "SELECT coalesce(sum(CASE direction WHEN 'DR' THEN amount_minor END), 0), \
+                        coalesce(sum(CASE direction WHEN 'CR' THEN amount_minor END), 0) \
+                 FROM journal_lines WHERE tenant_id = ?1 AND account_code = ?2 AND currency = ?3 \
+                 AND layer = ?4 AND effective_at <= ?5",
+            )?
+            .query_row(params![tenant_s, account.code(), currency, layer, format_date(date)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?,
+    };
+    Ok(AccountBalanceView { dr: Money::from_minor(dr), cr: Money::from_minor(cr) })
+}
+
+/// Filters and position of one page of a loan's journal entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryPageQuery {
+    /// Only entries effective on or after.
+    pub from_date: Option<Date>,
+    /// Only entries effective on or before.
+    pub to_date: Option<Date>,
+    /// Only this event type.
+    pub event_type: Option<String>,
+    /// Page size (1–500).
+    pub page_size: u32,
+    /// Posting sequence of the last entry of the previous page.
+    pub after_seq: i64,
+}
+
+/// One page: entries in posting order and the sequence of the last one, if more may follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryPage {
+    /// Entries with their lines.
+    pub items: Vec<EntryView>,
+    /// Where the next page starts, when there is one.
+    pub next_after_seq: Option<i64>,
+}
+
+/// Keyset pagination over a loan's entries in posting order. `None` if the loan is not the
+/// tenant's.
+pub fn loan_entries(
+    conn: &Connection,
+    tenant: TenantId,
+    loan_id: LoanId,
+    q: &EntryPageQuery,
+) -> Result<Option<EntryPage>, StoreError> {
+    let tenant_s = tenant.to_string();
+    let loan_s = loan_id.to_string();
+    let exists = conn
+        .prepare_cached("SELECT 1 FROM loans WHERE tenant_id = ?1 AND loan_id = ?2")?
+        .exists(params![tenant_s, loan_s])?;
+    if !exists {
+        return Ok(None);
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT le.entry_seq, e.entry_id FROM loan_entries le JOIN journal_entries e ON e.entry_seq = le.entry_seq \
+         WHERE le.tenant_id = ?1 AND le.loan_id = ?2 AND le.entry_seq > ?3 \
+         AND (?4 IS NULL OR le.effective_at >= ?4) AND (?5 IS NULL OR le.effective_at <= ?5) \
+         AND (?6 IS NULL OR le.event_type = ?6) ORDER BY le.entry_seq LIMIT ?7",
+    )?;
+    let limit = i64::from(q.page_size) + 1;
+    let rows: Vec<(i64, String)> = stmt
+        .query_map(
+            params![
+                tenant_s,
+                loan_s,
+                q.after_seq,
+                q.from_date.map(format_date),
+                q.to_date.map(format_date),
+                q.event_type,
+                limit
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .collect::<Result<_, _>>()?;
+    let has_more = rows.len() > q.page_size as usize;
+    let mut items = Vec::with_capacity(rows.len().min(q.page_size as usize));
+    let mut last_seq = None;
+    for (seq, entry_id) in rows.into_iter().take(q.page_size as usize) {
+        let id = EntryId::parse(&entry_id).ok_or_else(|| StoreError::Database("bad entry id".into()))?;
+        if let Some(view) = journal_entry(conn, tenant, id)? {
+            items.push(view);
+        }
+        last_seq = Some(seq);
+    }
+    Ok(Some(EntryPage { items, next_after_seq: if has_more { last_seq } else { None } }))
+}

@@ -1,6 +1,7 @@
 //! Thin handlers, one file per resource: parse into domain types, call the store, shape the
 //! answer. Shared query-string parsing lives here.
 
+pub mod accounts;
 pub mod accruals;
 pub mod disbursements;
 pub mod fees;
@@ -8,6 +9,7 @@ pub mod health;
 pub mod journal_entries;
 pub mod loans;
 pub mod payments;
+pub mod reconciliation;
 pub mod reversals;
 
 use std::collections::HashMap;

@@ -1,0 +1,77 @@
+//! `GET /v1/accounts/{account_code}/balance?currency=USD[&layer=SETTLED&as_of_date=]`
+//! (`hpts:balances:read`).
+
+use actix_web::web::{Data, Path};
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::json;
+
+use crate::auth::Scope;
+use crate::clock::{format_date, parse_date};
+use crate::http::AppState;
+use crate::http::handlers::query_params;
+use crate::http::problem::{ApiError, FieldError};
+use crate::ledger::accounts::{Account, Direction, Layer};
+use crate::ledger::money::{Currency, Money};
+
+/// Handler.
+pub async fn balance(req: HttpRequest, path: Path<String>, state: Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let principal = state.authenticate(&req, Scope::BalancesRead).await?;
+    let query = query_params(&req, &["currency", "layer", "as_of_date"])?;
+    let mut errors = Vec::new();
+    let code = path.as_str();
+    if !(code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit())) {
+        errors.push(FieldError::new("account_code", "invalid_format", "must match ^[0-9]{4}$"));
+    }
+    let currency = match query.get("currency") {
+        None => {
+            errors.push(FieldError::new("currency", "required", "is required"));
+            None
+        }
+        Some(c) => {
+            let parsed = Currency::parse(c);
+            if parsed.is_none() {
+                errors.push(FieldError::new("currency", "invalid_format", "must match ^[A-Z]{3}$"));
+            }
+            parsed
+        }
+    };
+    let layer = match query.get("layer") {
+        None => Some(Layer::Settled),
+        Some(l) => {
+            let parsed = Layer::parse(l);
+            if parsed.is_none() {
+                errors.push(FieldError::new("layer", "invalid_value", "must be one of: SETTLED, PENDING, ENCUMBRANCE"));
+            }
+            parsed
+        }
+    };
+    let as_of = query.get("as_of_date").and_then(|s| {
+        let d = parse_date(s);
+        if d.is_none() {
+            errors.push(FieldError::new("as_of_date", "invalid_format", "must be a date YYYY-MM-DD"));
+        }
+        d
+    });
+    let (Some(currency), Some(layer), true) = (currency, layer, errors.is_empty()) else {
+        return Err(ApiError::validation(errors));
+    };
+    let account = Account::from_code(code).ok_or_else(ApiError::not_found)?;
+    let view = state
+        .store
+        .account_balance(principal.tenant, account, currency.to_string(), layer.as_str(), as_of)
+        .await?;
+    let normal = match account.normal_side() {
+        Direction::Dr => view.dr.minor().saturating_sub(view.cr.minor()),
+        Direction::Cr => view.cr.minor().saturating_sub(view.dr.minor()),
+    };
+    Ok(HttpResponse::Ok().json(json!({
+        "account_code": account.code(),
+        "account_name": account.name(),
+        "currency": currency,
+        "layer": layer.as_str(),
+        "as_of_date": format_date(as_of.unwrap_or_else(|| state.sources.clock.now().date())),
+        "dr_balance_minor": view.dr,
+        "cr_balance_minor": view.cr,
+        "normal_balance_minor": Money::from_minor(normal),
+    })))
+}
