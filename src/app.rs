@@ -29,6 +29,9 @@ pub enum StartupError {
     /// Auth keys could not be loaded.
     #[error("auth: {0}")]
     Auth(String),
+    /// Metrics could not be set up.
+    #[error("metrics: {0}")]
+    Metrics(String),
     /// Listener could not be bound.
     #[error("listen: {0}")]
     Io(#[from] std::io::Error),
@@ -60,22 +63,29 @@ impl Application {
         let auth = Authenticator::new(settings.auth.clone())
             .await
             .map_err(StartupError::Auth)?;
+        let in_flight = Arc::new(InFlight::default());
+        let prometheus = crate::http::metrics::build(store.clone(), Arc::clone(&in_flight))
+            .map_err(StartupError::Metrics)?;
         let state = Data::new(AppState {
             store: store.clone(),
             auth,
-            in_flight: Arc::new(InFlight::default()),
+            in_flight,
             sources,
         });
         let listener = TcpListener::bind(&settings.listen)?;
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(prometheus.clone())
                 .wrap(TracingLogger::<HptsRootSpan>::new())
                 .wrap(from_fn(trace_context))
                 .app_data(state.clone())
                 .configure(routes)
                 .default_service(web::to(unknown_route))
         })
+        // Signals are handled by the binary (SIGTERM and SIGINT both stop gracefully); a test
+        // process keeps its own Ctrl-C behaviour.
+        .disable_signals()
         .shutdown_timeout(30);
         if let Some(workers) = settings.workers {
             server = server.workers(workers);

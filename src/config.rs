@@ -49,8 +49,8 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct BackupArgs {
     /// Database to copy (may be in use by a running service).
-    #[arg(long, env = "HPTS_DATABASE", default_value = "./data/hpts.db")]
-    pub database: PathBuf,
+    #[command(flatten)]
+    pub source: DatabaseArgs,
     /// Where to write the copy (must not exist).
     #[arg(long)]
     pub out: PathBuf,
@@ -143,9 +143,19 @@ pub struct ServeArgs {
 /// Options naming a database file.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// `SQLite` database file.
-    #[arg(long, env = "HPTS_DATABASE", default_value = "./data/hpts.db")]
-    pub database: PathBuf,
+    /// `SQLite` database file [default: <data-dir>/hpts.db].
+    #[arg(long, env = "HPTS_DATABASE")]
+    pub database: Option<PathBuf>,
+    /// Data directory (as for `serve`).
+    #[arg(long, env = "HPTS_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+impl DatabaseArgs {
+    /// The database file these options name.
+    pub fn path(&self) -> PathBuf {
+        self.database.clone().unwrap_or_else(|| self.data_dir.join("hpts.db"))
+    }
 }
 
 /// Options of `token`.
@@ -291,6 +301,7 @@ impl Settings {
         for (name, set) in [
             ("HPTS_OTLP_ENDPOINT", a.otlp_endpoint.is_some()),
             ("HPTS_WEBHOOK_URL", a.webhook_url.is_some()),
+            ("HPTS_WEBHOOK_SECRET", a.webhook_secret.is_some()),
             ("HPTS_TLS_CERT", a.tls_cert.is_some()),
             ("HPTS_TLS_KEY", a.tls_key.is_some()),
             ("HPTS_TLS_CLIENT_CA", a.tls_client_ca.is_some()),

@@ -28,9 +28,13 @@ fn main() -> ExitCode {
             };
             telemetry::init(&settings.log_filter, settings.log_format);
             let result = actix_web::rt::System::new().block_on(async move {
-                let app = Application::build(settings)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let app = Application::build(settings).await.map_err(|e| e.to_string())?;
+                let handle = app.handle();
+                actix_web::rt::spawn(async move {
+                    let signal = wait_for_stop_signal().await;
+                    tracing::info!(signal, "stopping: finishing in-flight requests and queued writes");
+                    handle.stop(true).await;
+                });
                 app.run_until_stopped().await.map_err(|e| e.to_string())
             });
             match result {
@@ -55,9 +59,9 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Migrate(args) => match Store::migrate(&args.database) {
+        Command::Migrate(args) => match Store::migrate(&args.path()) {
             Ok(n) => {
-                println!("applied {n} migration(s) to {}", args.database.display());
+                println!("applied {n} migration(s) to {}", args.path().display());
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -65,8 +69,8 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Verify(args) => verify(&args.database),
-        Command::Backup(args) => backup(&args.database, &args.out),
+        Command::Verify(args) => verify(&args.path()),
+        Command::Backup(args) => backup(&args.source.path(), &args.out),
         Command::Token(args) => {
             let result = (|| -> Result<String, String> {
                 let tenant = TenantId::parse(&args.tenant).ok_or("--tenant must be a UUID")?;
@@ -102,7 +106,9 @@ fn main() -> ExitCode {
 fn verify(path: &Path) -> ExitCode {
     eprintln!("verifying {}", path.display());
     let started = Instant::now();
-    let result = verify_file(path, |i, n, tenant| eprintln!("[{}/{n}] tenant {tenant}", i + 1));
+    let result = verify_file(path, |i, n, tenant| {
+        eprintln!("[{}/{n}] tenant {tenant}", i + 1);
+    });
     match result {
         Err(e) => {
             eprintln!("hpts: {e}");
@@ -115,7 +121,12 @@ fn verify(path: &Path) -> ExitCode {
                 entries += report.entries_checked;
                 println!("tenant {tenant}: {} entries", report.entries_checked);
                 for check in &report.checks {
-                    println!("  {:<34} {:<8} {}", check.name, if check.ok { "ok" } else { "MISMATCH" }, check.detail);
+                    println!(
+                        "  {:<34} {:<8} {}",
+                        check.name,
+                        if check.ok { "ok" } else { "MISMATCH" },
+                        check.detail
+                    );
                 }
                 ok &= report.ok();
             }
@@ -125,17 +136,29 @@ fn verify(path: &Path) -> ExitCode {
                 reports.len(),
                 started.elapsed().as_secs_f64()
             );
-            if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
 
 /// `hpts backup`: VACUUM INTO with progress, then verify the copy.
 fn backup(path: &Path, out: &Path) -> ExitCode {
-    let wal = path.with_extension(format!("{}-wal", path.extension().and_then(|e| e.to_str()).unwrap_or("db")));
-    let size_of = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let wal = path.with_extension(format!(
+        "{}-wal",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("db")
+    ));
+    let size_of = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
     let source_size = size_of(path) + size_of(&wal);
-    eprintln!("backing up {} ({} KiB) to {}", path.display(), source_size / 1024, out.display());
+    eprintln!(
+        "backing up {} ({} KiB) to {}",
+        path.display(),
+        source_size / 1024,
+        out.display()
+    );
     let done = Arc::new(AtomicBool::new(false));
     let watcher = {
         let (done, out) = (Arc::clone(&done), out.to_path_buf());
@@ -143,7 +166,11 @@ fn backup(path: &Path, out: &Path) -> ExitCode {
             while !done.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(500));
                 if let Ok(m) = std::fs::metadata(&out) {
-                    eprintln!("  copied {} KiB of about {} KiB", m.len() / 1024, source_size / 1024);
+                    eprintln!(
+                        "  copied {} KiB of about {} KiB",
+                        m.len() / 1024,
+                        source_size / 1024
+                    );
                 }
             }
         })
@@ -156,7 +183,25 @@ fn backup(path: &Path, out: &Path) -> ExitCode {
         eprintln!("hpts: {e}");
         return ExitCode::FAILURE;
     }
-    let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
-    eprintln!("copy written: {} KiB in {:.1}s; verifying it", size / 1024, started.elapsed().as_secs_f64());
+    let size = std::fs::metadata(out).map_or(0, |m| m.len());
+    eprintln!(
+        "copy written: {} KiB in {:.1}s; verifying it",
+        size / 1024,
+        started.elapsed().as_secs_f64()
+    );
     verify(out)
+}
+
+/// Resolves on SIGTERM or SIGINT (both mean a graceful stop).
+async fn wait_for_stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    if let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    } else {
+        let _ = tokio::signal::ctrl_c().await;
+        "SIGINT"
+    }
 }

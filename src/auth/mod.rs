@@ -169,7 +169,7 @@ impl Authenticator {
             match &settings.jwks {
                 JwksSource::File(_) => return Err(e),
                 JwksSource::Url(_) => {
-                    tracing::warn!(error = %e, "JWKS not loaded at start; will retry on demand")
+                    tracing::warn!(error = %e, "JWKS not loaded at start; will retry on demand");
                 }
             }
         }

@@ -26,12 +26,33 @@ fn is_json(req: &HttpRequest) -> bool {
         .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
-/// Reads and parses the body as a JSON value.
+/// A request body: the bytes as received and their parsed value.
+pub struct JsonBody {
+    /// The bytes as received.
+    pub raw: actix_web::web::Bytes,
+    /// The parsed value.
+    pub value: Value,
+}
+
+impl JsonBody {
+    /// The `metadata` member exactly as the client sent it (verbatim text), if present and not null.
+    pub fn raw_metadata(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Members<'a> {
+            #[serde(borrow)]
+            metadata: Option<&'a serde_json::value::RawValue>,
+        }
+        let members: Members<'_> = serde_json::from_slice(&self.raw).ok()?;
+        members.metadata.map(|m| m.get().to_owned()).filter(|m| m != "null")
+    }
+}
+
+/// Reads and parses the body as JSON.
 pub async fn read_json(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
-) -> Result<Value, ApiError> {
+) -> Result<JsonBody, ApiError> {
     if !is_json(req) {
         return Err(ApiError::new(
             Code::UnsupportedMediaType,
@@ -62,7 +83,9 @@ pub async fn read_json(
         }
         buf.extend_from_slice(&chunk);
     }
-    parse_strict(&buf)
+    let raw = buf.freeze();
+    let value = parse_strict(&raw)?;
+    Ok(JsonBody { raw, value })
 }
 
 /// Parses JSON, refusing duplicate object keys.

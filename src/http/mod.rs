@@ -6,6 +6,8 @@
 pub mod body;
 pub mod dto;
 pub mod handlers;
+pub mod metrics;
+pub mod openapi;
 pub mod page_token;
 pub mod problem;
 pub mod trace;
@@ -62,11 +64,8 @@ impl AppState {
     }
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(
-        Code::MethodNotAllowed,
-        "this method is not allowed on this resource",
-    ))
+fn method_not_allowed(allow: &'static str) -> ApiError {
+    ApiError { allow: Some(allow), ..ApiError::new(Code::MethodNotAllowed, "this method is not allowed on this resource") }
 }
 
 /// Unknown routes: 404 problem+json.
@@ -74,31 +73,40 @@ pub async fn unknown_route() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(Code::NotFound, "no such route"))
 }
 
+/// A resource answering `method` with `handler`, and 405 (with `Allow`) to any other method.
+fn endpoint<F, Args>(path: &str, method: &'static str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args>,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
+    let route = if method == "POST" { web::post() } else { web::get() };
+    web::resource(path.to_owned())
+        .route(route.to(handler))
+        .default_service(web::to(move || async move { Err::<HttpResponse, _>(method_not_allowed(method)) }))
+}
+
 /// THE route table.
 pub fn routes(cfg: &mut ServiceConfig) {
     use handlers::{
-        accounts, accruals, disbursements, fees, health, journal_entries, loans, payments,
-        reconciliation, reversals,
+        accounts, accruals, disbursements, fees, health, journal_entries, loans, payments, reconciliation, reversals,
     };
-    let resource =
-        |path: &str| web::resource(path.to_owned()).default_service(web::to(method_not_allowed));
     cfg
         // Health: no authentication.
-        .service(resource("/v1/health/live").route(web::get().to(health::live)))
-        .service(resource("/v1/health/ready").route(web::get().to(health::ready)))
+        .service(endpoint("/v1/health/live", "GET", health::live))
+        .service(endpoint("/v1/health/ready", "GET", health::ready))
         // Writes: each posts one business event and one balanced journal entry.
-        .service(resource("/v1/disbursements").route(web::post().to(disbursements::create)))
-        .service(resource("/v1/payments").route(web::post().to(payments::create)))
-        .service(resource("/v1/fees").route(web::post().to(fees::create)))
-        .service(resource("/v1/accruals/batch").route(web::post().to(accruals::create_batch)))
-        .service(resource("/v1/reversals").route(web::post().to(reversals::create)))
+        .service(endpoint("/v1/disbursements", "POST", disbursements::create))
+        .service(endpoint("/v1/payments", "POST", payments::create))
+        .service(endpoint("/v1/fees", "POST", fees::create))
+        .service(endpoint("/v1/accruals/batch", "POST", accruals::create_batch))
+        .service(endpoint("/v1/reversals", "POST", reversals::create))
         // Reads: tenant-scoped; another tenant's resource is a 404.
-        .service(resource("/v1/loans/{loan_id}/balance").route(web::get().to(loans::balance)))
-        .service(resource("/v1/loans/{loan_id}/journal-entries").route(web::get().to(loans::journal_entries)))
-        .service(resource("/v1/accounts/{account_code}/balance").route(web::get().to(accounts::balance)))
-        .service(
-            resource("/v1/journal-entries/{journal_entry_id}")
-                .route(web::get().to(journal_entries::show)),
-        )
-        .service(resource("/v1/reconciliation/status").route(web::get().to(reconciliation::status_report)));
+        .service(endpoint("/v1/loans/{loan_id}/balance", "GET", loans::balance))
+        .service(endpoint("/v1/loans/{loan_id}/journal-entries", "GET", loans::journal_entries))
+        .service(endpoint("/v1/accounts/{account_code}/balance", "GET", accounts::balance))
+        .service(endpoint("/v1/journal-entries/{journal_entry_id}", "GET", journal_entries::show))
+        .service(endpoint("/v1/reconciliation/status", "GET", reconciliation::status_report))
+        // The API's own description: /openapi.json and Swagger UI at /docs.
+        .configure(openapi::configure);
 }

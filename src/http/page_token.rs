@@ -22,14 +22,27 @@ fn mac(key: &[u8; 32], scope: &str, after_seq: i64) -> Vec<u8> {
 
 /// Makes the token for the page after `after_seq`. `scope` names tenant, resource and filters.
 pub fn encode(key: &[u8; 32], scope: &str, after_seq: i64) -> String {
-    format!("{}.{}", URL_SAFE_NO_PAD.encode(after_seq.to_be_bytes()), URL_SAFE_NO_PAD.encode(mac(key, scope, after_seq)))
+    format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(after_seq.to_be_bytes()),
+        URL_SAFE_NO_PAD.encode(mac(key, scope, after_seq))
+    )
 }
 
 /// Checks a token against `scope` and returns its position.
 pub fn decode(key: &[u8; 32], scope: &str, token: &str) -> Result<i64, ApiError> {
-    let invalid = || ApiError::new(Code::InvalidPageToken, "page_token is not a token this listing issued");
+    let invalid = || {
+        ApiError::new(
+            Code::InvalidPageToken,
+            "page_token is not a token this listing issued",
+        )
+    };
     let (pos, sig) = token.split_once('.').ok_or_else(invalid)?;
-    let pos: [u8; 8] = URL_SAFE_NO_PAD.decode(pos).ok().and_then(|b| b.try_into().ok()).ok_or_else(invalid)?;
+    let pos: [u8; 8] = URL_SAFE_NO_PAD
+        .decode(pos)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(invalid)?;
     let after_seq = i64::from_be_bytes(pos);
     let sig = URL_SAFE_NO_PAD.decode(sig).map_err(|_| invalid())?;
     let mut m = <HmacSha256 as Mac>::new_from_slice(key).expect("HMAC takes any key length");
@@ -61,7 +74,11 @@ mod tests {
         let key = [7u8; 32];
         let t = encode(&key, "s", 42);
         let forged = encode(&[0u8; 32], "s", 43);
-        let spliced = format!("{}.{}", forged.split_once('.').expect("dot").0, t.split_once('.').expect("dot").1);
+        let spliced = format!(
+            "{}.{}",
+            forged.split_once('.').expect("dot").0,
+            t.split_once('.').expect("dot").1
+        );
         assert!(decode(&key, "s", &spliced).is_err());
         assert!(decode(&key, "s", "garbage").is_err());
         assert!(decode(&key, "s", &t[..t.len() - 2]).is_err());

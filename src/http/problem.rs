@@ -74,6 +74,7 @@ pub enum Code {
 
 impl Code {
     /// THE table: status, wire code, title.
+    #[expect(clippy::too_many_lines, reason = "the one error table: a row per code, read as a whole")]
     pub const fn meta(self) -> (StatusCode, &'static str, &'static str) {
         use Code as C;
         match self {
@@ -250,6 +251,8 @@ pub struct ApiError {
     pub retry_after: Option<u32>,
     /// Extra `WWW-Authenticate` parameters.
     pub www_authenticate: Option<String>,
+    /// `Allow` header (405).
+    pub allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -261,6 +264,7 @@ impl ApiError {
             errors: Vec::new(),
             retry_after: None,
             www_authenticate: None,
+            allow: None,
         }
     }
 
@@ -365,6 +369,9 @@ impl ResponseError for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         ));
+        if let Some(allow) = self.allow {
+            res.insert_header((header::ALLOW, allow));
+        }
         if let Some(secs) = self.retry_after {
             res.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
@@ -421,7 +428,10 @@ impl From<StoreError> for ApiError {
                     .into_iter()
                     .map(|p| FieldError::new(format!("loans[{}].{}", p.index, p.field), p.code, p.message))
                     .collect();
-                let detail = format!("{} loan(s) of the batch were refused; nothing was written", errors.len());
+                let loans: std::collections::BTreeSet<&str> =
+                    errors.iter().filter_map(|e| e.field.split('.').next()).collect();
+                let detail =
+                    format!("{} loan(s) of the batch were refused; nothing was written", loans.len());
                 ApiError::new(code, detail).with_errors(errors)
             }
             StoreError::Overloaded => {

@@ -52,6 +52,7 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
 #[derive(Default)]
 pub struct InFlight {
     keys: parking_lot::Mutex<HashSet<(TenantId, String)>>,
+    conflicts: std::sync::atomic::AtomicU64,
 }
 
 /// Releases an in-flight key when the request finishes (or is dropped).
@@ -70,12 +71,21 @@ impl InFlight {
                 key: entry,
             })
         } else {
+            self.conflicts
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Err(ApiError::new(
                 Code::IdempotencyInProgress,
                 "a request with this Idempotency-Key is still being processed; retry shortly",
             )
             .retry_after(1))
         }
+    }
+}
+
+impl InFlight {
+    /// How many requests were answered 409 `idempotency_in_progress`.
+    pub fn conflicts(&self) -> u64 {
+        self.conflicts.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -120,17 +130,15 @@ pub async fn handle_write(
     let principal = state.authenticate(&req, route.scope).await?;
     let key = idempotency_key(&req)?;
     let body = read_json(&req, payload, route.limit).await?;
-    let command = parse(&body)?;
-    let metadata = body
-        .get("metadata")
-        .filter(|m| !m.is_null())
-        .map(Value::to_string);
+    let command = parse(&body.value)?;
+    // Stored and returned verbatim (the client's own text), never used for financial logic.
+    let metadata = body.raw_metadata();
     let request = WriteRequest {
         tenant: principal.tenant,
         actor: principal.subject,
         route: route.route,
         idempotency_key: key,
-        payload: canonical(&body),
+        payload: canonical(&body.value),
         metadata,
         command,
     };

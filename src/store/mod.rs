@@ -60,17 +60,34 @@ struct Inner {
 /// Loads (or creates, once) a named 32-byte service key.
 fn service_key(conn: &Connection, name: &str, sources: &Sources) -> Result<[u8; 32], StoreError> {
     let existing: Option<Vec<u8>> = conn
-        .query_row("SELECT key FROM service_keys WHERE name = ?1", [name], |r| r.get(0))
+        .query_row(
+            "SELECT key FROM service_keys WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
         .map(Some)
-        .or_else(|e| if matches!(e, rusqlite::Error::QueryReturnedNoRows) { Ok(None) } else { Err(e) })?;
+        .or_else(|e| {
+            if matches!(e, rusqlite::Error::QueryReturnedNoRows) {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        })?;
     if let Some(key) = existing {
-        return key.try_into().map_err(|_| StoreError::Database(format!("service key {name} is malformed")));
+        return key
+            .try_into()
+            .map_err(|_| StoreError::Database(format!("service key {name} is malformed")));
     }
     let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|e| StoreError::Database(format!("no randomness for {name}: {e}")))?;
+    getrandom::fill(&mut key)
+        .map_err(|e| StoreError::Database(format!("no randomness for {name}: {e}")))?;
     conn.execute(
         "INSERT INTO service_keys (name, key, created_at) VALUES (?1, ?2, ?3)",
-        rusqlite::params![name, key.to_vec(), crate::clock::format_timestamp(sources.clock.now())],
+        rusqlite::params![
+            name,
+            key.to_vec(),
+            crate::clock::format_timestamp(sources.clock.now())
+        ],
     )?;
     Ok(key)
 }
@@ -78,10 +95,16 @@ fn service_key(conn: &Connection, name: &str, sources: &Sources) -> Result<[u8; 
 /// Opens a database file read-only (for `verify` and `backup`).
 fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     if !path.exists() {
-        return Err(StoreError::Database(format!("{} does not exist", path.display())));
+        return Err(StoreError::Database(format!(
+            "{} does not exist",
+            path.display()
+        )));
     }
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
     pragmas::apply_reader(&conn)?;
     Ok(conn)
 }
@@ -105,15 +128,24 @@ pub fn verify_file(
 /// A consistent copy of a live database (`VACUUM INTO`), safe while the service writes.
 pub fn backup_file(path: &Path, out: &Path) -> Result<(), StoreError> {
     if out.exists() {
-        return Err(StoreError::Database(format!("{} already exists; refusing to overwrite", out.display())));
+        return Err(StoreError::Database(format!(
+            "{} already exists; refusing to overwrite",
+            out.display()
+        )));
     }
     if !path.exists() {
-        return Err(StoreError::Database(format!("{} does not exist", path.display())));
+        return Err(StoreError::Database(format!(
+            "{} does not exist",
+            path.display()
+        )));
     }
     // VACUUM INTO needs a read-write handle on the source, although it only reads it: it copies
     // one consistent snapshot, and WAL mode lets the service keep writing meanwhile.
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-        .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
     conn.pragma_update(None, "busy_timeout", 5000)?;
     conn.execute("VACUUM INTO ?1", [out.display().to_string()])
         .map_err(|e| StoreError::Database(format!("backup failed: {e}")))?;
@@ -193,7 +225,12 @@ impl Store {
         let pool = self.inner.readers.clone();
         tokio::task::spawn_blocking(move || {
             let conn = pool.get()?;
-            f(&conn)
+            // One read transaction per read: every statement of it sees the same WAL snapshot.
+            conn.execute_batch("BEGIN")?;
+            let result = f(&conn);
+            // Nothing to keep: ending the read transaction releases the snapshot for checkpoints.
+            let _ = conn.execute_batch("COMMIT");
+            result
         })
         .await
         .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
@@ -229,7 +266,8 @@ impl Store {
         layer: &'static str,
         as_of: Option<Date>,
     ) -> Result<AccountBalanceView, StoreError> {
-        self.read(move |c| readers::account_balance(c, tenant, account, &currency, layer, as_of)).await
+        self.read(move |c| readers::account_balance(c, tenant, account, &currency, layer, as_of))
+            .await
     }
 
     /// One page of a loan's journal entries; `None` if the loan is not the tenant's.
@@ -239,13 +277,24 @@ impl Store {
         loan_id: LoanId,
         query: EntryPageQuery,
     ) -> Result<Option<EntryPage>, StoreError> {
-        self.read(move |c| readers::loan_entries(c, tenant, loan_id, &query)).await
+        self.read(move |c| readers::loan_entries(c, tenant, loan_id, &query))
+            .await
     }
 
     /// The reconciliation proof for one tenant, on one read snapshot.
-    pub async fn reconcile(&self, tenant: TenantId, as_of: Option<Date>) -> Result<Reconciliation, StoreError> {
-        self.read(move |c| reconcile::reconcile(c, &tenant.to_string(), as_of.map(crate::clock::format_date).as_deref()))
-            .await
+    pub async fn reconcile(
+        &self,
+        tenant: TenantId,
+        as_of: Option<Date>,
+    ) -> Result<Reconciliation, StoreError> {
+        self.read(move |c| {
+            reconcile::reconcile(
+                c,
+                &tenant.to_string(),
+                as_of.map(crate::clock::format_date).as_deref(),
+            )
+        })
+        .await
     }
 
     /// The key that signs page tokens (per database, kept across restarts).

@@ -267,7 +267,9 @@ pub fn account_balance(
                 "SELECT dr_minor, cr_minor FROM account_balances \
                  WHERE tenant_id = ?1 AND account_code = ?2 AND currency = ?3 AND layer = ?4",
             )?
-            .query_row(params![tenant_s, account.code(), currency, layer], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(params![tenant_s, account.code(), currency, layer], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?
             .unwrap_or((0, 0)),
         Some(date) => conn
@@ -277,11 +279,15 @@ pub fn account_balance(
                  FROM journal_lines WHERE tenant_id = ?1 AND account_code = ?2 AND currency = ?3 \
                  AND layer = ?4 AND effective_at <= ?5",
             )?
-            .query_row(params![tenant_s, account.code(), currency, layer, format_date(date)], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?,
+            .query_row(
+                params![tenant_s, account.code(), currency, layer, format_date(date)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?,
     };
-    Ok(AccountBalanceView { dr: Money::from_minor(dr), cr: Money::from_minor(cr) })
+    Ok(AccountBalanceView {
+        dr: Money::from_minor(dr),
+        cr: Money::from_minor(cr),
+    })
 }
 
 /// Filters and position of one page of a loan's journal entries.
@@ -349,11 +355,15 @@ pub fn loan_entries(
     let mut items = Vec::with_capacity(rows.len().min(q.page_size as usize));
     let mut last_seq = None;
     for (seq, entry_id) in rows.into_iter().take(q.page_size as usize) {
-        let id = EntryId::parse(&entry_id).ok_or_else(|| StoreError::Database("bad entry id".into()))?;
+        let id =
+            EntryId::parse(&entry_id).ok_or_else(|| StoreError::Database("bad entry id".into()))?;
         if let Some(view) = journal_entry(conn, tenant, id)? {
             items.push(view);
         }
         last_seq = Some(seq);
     }
-    Ok(Some(EntryPage { items, next_after_seq: if has_more { last_seq } else { None } }))
+    Ok(Some(EntryPage {
+        items,
+        next_after_seq: if has_more { last_seq } else { None },
+    }))
 }

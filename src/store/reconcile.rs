@@ -58,22 +58,47 @@ pub const APPEND_ONLY_TRIGGERS: [&str; 10] = [
     "accrual_lines_no_delete",
 ];
 
-const CONTROL_ACCOUNTS: [(&str, bool); 4] = [("1100", true), ("1200", true), ("1300", true), ("2100", false)];
+const CONTROL_ACCOUNTS: [(&str, bool); 4] = [
+    ("1100", true),
+    ("1200", true),
+    ("1300", true),
+    ("2100", false),
+];
 
 fn check(name: &'static str, problems: &[String], ok_detail: String) -> Check {
     if problems.is_empty() {
-        Check { name, ok: true, detail: ok_detail }
+        Check {
+            name,
+            ok: true,
+            detail: ok_detail,
+        }
     } else {
         let shown: Vec<&str> = problems.iter().take(5).map(String::as_str).collect();
-        let more = if problems.len() > 5 { format!(" (+{} more)", problems.len() - 5) } else { String::new() };
-        Check { name, ok: false, detail: format!("{}{more}", shown.join("; ")) }
+        let more = if problems.len() > 5 {
+            format!(" (+{} more)", problems.len() - 5)
+        } else {
+            String::new()
+        };
+        Check {
+            name,
+            ok: false,
+            detail: format!("{}{more}", shown.join("; ")),
+        }
     }
 }
 
 /// Runs every check for `tenant` inside one read transaction (one snapshot). `as_of` (a
 /// `YYYY-MM-DD` string) limits the trial balance and the portfolio roll-up to entries effective
 /// on or before it; the integrity checks always cover the whole ledger.
-pub fn reconcile(conn: &Connection, tenant: &str, as_of: Option<&str>) -> Result<Reconciliation, StoreError> {
+pub fn reconcile(
+    conn: &Connection,
+    tenant: &str,
+    as_of: Option<&str>,
+) -> Result<Reconciliation, StoreError> {
+    if !conn.is_autocommit() {
+        // Already inside the caller's read transaction: one snapshot either way.
+        return reconcile_in_snapshot(conn, tenant, as_of);
+    }
     conn.execute_batch("BEGIN")?;
     let result = reconcile_in_snapshot(conn, tenant, as_of);
     // A read transaction: nothing to keep; ending it releases the snapshot for checkpoints.
@@ -81,10 +106,18 @@ pub fn reconcile(conn: &Connection, tenant: &str, as_of: Option<&str>) -> Result
     result
 }
 
-#[expect(clippy::too_many_lines, reason = "the checks read as one list; each block is one check")]
-fn reconcile_in_snapshot(conn: &Connection, tenant: &str, as_of: Option<&str>) -> Result<Reconciliation, StoreError> {
+#[expect(
+    clippy::too_many_lines,
+    reason = "the checks read as one list; each block is one check"
+)]
+fn reconcile_in_snapshot(
+    conn: &Connection,
+    tenant: &str,
+    as_of: Option<&str>,
+) -> Result<Reconciliation, StoreError> {
     let mut checks = Vec::new();
-    let mut mismatched: std::collections::BTreeSet<(String, String)> = std::collections::BTreeSet::new();
+    let mut mismatched: std::collections::BTreeSet<(String, String)> =
+        std::collections::BTreeSet::new();
 
     // 1. Trial balance per currency.
     let mut tb_problems = Vec::new();
@@ -104,7 +137,11 @@ fn reconcile_in_snapshot(conn: &Connection, tenant: &str, as_of: Option<&str>) -
             }
         }
     }
-    checks.push(check("trial_balance", &tb_problems, format!("debits equal credits in {currencies} currencies")));
+    checks.push(check(
+        "trial_balance",
+        &tb_problems,
+        format!("debits equal credits in {currencies} currencies"),
+    ));
 
     // 2. Every entry balanced, with the line count it declares.
     let mut unbalanced = Vec::new();
@@ -121,9 +158,12 @@ fn reconcile_in_snapshot(conn: &Connection, tenant: &str, as_of: Option<&str>) -
         let mut rows = stmt.query(params![tenant])?;
         while let Some(r) = rows.next()? {
             entries_checked += 1;
-            let (id, declared, actual, bad): (String, i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            let (id, declared, actual, bad): (String, i64, i64, i64) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
             if declared != actual || actual < 2 || bad > 0 {
-                unbalanced.push(format!("entry {id} does not balance ({actual} lines, {declared} declared)"));
+                unbalanced.push(format!(
+                    "entry {id} does not balance ({actual} lines, {declared} declared)"
+                ));
             }
         }
         let orphans: i64 = conn.query_row(
@@ -136,7 +176,11 @@ fn reconcile_in_snapshot(conn: &Connection, tenant: &str, as_of: Option<&str>) -
             unbalanced.push(format!("{orphans} lines belong to no entry"));
         }
     }
-    checks.push(check("entries_balanced", &unbalanced, format!("{entries_checked} entries balanced")));
+    checks.push(check(
+        "entries_balanced",
+        &unbalanced,
+        format!("{entries_checked} entries balanced"),
+    ));
 
     // Replay of the lines: GL per (account, currency) and loan balances per loan.
     let mut replay_gl: BTreeMap<(String, String, String), (i64, i64)> = BTreeMap::new();
@@ -193,7 +237,17 @@ fn reconcile_in_snapshot(conn: &Connection, tenant: &str, as_of: Option<&str>) -
         while let Some(r) = rows.next()? {
             stored_loans.insert(
                 r.get(0)?,
-                ([r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?], r.get(1)?),
+                (
+                    [
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                    ],
+                    r.get(1)?,
+                ),
             );
         }
     }
@@ -205,8 +259,14 @@ fn reconcile_in_snapshot(conn: &Connection, tenant: &str, as_of: Option<&str>) -
         for (balances, currency) in stored_loans.values() {
             *by_currency.entry(currency.clone()).or_default() += balances[i];
         }
-        let mut currencies: std::collections::BTreeSet<String> = by_currency.keys().cloned().collect();
-        currencies.extend(replay_gl.keys().filter(|k| k.0 == *account).map(|k| k.1.clone()));
+        let mut currencies: std::collections::BTreeSet<String> =
+            by_currency.keys().cloned().collect();
+        currencies.extend(
+            replay_gl
+                .keys()
+                .filter(|k| k.0 == *account)
+                .map(|k| k.1.clone()),
+        );
         for currency in currencies {
             let (dr, cr) = replay_gl
                 .iter()
@@ -215,7 +275,9 @@ fn reconcile_in_snapshot(conn: &Connection, tenant: &str, as_of: Option<&str>) -
             let gl = if *debit_normal { dr - cr } else { cr - dr };
             let sub = by_currency.get(&currency).copied().unwrap_or(0);
             if gl != sub {
-                sub_problems.push(format!("{account} {currency}: GL {gl} != sum of loans {sub}"));
+                sub_problems.push(format!(
+                    "{account} {currency}: GL {gl} != sum of loans {sub}"
+                ));
                 mismatched.insert(((*account).to_owned(), currency));
             }
         }
@@ -223,12 +285,16 @@ fn reconcile_in_snapshot(conn: &Connection, tenant: &str, as_of: Option<&str>) -
     checks.push(check(
         "loan_subledger_matches_gl",
         &sub_problems,
-        format!("{} loans agree with 1100, 1200, 1300 and 2100", stored_loans.len()),
+        format!(
+            "{} loans agree with 1100, 1200, 1300 and 2100",
+            stored_loans.len()
+        ),
     ));
 
     // 4. Materialised balances = replay of the lines.
     let mut mat_problems = Vec::new();
-    let keys: std::collections::BTreeSet<_> = replay_gl.keys().chain(stored_gl.keys()).cloned().collect();
+    let keys: std::collections::BTreeSet<_> =
+        replay_gl.keys().chain(stored_gl.keys()).cloned().collect();
     for key in keys {
         let replay = replay_gl.get(&key).copied().unwrap_or((0, 0));
         let stored = stored_gl.get(&key).copied().unwrap_or((0, 0));
@@ -243,21 +309,34 @@ fn reconcile_in_snapshot(conn: &Connection, tenant: &str, as_of: Option<&str>) -
     for (loan, (stored, _)) in &stored_loans {
         let replay = replay_loans.get(loan).copied().unwrap_or_default();
         if *stored != replay {
-            mat_problems.push(format!("loan {loan}: stored {stored:?} != lines {replay:?}"));
+            mat_problems.push(format!(
+                "loan {loan}: stored {stored:?} != lines {replay:?}"
+            ));
         }
     }
-    for loan in replay_loans.keys().filter(|l| !stored_loans.contains_key(*l)) {
+    for loan in replay_loans
+        .keys()
+        .filter(|l| !stored_loans.contains_key(*l))
+    {
         mat_problems.push(format!("loan {loan} has lines but no loan record"));
     }
     checks.push(check(
         "materialised_balances_match_lines",
         &mat_problems,
-        format!("{} account balances and {} loans replayed", stored_gl.len(), stored_loans.len()),
+        format!(
+            "{} account balances and {} loans replayed",
+            stored_gl.len(),
+            stored_loans.len()
+        ),
     ));
 
     // 5. Hash chain.
     let chain_problems = verify_chain(conn, tenant)?;
-    checks.push(check("hash_chain_intact", &chain_problems, format!("{entries_checked} entries chained")));
+    checks.push(check(
+        "hash_chain_intact",
+        &chain_problems,
+        format!("{entries_checked} entries chained"),
+    ));
 
     // 6. Append-only guards present.
     let mut guard_problems = Vec::new();
@@ -272,7 +351,10 @@ fn reconcile_in_snapshot(conn: &Connection, tenant: &str, as_of: Option<&str>) -
     checks.push(check(
         "append_only_guard_present",
         &guard_problems,
-        format!("{} append-only triggers present", APPEND_ONLY_TRIGGERS.len()),
+        format!(
+            "{} append-only triggers present",
+            APPEND_ONLY_TRIGGERS.len()
+        ),
     ));
 
     // Portfolio roll-up (as of the date when given).
@@ -311,6 +393,19 @@ fn reconcile_in_snapshot(conn: &Connection, tenant: &str, as_of: Option<&str>) -
     })
 }
 
+/// One journal line as read for the chain.
+type LineRow = (
+            i64,
+            String,
+            String,
+            i64,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+
 /// Recomputes a tenant's hash chain; returns the problems found.
 fn verify_chain(conn: &Connection, tenant: &str) -> Result<Vec<String>, StoreError> {
     let mut problems = Vec::new();
@@ -338,10 +433,19 @@ fn verify_chain(conn: &Connection, tenant: &str) -> Result<Vec<String>, StoreErr
             r.get(9)?,
         ];
         let s = |i: usize| e[i].as_deref().unwrap_or_default();
-        type LineRow = (i64, String, String, i64, String, String, Option<String>, Option<String>, Option<String>);
         let lines: Vec<LineRow> = lines_stmt
             .query_map(params![s(0)], |l| {
-                Ok((l.get(0)?, l.get(1)?, l.get(2)?, l.get(3)?, l.get(4)?, l.get(5)?, l.get(6)?, l.get(7)?, l.get(8)?))
+                Ok((
+                    l.get(0)?,
+                    l.get(1)?,
+                    l.get(2)?,
+                    l.get(3)?,
+                    l.get(4)?,
+                    l.get(5)?,
+                    l.get(6)?,
+                    l.get(7)?,
+                    l.get(8)?,
+                ))
             })?
             .collect::<Result<_, _>>()?;
         let chained: Vec<ChainedLine<'_>> = lines
@@ -379,7 +483,7 @@ fn verify_chain(conn: &Connection, tenant: &str) -> Result<Vec<String>, StoreErr
         if s(9) != computed {
             problems.push(format!("entry {} content does not match its hash", s(0)));
         }
-        expected_prev = s(9).to_owned();
+        s(9).clone_into(&mut expected_prev);
     }
     Ok(problems)
 }

@@ -141,6 +141,8 @@ impl WriterHandle {
         let thread = std::thread::Builder::new()
             .name("hpts-writer".into())
             .spawn(move || {
+                // Clears `alive` however the thread ends, panics included, so readiness is honest.
+                let _alive = AliveGuard(Arc::clone(&thread_stats));
                 let mut writer = Writer {
                     conn,
                     config,
@@ -148,7 +150,6 @@ impl WriterHandle {
                     stats: thread_stats,
                 };
                 writer.run(&rx);
-                writer.stats.alive.store(false, Ordering::SeqCst);
             })
             .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
         Ok(WriterHandle {
@@ -187,6 +188,14 @@ impl WriterHandle {
         if self.tx.send(Msg::Shutdown).is_ok() {
             let _ = thread.join();
         }
+    }
+}
+
+struct AliveGuard(Arc<WriterStats>);
+
+impl Drop for AliveGuard {
+    fn drop(&mut self) {
+        self.0.alive.store(false, Ordering::SeqCst);
     }
 }
 

@@ -14,13 +14,21 @@ use crate::ledger::accounts::{Account, Direction, Layer};
 use crate::ledger::money::{Currency, Money};
 
 /// Handler.
-pub async fn balance(req: HttpRequest, path: Path<String>, state: Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn balance(
+    req: HttpRequest,
+    path: Path<String>,
+    state: Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let principal = state.authenticate(&req, Scope::BalancesRead).await?;
     let query = query_params(&req, &["currency", "layer", "as_of_date"])?;
     let mut errors = Vec::new();
     let code = path.as_str();
     if !(code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit())) {
-        errors.push(FieldError::new("account_code", "invalid_format", "must match ^[0-9]{4}$"));
+        errors.push(FieldError::new(
+            "account_code",
+            "invalid_format",
+            "must match ^[0-9]{4}$",
+        ));
     }
     let currency = match query.get("currency") {
         None => {
@@ -30,7 +38,11 @@ pub async fn balance(req: HttpRequest, path: Path<String>, state: Data<AppState>
         Some(c) => {
             let parsed = Currency::parse(c);
             if parsed.is_none() {
-                errors.push(FieldError::new("currency", "invalid_format", "must match ^[A-Z]{3}$"));
+                errors.push(FieldError::new(
+                    "currency",
+                    "invalid_format",
+                    "must match ^[A-Z]{3}$",
+                ));
             }
             parsed
         }
@@ -40,7 +52,11 @@ pub async fn balance(req: HttpRequest, path: Path<String>, state: Data<AppState>
         Some(l) => {
             let parsed = Layer::parse(l);
             if parsed.is_none() {
-                errors.push(FieldError::new("layer", "invalid_value", "must be one of: SETTLED, PENDING, ENCUMBRANCE"));
+                errors.push(FieldError::new(
+                    "layer",
+                    "invalid_value",
+                    "must be one of: SETTLED, PENDING, ENCUMBRANCE",
+                ));
             }
             parsed
         }
@@ -48,7 +64,11 @@ pub async fn balance(req: HttpRequest, path: Path<String>, state: Data<AppState>
     let as_of = query.get("as_of_date").and_then(|s| {
         let d = parse_date(s);
         if d.is_none() {
-            errors.push(FieldError::new("as_of_date", "invalid_format", "must be a date YYYY-MM-DD"));
+            errors.push(FieldError::new(
+                "as_of_date",
+                "invalid_format",
+                "must be a date YYYY-MM-DD",
+            ));
         }
         d
     });
@@ -58,7 +78,13 @@ pub async fn balance(req: HttpRequest, path: Path<String>, state: Data<AppState>
     let account = Account::from_code(code).ok_or_else(ApiError::not_found)?;
     let view = state
         .store
-        .account_balance(principal.tenant, account, currency.to_string(), layer.as_str(), as_of)
+        .account_balance(
+            principal.tenant,
+            account,
+            currency.to_string(),
+            layer.as_str(),
+            as_of,
+        )
         .await?;
     let normal = match account.normal_side() {
         Direction::Dr => view.dr.minor().saturating_sub(view.cr.minor()),

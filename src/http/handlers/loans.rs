@@ -8,8 +8,8 @@ use crate::auth::Scope;
 use crate::clock::{format_date, parse_date};
 use crate::http::AppState;
 use crate::http::dto::{JournalEntry, LoanBalance};
-use crate::http::page_token;
 use crate::http::handlers::query_params;
+use crate::http::page_token;
 use crate::http::problem::{ApiError, FieldError};
 use crate::ledger::ids::LoanId;
 use crate::store::EntryPageQuery;
@@ -83,13 +83,26 @@ pub async fn journal_entries(
 ) -> Result<HttpResponse, ApiError> {
     let principal = state.authenticate(&req, Scope::LedgerRead).await?;
     let loan_id = path_id(&path, "loan_id", LoanId::parse)?;
-    let query = query_params(&req, &["from_date", "to_date", "event_type", "page_size", "page_token"])?;
+    let query = query_params(
+        &req,
+        &[
+            "from_date",
+            "to_date",
+            "event_type",
+            "page_size",
+            "page_token",
+        ],
+    )?;
     let mut errors = Vec::new();
     let mut date = |name: &'static str| {
         query.get(name).and_then(|s| {
             let d = parse_date(s);
             if d.is_none() {
-                errors.push(FieldError::new(name, "invalid_format", "must be a date YYYY-MM-DD"));
+                errors.push(FieldError::new(
+                    name,
+                    "invalid_format",
+                    "must be a date YYYY-MM-DD",
+                ));
             }
             d
         })
@@ -97,15 +110,26 @@ pub async fn journal_entries(
     let from_date = date("from_date");
     let to_date = date("to_date");
     let event_type = query.get("event_type").cloned();
-    if event_type.as_deref().is_some_and(|t| !EVENT_TYPES.contains(&t)) {
-        errors.push(FieldError::new("event_type", "invalid_value", format!("must be one of: {}", EVENT_TYPES.join(", "))));
+    if event_type
+        .as_deref()
+        .is_some_and(|t| !EVENT_TYPES.contains(&t))
+    {
+        errors.push(FieldError::new(
+            "event_type",
+            "invalid_value",
+            format!("must be one of: {}", EVENT_TYPES.join(", ")),
+        ));
     }
     let page_size = match query.get("page_size") {
         None => 100,
         Some(s) => match s.parse::<u32>() {
             Ok(n) if (1..=500).contains(&n) && !s.starts_with('+') => n,
             _ => {
-                errors.push(FieldError::new("page_size", "out_of_range", "must be an integer from 1 to 500"));
+                errors.push(FieldError::new(
+                    "page_size",
+                    "out_of_range",
+                    "must be an integer from 1 to 500",
+                ));
                 100
             }
         },
@@ -127,10 +151,23 @@ pub async fn journal_entries(
     };
     let page = state
         .store
-        .loan_entries(principal.tenant, loan_id, EntryPageQuery { from_date, to_date, event_type, page_size, after_seq })
+        .loan_entries(
+            principal.tenant,
+            loan_id,
+            EntryPageQuery {
+                from_date,
+                to_date,
+                event_type,
+                page_size,
+                after_seq,
+            },
+        )
         .await?
         .ok_or_else(ApiError::not_found)?;
     let items: Vec<JournalEntry> = page.items.into_iter().map(JournalEntry::from).collect();
-    let next_page_token = page.next_after_seq.map(|seq| page_token::encode(key, &scope, seq));
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_page_token": next_page_token })))
+    let next_page_token = page
+        .next_after_seq
+        .map(|seq| page_token::encode(key, &scope, seq));
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({ "items": items, "next_page_token": next_page_token })))
 }

@@ -17,13 +17,20 @@ const fn status(ok: bool) -> &'static str {
 }
 
 /// Handler.
-pub async fn status_report(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn status_report(
+    req: HttpRequest,
+    state: Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let principal = state.authenticate(&req, Scope::ReconciliationRead).await?;
     let query = query_params(&req, &["as_of_date"])?;
     let as_of = match query.get("as_of_date") {
         None => None,
         Some(s) => Some(parse_date(s).ok_or_else(|| {
-            ApiError::validation(vec![FieldError::new("as_of_date", "invalid_format", "must be a date YYYY-MM-DD")])
+            ApiError::validation(vec![FieldError::new(
+                "as_of_date",
+                "invalid_format",
+                "must be a date YYYY-MM-DD",
+            )])
         })?),
     };
     let report = state.store.reconcile(principal.tenant, as_of).await?;
