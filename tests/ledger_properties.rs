@@ -1,0 +1,615 @@
+//! Ledger invariants under random histories, driven through the real store (writer thread, group
+//! commit, savepoints, a database file) without HTTP. Each case opens a fresh database, applies up
+//! to 40 random disbursements, fees, accrual batches, payments and reversals over 1–4 loans
+//! (business refusals such as a blocked reversal are allowed outcomes), then checks with a
+//! separate read-only connection that:
+//!
+//! - every journal entry has at least two lines and balances per currency;
+//! - every loan's materialised balances are non-negative and equal the sum of its lines;
+//! - every materialised GL balance equals the sum of its lines;
+//! - every payment's stored allocation sums to its amount and matches its credit lines;
+//!
+//! and finally that reversing everything still standing returns every loan balance and every GL
+//! account to zero.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use hpts::clock::{Sources, parse_date};
+use hpts::ledger::LedgerError;
+use hpts::ledger::accrual::DayCount;
+use hpts::ledger::commands::{
+    AccrualBatch, AccrualItem, Command, Disbursement, DisbursementMethod, Fee, FeeType, Payment,
+    PaymentMethod, ReasonCode, Reversal,
+};
+use hpts::ledger::ids::{BorrowerId, EntryId, LoanId, ProgramId, TenantId};
+use hpts::ledger::money::{Currency, Money};
+use hpts::store::{
+    Store, StoreError, StoreSettings, Synchronous, WriteOutcome, WriteRequest, WriterConfig,
+};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use rusqlite::{Connection, OpenFlags};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// One random step of a history. Loans are indexes into the case's 1–4 loans.
+#[derive(Debug, Clone)]
+enum Op {
+    Disburse {
+        loan: usize,
+        amount: i64,
+    },
+    Fee {
+        loan: usize,
+        amount: i64,
+    },
+    /// `(loan, interest)` for every loan in the batch; `day` picks one of three accrual dates so
+    /// that repeats (`already_accrued`) happen.
+    Accrue {
+        loans: Vec<(usize, i64)>,
+        day: u8,
+    },
+    Pay {
+        loan: usize,
+        amount: i64,
+    },
+    /// Reverses one of the entries posted so far (possibly a reversal, or one already reversed).
+    Reverse {
+        pick: Index,
+    },
+}
+
+fn op(loans: usize) -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0..loans, 1i64..1_000_000).prop_map(|(loan, amount)| Op::Disburse { loan, amount }),
+        2 => (0..loans, 1i64..50_000).prop_map(|(loan, amount)| Op::Fee { loan, amount }),
+        2 => (proptest::collection::vec((any::<bool>(), 1i64..20_000), loans), 0u8..3).prop_map(|(picks, day)| {
+            let mut chosen: Vec<(usize, i64)> =
+                picks.iter().enumerate().filter(|(_, (take, _))| *take).map(|(i, (_, interest))| (i, *interest)).collect();
+            if chosen.is_empty() {
+                chosen.push((0, picks[0].1));
+            }
+            Op::Accrue { loans: chosen, day }
+        }),
+        3 => (0..loans, 1i64..1_200_000).prop_map(|(loan, amount)| Op::Pay { loan, amount }),
+        2 => any::<Index>().prop_map(|pick| Op::Reverse { pick }),
+    ]
+}
+
+fn history() -> impl Strategy<Value = (usize, Vec<Op>)> {
+    (1usize..=4).prop_flat_map(|loans| (Just(loans), proptest::collection::vec(op(loans), 1..=40)))
+}
+
+/// The loans of a case: fixed ids, one borrower each; loan 2 is in EUR, the others in USD, so
+/// per-currency balancing and mixed-currency batches are exercised.
+struct Book {
+    tenant: TenantId,
+    loans: Vec<(LoanId, BorrowerId, Currency)>,
+}
+
+impl Book {
+    fn new(count: usize) -> Book {
+        let loans = (0..count)
+            .map(|i| {
+                let n = u128::try_from(i).expect("small");
+                let currency = if i == 2 { "EUR" } else { "USD" };
+                (
+                    LoanId::from_uuid(Uuid::from_u128(
+                        0x0190_0000_0000_7000_8000_0000_0000_1000 + n,
+                    )),
+                    BorrowerId::from_uuid(Uuid::from_u128(
+                        0x0190_0000_0000_7000_8000_0000_0000_2000 + n,
+                    )),
+                    Currency::parse(currency).expect("currency"),
+                )
+            })
+            .collect();
+        Book {
+            tenant: TenantId::from_uuid(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001)),
+            loans,
+        }
+    }
+}
+
+fn settings(path: &Path) -> StoreSettings {
+    StoreSettings {
+        path: path.to_path_buf(),
+        synchronous: Synchronous::Normal,
+        writer: WriterConfig {
+            group_commit: true,
+            max_batch: 64,
+            queue_capacity: 1024,
+            idempotency_retention: Duration::from_hours(24),
+            purge_interval: Duration::from_hours(1),
+        },
+        read_pool_size: 2,
+    }
+}
+
+fn request(book: &Book, n: usize, command: Command) -> WriteRequest {
+    let route = match &command {
+        Command::Disburse(_) => "POST /v1/disbursements",
+        Command::Pay(_) => "POST /v1/payments",
+        Command::AssessFee(_) => "POST /v1/fees",
+        Command::Accrue(_) => "POST /v1/accruals/batch",
+        Command::Reverse(_) => "POST /v1/reversals",
+    };
+    WriteRequest {
+        tenant: book.tenant,
+        actor: Some("proptest".into()),
+        route,
+        idempotency_key: format!("op-{n:06}"),
+        payload: format!("{{\"op\":{n}}}"),
+        metadata: None,
+        command,
+    }
+}
+
+fn date(day: u8) -> time::Date {
+    parse_date(&format!("2026-11-{:02}", 10 + day)).expect("date")
+}
+
+fn reversal(entry: EntryId) -> Command {
+    Command::Reverse(Reversal {
+        reverses_entry_id: entry,
+        reason_code: ReasonCode::ErrorCorrection,
+        reason_description: None,
+        effective_at: None,
+    })
+}
+
+/// What a loan owes now, as the store reads it.
+async fn principal_now(store: &Store, book: &Book, loan: usize) -> Money {
+    store
+        .loan_balance(book.tenant, book.loans[loan].0, None)
+        .await
+        .expect("balance read")
+        .map_or(Money::ZERO, |v| v.principal)
+}
+
+/// Turns an op into a command; accrual principals are read from the current balance.
+async fn command(store: &Store, book: &Book, op: &Op, posted: &[EntryId]) -> Option<Command> {
+    let money = Money::from_minor;
+    Some(match op {
+        Op::Disburse { loan, amount } => {
+            let (loan_id, borrower_id, currency) = book.loans[*loan];
+            Command::Disburse(Disbursement {
+                loan_id,
+                borrower_id,
+                amount: money(*amount),
+                currency,
+                effective_at: date(0),
+                method: DisbursementMethod::Ach,
+                destination_ref: None,
+            })
+        }
+        Op::Fee { loan, amount } => {
+            let (loan_id, _, currency) = book.loans[*loan];
+            Command::AssessFee(Fee {
+                loan_id,
+                fee_type: FeeType::Late,
+                amount: money(*amount),
+                currency,
+                effective_at: date(1),
+            })
+        }
+        Op::Accrue { loans, day } => {
+            let mut items = Vec::with_capacity(loans.len());
+            for (loan, interest) in loans {
+                items.push(AccrualItem {
+                    loan_id: book.loans[*loan].0,
+                    outstanding_principal: principal_now(store, book, *loan).await,
+                    interest: money(*interest),
+                    annual_rate_bps: None,
+                });
+            }
+            Command::Accrue(AccrualBatch {
+                program_id: ProgramId::from_uuid(Uuid::from_u128(7)),
+                accrual_date: date(*day),
+                convention: DayCount::Act365,
+                loans: items,
+            })
+        }
+        Op::Pay { loan, amount } => {
+            let (loan_id, borrower_id, currency) = book.loans[*loan];
+            Command::Pay(Payment {
+                loan_id,
+                borrower_id,
+                amount: money(*amount),
+                currency,
+                effective_at: date(2),
+                source_method: PaymentMethod::Wire,
+                external_ref: None,
+            })
+        }
+        Op::Reverse { pick } => {
+            if posted.is_empty() {
+                return None;
+            }
+            reversal(*pick.get(posted))
+        }
+    })
+}
+
+/// Refusals a random history may legitimately meet.
+fn is_business_refusal(e: &StoreError) -> bool {
+    match e {
+        StoreError::Ledger(LedgerError::LoanNotFound(_))
+        | StoreError::ReversalBlocked
+        | StoreError::AlreadyReversed
+        | StoreError::CannotReverseReversal => true,
+        // The principal is read right before submitting, so only these item problems can occur.
+        StoreError::BatchRejected(problems) => problems.iter().all(|p| {
+            matches!(
+                p.code,
+                "loan_not_found" | "already_accrued" | "mixed_currency_batch"
+            )
+        }),
+        _ => false,
+    }
+}
+
+fn minor(v: &Value) -> i64 {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a money string: {v}"))
+}
+
+/// `[fees, interest, principal, suspense]` of a payment receipt.
+fn allocation_parts(receipt: &Value) -> [i64; 4] {
+    let a = &receipt["allocation"];
+    [
+        minor(&a["fees_minor"]),
+        minor(&a["interest_minor"]),
+        minor(&a["principal_minor"]),
+        minor(&a["suspense_minor"]),
+    ]
+}
+
+/// Checks a payment's allocation against what the loan owed just before it.
+fn check_allocation(receipt: &Value, amount: i64, owed: [i64; 3]) {
+    let parts = allocation_parts(receipt);
+    assert!(parts.iter().all(|p| *p >= 0), "negative part: {receipt}");
+    assert_eq!(
+        parts.iter().sum::<i64>(),
+        amount,
+        "allocation does not sum to the payment: {receipt}"
+    );
+    for (part, owed) in parts.iter().zip(owed) {
+        assert!(*part <= owed, "allocated {part} of {owed} owed: {receipt}");
+    }
+    // A later part (interest, principal, suspense) is used only once every earlier one is paid.
+    for (i, part) in parts.iter().enumerate().skip(1) {
+        if *part > 0 {
+            assert_eq!(parts[..i], owed[..i], "waterfall order broken: {receipt}");
+        }
+    }
+}
+
+/// Submits one command; returns the committed receipt, or `None` for an allowed refusal.
+async fn submit(store: &Store, book: &Book, n: usize, command: Command) -> Option<Value> {
+    let label = format!("op {n}: {command:?}");
+    match store.write(request(book, n, command)).await {
+        Ok(WriteOutcome::Created(body)) => {
+            Some(serde_json::from_slice(&body).expect("receipt is JSON"))
+        }
+        Ok(WriteOutcome::Replayed(_)) => panic!("{label}: replayed although every key is new"),
+        Err(e) if is_business_refusal(&e) => None,
+        Err(e) => panic!("{label}: unexpected refusal {e:?}"),
+    }
+}
+
+/// Applies a random history; returns how many writes were submitted.
+async fn apply(store: &Store, book: &Book, ops: &[Op]) -> usize {
+    let mut posted: Vec<EntryId> = Vec::new();
+    for (n, op) in ops.iter().enumerate() {
+        let Some(cmd) = command(store, book, op, &posted).await else {
+            continue;
+        };
+        let owed_before = match op {
+            Op::Pay { loan, .. } => store
+                .loan_balance(book.tenant, book.loans[*loan].0, None)
+                .await
+                .expect("read")
+                .map(|v| [v.fees.minor(), v.interest.minor(), v.principal.minor()]),
+            _ => None,
+        };
+        let Some(receipt) = submit(store, book, n, cmd).await else {
+            continue;
+        };
+        if let (Op::Pay { amount, .. }, Some(owed)) = (op, owed_before) {
+            check_allocation(&receipt, *amount, owed);
+        }
+        let entry = receipt["journal_entry_id"]
+            .as_str()
+            .and_then(EntryId::parse)
+            .expect("journal_entry_id");
+        posted.push(entry);
+        for (loan_id, _, _) in &book.loans {
+            if let Some(v) = store
+                .loan_balance(book.tenant, *loan_id, None)
+                .await
+                .expect("read")
+            {
+                for m in [
+                    v.principal,
+                    v.interest,
+                    v.fees,
+                    v.suspense,
+                    v.disbursed_total,
+                    v.paid_total,
+                ] {
+                    assert!(
+                        !m.is_negative(),
+                        "after op {n} ({op:?}) loan {loan_id} has a negative balance: {v:?}"
+                    );
+                }
+            }
+        }
+    }
+    ops.len()
+}
+
+/// Reverses every entry still standing, latest first. A payment can always be reversed (it only
+/// takes back what payments put in suspense and cash); once no payment stands, every remaining
+/// entry only raised balances, so each can be reversed. A blocked reversal in the first pass (a
+/// fee or disbursement whose amount an earlier, still standing payment consumed) therefore
+/// succeeds in the second.
+async fn unwind(store: &Store, book: &Book, db: &Connection, mut n: usize) {
+    for _pass in 0..2 {
+        for entry in standing_entries(db) {
+            n += 1;
+            submit(store, book, n, reversal(entry)).await;
+        }
+    }
+    assert_eq!(
+        standing_entries(db),
+        Vec::<EntryId>::new(),
+        "entries still standing after two passes"
+    );
+}
+
+/// Non-reversal entries without a reversal, latest first.
+fn standing_entries(db: &Connection) -> Vec<EntryId> {
+    let mut stmt = db
+        .prepare(
+            "SELECT entry_id FROM journal_entries e WHERE event_type != 'reversal' \
+             AND NOT EXISTS (SELECT 1 FROM journal_entries r WHERE r.reverses_entry_id = e.entry_id) \
+             ORDER BY entry_seq DESC",
+        )
+        .expect("prepare");
+    stmt.query_map([], |r| r.get::<_, String>(0))
+        .expect("query")
+        .map(|id| EntryId::parse(&id.expect("row")).expect("entry id"))
+        .collect()
+}
+
+fn strings(db: &Connection, sql: &str) -> Vec<String> {
+    let mut stmt = db.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    stmt.query_map([], |r| r.get::<_, String>(0))
+        .expect("query")
+        .map(|r| r.expect("row"))
+        .collect()
+}
+
+/// Every entry has ≥ 2 lines, its header's count, and Σ DR = Σ CR per currency.
+fn assert_entries_balance(db: &Connection) {
+    let unbalanced = strings(
+        db,
+        "SELECT entry_id || ' ' || currency FROM journal_lines GROUP BY entry_id, currency \
+         HAVING sum(CASE direction WHEN 'DR' THEN amount_minor ELSE 0 END) \
+             != sum(CASE direction WHEN 'CR' THEN amount_minor ELSE 0 END)",
+    );
+    assert_eq!(unbalanced, Vec::<String>::new(), "unbalanced entries");
+    let short = strings(
+        db,
+        "SELECT e.entry_id FROM journal_entries e \
+         WHERE (SELECT count(*) FROM journal_lines l WHERE l.entry_id = e.entry_id) NOT IN (e.line_count) \
+            OR e.line_count < 2",
+    );
+    assert_eq!(short, Vec::<String>::new(), "entries with missing lines");
+    let orphans = strings(
+        db,
+        "SELECT l.entry_id FROM journal_lines l WHERE NOT EXISTS \
+         (SELECT 1 FROM journal_entries e WHERE e.entry_id = l.entry_id)",
+    );
+    assert_eq!(orphans, Vec::<String>::new(), "lines without an entry");
+}
+
+/// `[principal, interest, fees, suspense, disbursed, paid]` per loan, replayed from the lines.
+fn loan_balances_from_lines(db: &Connection) -> BTreeMap<String, [i64; 6]> {
+    let mut stmt = db
+        .prepare(
+            "SELECT loan_id, account_code, sum(CASE direction WHEN 'DR' THEN amount_minor ELSE -amount_minor END) \
+             FROM journal_lines WHERE loan_id IS NOT NULL GROUP BY loan_id, account_code",
+        )
+        .expect("prepare");
+    let mut out: BTreeMap<String, [i64; 6]> = BTreeMap::new();
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })
+        .expect("query");
+    for row in rows {
+        let (loan, account, dr_minus_cr) = row.expect("row");
+        let slot = out.entry(loan).or_default();
+        match account.as_str() {
+            "1100" => slot[0] += dr_minus_cr,
+            "1200" => slot[1] += dr_minus_cr,
+            "1300" => slot[2] += dr_minus_cr,
+            "2100" => slot[3] -= dr_minus_cr,
+            "2000" => slot[4] -= dr_minus_cr,
+            "1000" => slot[5] += dr_minus_cr,
+            "4000" | "4100" => {}
+            other => panic!("unexpected account {other} on a loan line"),
+        }
+    }
+    out
+}
+
+/// The `loans` table: `[principal, interest, fees, suspense, disbursed, paid]` per loan.
+fn materialised_loan_balances(db: &Connection) -> BTreeMap<String, [i64; 6]> {
+    let mut stmt = db
+        .prepare(
+            "SELECT loan_id, principal_minor, interest_minor, fees_minor, suspense_minor, disbursed_total_minor, \
+             paid_total_minor FROM loans",
+        )
+        .expect("prepare");
+    stmt.query_map([], |r| {
+        Ok((
+            r.get(0)?,
+            [
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ],
+        ))
+    })
+    .expect("query")
+    .map(|r| r.expect("row"))
+    .collect()
+}
+
+fn assert_loans_match_their_lines(db: &Connection) {
+    let materialised = materialised_loan_balances(db);
+    for (loan, balances) in &materialised {
+        assert!(
+            balances.iter().all(|m| *m >= 0),
+            "loan {loan} has a negative balance: {balances:?}"
+        );
+    }
+    let mut replayed = loan_balances_from_lines(db);
+    for loan in materialised.keys() {
+        replayed.entry(loan.clone()).or_default();
+    }
+    assert_eq!(
+        materialised, replayed,
+        "materialised loan balances differ from their lines"
+    );
+}
+
+/// `(account, currency, layer) -> (dr, cr)`.
+type GlBalances = BTreeMap<(String, String, String), (i64, i64)>;
+
+fn gl(db: &Connection, sql: &str) -> GlBalances {
+    let mut stmt = db.prepare(sql).expect("prepare");
+    stmt.query_map([], |r| {
+        Ok(((r.get(0)?, r.get(1)?, r.get(2)?), (r.get(3)?, r.get(4)?)))
+    })
+    .expect("query")
+    .map(|r| r.expect("row"))
+    .collect()
+}
+
+fn assert_gl_matches_its_lines(db: &Connection) -> GlBalances {
+    let materialised = gl(
+        db,
+        "SELECT account_code, currency, layer, dr_minor, cr_minor FROM account_balances",
+    );
+    let replayed = gl(
+        db,
+        "SELECT account_code, currency, layer, \
+         sum(CASE direction WHEN 'DR' THEN amount_minor ELSE 0 END), \
+         sum(CASE direction WHEN 'CR' THEN amount_minor ELSE 0 END) \
+         FROM journal_lines GROUP BY account_code, currency, layer",
+    );
+    assert_eq!(
+        materialised, replayed,
+        "materialised GL balances differ from the lines"
+    );
+    materialised
+}
+
+/// Every stored payment receipt: its allocation sums to the entry's cash debit and each non-zero
+/// part is exactly one credit line on its account.
+fn assert_payment_receipts_match_their_lines(db: &Connection) {
+    let receipts = strings(
+        db,
+        "SELECT CAST(response_body AS TEXT) FROM idempotency_keys WHERE route = 'POST /v1/payments'",
+    );
+    for text in receipts {
+        let receipt: Value = serde_json::from_str(&text).expect("stored receipt");
+        let entry = receipt["journal_entry_id"].as_str().expect("entry");
+        let mut stmt = db
+            .prepare("SELECT account_code, direction, amount_minor FROM journal_lines WHERE entry_id = ?1 ORDER BY sequence")
+            .expect("prepare");
+        let lines: Vec<(String, String, i64)> = stmt
+            .query_map([entry], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .map(|r| r.expect("row"))
+            .collect();
+        let parts = allocation_parts(&receipt);
+        let amount = parts.iter().sum::<i64>();
+        let mut expected = vec![("1000".to_owned(), "DR".to_owned(), amount)];
+        for (account, part) in ["1300", "1200", "1100", "2100"].into_iter().zip(parts) {
+            if part > 0 {
+                expected.push((account.to_owned(), "CR".to_owned(), part));
+            }
+        }
+        let mut actual = lines;
+        actual.sort();
+        expected.sort();
+        assert_eq!(
+            actual, expected,
+            "payment {entry}: lines differ from its allocation {receipt}"
+        );
+    }
+}
+
+fn assert_invariants(db: &Connection) -> GlBalances {
+    assert_entries_balance(db);
+    assert_loans_match_their_lines(db);
+    assert_payment_receipts_match_their_lines(db);
+    assert_gl_matches_its_lines(db)
+}
+
+fn run_history(loan_count: usize, ops: &[Op]) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.db");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let store = Store::open(&settings(&path), Sources::default()).expect("store opens");
+    let book = Book::new(loan_count);
+    let db = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("read connection");
+
+    runtime.block_on(async {
+        let submitted = apply(&store, &book, ops).await;
+        assert_invariants(&db);
+
+        unwind(&store, &book, &db, submitted).await;
+        let gl = assert_invariants(&db);
+        for (loan, balances) in materialised_loan_balances(&db) {
+            assert_eq!(balances, [0; 6], "loan {loan} is not back to zero");
+        }
+        for ((account, currency, layer), (dr, cr)) in gl {
+            assert_eq!(
+                dr, cr,
+                "GL {account} {currency} {layer} does not net to zero"
+            );
+        }
+    });
+    drop(db);
+    store.shutdown();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_histories_keep_the_ledger_balanced_and_unwind_to_zero((loans, ops) in history()) {
+        run_history(loans, &ops);
+    }
+}
