@@ -29,6 +29,9 @@ pub enum StartupError {
     /// Auth keys could not be loaded.
     #[error("auth: {0}")]
     Auth(String),
+    /// TLS files could not be loaded.
+    #[error("tls: {0}")]
+    Tls(String),
     /// Metrics could not be set up.
     #[error("metrics: {0}")]
     Metrics(String),
@@ -64,13 +67,27 @@ impl Application {
             .await
             .map_err(StartupError::Auth)?;
         let in_flight = Arc::new(InFlight::default());
-        let prometheus = crate::http::metrics::build(store.clone(), Arc::clone(&in_flight))
-            .map_err(StartupError::Metrics)?;
+        let webhook_stats = Arc::new(crate::webhooks::WebhookStats::default());
+        if let Some(webhook) = settings.webhook.clone() {
+            tokio::spawn(crate::webhooks::run(
+                store.clone(),
+                webhook,
+                sources.clone(),
+                Arc::clone(&webhook_stats),
+            ));
+        }
+        let prometheus =
+            crate::http::metrics::build(store.clone(), Arc::clone(&in_flight), webhook_stats)
+                .map_err(StartupError::Metrics)?;
+        let rate_limiter = settings
+            .rate_limit
+            .map(crate::http::rate_limit::RateLimiter::new);
         let state = Data::new(AppState {
             store: store.clone(),
             auth,
             in_flight,
             sources,
+            rate_limiter,
         });
         let listener = TcpListener::bind(&settings.listen)?;
         let port = listener.local_addr()?.port();
@@ -90,7 +107,14 @@ impl Application {
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }
-        let server = server.listen(listener)?.run();
+        let server = match &settings.tls {
+            Some(tls) => {
+                let config = crate::tls::server_config(tls).map_err(StartupError::Tls)?;
+                tracing::info!(mutual_tls = tls.client_ca.is_some(), "TLS enabled");
+                server.listen_rustls_0_23(listener, config)?.run()
+            }
+            None => server.listen(listener)?.run(),
+        };
         tracing::info!(
             listen = %settings.listen,
             port,

@@ -43,6 +43,28 @@ pub enum Command {
     Backup(BackupArgs),
     /// Run the reconciliation checks offline on a database file; exit 1 on any mismatch.
     Verify(DatabaseArgs),
+    /// Webhook maintenance.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
+}
+
+/// `hpts webhooks ...`.
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Re-queue `journalEntryPosted` deliveries of entries posted since a time (for a consumer
+    /// that lost data); a running service sends them again within a second.
+    Replay(ReplayArgs),
+}
+
+/// Options of `webhooks replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// RFC 3339 UTC timestamp (e.g. 2026-11-25T10:00:00Z) or date (2026-11-25).
+    #[arg(long)]
+    pub since: String,
+    /// The database.
+    #[command(flatten)]
+    pub db: DatabaseArgs,
 }
 
 /// Options of `backup`.
@@ -111,6 +133,12 @@ pub struct ServeArgs {
     /// HTTP worker threads [default: number of CPU cores].
     #[arg(long, env = "HPTS_WORKERS")]
     pub workers: Option<usize>,
+    /// Per-tenant rate limit in requests per second (0 = off).
+    #[arg(long, env = "HPTS_RATE_LIMIT_RPS", default_value_t = 0)]
+    pub rate_limit_rps: u32,
+    /// Per-tenant burst size [default: one second's worth of requests].
+    #[arg(long, env = "HPTS_RATE_LIMIT_BURST")]
+    pub rate_limit_burst: Option<u32>,
     /// Read-only database connections.
     #[arg(long, env = "HPTS_READ_POOL_SIZE", default_value_t = 8)]
     pub read_pool_size: u32,
@@ -123,19 +151,31 @@ pub struct ServeArgs {
     /// OTLP traces endpoint (not available in this build; setting it is an error).
     #[arg(long, env = "HPTS_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
-    /// Webhook endpoint for journalEntryPosted (not available in this build; setting it is an error).
+    /// Webhook endpoint for `journalEntryPosted` (with `HPTS_WEBHOOK_SECRET`).
     #[arg(long, env = "HPTS_WEBHOOK_URL")]
     pub webhook_url: Option<String>,
-    /// Webhook signing secret.
+    /// Webhook signing secret (`whsec_<base64>` or any string).
     #[arg(long, env = "HPTS_WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
-    /// TLS certificate chain (PEM) (not available in this build; setting it is an error).
+    /// Give up a webhook delivery after this many hours.
+    #[arg(long, env = "HPTS_WEBHOOK_MAX_AGE_HOURS", default_value_t = 72)]
+    pub webhook_max_age_hours: u64,
+    /// First webhook retry delay, in milliseconds (doubles per attempt).
+    #[arg(long, env = "HPTS_WEBHOOK_BACKOFF_MS", default_value_t = 1000)]
+    pub webhook_backoff_ms: u64,
+    /// Longest webhook retry delay, in seconds.
+    #[arg(long, env = "HPTS_WEBHOOK_BACKOFF_MAX_SECONDS", default_value_t = 300)]
+    pub webhook_backoff_max_seconds: u64,
+    /// Webhook request timeout, in seconds.
+    #[arg(long, env = "HPTS_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub webhook_timeout_seconds: u64,
+    /// TLS certificate chain (PEM); with `HPTS_TLS_KEY` the listener speaks HTTPS.
     #[arg(long, env = "HPTS_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
     #[arg(long, env = "HPTS_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
-    /// CA bundle for client certificates (enables mutual TLS).
+    /// CA bundle for client certificates: mutual TLS required on the listener.
     #[arg(long, env = "HPTS_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
 }
@@ -154,7 +194,9 @@ pub struct DatabaseArgs {
 impl DatabaseArgs {
     /// The database file these options name.
     pub fn path(&self) -> PathBuf {
-        self.database.clone().unwrap_or_else(|| self.data_dir.join("hpts.db"))
+        self.database
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("hpts.db"))
     }
 }
 
@@ -219,8 +261,12 @@ pub struct Settings {
     pub log_filter: String,
     /// Log format.
     pub log_format: LogFormat,
-    /// Webhook secret (reserved).
-    pub webhook_secret: Option<Secret>,
+    /// In-process TLS, if configured.
+    pub tls: Option<crate::tls::TlsSettings>,
+    /// `journalEntryPosted` delivery, if configured.
+    pub webhook: Option<crate::webhooks::WebhookSettings>,
+    /// Per-tenant rate limit, if on.
+    pub rate_limit: Option<crate::http::rate_limit::RateLimit>,
 }
 
 /// A configuration problem, naming the variable.
@@ -298,20 +344,61 @@ impl Settings {
             problems.push(format!("HPTS_AUTH_ALGORITHMS: {e}"));
             Vec::new()
         });
-        for (name, set) in [
-            ("HPTS_OTLP_ENDPOINT", a.otlp_endpoint.is_some()),
-            ("HPTS_WEBHOOK_URL", a.webhook_url.is_some()),
-            ("HPTS_WEBHOOK_SECRET", a.webhook_secret.is_some()),
-            ("HPTS_TLS_CERT", a.tls_cert.is_some()),
-            ("HPTS_TLS_KEY", a.tls_key.is_some()),
-            ("HPTS_TLS_CLIENT_CA", a.tls_client_ca.is_some()),
-        ] {
+        for (name, set) in [("HPTS_OTLP_ENDPOINT", a.otlp_endpoint.is_some())] {
             if set {
                 problems.push(format!(
                     "{name}: this feature is not available in this build yet; unset it"
                 ));
             }
         }
+        let tls = match (&a.tls_cert, &a.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::tls::TlsSettings {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: a.tls_client_ca.clone(),
+            }),
+            (None, None) => {
+                if a.tls_client_ca.is_some() {
+                    problems.push("HPTS_TLS_CLIENT_CA needs HPTS_TLS_CERT and HPTS_TLS_KEY".into());
+                }
+                None
+            }
+            (Some(_), None) => {
+                problems.push("HPTS_TLS_KEY must be set when HPTS_TLS_CERT is".into());
+                None
+            }
+            (None, Some(_)) => {
+                problems.push("HPTS_TLS_CERT must be set when HPTS_TLS_KEY is".into());
+                None
+            }
+        };
+        let webhook = match (&a.webhook_url, &a.webhook_secret) {
+            (None, None) => None,
+            (Some(url), Some(secret)) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    problems.push("HPTS_WEBHOOK_URL: must be an http:// or https:// URL".into());
+                }
+                if secret.is_empty() {
+                    problems.push("HPTS_WEBHOOK_SECRET: must not be empty".into());
+                }
+                Some(crate::webhooks::WebhookSettings {
+                    url: url.clone(),
+                    key: crate::webhooks::signing_key(secret),
+                    max_age: Duration::from_hours(a.webhook_max_age_hours.max(1)),
+                    backoff_base: Duration::from_millis(a.webhook_backoff_ms.max(1)),
+                    backoff_max: Duration::from_secs(a.webhook_backoff_max_seconds.max(1)),
+                    timeout: Duration::from_secs(a.webhook_timeout_seconds.max(1)),
+                })
+            }
+            (Some(_), None) => {
+                problems.push("HPTS_WEBHOOK_SECRET must be set when HPTS_WEBHOOK_URL is".into());
+                None
+            }
+            (None, Some(_)) => {
+                problems.push("HPTS_WEBHOOK_URL must be set when HPTS_WEBHOOK_SECRET is".into());
+                None
+            }
+        };
         let (issuer, audience, jwks, dev) = if a.dev {
             if !algorithms.contains(&jsonwebtoken::Algorithm::EdDSA) {
                 algorithms.push(jsonwebtoken::Algorithm::EdDSA);
@@ -378,7 +465,12 @@ impl Settings {
             dev,
             log_filter: a.log.clone(),
             log_format,
-            webhook_secret: a.webhook_secret.clone().map(Secret),
+            webhook,
+            tls,
+            rate_limit: (a.rate_limit_rps > 0).then(|| crate::http::rate_limit::RateLimit {
+                per_second: f64::from(a.rate_limit_rps),
+                burst: f64::from(a.rate_limit_burst.unwrap_or(a.rate_limit_rps).max(1)),
+            }),
         })
     }
 
@@ -404,7 +496,20 @@ impl Settings {
             },
             "log": self.log_filter,
             "log_format": format!("{:?}", self.log_format).to_lowercase(),
-            "webhook_secret": self.webhook_secret.as_ref().map(|_| "***redacted***"),
+            "webhook": self.webhook.as_ref().map(|w| json!({
+                "url": w.url,
+                "secret": "***redacted***",
+                "max_age_hours": w.max_age.as_secs() / 3600,
+                "backoff_ms": w.backoff_base.as_millis(),
+                "backoff_max_seconds": w.backoff_max.as_secs(),
+            })),
+            "tls": self.tls.as_ref().map(|t| json!({
+                "cert": t.cert.display().to_string(),
+                "key": t.key.display().to_string(),
+                "client_ca": t.client_ca.as_ref().map(|c| c.display().to_string()),
+                "mutual_tls": t.client_ca.is_some(),
+            })),
+            "rate_limit": self.rate_limit.map(|r| json!({ "per_second": r.per_second, "burst": r.burst })),
         })
     }
 }

@@ -12,3 +12,5 @@ pub mod http;
 pub mod ledger;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
+pub mod webhooks;

@@ -10,9 +10,9 @@ use clap::Parser;
 use hpts::app::Application;
 use hpts::auth::Scope;
 use hpts::auth::dev::{DevKey, parse_ttl};
-use hpts::config::{Cli, Command, Settings};
+use hpts::config::{Cli, Command, ReplayArgs, Settings, WebhooksCommand};
 use hpts::ledger::ids::TenantId;
-use hpts::store::{Store, backup_file, verify_file};
+use hpts::store::{Store, backup_file, requeue_webhooks, verify_file};
 use hpts::telemetry;
 
 fn main() -> ExitCode {
@@ -28,11 +28,16 @@ fn main() -> ExitCode {
             };
             telemetry::init(&settings.log_filter, settings.log_format);
             let result = actix_web::rt::System::new().block_on(async move {
-                let app = Application::build(settings).await.map_err(|e| e.to_string())?;
+                let app = Application::build(settings)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let handle = app.handle();
                 actix_web::rt::spawn(async move {
                     let signal = wait_for_stop_signal().await;
-                    tracing::info!(signal, "stopping: finishing in-flight requests and queued writes");
+                    tracing::info!(
+                        signal,
+                        "stopping: finishing in-flight requests and queued writes"
+                    );
                     handle.stop(true).await;
                 });
                 app.run_until_stopped().await.map_err(|e| e.to_string())
@@ -70,6 +75,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Verify(args) => verify(&args.path()),
+        Command::Webhooks(WebhooksCommand::Replay(args)) => replay_webhooks(&args),
         Command::Backup(args) => backup(&args.source.path(), &args.out),
         Command::Token(args) => {
             let result = (|| -> Result<String, String> {
@@ -195,7 +201,10 @@ fn backup(path: &Path, out: &Path) -> ExitCode {
 /// Resolves on SIGTERM or SIGINT (both mean a graceful stop).
 async fn wait_for_stop_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
-    if let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+    if let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
         tokio::select! {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
@@ -203,5 +212,37 @@ async fn wait_for_stop_signal() -> &'static str {
     } else {
         let _ = tokio::signal::ctrl_c().await;
         "SIGINT"
+    }
+}
+
+/// `hpts webhooks replay --since T`.
+fn replay_webhooks(args: &ReplayArgs) -> ExitCode {
+    let since = args.since.trim();
+    let valid = hpts::clock::parse_date(since).is_some()
+        || time::OffsetDateTime::parse(since, &time::format_description::well_known::Rfc3339)
+            .is_ok();
+    if !valid || (since.len() > 10 && !since.ends_with('Z')) {
+        eprintln!(
+            "hpts: --since must be a date (YYYY-MM-DD) or an RFC 3339 UTC timestamp ending in Z"
+        );
+        return ExitCode::from(2);
+    }
+    #[expect(clippy::disallowed_methods, reason = "a CLI run's own wall-clock time")]
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    match requeue_webhooks(
+        &args.db.path(),
+        since,
+        i64::try_from(now).unwrap_or(i64::MAX),
+    ) {
+        Ok(n) => {
+            println!("re-queued {n} webhook deliveries posted since {since}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("hpts: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

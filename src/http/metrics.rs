@@ -8,7 +8,9 @@
 //! `hpts_writer_max_batch_size`, `hpts_writer_queue_wait_seconds_total`,
 //! `hpts_writer_up`, `hpts_idempotency_replays_total`,
 //! `hpts_idempotency_conflicts_total{kind="mismatch"|"in_progress"}`,
-//! `hpts_idempotency_purged_total`.
+//! `hpts_idempotency_purged_total`, `hpts_webhook_deliveries_total`,
+//! `hpts_webhook_attempt_failures_total`, `hpts_webhook_given_up_total`, `hpts_webhook_pending`,
+//! `hpts_webhook_failed`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,11 +22,18 @@ use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::http::write::InFlight;
 use crate::store::Store;
+use crate::webhooks::WebhookStats;
 
 /// Reads the store's and the idempotency registry's counters at scrape time.
 pub struct LedgerCollector {
     store: Store,
     in_flight: Arc<InFlight>,
+    webhooks: Arc<WebhookStats>,
+    wh_delivered: IntCounter,
+    wh_attempt_failures: IntCounter,
+    wh_given_up: IntCounter,
+    wh_pending: IntGauge,
+    wh_failed: IntGauge,
     queue_depth: IntGauge,
     commits: IntCounter,
     jobs: IntCounter,
@@ -61,7 +70,7 @@ fn sync_counter(c: &IntCounter, value: u64) {
 
 impl LedgerCollector {
     /// A collector over the store's writer stats and the in-flight registry.
-    pub fn new(store: Store, in_flight: Arc<InFlight>) -> Self {
+    pub fn new(store: Store, in_flight: Arc<InFlight>, webhooks: Arc<WebhookStats>) -> Self {
         let conflicts = IntCounterVec::new(
             Opts::new(
                 "idempotency_conflicts_total",
@@ -74,6 +83,24 @@ impl LedgerCollector {
         let mut c = LedgerCollector {
             store,
             in_flight,
+            webhooks,
+            wh_delivered: counter(
+                "webhook_deliveries_total",
+                "Webhook deliveries acknowledged by the consumer",
+            ),
+            wh_attempt_failures: counter(
+                "webhook_attempt_failures_total",
+                "Webhook delivery attempts that failed",
+            ),
+            wh_given_up: counter(
+                "webhook_given_up_total",
+                "Webhook deliveries given up after the maximum age",
+            ),
+            wh_pending: int_gauge(
+                "webhook_pending",
+                "Webhook deliveries waiting to be sent or retried",
+            ),
+            wh_failed: int_gauge("webhook_failed", "Webhook deliveries marked failed"),
             queue_depth: int_gauge(
                 "writer_queue_depth",
                 "Write requests waiting for the writer",
@@ -132,6 +159,11 @@ impl LedgerCollector {
             &self.replays,
             &self.conflicts,
             &self.purged,
+            &self.wh_delivered,
+            &self.wh_attempt_failures,
+            &self.wh_given_up,
+            &self.wh_pending,
+            &self.wh_failed,
         ]
     }
 }
@@ -174,6 +206,17 @@ impl Collector for LedgerCollector {
             self.in_flight.conflicts(),
         );
         sync_counter(&self.purged, s.idempotency_purged.load(Ordering::Relaxed));
+        let w = &self.webhooks;
+        sync_counter(&self.wh_delivered, w.delivered.load(Ordering::Relaxed));
+        sync_counter(
+            &self.wh_attempt_failures,
+            w.attempt_failures.load(Ordering::Relaxed),
+        );
+        sync_counter(&self.wh_given_up, w.given_up.load(Ordering::Relaxed));
+        self.wh_pending
+            .set(i64::try_from(w.pending.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+        self.wh_failed
+            .set(i64::try_from(w.failed.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
         self.collectors()
             .into_iter()
             .flat_map(Collector::collect)
@@ -182,10 +225,14 @@ impl Collector for LedgerCollector {
 }
 
 /// The metrics middleware (serves `/metrics`) with the ledger collector registered.
-pub fn build(store: Store, in_flight: Arc<InFlight>) -> Result<PrometheusMetrics, String> {
+pub fn build(
+    store: Store,
+    in_flight: Arc<InFlight>,
+    webhooks: Arc<WebhookStats>,
+) -> Result<PrometheusMetrics, String> {
     let registry = Registry::new();
     registry
-        .register(Box::new(LedgerCollector::new(store, in_flight)))
+        .register(Box::new(LedgerCollector::new(store, in_flight, webhooks)))
         .map_err(|e| format!("metrics registry: {e}"))?;
     PrometheusMetricsBuilder::new("hpts")
         .registry(registry)

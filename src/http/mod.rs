@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod page_token;
 pub mod problem;
+pub mod rate_limit;
 pub mod trace;
 pub mod validate;
 pub mod write;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub in_flight: Arc<InFlight>,
     /// Clock and ids.
     pub sources: Sources,
+    /// Per-tenant rate limiting, when configured.
+    pub rate_limiter: Option<rate_limit::RateLimiter>,
 }
 
 impl AppState {
@@ -57,6 +60,15 @@ impl AppState {
         if let Some(span) = req.extensions().get::<tracing_actix_web::RootSpan>() {
             span.record("tenant_id", principal.tenant.to_string());
         }
+        if let Some(limiter) = &self.rate_limiter
+            && let Err(wait) = limiter.check(principal.tenant, std::time::Instant::now())
+        {
+            return Err(ApiError::new(
+                Code::RateLimited,
+                "this tenant's request rate limit is exceeded",
+            )
+            .retry_after(wait));
+        }
         if !principal.scopes.contains(scope) {
             return Err(ApiError::insufficient_scope(scope));
         }
@@ -65,7 +77,13 @@ impl AppState {
 }
 
 fn method_not_allowed(allow: &'static str) -> ApiError {
-    ApiError { allow: Some(allow), ..ApiError::new(Code::MethodNotAllowed, "this method is not allowed on this resource") }
+    ApiError {
+        allow: Some(allow),
+        ..ApiError::new(
+            Code::MethodNotAllowed,
+            "this method is not allowed on this resource",
+        )
+    }
 }
 
 /// Unknown routes: 404 problem+json.
@@ -80,16 +98,23 @@ where
     Args: actix_web::FromRequest + 'static,
     F::Output: actix_web::Responder + 'static,
 {
-    let route = if method == "POST" { web::post() } else { web::get() };
+    let route = if method == "POST" {
+        web::post()
+    } else {
+        web::get()
+    };
     web::resource(path.to_owned())
         .route(route.to(handler))
-        .default_service(web::to(move || async move { Err::<HttpResponse, _>(method_not_allowed(method)) }))
+        .default_service(web::to(move || async move {
+            Err::<HttpResponse, _>(method_not_allowed(method))
+        }))
 }
 
 /// THE route table.
 pub fn routes(cfg: &mut ServiceConfig) {
     use handlers::{
-        accounts, accruals, disbursements, fees, health, journal_entries, loans, payments, reconciliation, reversals,
+        accounts, accruals, disbursements, fees, health, journal_entries, loans, payments,
+        reconciliation, reversals,
     };
     cfg
         // Health: no authentication.
@@ -99,14 +124,38 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(endpoint("/v1/disbursements", "POST", disbursements::create))
         .service(endpoint("/v1/payments", "POST", payments::create))
         .service(endpoint("/v1/fees", "POST", fees::create))
-        .service(endpoint("/v1/accruals/batch", "POST", accruals::create_batch))
+        .service(endpoint(
+            "/v1/accruals/batch",
+            "POST",
+            accruals::create_batch,
+        ))
         .service(endpoint("/v1/reversals", "POST", reversals::create))
         // Reads: tenant-scoped; another tenant's resource is a 404.
-        .service(endpoint("/v1/loans/{loan_id}/balance", "GET", loans::balance))
-        .service(endpoint("/v1/loans/{loan_id}/journal-entries", "GET", loans::journal_entries))
-        .service(endpoint("/v1/accounts/{account_code}/balance", "GET", accounts::balance))
-        .service(endpoint("/v1/journal-entries/{journal_entry_id}", "GET", journal_entries::show))
-        .service(endpoint("/v1/reconciliation/status", "GET", reconciliation::status_report))
+        .service(endpoint(
+            "/v1/loans/{loan_id}/balance",
+            "GET",
+            loans::balance,
+        ))
+        .service(endpoint(
+            "/v1/loans/{loan_id}/journal-entries",
+            "GET",
+            loans::journal_entries,
+        ))
+        .service(endpoint(
+            "/v1/accounts/{account_code}/balance",
+            "GET",
+            accounts::balance,
+        ))
+        .service(endpoint(
+            "/v1/journal-entries/{journal_entry_id}",
+            "GET",
+            journal_entries::show,
+        ))
+        .service(endpoint(
+            "/v1/reconciliation/status",
+            "GET",
+            reconciliation::status_report,
+        ))
         // The API's own description: /openapi.json and Swagger UI at /docs.
         .configure(openapi::configure);
 }

@@ -5,6 +5,7 @@
 pub mod chain;
 pub mod error;
 pub mod migrate;
+pub mod outbox;
 pub(crate) mod postings;
 pub mod pragmas;
 pub mod readers;
@@ -23,7 +24,7 @@ pub use error::{ItemProblem, StoreError};
 pub use pragmas::Synchronous;
 pub use readers::{AccountBalanceView, EntryPage, EntryPageQuery, EntryView, LineView, LoanView};
 pub use reconcile::{Check, Reconciliation};
-pub use writer::{WriteOutcome, WriteRequest, WriterConfig, WriterStats};
+pub use writer::{WriteOutcome, WriteRequest, WriterConfig, WriterStats, requeue_webhooks};
 
 use crate::clock::Sources;
 use crate::ledger::accounts::Account;
@@ -295,6 +296,37 @@ impl Store {
             )
         })
         .await
+    }
+
+    /// Up to `limit` webhook deliveries due at `now_ms`.
+    pub async fn due_deliveries(
+        &self,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<outbox::Delivery>, StoreError> {
+        self.read(move |c| outbox::due(c, now_ms, limit)).await
+    }
+
+    /// (pending, failed) webhook deliveries, and the earliest pending attempt time.
+    pub async fn outbox_state(&self) -> Result<(i64, i64, Option<i64>), StoreError> {
+        self.read(|c| {
+            let (pending, failed) = outbox::counts(c)?;
+            Ok((pending, failed, outbox::next_due_ms(c)?))
+        })
+        .await
+    }
+
+    /// Records delivery outcomes (through the writer).
+    pub async fn record_deliveries(
+        &self,
+        outcomes: Vec<outbox::DeliveryOutcome>,
+    ) -> Result<(), StoreError> {
+        self.inner.writer.record_deliveries(outcomes).await
+    }
+
+    /// Resolves after the next commit (webhook worker wake-up).
+    pub async fn committed(&self) {
+        self.inner.stats.outbox_signal.notified().await;
     }
 
     /// The key that signs page tokens (per database, kept across restarts).

@@ -24,6 +24,7 @@ use crate::ledger::receipts::{
 use crate::store::StoreError;
 use crate::store::chain::{self, ChainedEntry, ChainedLine};
 use crate::store::error::ItemProblem;
+use crate::store::outbox;
 
 /// What every posting needs to know about the job it runs in.
 pub(crate) struct Ctx<'a> {
@@ -31,6 +32,7 @@ pub(crate) struct Ctx<'a> {
     pub tenant: &'a str,
     pub actor: Option<&'a str>,
     pub posted_at: String,
+    pub now_ms: i64,
     pub payload: &'a str,
     pub metadata: Option<&'a str>,
     pub sources: &'a Sources,
@@ -154,6 +156,15 @@ struct NewEntry {
 fn post_entry(ctx: &Ctx<'_>, h: &NewEntry, entry: &JournalEntry) -> Result<EntryId, StoreError> {
     let entry_id = ctx.new_entry_id();
     let entry_seq = insert_entry(ctx, h, entry_id, entry)?;
+    outbox::enqueue(
+        ctx.conn,
+        ctx.tenant,
+        &entry_id.to_string(),
+        h.event_type.as_str(),
+        &ctx.posted_at,
+        &h.correlation_id.to_string(),
+        ctx.now_ms,
+    )?;
     update_gl_balances(ctx, entry)?;
     update_loan_balances(ctx, h, entry, entry_seq)?;
     Ok(entry_id)

@@ -395,16 +395,16 @@ fn reconcile_in_snapshot(
 
 /// One journal line as read for the chain.
 type LineRow = (
-            i64,
-            String,
-            String,
-            i64,
-            String,
-            String,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-        );
+    i64,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
 
 /// Recomputes a tenant's hash chain; returns the problems found.
 fn verify_chain(conn: &Connection, tenant: &str) -> Result<Vec<String>, StoreError> {

@@ -25,6 +25,7 @@ use crate::clock::{Sources, format_timestamp};
 use crate::ledger::commands::Command;
 use crate::ledger::ids::TenantId;
 use crate::store::StoreError;
+use crate::store::outbox::{self, DeliveryOutcome};
 use crate::store::postings::{self, Ctx};
 
 /// One write as the HTTP layer hands it over: already authenticated and parsed.
@@ -104,6 +105,8 @@ pub struct WriterStats {
     pub queue_wait_micros: AtomicU64,
     /// True while the writer thread runs.
     pub alive: AtomicBool,
+    /// Signalled after each commit (new webhook outbox rows may be due).
+    pub outbox_signal: tokio::sync::Notify,
 }
 
 type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
@@ -117,6 +120,11 @@ pub(crate) struct Job {
 
 pub(crate) enum Msg {
     Job(Box<Job>),
+    /// Webhook delivery outcomes to record (its own small transaction).
+    Deliveries(
+        Vec<DeliveryOutcome>,
+        oneshot::Sender<Result<(), StoreError>>,
+    ),
     Shutdown,
 }
 
@@ -179,6 +187,21 @@ impl WriterHandle {
         answer.await.unwrap_or(Err(StoreError::Unavailable))
     }
 
+    /// Records webhook delivery outcomes through the writer.
+    pub(crate) async fn record_deliveries(
+        &self,
+        outcomes: Vec<DeliveryOutcome>,
+    ) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        // Blocking is fine: outcomes are few, and waiting for queue room is the right backpressure.
+        let tx = self.tx.clone();
+        tokio::task::spawn_blocking(move || tx.send(Msg::Deliveries(outcomes, reply)))
+            .await
+            .map_err(|_| StoreError::Unavailable)?
+            .map_err(|_| StoreError::Unavailable)?;
+        answer.await.unwrap_or(Err(StoreError::Unavailable))
+    }
+
     /// Lets the writer finish every queued job, then stops it and waits for the thread.
     pub(crate) fn shutdown(&self) {
         let Some(thread) = self.thread.lock().take() else {
@@ -220,22 +243,31 @@ impl Writer {
                 next_purge = Instant::now() + self.config.purge_interval;
             }
             let timeout = next_purge.saturating_duration_since(Instant::now());
-            let first = match rx.recv_timeout(timeout) {
-                Ok(Msg::Job(job)) => job,
+            let mut batch = Vec::new();
+            let mut deliveries = Vec::new();
+            let mut stop = false;
+            match rx.recv_timeout(timeout) {
+                Ok(Msg::Job(job)) => batch.push(*job),
+                Ok(Msg::Deliveries(outcomes, reply)) => deliveries.push((outcomes, reply)),
                 Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
                 Err(RecvTimeoutError::Timeout) => continue,
-            };
-            let mut batch = vec![*first];
-            let mut stop = false;
-            while batch.len() < max_batch {
+            }
+            while batch.len() < max_batch && !batch.is_empty() {
                 match rx.try_recv() {
                     Ok(Msg::Job(job)) => batch.push(*job),
+                    Ok(Msg::Deliveries(outcomes, reply)) => deliveries.push((outcomes, reply)),
                     Ok(Msg::Shutdown) => {
                         stop = true;
                         break;
                     }
                     Err(_) => break,
                 }
+            }
+            for (outcomes, reply) in deliveries {
+                let _ = reply.send(self.record_deliveries(&outcomes));
+            }
+            if batch.is_empty() {
+                continue;
             }
             self.stats
                 .queue_depth
@@ -248,6 +280,16 @@ impl Writer {
                 return;
             }
         }
+    }
+
+    /// Records webhook delivery outcomes in one transaction.
+    fn record_deliveries(&mut self, outcomes: &[DeliveryOutcome]) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        outbox::record(&tx, outcomes)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// One transaction for the whole batch, a savepoint per job, answers after COMMIT.
@@ -301,6 +343,8 @@ impl Writer {
                 .collect();
         } else {
             self.stats.commits.fetch_add(1, Ordering::Relaxed);
+            // New outbox rows are committed: wake the webhook delivery worker.
+            self.stats.outbox_signal.notify_one();
         }
         for (job, result) in batch.into_iter().zip(results) {
             match &result {
@@ -393,6 +437,7 @@ fn execute_job(
         tenant: &tenant,
         actor: req.actor.as_deref(),
         posted_at: format_timestamp(now),
+        now_ms: i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
         payload: &req.payload,
         metadata: req.metadata.as_deref(),
         sources,
@@ -422,4 +467,28 @@ fn execute_job(
         now.unix_timestamp().saturating_add(retention_secs),
     ])?;
     Ok(WriteOutcome::Created(body))
+}
+
+/// Re-queues webhook deliveries of entries posted at or after `since`, from another process
+/// (`hpts webhooks replay`): one `BEGIN IMMEDIATE` transaction on the database file.
+pub fn requeue_webhooks(
+    path: &std::path::Path,
+    since: &str,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::Database(format!(
+            "{} does not exist",
+            path.display()
+        )));
+    }
+    let mut conn = Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.pragma_update(None, "busy_timeout", 5000)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let n = outbox::requeue_since(&tx, since, now_ms)?;
+    tx.commit()?;
+    Ok(n)
 }
