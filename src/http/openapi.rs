@@ -1,6 +1,1603 @@
-//! The OpenAPI 3.1 document of the whole API (`GET /openapi.json`) and Swagger UI (`/docs`).
+//! The `OpenAPI` 3.1 document of the whole API (`GET /openapi.json`) and Swagger UI (`/docs`).
+//!
+//! The handlers are not annotated: they parse JSON by hand ([`crate::http::validate`]) so that
+//! every failing field is reported. The document is therefore described here, on its own, with
+//! utoipa's derives, and kept honest by the contract test `tests/api/openapi.rs`, which calls
+//! every endpoint for real and validates each answer against the schema documented for its
+//! operation, status and content type.
+//!
+//! Layout of this file:
+//!
+//! 1. [`configure`]: the routes `GET /openapi.json` (no authentication) and `/docs` (Swagger UI;
+//!    `/docs` redirects to `/docs/`). [`document`] builds the document.
+//! 2. `ApiDoc`: the document root — info, tags, the list of operations and components.
+//! 3. `CommonParts`: a modifier for what is the same everywhere — the bearer (JWT) security
+//!    scheme, the `traceparent` header on every response, `Idempotent-Replayed: true`.
+//! 4. `schemas`: documentation-only types (never constructed): request bodies (closed, with every
+//!    wire rule the parser enforces), receipts, read responses and the problem body.
+//! 5. `responses`: reusable error responses (401, 403, 405, 413, 415, 429, 500, 503).
+//! 6. `params`: the `Idempotency-Key` header and the query strings.
+//! 7. `operations`: one stub per route of [`crate::http::routes`] plus `/metrics` and
+//!    `/openapi.json`, each with its scope (in the security requirement and the description) and
+//!    every status it can answer.
+//!
+//! Wire rules, stated once here and repeated literally in the attributes below (utoipa only
+//! takes string literals there):
+//!
+//! | what | rule |
+//! |---|---|
+//! | money in a request, and non-negative money in a response | `^(0\|[1-9][0-9]{0,18})$`, a string |
+//! | money that may be negative (account balances, reconciliation) | `^(0\|-?[1-9][0-9]{0,18})$` |
+//! | currency | `^[A-Z]{3}$` |
+//! | account code | `^[0-9]{4}$` |
+//! | `Idempotency-Key` | `^[A-Za-z0-9][A-Za-z0-9._:\-]{7,254}$` |
+//! | `traceparent` | `^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$` |
+//! | `metadata` keys | `^[a-zA-Z][a-zA-Z0-9_]*$`, the object at most 2048 bytes serialised |
 
-use actix_web::web::ServiceConfig;
+use std::sync::LazyLock;
 
-/// Registers `/openapi.json` and `/docs`.
-pub fn configure(_cfg: &mut ServiceConfig) {}
+use actix_web::http::header;
+use actix_web::web::{self, ServiceConfig};
+use actix_web::{HttpResponse, Responder};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{RefOr, Response};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::{Config, SwaggerUi};
+
+use crate::http::problem::{ApiError, Code};
+
+// ---------------------------------------------------------------------------------------------
+// 1. Routes
+// ---------------------------------------------------------------------------------------------
+
+/// Where the document is served.
+pub const DOCUMENT_PATH: &str = "/openapi.json";
+
+/// The serialised document, built once per process.
+static DOCUMENT_JSON: LazyLock<String> = LazyLock::new(|| {
+    document()
+        .to_json()
+        .expect("the OpenAPI document serialises to JSON")
+});
+
+/// The `OpenAPI` 3.1 document of the whole API.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Registers `GET /openapi.json` and Swagger UI at `/docs` (and `/docs/`). Neither needs a token.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(
+        web::resource(DOCUMENT_PATH)
+            .route(web::get().to(serve_document))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(web::resource("/docs").route(web::get().to(redirect_to_docs)))
+    .service(SwaggerUi::new("/docs/{_:.*}").config(Config::new([DOCUMENT_PATH])));
+}
+
+async fn serve_document() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(DOCUMENT_JSON.as_str())
+}
+
+/// Swagger UI loads its assets relative to `/docs/`, so the bare path redirects there.
+async fn redirect_to_docs() -> impl Responder {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/docs/"))
+        .finish()
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError {
+        allow: Some("GET"),
+        ..ApiError::new(
+            Code::MethodNotAllowed,
+            "this method is not allowed on this resource",
+        )
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. The document root
+// ---------------------------------------------------------------------------------------------
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "HPTS lending ledger API",
+        version = env!("CARGO_PKG_VERSION"),
+        description = "A double-entry lending ledger (the HPTS API). Clients post financial \
+events (disbursements, payments, fees, accrual batches, reversals); each becomes one business \
+event and exactly one balanced journal entry, durable before the answer.\n\n\
+**Money** is an integer count of the currency's minor unit, sent and returned as a decimal \
+string (`\"150000\"` is 1500.00 USD), never a JSON number.\n\n\
+**Authentication**: `Authorization: Bearer <JWT>`; each operation needs one scope, named in its \
+security requirement and description. The tenant comes from the token's `tenant_id` claim; \
+another tenant's resource is a 404.\n\n\
+**Idempotency**: every POST requires `Idempotency-Key`. The first success answers 201; the same \
+key with the same body answers 200 with the identical stored body and `Idempotent-Replayed: \
+true`; the same key with another body is 422 `idempotency_mismatch`.\n\n\
+**Errors** are RFC 9457 `application/problem+json` with a stable `code`; validation errors list \
+every failing field in `errors[]`.\n\n\
+**Tracing**: send a W3C `traceparent` to join your trace; every response carries the server \
+span's `traceparent`, and `tracestate` is echoed unchanged.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    tags(
+        (name = "writes", description = "Post financial events. Every write is idempotent."),
+        (name = "reads", description = "Balances, journal entries and the reconciliation proof."),
+        (name = "operations", description = "Health, metrics and this document. No token needed."),
+    ),
+    paths(
+        operations::create_disbursement,
+        operations::create_payment,
+        operations::create_fee,
+        operations::create_accrual_batch,
+        operations::create_reversal,
+        operations::get_loan_balance,
+        operations::list_loan_journal_entries,
+        operations::get_account_balance,
+        operations::get_journal_entry,
+        operations::get_reconciliation_status,
+        operations::health_live,
+        operations::health_ready,
+        operations::metrics,
+        operations::openapi_document,
+    ),
+    components(
+        schemas(
+            schemas::Problem,
+            schemas::ProblemCode,
+            schemas::FieldError,
+            schemas::Metadata,
+            schemas::DisbursementRequest,
+            schemas::DisbursementMethod,
+            schemas::PaymentRequest,
+            schemas::PaymentMethod,
+            schemas::FeeRequest,
+            schemas::FeeType,
+            schemas::AccrualBatchRequest,
+            schemas::AccrualBatchLoan,
+            schemas::DayCountConvention,
+            schemas::ReversalRequest,
+            schemas::ReasonCode,
+            schemas::DisbursementReceipt,
+            schemas::PaymentReceipt,
+            schemas::Allocation,
+            schemas::FeeReceipt,
+            schemas::AccrualReceipt,
+            schemas::ReversalReceipt,
+            schemas::LoanBalance,
+            schemas::LoanStatus,
+            schemas::AccountBalance,
+            schemas::Layer,
+            schemas::JournalEntry,
+            schemas::JournalLine,
+            schemas::Direction,
+            schemas::EventType,
+            schemas::JournalEntryPage,
+            schemas::ReconciliationStatus,
+            schemas::CheckStatus,
+            schemas::LedgerIntegrity,
+            schemas::BankReconciliation,
+            schemas::PortfolioRollup,
+            schemas::ReconciliationCheck,
+            schemas::Liveness,
+            schemas::Readiness,
+        ),
+        responses(
+            responses::Unauthenticated,
+            responses::Forbidden,
+            responses::MethodNotAllowed,
+            responses::PayloadTooLarge,
+            responses::UnsupportedMediaType,
+            responses::RateLimited,
+            responses::ServiceUnavailable,
+            responses::InternalError,
+        ),
+    ),
+    modifiers(&CommonParts),
+)]
+struct ApiDoc;
+
+// ---------------------------------------------------------------------------------------------
+// 3. What is the same everywhere
+// ---------------------------------------------------------------------------------------------
+
+/// Name of the security scheme (the operations below spell it literally in `security(...)`).
+const BEARER: &str = "bearer";
+
+/// Adds the bearer security scheme and the `traceparent` response header to every response
+/// (inline ones and the reusable ones in `components.responses`), and pins
+/// `Idempotent-Replayed` to its one value.
+struct CommonParts;
+
+impl Modify for CommonParts {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A JWT signed by the configured issuer (RS256, ES256 or EdDSA) with \
+                         `iss`, `aud`, `exp` and a `tenant_id` (UUID) claim. Scopes come from \
+                         `scope` (space-separated) or `scp` (array). A missing, invalid or \
+                         expired token is 401; a valid token without the operation's scope is \
+                         403 `insufficient_scope`.",
+                    ))
+                    .build(),
+            ),
+        );
+        for response in components.responses.values_mut() {
+            add_shared_headers(response);
+        }
+        for item in doc.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for response in operation.responses.responses.values_mut() {
+                    add_shared_headers(response);
+                }
+            }
+        }
+    }
+}
+
+fn add_shared_headers(response: &mut RefOr<Response>) {
+    // A `$ref` points at a reusable response, which gets the header itself.
+    if let RefOr::T(response) = response {
+        if let Some(RefOr::T(replayed)) = response.headers.get_mut("Idempotent-Replayed") {
+            replayed.schema = Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["true"]))
+                    .into(),
+            );
+        }
+        let schema = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"))
+            .build();
+        let header = HeaderBuilder::new()
+            .schema(Some(schema))
+            .description(Some(
+                "W3C trace context of the server span: a child of the request's valid \
+                 `traceparent` (same trace id), or a new trace.",
+            ))
+            .build();
+        response
+            .headers
+            .insert("traceparent".to_owned(), RefOr::T(header));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Schemas
+// ---------------------------------------------------------------------------------------------
+
+mod schemas {
+    //! Documentation-only types: they derive `ToSchema` and are never built. The handlers parse
+    //! requests by hand; these describe exactly what that parsing accepts and what the handlers
+    //! and receipts serialise.
+    #![expect(
+        dead_code,
+        reason = "documentation-only types: never constructed, only described"
+    )]
+    #![expect(
+        clippy::struct_field_names,
+        reason = "wire field names are fixed by the API contract"
+    )]
+
+    use std::borrow::Cow;
+
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
+    use utoipa::{PartialSchema, ToSchema};
+
+    // ----- Errors -----------------------------------------------------------------------------
+
+    /// RFC 9457 problem details. Every error the service answers has this shape.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[schema(example = json!({
+        "type": "urn:hpts:problem:validation_failed",
+        "title": "Request validation failed",
+        "status": 400,
+        "detail": "amount_minor: must match ^(0|[1-9][0-9]{0,18})$ (minor units, no sign, no leading zeros)",
+        "code": "validation_failed",
+        "errors": [{ "field": "amount_minor", "code": "invalid_format", "message": "must match ^(0|[1-9][0-9]{0,18})$ (minor units, no sign, no leading zeros)" }]
+    }))]
+    pub struct Problem {
+        /// `urn:hpts:problem:<code>`.
+        #[serde(rename = "type")]
+        #[schema(format = "uri", pattern = "^urn:hpts:problem:[a-z_]+$")]
+        kind: String,
+        /// Short summary of the code; the same for every occurrence of the code.
+        title: String,
+        /// The HTTP status.
+        #[schema(minimum = 400, maximum = 599)]
+        status: u16,
+        /// Explanation of this occurrence, safe to show; never internals.
+        detail: String,
+        /// The stable machine-readable code.
+        code: ProblemCode,
+        /// Every failing field, for `validation_failed` and per-field business errors (e.g. one
+        /// item per refused loan of an accrual batch). Absent when there is none.
+        #[schema(required = false, min_items = 1)]
+        errors: Vec<FieldError>,
+    }
+
+    /// Stable error codes (SPEC §10, plus `method_not_allowed`).
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ProblemCode {
+        ValidationFailed,
+        MalformedJson,
+        IdempotencyKeyMissing,
+        IdempotencyKeyInvalid,
+        InvalidPageToken,
+        Unauthenticated,
+        InsufficientScope,
+        NotFound,
+        MethodNotAllowed,
+        IdempotencyInProgress,
+        AlreadyReversed,
+        DuplicateExternalRef,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        IdempotencyMismatch,
+        BorrowerMismatch,
+        CurrencyMismatch,
+        LoanNotFound,
+        AmountMustBePositive,
+        PrincipalMismatch,
+        InterestMismatch,
+        AlreadyAccrued,
+        MixedCurrencyBatch,
+        CannotReverseReversal,
+        ReversalBlockedByLaterActivity,
+        RateLimited,
+        NotReady,
+        Overloaded,
+        Internal,
+    }
+
+    /// One failing field.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct FieldError {
+        /// JSON-pointer-like path of the field, e.g. `amount_minor`, `loans[3].interest_minor`,
+        /// `metadata.bad-key`; for query strings and paths, the parameter name.
+        #[schema(example = "loans[3].interest_minor")]
+        field: String,
+        /// Stable reason: `required`, `invalid_type`, `invalid_format`, `invalid_value`,
+        /// `out_of_range`, `too_short`, `too_long`, `unknown_field`, `duplicate`,
+        /// `amount_must_be_positive`, or a batch item code (`loan_not_found`,
+        /// `principal_mismatch`, `interest_mismatch`, `already_accrued`, `mixed_currency_batch`).
+        #[schema(pattern = "^[a-z][a-z0-9_]*$", example = "invalid_format")]
+        code: String,
+        /// Human explanation.
+        message: String,
+    }
+
+    /// Client data stored and returned verbatim, never used for financial logic.
+    pub struct Metadata;
+
+    impl PartialSchema for Metadata {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .description(Some(
+                    "Free-form client data: a JSON object of at most 2048 bytes serialised, \
+                     whose keys match `^[a-zA-Z][a-zA-Z0-9_]*$`. Stored and returned verbatim \
+                     (key order kept); never used for financial logic.",
+                ))
+                .property_names(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .pattern(Some("^[a-zA-Z][a-zA-Z0-9_]*$"))
+                        .build(),
+                ))
+                .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(true)))
+                .examples([serde_json::json!({ "channel": "api", "batch": 7 })])
+                .into()
+        }
+    }
+
+    impl ToSchema for Metadata {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("Metadata")
+        }
+    }
+
+    // ----- Request bodies ---------------------------------------------------------------------
+
+    /// `POST /v1/disbursements`. The first disbursement of a loan opens it and binds its borrower
+    /// and currency; later ones must match them. `null` counts as absent.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct DisbursementRequest {
+        /// The loan, chosen by the client (any case; returned lowercase).
+        #[schema(format = "uuid")]
+        loan_id: String,
+        /// The borrower (bound by the first disbursement).
+        #[schema(format = "uuid")]
+        borrower_id: String,
+        /// Amount in minor units, greater than 0 (`"0"` is 422 `amount_must_be_positive`), at
+        /// most 9223372036854775807.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "150000")]
+        amount_minor: String,
+        /// ISO 4217 code (bound by the first disbursement).
+        #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
+        currency: String,
+        /// Effective date, `YYYY-MM-DD`.
+        #[schema(format = Date, example = "2026-11-01")]
+        effective_at: String,
+        /// How the money was paid out.
+        method: DisbursementMethod,
+        /// Reference of the payout, 1–255 characters without control characters.
+        #[schema(min_length = 1, max_length = 255)]
+        destination_ref: Option<String>,
+        metadata: Option<Metadata>,
+    }
+
+    /// How a disbursement was paid out.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum DisbursementMethod {
+        Ach,
+        Wire,
+        CardPush,
+        InternalTransfer,
+    }
+
+    /// `POST /v1/payments`. Allocated fees → interest → principal, each capped at what the loan
+    /// owes; the rest goes to borrower suspense. `null` counts as absent.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct PaymentRequest {
+        /// The loan paid (must exist: else 422 `loan_not_found`).
+        #[schema(format = "uuid")]
+        loan_id: String,
+        /// Must be the loan's borrower (else 422 `borrower_mismatch`).
+        #[schema(format = "uuid")]
+        borrower_id: String,
+        /// Amount in minor units, greater than 0.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "88849")]
+        amount_minor: String,
+        /// Must be the loan's currency (else 422 `currency_mismatch`).
+        #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
+        currency: String,
+        /// Effective date, `YYYY-MM-DD`.
+        #[schema(format = Date, example = "2026-12-01")]
+        effective_at: String,
+        /// How the money arrived.
+        source_method: PaymentMethod,
+        /// The processor's reference, 1–255 characters without control characters; unique per
+        /// tenant (a second use is 409 `duplicate_external_ref`).
+        #[schema(min_length = 1, max_length = 255)]
+        external_ref: Option<String>,
+        metadata: Option<Metadata>,
+    }
+
+    /// How a payment arrived.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum PaymentMethod {
+        Ach,
+        Wire,
+        Card,
+        Cash,
+        InternalTransfer,
+    }
+
+    /// `POST /v1/fees`. `null` counts as absent.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct FeeRequest {
+        /// The loan charged (must exist: else 422 `loan_not_found`).
+        #[schema(format = "uuid")]
+        loan_id: String,
+        /// Kind of fee.
+        fee_type: FeeType,
+        /// Amount in minor units, greater than 0.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "2500")]
+        amount_minor: String,
+        /// Must be the loan's currency (else 422 `currency_mismatch`).
+        #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
+        currency: String,
+        /// Effective date, `YYYY-MM-DD`.
+        #[schema(format = Date, example = "2026-11-15")]
+        effective_at: String,
+        metadata: Option<Metadata>,
+    }
+
+    /// Kind of fee.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum FeeType {
+        Origination,
+        Late,
+        Nsf,
+        Other,
+    }
+
+    /// `POST /v1/accruals/batch`: all or nothing. Every loan must exist in the tenant, share one
+    /// currency, carry the ledger's principal outstanding at commit time, and not be accrued
+    /// yet for `accrual_date` (else 422 with one `errors[]` item per refused loan). Body limit
+    /// 4 MiB.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct AccrualBatchRequest {
+        /// The accrual program (the client's identifier).
+        #[schema(format = "uuid")]
+        program_id: String,
+        /// The day accrued, `YYYY-MM-DD`.
+        #[schema(format = Date, example = "2026-11-30")]
+        accrual_date: String,
+        /// Day-count convention of the daily interest.
+        day_count_convention: DayCountConvention,
+        /// One item per loan, each loan at most once.
+        #[schema(min_items = 1, max_items = 10000)]
+        loans: Vec<AccrualBatchLoan>,
+    }
+
+    /// One loan of an accrual batch.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct AccrualBatchLoan {
+        /// The loan.
+        #[schema(format = "uuid")]
+        loan_id: String,
+        /// Must equal the ledger's principal outstanding at commit time (else 422
+        /// `principal_mismatch`).
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1000000")]
+        outstanding_principal_minor: String,
+        /// The day's interest in minor units, greater than 0.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "274")]
+        interest_minor: String,
+        /// Annual rate in basis points. When present, `interest_minor` must equal principal ×
+        /// rate ÷ days-in-year of the convention, rounded half to even (else 422
+        /// `interest_mismatch`).
+        #[schema(minimum = 0, maximum = 100_000, example = 1000)]
+        annual_rate_bps: Option<u32>,
+    }
+
+    /// Day-count convention.
+    #[derive(ToSchema)]
+    pub enum DayCountConvention {
+        #[serde(rename = "ACT_365")]
+        Act365,
+        #[serde(rename = "ACT_360")]
+        Act360,
+        #[serde(rename = "30_360")]
+        Thirty360,
+    }
+
+    /// `POST /v1/reversals`: posts the exact mirror of an entry's lines. An entry is reversed at
+    /// most once; a reversal cannot be reversed. `null` counts as absent.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ReversalRequest {
+        /// The journal entry to reverse (another tenant's or a missing one is 404).
+        #[schema(format = "uuid")]
+        reverses_entry_id: String,
+        /// Why.
+        reason_code: ReasonCode,
+        /// Free text, at most 500 characters, without control characters.
+        #[schema(max_length = 500)]
+        reason_description: Option<String>,
+        /// Effective date of the reversal, `YYYY-MM-DD`; defaults to the original's.
+        #[schema(format = Date)]
+        effective_at: Option<String>,
+        metadata: Option<Metadata>,
+    }
+
+    /// Why an entry is reversed.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ReasonCode {
+        ErrorCorrection,
+        Duplicate,
+        Fraud,
+        CustomerRequest,
+        Other,
+    }
+
+    // ----- Receipts (write answers; a replay returns the identical body) ----------------------
+
+    /// Answer of `POST /v1/disbursements`.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct DisbursementReceipt {
+        /// The business event (`UUIDv7`).
+        #[schema(format = "uuid")]
+        disbursement_event_id: String,
+        /// Its journal entry (`UUIDv7`).
+        #[schema(format = "uuid")]
+        journal_entry_id: String,
+        /// Commit timestamp, RFC 3339 UTC with `Z`; the same wherever the entry is shown.
+        #[schema(format = DateTime, example = "2026-11-01T09:30:00.123456Z")]
+        posted_at: String,
+    }
+
+    /// Answer of `POST /v1/payments`.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct PaymentReceipt {
+        /// The business event.
+        #[schema(format = "uuid")]
+        payment_event_id: String,
+        /// Its journal entry.
+        #[schema(format = "uuid")]
+        journal_entry_id: String,
+        allocation: Allocation,
+        /// Commit timestamp, RFC 3339 UTC with `Z`.
+        #[schema(format = DateTime)]
+        posted_at: String,
+    }
+
+    /// How a payment was split. The parts sum to the payment amount.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Allocation {
+        /// Applied to fees receivable (1300).
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "500")]
+        fees_minor: String,
+        /// Applied to interest receivable (1200).
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "10000")]
+        interest_minor: String,
+        /// Applied to principal receivable (1100).
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "78349")]
+        principal_minor: String,
+        /// Left over, held in borrower suspense (2100).
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "0")]
+        suspense_minor: String,
+    }
+
+    /// Answer of `POST /v1/fees`.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct FeeReceipt {
+        /// The business event.
+        #[schema(format = "uuid")]
+        fee_event_id: String,
+        /// Its journal entry.
+        #[schema(format = "uuid")]
+        journal_entry_id: String,
+        /// Commit timestamp, RFC 3339 UTC with `Z`.
+        #[schema(format = DateTime)]
+        posted_at: String,
+    }
+
+    /// Answer of `POST /v1/accruals/batch`.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct AccrualReceipt {
+        /// The business event.
+        #[schema(format = "uuid")]
+        accrual_event_id: String,
+        /// The one journal entry of the batch.
+        #[schema(format = "uuid")]
+        journal_entry_id: String,
+        /// Loans accrued.
+        #[schema(minimum = 1, maximum = 10000)]
+        loan_count: u32,
+        /// Sum of the interest accrued, in minor units.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "274")]
+        total_accrued_minor: String,
+        /// Commit timestamp, RFC 3339 UTC with `Z`.
+        #[schema(format = DateTime)]
+        posted_at: String,
+    }
+
+    /// Answer of `POST /v1/reversals`.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ReversalReceipt {
+        /// The reversal's journal entry.
+        #[schema(format = "uuid")]
+        journal_entry_id: String,
+        /// The entry it reverses.
+        #[schema(format = "uuid")]
+        reverses_entry_id: String,
+        /// Commit timestamp, RFC 3339 UTC with `Z`.
+        #[schema(format = DateTime)]
+        posted_at: String,
+        /// The original business event's id.
+        #[schema(format = "uuid")]
+        correlation_id: String,
+    }
+
+    // ----- Read answers -----------------------------------------------------------------------
+
+    /// `GET /v1/loans/{loan_id}/balance`. Amounts in minor units.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct LoanBalance {
+        /// The loan.
+        #[schema(format = "uuid")]
+        loan_id: String,
+        /// Its borrower.
+        #[schema(format = "uuid")]
+        borrower_id: String,
+        /// Its currency.
+        #[schema(pattern = "^[A-Z]{3}$")]
+        currency: String,
+        status: LoanStatus,
+        /// The date the balances are shown for (`as_of_date`, else today, UTC).
+        #[schema(format = Date)]
+        as_of_date: String,
+        /// Principal receivable (1100).
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
+        principal_outstanding_minor: String,
+        /// Interest receivable (1200).
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
+        interest_receivable_minor: String,
+        /// Fees receivable (1300).
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
+        fees_receivable_minor: String,
+        /// Borrower suspense (2100): paid in beyond what was owed.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
+        suspense_minor: String,
+        /// Principal + interest + fees.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
+        total_exposure_minor: String,
+        /// Net disbursed (reversed disbursements excluded).
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
+        disbursed_total_minor: String,
+        /// Net paid in (reversed payments excluded).
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
+        paid_total_minor: String,
+        /// `posted_at` of the latest entry counted; `null` when none is.
+        #[schema(format = DateTime, required = true)]
+        last_activity_at: Option<String>,
+    }
+
+    /// `active` while anything is owed; `paid_off` once everything disbursed is repaid.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum LoanStatus {
+        Active,
+        PaidOff,
+    }
+
+    /// `GET /v1/accounts/{account_code}/balance`. Amounts in minor units.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct AccountBalance {
+        /// The GL account (chart of accounts: 1000, 1100, 1200, 1300, 2000, 2100, 4000, 4100).
+        #[schema(pattern = "^[0-9]{4}$", example = "1100")]
+        account_code: String,
+        /// Its name.
+        #[schema(example = "Principal receivable")]
+        account_name: String,
+        /// The currency asked for.
+        #[schema(pattern = "^[A-Z]{3}$")]
+        currency: String,
+        layer: Layer,
+        /// The date the balance is shown for (`as_of_date`, else today, UTC).
+        #[schema(format = Date)]
+        as_of_date: String,
+        /// Sum of debits.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
+        dr_balance_minor: String,
+        /// Sum of credits.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
+        cr_balance_minor: String,
+        /// Balance on the account's normal side; may be negative.
+        #[schema(pattern = "^(0|-?[1-9][0-9]{0,18})$")]
+        normal_balance_minor: String,
+    }
+
+    /// Balance layer. Every posting today is `SETTLED`; the others exist for holds.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "UPPERCASE")]
+    pub enum Layer {
+        Settled,
+        Pending,
+        Encumbrance,
+    }
+
+    /// `GET /v1/journal-entries/{journal_entry_id}`: one balanced journal entry.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct JournalEntry {
+        /// The entry.
+        #[schema(format = "uuid")]
+        journal_entry_id: String,
+        event_type: EventType,
+        /// Effective date, `YYYY-MM-DD`.
+        #[schema(format = Date)]
+        effective_at: String,
+        /// Commit timestamp, RFC 3339 UTC with `Z`.
+        #[schema(format = DateTime)]
+        posted_at: String,
+        /// The business event's id (for a reversal: the original's event).
+        #[schema(format = "uuid")]
+        correlation_id: String,
+        /// The entry this one reverses, if it is a reversal.
+        #[schema(format = "uuid", required = true)]
+        reverses_entry_id: Option<String>,
+        /// The reversal of this entry, if it was reversed.
+        #[schema(format = "uuid", required = true)]
+        reversed_by_entry_id: Option<String>,
+        /// Human description composed by the service.
+        description: String,
+        /// The `sub` of the token that posted it.
+        #[schema(required = true)]
+        actor: Option<String>,
+        /// The `metadata` sent with the write, verbatim, or `null`.
+        #[schema(required = true)]
+        metadata: Option<Metadata>,
+        /// At least two lines; per currency debits equal credits.
+        #[schema(min_items = 2)]
+        lines: Vec<JournalLine>,
+    }
+
+    /// One journal line.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct JournalLine {
+        /// Position in the entry, from 1.
+        #[schema(minimum = 1)]
+        sequence: i64,
+        /// GL account.
+        #[schema(pattern = "^[0-9]{4}$")]
+        account_code: String,
+        direction: Direction,
+        /// Always positive, in minor units.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
+        amount_minor: String,
+        /// ISO 4217 code.
+        #[schema(pattern = "^[A-Z]{3}$")]
+        currency: String,
+        layer: Layer,
+        /// The loan the line belongs to, if any.
+        #[schema(format = "uuid", required = true)]
+        loan_id: Option<String>,
+        /// The loan's borrower, if any.
+        #[schema(format = "uuid", required = true)]
+        borrower_id: Option<String>,
+        /// The payment's `external_ref`, if any.
+        #[schema(required = true)]
+        external_ref: Option<String>,
+    }
+
+    /// Debit or credit.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "UPPERCASE")]
+    pub enum Direction {
+        Dr,
+        Cr,
+    }
+
+    /// Business event type of a journal entry. The first five are posted today; the others are
+    /// reserved by the HPTS enum.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum EventType {
+        Disbursement,
+        PaymentReceived,
+        FeeAssessed,
+        Accrual,
+        Reversal,
+        DisbursementSettled,
+        PaymentAllocated,
+        PaymentReturned,
+        FeeWaived,
+        Chargeoff,
+        Recovery,
+        Refinance,
+        Restructure,
+        ManualAdjustment,
+    }
+
+    /// `GET /v1/loans/{loan_id}/journal-entries`: one page, in posting order.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct JournalEntryPage {
+        /// Up to `page_size` entries.
+        items: Vec<JournalEntry>,
+        /// Pass as `page_token` (with the same filters) for the next page; `null` on the last.
+        #[schema(required = true, min_length = 1)]
+        next_page_token: Option<String>,
+    }
+
+    /// `GET /v1/reconciliation/status`: the proof that the caller's ledger is whole, computed on
+    /// one read snapshot.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ReconciliationStatus {
+        /// The date asked for, else today (UTC).
+        #[schema(format = Date)]
+        as_of_date: String,
+        ledger_integrity: LedgerIntegrity,
+        /// Bank statement matching per bank account (none configured today: empty).
+        bank_reconciliation: Vec<BankReconciliation>,
+        portfolio_rollup: PortfolioRollup,
+        /// Every check, in a fixed order: `trial_balance`, `entries_balanced`,
+        /// `loan_subledger_matches_gl`, `materialised_balances_match_lines`,
+        /// `hash_chain_intact`, `append_only_guard_present`.
+        checks: Vec<ReconciliationCheck>,
+    }
+
+    /// Outcome of a check.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum CheckStatus {
+        Ok,
+        Mismatch,
+    }
+
+    /// Summary of the integrity checks.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct LedgerIntegrity {
+        /// `ok` when every check holds.
+        status: CheckStatus,
+        /// (account, currency) pairs whose balances disagree somewhere.
+        #[schema(minimum = 0)]
+        mismatched_account_count: u64,
+        /// When the checks ran, RFC 3339 UTC with `Z`.
+        #[schema(format = DateTime)]
+        checked_at: String,
+    }
+
+    /// Bank statement matching of one bank account.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct BankReconciliation {
+        /// The bank account.
+        bank_account_ref: String,
+        status: CheckStatus,
+        /// Ledger minus bank, in minor units.
+        #[schema(pattern = "^(0|-?[1-9][0-9]{0,18})$")]
+        difference_minor: String,
+    }
+
+    /// GL principal (1100) against the sum of the loans' principal.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct PortfolioRollup {
+        /// `ok` when both sides are equal.
+        status: CheckStatus,
+        /// Net of account 1100, in minor units.
+        #[schema(pattern = "^(0|-?[1-9][0-9]{0,18})$")]
+        gl_principal_minor: String,
+        /// Sum of every loan's principal outstanding, in minor units.
+        #[schema(pattern = "^(0|-?[1-9][0-9]{0,18})$")]
+        sum_of_loan_balances_minor: String,
+    }
+
+    /// One reconciliation check.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ReconciliationCheck {
+        /// Stable check name.
+        #[schema(pattern = "^[a-z][a-z0-9_]*$", example = "trial_balance")]
+        name: String,
+        status: CheckStatus,
+        /// What was compared, or what differs.
+        detail: String,
+    }
+
+    /// `GET /v1/health/live`.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Liveness {
+        #[schema(inline)]
+        status: LiveStatus,
+        /// The build's version.
+        #[schema(example = "0.1.0")]
+        version: String,
+        /// The build's git commit (`unknown` outside a checkout).
+        git_sha: String,
+    }
+
+    /// Always `ok`.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum LiveStatus {
+        Ok,
+    }
+
+    /// `GET /v1/health/ready` when ready.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct Readiness {
+        #[schema(inline)]
+        status: ReadyStatus,
+    }
+
+    /// Always `ready`.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ReadyStatus {
+        Ready,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Reusable error responses
+// ---------------------------------------------------------------------------------------------
+
+mod responses {
+    //! Error responses that read the same on every operation that can answer them.
+    #![expect(
+        dead_code,
+        reason = "documentation-only types: never constructed, only described"
+    )]
+
+    use utoipa::ToResponse;
+
+    use super::schemas::Problem;
+
+    /// 401 `unauthenticated`: the bearer token is missing, invalid or expired.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "`Bearer`, plus `error=\"invalid_token\"` when a token was given"))
+    )]
+    pub struct Unauthenticated(Problem);
+
+    /// 403 `insufficient_scope`: the token is valid but lacks the operation's scope.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("WWW-Authenticate" = String, description = "`Bearer error=\"insufficient_scope\", scope=\"<the scope>\"`"))
+    )]
+    pub struct Forbidden(Problem);
+
+    /// 405 `method_not_allowed`: the path exists but not with this method.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("Allow" = String, description = "The method the path answers: `GET` or `POST`"))
+    )]
+    pub struct MethodNotAllowed(Problem);
+
+    /// 413 `payload_too_large`: the body exceeds 64 KiB (4 MiB for `/v1/accruals/batch`).
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct PayloadTooLarge(Problem);
+
+    /// 415 `unsupported_media_type`: `Content-Type` is not `application/json`.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct UnsupportedMediaType(Problem);
+
+    /// 503 `overloaded` (the writer queue is full) or `not_ready` (the writer is stopped, or
+    /// the disk is full). Nothing was written; retry after `Retry-After` seconds with the same
+    /// `Idempotency-Key`.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
+    )]
+    pub struct ServiceUnavailable(Problem);
+
+    /// 429 `rate_limited`: this tenant's request rate limit is exceeded (only when the
+    /// operator enables per-tenant rate limiting; checked right after authentication). Nothing
+    /// was done; retry after `Retry-After` seconds.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds until the tenant's bucket has a token again"))
+    )]
+    pub struct RateLimited(Problem);
+
+    /// 500 `internal`: an unexpected failure; logged, no internals shown. For a write, nothing
+    /// was written.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct InternalError(Problem);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Parameters
+// ---------------------------------------------------------------------------------------------
+
+mod params {
+    //! Header and query parameters shared by several operations.
+    #![expect(
+        dead_code,
+        reason = "documentation-only types: never constructed, only described"
+    )]
+
+    use utoipa::IntoParams;
+
+    /// The `Idempotency-Key` header of every POST.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Header)]
+    pub struct IdempotencyKey {
+        /// Required (else 400 `idempotency_key_missing`); 8–255 characters (else 400
+        /// `idempotency_key_invalid`). Scoped per tenant, kept at least 24 h. Recommended form
+        /// `<event_type>:<resource_id>:<natural_key>`.
+        #[param(
+            rename = "Idempotency-Key",
+            pattern = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{7,254}$",
+            min_length = 8,
+            max_length = 255,
+            example = "disbursement:0192f0c1-6f3a-7c3e-9a51-2b1e1f7a8c90:1"
+        )]
+        idempotency_key: String,
+    }
+
+    /// Query of `GET /v1/loans/{loan_id}/balance`. Unknown or repeated parameters are 400.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct LoanBalanceQuery {
+        /// Balances counting only entries effective on or before this date (`YYYY-MM-DD`).
+        #[param(format = Date)]
+        as_of_date: Option<String>,
+    }
+
+    /// Query of `GET /v1/accounts/{account_code}/balance`. Unknown or repeated parameters are
+    /// 400.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct AccountBalanceQuery {
+        /// ISO 4217 code of the balance (required).
+        #[param(pattern = "^[A-Z]{3}$", example = "USD")]
+        currency: String,
+        /// Balance layer; `SETTLED` when absent.
+        #[param(inline)]
+        layer: Option<super::schemas::Layer>,
+        /// Balance counting only entries effective on or before this date (`YYYY-MM-DD`).
+        #[param(format = Date)]
+        as_of_date: Option<String>,
+    }
+
+    /// Query of `GET /v1/loans/{loan_id}/journal-entries`. Unknown or repeated parameters are
+    /// 400.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct JournalEntriesQuery {
+        /// Only entries effective on or after this date (`YYYY-MM-DD`).
+        #[param(format = Date)]
+        from_date: Option<String>,
+        /// Only entries effective on or before this date (`YYYY-MM-DD`).
+        #[param(format = Date)]
+        to_date: Option<String>,
+        /// Only entries of this event type.
+        #[param(inline)]
+        event_type: Option<super::schemas::EventType>,
+        /// Entries per page, 1–500 (default 100); outside that range 400 `validation_failed`.
+        #[param(minimum = 1, maximum = 500, default = 100)]
+        page_size: Option<u32>,
+        /// `next_page_token` of the previous page, used with the same filters. A modified token,
+        /// or one from another tenant, loan or filter set, is 400 `invalid_page_token`.
+        page_token: Option<String>,
+    }
+
+    /// Query of `GET /v1/reconciliation/status`. Unknown or repeated parameters are 400.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct ReconciliationQuery {
+        /// Limit the trial balance and the portfolio roll-up to entries effective on or before
+        /// this date (`YYYY-MM-DD`); the integrity checks always cover the whole ledger.
+        #[param(format = Date)]
+        as_of_date: Option<String>,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Operations
+// ---------------------------------------------------------------------------------------------
+
+mod operations {
+    //! One stub per route; never called. The doc comment of each is the operation's summary
+    //! (first line) and description (the rest).
+    #![expect(
+        dead_code,
+        reason = "documentation-only stubs: utoipa reads their attributes, nobody calls them"
+    )]
+
+    use super::params::{
+        AccountBalanceQuery, IdempotencyKey, JournalEntriesQuery, LoanBalanceQuery,
+        ReconciliationQuery,
+    };
+    use super::responses::{
+        Forbidden, InternalError, MethodNotAllowed, PayloadTooLarge, RateLimited,
+        ServiceUnavailable, Unauthenticated, UnsupportedMediaType,
+    };
+    #[expect(
+        clippy::wildcard_imports,
+        reason = "the operations below name most of the schemas"
+    )]
+    use super::schemas::*;
+
+    // ----- Writes -----------------------------------------------------------------------------
+
+    /// Record a disbursement
+    ///
+    /// Requires scope `hpts:disbursements:write`. Posts Dr 1100 principal receivable / Cr 2000
+    /// disbursement clearing. The first disbursement of a loan opens it and binds its borrower
+    /// and currency.
+    #[utoipa::path(
+        post,
+        path = "/v1/disbursements",
+        tag = "writes",
+        params(IdempotencyKey),
+        request_body(content = DisbursementRequest, content_type = "application/json"),
+        responses(
+            (status = 201, description = "Posted.", body = DisbursementReceipt),
+            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
+                body = DisbursementReceipt,
+                headers(("Idempotent-Replayed" = String, description = "`true`"))),
+            (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing` or `idempotency_key_invalid`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 405, response = MethodNotAllowed),
+            (status = 409, description = "`idempotency_in_progress`: the first request with this key is still being processed.",
+                body = Problem, content_type = "application/problem+json",
+                headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+            (status = 413, response = PayloadTooLarge),
+            (status = 415, response = UnsupportedMediaType),
+            (status = 422, description = "`idempotency_mismatch`, `borrower_mismatch`, `currency_mismatch` or `amount_must_be_positive`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 500, response = InternalError),
+            (status = 503, response = ServiceUnavailable),
+        ),
+        security(("bearer" = ["hpts:disbursements:write"])),
+    )]
+    pub(super) fn create_disbursement() {}
+
+    /// Record a payment
+    ///
+    /// Requires scope `hpts:payments:write`. Posts Dr 1000 cash for the amount and, for each
+    /// non-zero part of the allocation waterfall (fees → interest → principal → suspense), Cr
+    /// 1300 / 1200 / 1100 / 2100.
+    #[utoipa::path(
+        post,
+        path = "/v1/payments",
+        tag = "writes",
+        params(IdempotencyKey),
+        request_body(content = PaymentRequest, content_type = "application/json"),
+        responses(
+            (status = 201, description = "Posted.", body = PaymentReceipt),
+            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
+                body = PaymentReceipt,
+                headers(("Idempotent-Replayed" = String, description = "`true`"))),
+            (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing` or `idempotency_key_invalid`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 405, response = MethodNotAllowed),
+            (status = 409, description = "`duplicate_external_ref` (another payment of this tenant has this `external_ref`), or `idempotency_in_progress` (with `Retry-After`).",
+                body = Problem, content_type = "application/problem+json",
+                headers(("Retry-After" = u32, description = "Seconds to wait before retrying (`idempotency_in_progress` only)"))),
+            (status = 413, response = PayloadTooLarge),
+            (status = 415, response = UnsupportedMediaType),
+            (status = 422, description = "`idempotency_mismatch`, `loan_not_found`, `borrower_mismatch`, `currency_mismatch` or `amount_must_be_positive`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 500, response = InternalError),
+            (status = 503, response = ServiceUnavailable),
+        ),
+        security(("bearer" = ["hpts:payments:write"])),
+    )]
+    pub(super) fn create_payment() {}
+
+    /// Assess a fee
+    ///
+    /// Requires scope `hpts:fees:write`. Posts Dr 1300 fees receivable / Cr 4100 fee income.
+    #[utoipa::path(
+        post,
+        path = "/v1/fees",
+        tag = "writes",
+        params(IdempotencyKey),
+        request_body(content = FeeRequest, content_type = "application/json"),
+        responses(
+            (status = 201, description = "Posted.", body = FeeReceipt),
+            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
+                body = FeeReceipt,
+                headers(("Idempotent-Replayed" = String, description = "`true`"))),
+            (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing` or `idempotency_key_invalid`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 405, response = MethodNotAllowed),
+            (status = 409, description = "`idempotency_in_progress`: the first request with this key is still being processed.",
+                body = Problem, content_type = "application/problem+json",
+                headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+            (status = 413, response = PayloadTooLarge),
+            (status = 415, response = UnsupportedMediaType),
+            (status = 422, description = "`idempotency_mismatch`, `loan_not_found`, `currency_mismatch` or `amount_must_be_positive`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 500, response = InternalError),
+            (status = 503, response = ServiceUnavailable),
+        ),
+        security(("bearer" = ["hpts:fees:write"])),
+    )]
+    pub(super) fn create_fee() {}
+
+    /// Accrue daily interest for a batch of loans
+    ///
+    /// Requires scope `hpts:accruals:write`. All or nothing: one journal entry with, per loan,
+    /// Dr 1200 interest receivable / Cr 4000 interest income; the inputs of every line are
+    /// stored. Body limit 4 MiB.
+    #[utoipa::path(
+        post,
+        path = "/v1/accruals/batch",
+        tag = "writes",
+        params(IdempotencyKey),
+        request_body(content = AccrualBatchRequest, content_type = "application/json"),
+        responses(
+            (status = 201, description = "Posted.", body = AccrualReceipt),
+            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
+                body = AccrualReceipt,
+                headers(("Idempotent-Replayed" = String, description = "`true`"))),
+            (status = 400, description = "`validation_failed` (every failing field in `errors[]`, e.g. `loans[3].interest_minor`; a loan listed twice is `duplicate`), `malformed_json`, `idempotency_key_missing` or `idempotency_key_invalid`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 405, response = MethodNotAllowed),
+            (status = 409, description = "`idempotency_in_progress`: the first request with this key is still being processed.",
+                body = Problem, content_type = "application/problem+json",
+                headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+            (status = 413, response = PayloadTooLarge),
+            (status = 415, response = UnsupportedMediaType),
+            (status = 422, description = "`idempotency_mismatch`, `amount_must_be_positive`, or a refused batch: `loan_not_found`, `principal_mismatch`, `interest_mismatch`, `already_accrued` or `mixed_currency_batch` (the code of the first refused loan), with one `errors[]` item per refused loan. Nothing is written.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 500, response = InternalError),
+            (status = 503, response = ServiceUnavailable),
+        ),
+        security(("bearer" = ["hpts:accruals:write"])),
+    )]
+    pub(super) fn create_accrual_batch() {}
+
+    /// Reverse a journal entry
+    ///
+    /// Requires scope `hpts:reversals:write`. Posts the exact mirror of the original entry's
+    /// lines and undoes its effect on loan balances. An entry is reversed at most once; a
+    /// reversal cannot be reversed; reverse later activity first when the reversal would make a
+    /// loan balance negative.
+    #[utoipa::path(
+        post,
+        path = "/v1/reversals",
+        tag = "writes",
+        params(IdempotencyKey),
+        request_body(content = ReversalRequest, content_type = "application/json"),
+        responses(
+            (status = 201, description = "Posted.", body = ReversalReceipt),
+            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
+                body = ReversalReceipt,
+                headers(("Idempotent-Replayed" = String, description = "`true`"))),
+            (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing` or `idempotency_key_invalid`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 404, description = "`not_found`: no such journal entry in this tenant.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 405, response = MethodNotAllowed),
+            (status = 409, description = "`already_reversed`, or `idempotency_in_progress` (with `Retry-After`).",
+                body = Problem, content_type = "application/problem+json",
+                headers(("Retry-After" = u32, description = "Seconds to wait before retrying (`idempotency_in_progress` only)"))),
+            (status = 413, response = PayloadTooLarge),
+            (status = 415, response = UnsupportedMediaType),
+            (status = 422, description = "`idempotency_mismatch`, `cannot_reverse_reversal` or `reversal_blocked_by_later_activity`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 500, response = InternalError),
+            (status = 503, response = ServiceUnavailable),
+        ),
+        security(("bearer" = ["hpts:reversals:write"])),
+    )]
+    pub(super) fn create_reversal() {}
+
+    // ----- Reads ------------------------------------------------------------------------------
+
+    /// Get a loan's balances
+    ///
+    /// Requires scope `hpts:balances:read`. Current balances, or as of an effective date.
+    #[utoipa::path(
+        get,
+        path = "/v1/loans/{loan_id}/balance",
+        tag = "reads",
+        params(
+            ("loan_id" = String, Path, format = "uuid", description = "The loan (any case)."),
+            LoanBalanceQuery,
+        ),
+        responses(
+            (status = 200, description = "The loan's balances.", body = LoanBalance),
+            (status = 400, description = "`validation_failed`: a malformed `loan_id` or `as_of_date`, or an unknown or repeated query parameter.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 404, description = "`not_found`: no such loan in this tenant.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 405, response = MethodNotAllowed),
+            (status = 500, response = InternalError),
+        ),
+        security(("bearer" = ["hpts:balances:read"])),
+    )]
+    pub(super) fn get_loan_balance() {}
+
+    /// List a loan's journal entries
+    ///
+    /// Requires scope `hpts:ledger:read`. Keyset pages in posting order; follow
+    /// `next_page_token` until it is `null`.
+    #[utoipa::path(
+        get,
+        path = "/v1/loans/{loan_id}/journal-entries",
+        tag = "reads",
+        params(
+            ("loan_id" = String, Path, format = "uuid", description = "The loan (any case)."),
+            JournalEntriesQuery,
+        ),
+        responses(
+            (status = 200, description = "One page of entries.", body = JournalEntryPage),
+            (status = 400, description = "`validation_failed` (a malformed `loan_id`, date or `event_type`, `page_size` outside 1–500, an unknown or repeated query parameter) or `invalid_page_token`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 404, description = "`not_found`: no such loan in this tenant.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 405, response = MethodNotAllowed),
+            (status = 500, response = InternalError),
+        ),
+        security(("bearer" = ["hpts:ledger:read"])),
+    )]
+    pub(super) fn list_loan_journal_entries() {}
+
+    /// Get a GL account's balance
+    ///
+    /// Requires scope `hpts:balances:read`. The balance of one account of the chart, in one
+    /// currency and layer.
+    #[utoipa::path(
+        get,
+        path = "/v1/accounts/{account_code}/balance",
+        tag = "reads",
+        params(
+            ("account_code" = String, Path, pattern = "^[0-9]{4}$", example = "1100",
+                description = "A code of the chart of accounts: 1000, 1100, 1200, 1300, 2000, 2100, 4000 or 4100."),
+            AccountBalanceQuery,
+        ),
+        responses(
+            (status = 200, description = "The account's balance.", body = AccountBalance),
+            (status = 400, description = "`validation_failed`: an `account_code` not of four digits, a missing or malformed `currency`, an unknown `layer`, a malformed `as_of_date`, or an unknown or repeated query parameter.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 404, description = "`not_found`: no such account in the chart.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 405, response = MethodNotAllowed),
+            (status = 500, response = InternalError),
+        ),
+        security(("bearer" = ["hpts:balances:read"])),
+    )]
+    pub(super) fn get_account_balance() {}
+
+    /// Get a journal entry
+    ///
+    /// Requires scope `hpts:ledger:read`. The entry with its lines; `posted_at` is identical to
+    /// the write answer's.
+    #[utoipa::path(
+        get,
+        path = "/v1/journal-entries/{journal_entry_id}",
+        tag = "reads",
+        params(
+            ("journal_entry_id" = String, Path, format = "uuid", description = "The entry (any case)."),
+        ),
+        responses(
+            (status = 200, description = "The entry.", body = JournalEntry),
+            (status = 400, description = "`validation_failed`: a malformed `journal_entry_id`, or any query parameter.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 404, description = "`not_found`: no such entry in this tenant.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 405, response = MethodNotAllowed),
+            (status = 500, response = InternalError),
+        ),
+        security(("bearer" = ["hpts:ledger:read"])),
+    )]
+    pub(super) fn get_journal_entry() {}
+
+    /// Get the reconciliation status
+    ///
+    /// Requires scope `hpts:reconciliation:read`. For the caller's tenant, on one read snapshot
+    /// (never blocks writers): trial balance per currency, every entry balanced, loan
+    /// sub-ledger against the GL control accounts, materialised balances against a replay of
+    /// the lines, the hash chain and the append-only guard.
+    #[utoipa::path(
+        get,
+        path = "/v1/reconciliation/status",
+        tag = "reads",
+        params(ReconciliationQuery),
+        responses(
+            (status = 200, description = "The checks and their outcome.", body = ReconciliationStatus),
+            (status = 400, description = "`validation_failed`: a malformed `as_of_date`, or an unknown or repeated query parameter.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 405, response = MethodNotAllowed),
+            (status = 500, response = InternalError),
+        ),
+        security(("bearer" = ["hpts:reconciliation:read"])),
+    )]
+    pub(super) fn get_reconciliation_status() {}
+
+    // ----- Operations (no token) --------------------------------------------------------------
+
+    /// Liveness
+    ///
+    /// No authentication. 200 while the process serves HTTP.
+    #[utoipa::path(
+        get,
+        path = "/v1/health/live",
+        tag = "operations",
+        responses(
+            (status = 200, description = "The process is up.", body = Liveness),
+            (status = 405, response = MethodNotAllowed),
+        ),
+    )]
+    pub(super) fn health_live() {}
+
+    /// Readiness
+    ///
+    /// No authentication. 200 when the writer runs and migrations are applied, else 503.
+    #[utoipa::path(
+        get,
+        path = "/v1/health/ready",
+        tag = "operations",
+        responses(
+            (status = 200, description = "Ready to serve writes.", body = Readiness),
+            (status = 405, response = MethodNotAllowed),
+            (status = 503, description = "`not_ready`: the writer is not running.",
+                body = Problem, content_type = "application/problem+json",
+                headers(("Retry-After" = u32, description = "Seconds to wait before asking again"))),
+        ),
+    )]
+    pub(super) fn health_ready() {}
+
+    /// Prometheus metrics
+    ///
+    /// No authentication. The Prometheus text exposition format.
+    #[utoipa::path(
+        get,
+        path = "/metrics",
+        tag = "operations",
+        responses(
+            (status = 200, description = "Metrics in the Prometheus text format.", body = String, content_type = "text/plain"),
+        ),
+    )]
+    pub(super) fn metrics() {}
+
+    /// This document
+    ///
+    /// No authentication. The `OpenAPI` 3.1 document of the whole API; Swagger UI at `/docs/`.
+    #[utoipa::path(
+        get,
+        path = "/openapi.json",
+        tag = "operations",
+        responses(
+            (status = 200, description = "The OpenAPI document.", body = serde_json::Value, content_type = "application/json"),
+            (status = 405, response = MethodNotAllowed),
+        ),
+    )]
+    pub(super) fn openapi_document() {}
+}

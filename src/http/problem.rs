@@ -74,7 +74,10 @@ pub enum Code {
 
 impl Code {
     /// THE table: status, wire code, title.
-    #[expect(clippy::too_many_lines, reason = "the one error table: a row per code, read as a whole")]
+    #[expect(
+        clippy::too_many_lines,
+        reason = "the one error table: a row per code, read as a whole"
+    )]
     pub const fn meta(self) -> (StatusCode, &'static str, &'static str) {
         use Code as C;
         match self {

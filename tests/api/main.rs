@@ -11,6 +11,8 @@ mod durability;
 mod edges;
 mod fees;
 mod idempotency;
+mod openapi;
 mod payments;
+mod reads;
 mod reversals;
 mod validation;

@@ -1,1 +1,1166 @@
-//! placeholder
+//! `GET /openapi.json` and `/docs`: the document is `OpenAPI` 3.1, names every route of the route
+//! table with its method and scope, documents `Idempotency-Key` and every answer of each POST,
+//! types money as strings; and the contract test: every endpoint is called for real and each
+//! answer (status, content type, body, headers) is validated against the schema the document
+//! gives for that operation, status and content type (JSON Schema draft 2020-12, formats on).
+//! The requests sent are validated against the documented request bodies too.
+
+use reqwest::header::CONTENT_TYPE;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::helpers::{
+    Answer, Caller, TestApp, disbursement_body, key, spawn_app, spawn_app_with, uuid,
+};
+
+// Path templates of the route table.
+const DISBURSEMENTS: &str = "/v1/disbursements";
+const PAYMENTS: &str = "/v1/payments";
+const FEES: &str = "/v1/fees";
+const ACCRUALS: &str = "/v1/accruals/batch";
+const REVERSALS: &str = "/v1/reversals";
+const LOAN_BALANCE: &str = "/v1/loans/{loan_id}/balance";
+const LOAN_ENTRIES: &str = "/v1/loans/{loan_id}/journal-entries";
+const ACCOUNT_BALANCE: &str = "/v1/accounts/{account_code}/balance";
+const ENTRY: &str = "/v1/journal-entries/{journal_entry_id}";
+const RECONCILIATION: &str = "/v1/reconciliation/status";
+const LIVE: &str = "/v1/health/live";
+const READY: &str = "/v1/health/ready";
+const METRICS: &str = "/metrics";
+const DOCUMENT: &str = "/openapi.json";
+
+/// The route table (src/http/mod.rs `routes()` plus `/metrics` and the document itself):
+/// method, path template, scope.
+const ROUTES: &[(&str, &str, Option<&str>)] = &[
+    ("post", DISBURSEMENTS, Some("hpts:disbursements:write")),
+    ("post", PAYMENTS, Some("hpts:payments:write")),
+    ("post", FEES, Some("hpts:fees:write")),
+    ("post", ACCRUALS, Some("hpts:accruals:write")),
+    ("post", REVERSALS, Some("hpts:reversals:write")),
+    ("get", LOAN_BALANCE, Some("hpts:balances:read")),
+    ("get", LOAN_ENTRIES, Some("hpts:ledger:read")),
+    ("get", ACCOUNT_BALANCE, Some("hpts:balances:read")),
+    ("get", ENTRY, Some("hpts:ledger:read")),
+    ("get", RECONCILIATION, Some("hpts:reconciliation:read")),
+    ("get", LIVE, None),
+    ("get", READY, None),
+    ("get", METRICS, None),
+    ("get", DOCUMENT, None),
+];
+
+/// Documented response headers that every such response must carry (`Retry-After` is
+/// conditional on some statuses, so it is only checked when present).
+const ALWAYS_SENT: &[&str] = &[
+    "traceparent",
+    "Idempotent-Replayed",
+    "Allow",
+    "WWW-Authenticate",
+];
+
+const MONEY: &str = "^(0|[1-9][0-9]{0,18})$";
+const IDEMPOTENCY_KEY: &str = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{7,254}$";
+
+/// Every error code of SPEC §10, plus `method_not_allowed`.
+const PROBLEM_CODES: &[&str] = &[
+    "validation_failed",
+    "malformed_json",
+    "idempotency_key_missing",
+    "idempotency_key_invalid",
+    "invalid_page_token",
+    "unauthenticated",
+    "insufficient_scope",
+    "not_found",
+    "method_not_allowed",
+    "idempotency_in_progress",
+    "already_reversed",
+    "duplicate_external_ref",
+    "payload_too_large",
+    "unsupported_media_type",
+    "idempotency_mismatch",
+    "borrower_mismatch",
+    "currency_mismatch",
+    "loan_not_found",
+    "amount_must_be_positive",
+    "principal_mismatch",
+    "interest_mismatch",
+    "already_accrued",
+    "mixed_currency_batch",
+    "cannot_reverse_reversal",
+    "reversal_blocked_by_later_activity",
+    "rate_limited",
+    "not_ready",
+    "overloaded",
+    "internal",
+];
+
+// ---------------------------------------------------------------------------------------------
+// The document and its JSON Schema validation
+// ---------------------------------------------------------------------------------------------
+
+/// The served document plus what validation needs.
+struct Contract {
+    doc: Value,
+    /// `components.schemas` with every `#/components/schemas/X` rewritten to `#/$defs/X`.
+    defs: Value,
+}
+
+/// Rewrites `OpenAPI` component references into `$defs` references.
+fn to_defs(v: &Value) -> Value {
+    let text = serde_json::to_string(v).expect("json");
+    serde_json::from_str(&text.replace("#/components/schemas/", "#/$defs/")).expect("json")
+}
+
+impl Contract {
+    async fn load(app: &TestApp) -> Contract {
+        let a = Answer::from(app.get_raw(DOCUMENT, None).await).await;
+        assert_eq!(a.status, 200, "{}", a.text);
+        assert_eq!(a.header("content-type"), Some("application/json"));
+        let doc = a.json();
+        let defs = to_defs(&doc["components"]["schemas"]);
+        Contract { doc, defs }
+    }
+
+    /// Follows a local `$ref` (`#/components/...`) if `v` is one.
+    fn resolve<'a>(&'a self, v: &'a Value) -> &'a Value {
+        match v.get("$ref").and_then(Value::as_str) {
+            Some(r) => self
+                .doc
+                .pointer(r.trim_start_matches('#'))
+                .unwrap_or_else(|| panic!("dangling $ref {r}")),
+            None => v,
+        }
+    }
+
+    fn operation(&self, method: &str, template: &str) -> &Value {
+        let op = &self.doc["paths"][template][method];
+        assert!(op.is_object(), "{method} {template} is not documented");
+        op
+    }
+
+    /// The documented response of an operation for a status (references followed).
+    fn response(&self, method: &str, template: &str, status: u16) -> Option<&Value> {
+        self.operation(method, template)["responses"]
+            .get(status.to_string())
+            .map(|r| self.resolve(r))
+    }
+
+    /// Validation errors of `instance` against an `OpenAPI` schema object.
+    fn schema_errors(&self, schema: &Value, instance: &Value) -> Vec<String> {
+        let root = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$defs": self.defs,
+            "allOf": [to_defs(schema)],
+        });
+        let validator = jsonschema::draft202012::options()
+            .should_validate_formats(true)
+            .build(&root)
+            .unwrap_or_else(|e| panic!("the documented schema does not compile: {e}\n{schema}"));
+        validator
+            .iter_errors(instance)
+            .map(|e| format!("{} at `{}`", e, e.instance_path()))
+            .collect()
+    }
+
+    /// Every way `answer` departs from the document for `method template`: undocumented status
+    /// or content type, a body that does not validate, a missing or invalid documented header.
+    fn violations(&self, method: &str, template: &str, answer: &Answer) -> Vec<String> {
+        let label = format!("{} {template} → {}", method.to_uppercase(), answer.status);
+        let Some(response) = self.response(method, template, answer.status) else {
+            return vec![format!("{label}: status not documented ({})", answer.text)];
+        };
+        let mut out = Vec::new();
+        let content_type = answer
+            .header("content-type")
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        match response["content"].get(&content_type) {
+            None => out.push(format!(
+                "{label}: content type {content_type:?} not documented"
+            )),
+            Some(media) => {
+                let body: Value = if content_type.ends_with("json") {
+                    serde_json::from_str(&answer.text).unwrap_or_else(|e| {
+                        panic!("{label}: body is not JSON ({e}): {}", answer.text)
+                    })
+                } else {
+                    Value::String(answer.text.clone())
+                };
+                out.extend(
+                    self.schema_errors(&media["schema"], &body)
+                        .into_iter()
+                        .map(|e| format!("{label}: body: {e}\n    body: {}", answer.text)),
+                );
+            }
+        }
+        if let Some(headers) = response["headers"].as_object() {
+            for (name, header) in headers {
+                let header = self.resolve(header);
+                match answer.header(name) {
+                    None if ALWAYS_SENT.contains(&name.as_str()) => {
+                        out.push(format!("{label}: header {name} missing"));
+                    }
+                    None => {}
+                    Some(raw) => {
+                        let schema = &header["schema"];
+                        let value = if schema["type"] == "integer" {
+                            raw.parse::<i64>().map_or_else(|_| json!(raw), |n| json!(n))
+                        } else {
+                            json!(raw)
+                        };
+                        out.extend(
+                            self.schema_errors(schema, &value)
+                                .into_iter()
+                                .map(|e| format!("{label}: header {name}: {e}")),
+                        );
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Validation errors of a request body against the operation's documented request body.
+    fn request_errors(&self, method: &str, template: &str, body: &Value) -> Vec<String> {
+        let schema = &self.operation(method, template)["requestBody"]["content"]["application/json"]
+            ["schema"];
+        assert!(
+            schema.is_object(),
+            "{method} {template} documents no JSON body"
+        );
+        self.schema_errors(schema, body)
+    }
+
+    /// A component schema by name.
+    fn schema(&self, name: &str) -> &Value {
+        let s = &self.doc["components"]["schemas"][name];
+        assert!(s.is_object(), "schema {name} is not documented");
+        s
+    }
+}
+
+/// Collects contract violations over a scenario and reports them all at once.
+struct Audit<'a> {
+    contract: &'a Contract,
+    violations: Vec<String>,
+}
+
+impl<'a> Audit<'a> {
+    fn new(contract: &'a Contract) -> Self {
+        Audit {
+            contract,
+            violations: Vec::new(),
+        }
+    }
+
+    /// Asserts the status (the scenario depends on it) and records any contract violation.
+    fn answer(&mut self, method: &str, template: &str, answer: &Answer, status: u16) {
+        assert_eq!(
+            answer.status,
+            status,
+            "{} {template}: {}",
+            method.to_uppercase(),
+            answer.text
+        );
+        self.violations
+            .extend(self.contract.violations(method, template, answer));
+    }
+
+    /// As [`Audit::answer`], for an error: also asserts the problem `code`.
+    fn problem(&mut self, method: &str, template: &str, answer: &Answer, status: u16, code: &str) {
+        self.answer(method, template, answer, status);
+        assert_eq!(answer.code(), code, "{}", answer.text);
+    }
+
+    /// Records a request body the document would refuse.
+    fn request(&mut self, template: &str, body: &Value) {
+        self.violations.extend(
+            self.contract
+                .request_errors("post", template, body)
+                .into_iter()
+                .map(|e| format!("request to POST {template}: {e}\n    body: {body}")),
+        );
+    }
+
+    fn finish(self) {
+        assert!(
+            self.violations.is_empty(),
+            "{} contract violation(s):\n{}",
+            self.violations.len(),
+            self.violations.join("\n")
+        );
+    }
+}
+
+/// Every schema object reachable inside `v` (depth first), with its JSON path.
+fn walk<'a>(v: &'a Value, path: &str, out: &mut Vec<(String, &'a Value)>) {
+    match v {
+        Value::Object(map) => {
+            out.push((path.to_owned(), v));
+            for (k, child) in map {
+                walk(child, &format!("{path}/{k}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                walk(child, &format!("{path}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether a schema admits the JSON type `ty` (`type` may be a string or an array).
+fn admits(schema: &Value, ty: &str) -> bool {
+    match &schema["type"] {
+        Value::String(t) => t == ty,
+        Value::Array(ts) => ts.iter().any(|t| t == ty),
+        _ => false,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The document itself
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_document_is_openapi_3_1_and_describes_every_route_with_its_scope() {
+    let app = spawn_app().await;
+    let c = Contract::load(&app).await;
+    assert_eq!(c.doc["openapi"], "3.1.0");
+    assert_eq!(c.doc["info"]["title"], "HPTS lending ledger API");
+    assert_eq!(c.doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+    let bearer = &c.doc["components"]["securitySchemes"]["bearer"];
+    assert_eq!(bearer["type"], "http");
+    assert_eq!(bearer["scheme"], "bearer");
+    assert_eq!(bearer["bearerFormat"], "JWT");
+
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, item) in c.doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("path item").keys() {
+            documented.push((method.clone(), path.clone()));
+        }
+    }
+    documented.sort();
+    let mut expected: Vec<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p, _)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(documented, expected, "documented operations ≠ route table");
+
+    for (method, path, scope) in ROUTES {
+        let op = c.operation(method, path);
+        let description = op["description"].as_str().unwrap_or_default();
+        match scope {
+            Some(scope) => {
+                assert_eq!(
+                    op["security"],
+                    json!([{ "bearer": [scope] }]),
+                    "{method} {path}"
+                );
+                assert!(
+                    description.contains(scope),
+                    "{method} {path}: the description does not name {scope}: {description}"
+                );
+                for status in [401, 403, 429, 500] {
+                    assert!(
+                        c.response(method, path, status).is_some(),
+                        "{method} {path} lacks {status}"
+                    );
+                }
+            }
+            None => assert!(
+                op.get("security").is_none(),
+                "{method} {path} needs no token"
+            ),
+        }
+        assert!(
+            op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+            "{method} {path} has no summary"
+        );
+        assert!(
+            c.response(method, path, 200).is_some() || c.response(method, path, 201).is_some(),
+            "{method} {path} documents no success"
+        );
+        // Path parameters are documented, required, and named as in the template.
+        let path_params: Vec<&str> = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "path")
+            .map(|p| {
+                assert_eq!(p["required"], true, "{method} {path}: {p}");
+                p["name"].as_str().expect("name")
+            })
+            .collect();
+        let in_template: Vec<&str> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .collect();
+        assert_eq!(path_params, in_template, "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn every_post_documents_the_idempotency_key_and_every_answer() {
+    let app = spawn_app().await;
+    let c = Contract::load(&app).await;
+    for (method, path, _) in ROUTES.iter().filter(|(m, ..)| *m == "post") {
+        let op = c.operation(method, path);
+        let key = op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == "Idempotency-Key")
+            .unwrap_or_else(|| panic!("{path} lacks Idempotency-Key"));
+        assert_eq!(key["in"], "header", "{path}");
+        assert_eq!(key["required"], true, "{path}");
+        assert_eq!(key["schema"]["pattern"], IDEMPOTENCY_KEY, "{path}");
+        assert_eq!(key["schema"]["type"], "string", "{path}");
+
+        assert_eq!(op["requestBody"]["required"], true, "{path}");
+        let body = c.resolve(&op["requestBody"]["content"]["application/json"]["schema"]);
+        assert_eq!(
+            body["additionalProperties"], false,
+            "{path}: body is not closed"
+        );
+
+        for status in [
+            200, 201, 400, 401, 403, 405, 409, 413, 415, 422, 429, 500, 503,
+        ] {
+            assert!(
+                c.response(method, path, status).is_some(),
+                "{path} lacks {status}"
+            );
+        }
+        let created = c.response(method, path, 201).expect("201");
+        let replayed = c.response(method, path, 200).expect("200");
+        assert_eq!(
+            created["content"]["application/json"]["schema"],
+            replayed["content"]["application/json"]["schema"],
+            "{path}: a replay returns the same body"
+        );
+        assert_eq!(
+            replayed["headers"]["Idempotent-Replayed"]["schema"]["enum"],
+            json!(["true"]),
+            "{path}: 200 lacks Idempotent-Replayed: true"
+        );
+        let in_progress = c.response(method, path, 409).expect("409");
+        assert!(
+            in_progress["headers"].get("Retry-After").is_some(),
+            "{path}: 409 lacks Retry-After"
+        );
+        let unavailable = c.response(method, path, 503).expect("503");
+        assert!(
+            unavailable["headers"].get("Retry-After").is_some(),
+            "{path}: 503 lacks Retry-After"
+        );
+    }
+}
+
+#[tokio::test]
+async fn errors_are_problem_json_and_every_response_carries_traceparent() {
+    let app = spawn_app().await;
+    let c = Contract::load(&app).await;
+    let codes = c.schema("ProblemCode")["enum"].clone();
+    assert_eq!(codes, json!(PROBLEM_CODES));
+    let problem = c.schema("Problem");
+    assert_eq!(problem["additionalProperties"], false);
+    for field in ["type", "title", "status", "detail", "code"] {
+        assert!(
+            problem["required"]
+                .as_array()
+                .expect("required")
+                .contains(&json!(field)),
+            "Problem.{field} is not required"
+        );
+    }
+    let item = c.resolve(&problem["properties"]["errors"]["items"]);
+    assert_eq!(item["required"], json!(["field", "code", "message"]));
+
+    for (method, path, _) in ROUTES {
+        for (status, response) in c.operation(method, path)["responses"]
+            .as_object()
+            .expect("responses")
+        {
+            let response = c.resolve(response);
+            assert!(
+                response["headers"].get("traceparent").is_some(),
+                "{method} {path} {status} lacks traceparent"
+            );
+            if status.starts_with('4') || status.starts_with('5') {
+                let content = response["content"].as_object().expect("content");
+                assert_eq!(
+                    content.keys().collect::<Vec<_>>(),
+                    ["application/problem+json"],
+                    "{method} {path} {status}"
+                );
+                assert_eq!(
+                    content["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/Problem",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn money_is_typed_as_a_string_and_request_bodies_state_the_wire_rules() {
+    let app = spawn_app().await;
+    let c = Contract::load(&app).await;
+
+    // Every `*_minor` property anywhere is a string with a digits-only pattern; never a number.
+    let mut nodes = Vec::new();
+    walk(&c.doc["components"]["schemas"], "", &mut nodes);
+    let mut money_fields = 0;
+    for (path, node) in &nodes {
+        let Some(props) = node.get("properties").and_then(Value::as_object) else {
+            continue;
+        };
+        for (name, prop) in props.iter().filter(|(n, _)| n.ends_with("_minor")) {
+            money_fields += 1;
+            assert!(
+                admits(prop, "string") && !admits(prop, "number") && !admits(prop, "integer"),
+                "{path}/{name} is not typed as a string: {prop}"
+            );
+            let pattern = prop["pattern"].as_str().unwrap_or_default();
+            assert!(
+                pattern == MONEY || pattern == "^(0|-?[1-9][0-9]{0,18})$",
+                "{path}/{name} has pattern {pattern:?}"
+            );
+        }
+        // Every object with properties is closed, so validation catches undocumented fields.
+        assert_eq!(
+            node["additionalProperties"], false,
+            "{path} does not forbid undocumented fields"
+        );
+    }
+    assert!(money_fields >= 20, "only {money_fields} money fields found");
+
+    let disb = &c.schema("DisbursementRequest")["properties"];
+    assert_eq!(disb["amount_minor"]["pattern"], MONEY);
+    assert_eq!(disb["currency"]["pattern"], "^[A-Z]{3}$");
+    assert_eq!(disb["loan_id"]["format"], "uuid");
+    assert_eq!(disb["borrower_id"]["format"], "uuid");
+    assert_eq!(disb["effective_at"]["format"], "date");
+    assert_eq!(disb["destination_ref"]["minLength"], 1);
+    assert_eq!(disb["destination_ref"]["maxLength"], 255);
+    assert_eq!(
+        c.schema("DisbursementMethod")["enum"],
+        json!(["ach", "wire", "card_push", "internal_transfer"])
+    );
+    assert_eq!(
+        c.schema("DisbursementRequest")["required"],
+        json!([
+            "loan_id",
+            "borrower_id",
+            "amount_minor",
+            "currency",
+            "effective_at",
+            "method"
+        ])
+    );
+    let pay = &c.schema("PaymentRequest")["properties"];
+    assert_eq!(pay["external_ref"]["minLength"], 1);
+    assert_eq!(pay["external_ref"]["maxLength"], 255);
+    assert_eq!(
+        c.schema("PaymentMethod")["enum"],
+        json!(["ach", "wire", "card", "cash", "internal_transfer"])
+    );
+    assert_eq!(
+        c.schema("FeeType")["enum"],
+        json!(["origination", "late", "nsf", "other"])
+    );
+    let accrual = &c.schema("AccrualBatchRequest")["properties"];
+    assert_eq!(accrual["loans"]["minItems"], 1);
+    assert_eq!(accrual["loans"]["maxItems"], 10_000);
+    assert_eq!(accrual["accrual_date"]["format"], "date");
+    assert_eq!(
+        c.schema("DayCountConvention")["enum"],
+        json!(["ACT_365", "ACT_360", "30_360"])
+    );
+    assert_eq!(c.schema("AccrualBatchLoan")["additionalProperties"], false);
+    let rev = &c.schema("ReversalRequest")["properties"];
+    assert_eq!(rev["reason_description"]["maxLength"], 500);
+    assert_eq!(
+        c.schema("ReasonCode")["enum"],
+        json!([
+            "error_correction",
+            "duplicate",
+            "fraud",
+            "customer_request",
+            "other"
+        ])
+    );
+    let metadata = c.schema("Metadata");
+    assert_eq!(metadata["type"], "object");
+    assert_eq!(
+        metadata["propertyNames"]["pattern"],
+        "^[a-zA-Z][a-zA-Z0-9_]*$"
+    );
+    assert!(
+        metadata["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("2048 bytes")),
+        "{metadata}"
+    );
+}
+
+#[tokio::test]
+async fn swagger_ui_is_served_at_docs_with_and_without_the_trailing_slash() {
+    let app = spawn_app().await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let bare = no_redirects
+        .get(format!("{}/docs", app.address))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(bare.status().as_u16(), 308);
+    assert_eq!(
+        bare.headers().get("location").and_then(|v| v.to_str().ok()),
+        Some("/docs/")
+    );
+    for path in ["/docs", "/docs/"] {
+        let page = Answer::from(app.get_raw(path, None).await).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(
+            page.header("content-type")
+                .is_some_and(|t| t.starts_with("text/html")),
+            "{path}: {:?}",
+            page.header("content-type")
+        );
+        assert!(page.text.contains("swagger"), "{path}");
+    }
+    let init = Answer::from(app.get_raw("/docs/swagger-initializer.js", None).await).await;
+    assert_eq!(init.status, 200);
+    assert!(init.text.contains(DOCUMENT), "{}", init.text);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The contract test: every endpoint for real
+// ---------------------------------------------------------------------------------------------
+
+/// A loan with one entry of every kind: disbursement, fee, accrual, payment, and a reversal of
+/// the payment. Every write is audited, and so is every request body sent.
+struct History {
+    loan: Uuid,
+    borrower: Uuid,
+    disbursement_entry: String,
+    fee_entry: String,
+    payment_entry: String,
+    reversal_entry: String,
+}
+
+async fn post_audited(
+    audit: &mut Audit<'_>,
+    c: &Caller<'_>,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> Value {
+    audit.request(path, body);
+    let a = c.post(path, key, body).await;
+    audit.answer("post", path, &a, 201);
+    a.json()
+}
+
+async fn history(audit: &mut Audit<'_>, c: &Caller<'_>) -> History {
+    let (loan, borrower) = (uuid(), uuid());
+    let disbursement = disbursement_body(loan, borrower, "1000000");
+    let disbursement_key = key("disbursement");
+    let disbursed = post_audited(audit, c, DISBURSEMENTS, &disbursement_key, &disbursement).await;
+
+    // The same key and body again: 200, the identical body, Idempotent-Replayed.
+    let replay = c
+        .post(DISBURSEMENTS, &disbursement_key, &disbursement)
+        .await;
+    audit.answer("post", DISBURSEMENTS, &replay, 200);
+    assert_eq!(replay.json(), disbursed);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+
+    let fee = json!({
+        "loan_id": loan.to_string(),
+        "fee_type": "origination",
+        "amount_minor": "2500",
+        "currency": "USD",
+        "effective_at": "2026-11-15",
+        "metadata": { "reason": "contract" }
+    });
+    let charged = post_audited(audit, c, FEES, &key("fee"), &fee).await;
+
+    // The loan's exact principal, 10 % a year, ACT/365: 1 000 000 × 0.10 / 365 = 273.97 → 274.
+    let accrual = json!({
+        "program_id": uuid().to_string(),
+        "accrual_date": "2026-11-30",
+        "day_count_convention": "ACT_365",
+        "loans": [{
+            "loan_id": loan.to_string(),
+            "outstanding_principal_minor": "1000000",
+            "interest_minor": "274",
+            "annual_rate_bps": 1000
+        }]
+    });
+    let accrued = post_audited(audit, c, ACCRUALS, &key("accrual"), &accrual).await;
+    assert_eq!(accrued["loan_count"], 1);
+    assert_eq!(accrued["total_accrued_minor"], "274");
+
+    let payment = json!({
+        "loan_id": loan.to_string(),
+        "borrower_id": borrower.to_string(),
+        "amount_minor": "88849",
+        "currency": "USD",
+        "effective_at": "2026-12-01",
+        "source_method": "ach",
+        "external_ref": format!("psp-{}", uuid()),
+        "metadata": { "channel": "api" }
+    });
+    let paid = post_audited(audit, c, PAYMENTS, &key("payment"), &payment).await;
+    assert_eq!(
+        paid["allocation"],
+        json!({ "fees_minor": "2500", "interest_minor": "274", "principal_minor": "86075", "suspense_minor": "0" })
+    );
+
+    let payment_entry = paid["journal_entry_id"].as_str().expect("id").to_owned();
+    let reversal = json!({
+        "reverses_entry_id": payment_entry,
+        "reason_code": "error_correction",
+        "reason_description": "posted twice by the processor",
+        "effective_at": "2026-12-02",
+        "metadata": { "ticket": "OPS1" }
+    });
+    let reversed = post_audited(audit, c, REVERSALS, &key("reversal"), &reversal).await;
+    assert_eq!(reversed["reverses_entry_id"], payment_entry.as_str());
+    assert_eq!(reversed["correlation_id"], paid["payment_event_id"]);
+
+    History {
+        loan,
+        borrower,
+        disbursement_entry: disbursed["journal_entry_id"]
+            .as_str()
+            .expect("id")
+            .to_owned(),
+        fee_entry: charged["journal_entry_id"].as_str().expect("id").to_owned(),
+        payment_entry,
+        reversal_entry: reversed["journal_entry_id"]
+            .as_str()
+            .expect("id")
+            .to_owned(),
+    }
+}
+
+/// A spawned app, its document, an audit, a caller and its history.
+macro_rules! scenario {
+    ($app:ident, $contract:ident, $audit:ident, $c:ident, $h:ident) => {
+        let $app = spawn_app().await;
+        let $contract = Contract::load(&$app).await;
+        let mut $audit = Audit::new(&$contract);
+        let $c = $app.tenant();
+        let $h = history(&mut $audit, &$c).await;
+    };
+}
+
+/// A valid fee body for `loan`.
+fn fee_body(loan: Uuid) -> Value {
+    json!({
+        "loan_id": loan.to_string(), "fee_type": "late", "amount_minor": "100",
+        "currency": "USD", "effective_at": "2026-12-03"
+    })
+}
+
+#[tokio::test]
+async fn every_write_answers_what_the_document_says() {
+    // The history posts one of each write (and a replay), auditing every answer.
+    scenario!(app, contract, audit, c, _history);
+    audit.finish();
+}
+
+#[tokio::test]
+async fn every_read_answers_what_the_document_says() {
+    scenario!(app, contract, audit, c, h);
+    let loan = h.loan;
+
+    let b = c.get(&format!("/v1/loans/{loan}/balance")).await;
+    audit.answer("get", LOAN_BALANCE, &b, 200);
+    assert_eq!(b.json()["borrower_id"], h.borrower.to_string());
+    assert!(b.json()["last_activity_at"].is_string(), "{}", b.text);
+    let before = c
+        .get(&format!("/v1/loans/{loan}/balance?as_of_date=2026-11-20"))
+        .await;
+    audit.answer("get", LOAN_BALANCE, &before, 200);
+    assert_eq!(before.json()["fees_receivable_minor"], "2500");
+    let before_any = c
+        .get(&format!("/v1/loans/{loan}/balance?as_of_date=2026-01-01"))
+        .await;
+    audit.answer("get", LOAN_BALANCE, &before_any, 200);
+
+    let first = c
+        .get(&format!("/v1/loans/{loan}/journal-entries?page_size=2"))
+        .await;
+    audit.answer("get", LOAN_ENTRIES, &first, 200);
+    let token = first.json()["next_page_token"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let mut seen = first.json()["items"].as_array().expect("items").len();
+    let mut next = Some(token);
+    while let Some(token) = next {
+        let page = c
+            .get(&format!(
+                "/v1/loans/{loan}/journal-entries?page_size=2&page_token={token}"
+            ))
+            .await;
+        audit.answer("get", LOAN_ENTRIES, &page, 200);
+        seen += page.json()["items"].as_array().expect("items").len();
+        next = page.json()["next_page_token"].as_str().map(str::to_owned);
+    }
+    assert_eq!(seen, 5, "disbursement, fee, accrual, payment, reversal");
+    let filtered = c
+        .get(&format!(
+            "/v1/loans/{loan}/journal-entries?event_type=fee_assessed&from_date=2026-11-01&to_date=2026-12-31"
+        ))
+        .await;
+    audit.answer("get", LOAN_ENTRIES, &filtered, 200);
+    assert_eq!(filtered.json()["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(filtered.json()["next_page_token"], Value::Null);
+
+    for query in [
+        "1100/balance?currency=USD",
+        "2000/balance?currency=USD&layer=SETTLED&as_of_date=2026-12-31",
+        "4100/balance?currency=USD&layer=PENDING",
+        "2100/balance?currency=EUR",
+    ] {
+        let a = c.get(&format!("/v1/accounts/{query}")).await;
+        audit.answer("get", ACCOUNT_BALANCE, &a, 200);
+    }
+
+    for entry in [
+        &h.disbursement_entry,
+        &h.fee_entry,
+        &h.payment_entry,
+        &h.reversal_entry,
+    ] {
+        let a = c.get(&format!("/v1/journal-entries/{entry}")).await;
+        audit.answer("get", ENTRY, &a, 200);
+    }
+    let reversed = c.get_entry(&h.payment_entry).await.json();
+    assert_eq!(reversed["reversed_by_entry_id"], h.reversal_entry.as_str());
+
+    for path in [
+        RECONCILIATION,
+        "/v1/reconciliation/status?as_of_date=2026-11-30",
+    ] {
+        let a = c.get(path).await;
+        audit.answer("get", RECONCILIATION, &a, 200);
+        assert_eq!(a.json()["ledger_integrity"]["status"], "ok", "{}", a.text);
+    }
+
+    for path in [LIVE, READY] {
+        let a = Answer::from(app.get_raw(path, None).await).await;
+        audit.answer("get", path, &a, 200);
+    }
+    let doc = Answer::from(app.get_raw(DOCUMENT, None).await).await;
+    audit.answer("get", DOCUMENT, &doc, 200);
+    let metrics = Answer::from(app.get_raw(METRICS, None).await).await;
+    audit.answer("get", METRICS, &metrics, 200);
+    audit.finish();
+}
+
+#[tokio::test]
+async fn malformed_writes_answer_what_the_document_says() {
+    scenario!(app, contract, audit, c, h);
+    let loan = h.loan;
+
+    // 400 validation_failed, every failing field listed; the document refuses the body too.
+    let mut bad = disbursement_body(uuid(), uuid(), "01");
+    bad["currency"] = json!("usd");
+    bad["colour"] = json!("blue");
+    let refused = contract.request_errors("post", DISBURSEMENTS, &bad);
+    assert!(
+        !refused.is_empty(),
+        "the document accepts a body the API refuses"
+    );
+    let a = c.post(DISBURSEMENTS, &key("bad"), &bad).await;
+    audit.problem("post", DISBURSEMENTS, &a, 400, "validation_failed");
+    let mut fields = a.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["amount_minor", "colour", "currency"]);
+
+    // 400 idempotency_key_missing / idempotency_key_invalid.
+    let fee = fee_body(loan);
+    let a = Answer::from(app.post_raw(FEES, Some(&c.token), None, &fee).await).await;
+    audit.problem("post", FEES, &a, 400, "idempotency_key_missing");
+    let a = Answer::from(
+        app.post_raw(FEES, Some(&c.token), Some("short"), &fee)
+            .await,
+    )
+    .await;
+    audit.problem("post", FEES, &a, 400, "idempotency_key_invalid");
+
+    // 400 malformed_json, 415, 413: raw requests.
+    let raw = |method: reqwest::Method, path: &str| {
+        app.client
+            .request(method, format!("{}{path}", app.address))
+            .bearer_auth(&c.token)
+            .header("Idempotency-Key", key("raw"))
+    };
+    let a = Answer::from(
+        raw(reqwest::Method::POST, PAYMENTS)
+            .header(CONTENT_TYPE, "application/json")
+            .body("{\"loan_id\": ")
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    audit.problem("post", PAYMENTS, &a, 400, "malformed_json");
+    let a = Answer::from(
+        raw(reqwest::Method::POST, FEES)
+            .header(CONTENT_TYPE, "text/plain")
+            .body(fee.to_string())
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    audit.problem("post", FEES, &a, 415, "unsupported_media_type");
+    let a = Answer::from(
+        raw(reqwest::Method::POST, REVERSALS)
+            .json(&json!({ "pad": "x".repeat(70 * 1024) }))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    audit.problem("post", REVERSALS, &a, 413, "payload_too_large");
+    audit.finish();
+}
+
+#[tokio::test]
+async fn malformed_reads_and_wrong_methods_answer_what_the_document_says() {
+    scenario!(app, contract, audit, c, h);
+    let loan = h.loan;
+    let raw = |method: reqwest::Method, path: &str| {
+        app.client
+            .request(method, format!("{}{path}", app.address))
+            .bearer_auth(&c.token)
+    };
+
+    // 405 on a write, a read and the document.
+    let a = Answer::from(
+        raw(reqwest::Method::PUT, DISBURSEMENTS)
+            .json(&fee_body(loan))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    audit.problem("post", DISBURSEMENTS, &a, 405, "method_not_allowed");
+    assert_eq!(a.header("allow"), Some("POST"));
+    let a = Answer::from(
+        raw(
+            reqwest::Method::DELETE,
+            &format!("/v1/loans/{loan}/balance"),
+        )
+        .send()
+        .await
+        .expect("sent"),
+    )
+    .await;
+    audit.problem("get", LOAN_BALANCE, &a, 405, "method_not_allowed");
+    let a = Answer::from(
+        raw(reqwest::Method::POST, DOCUMENT)
+            .json(&fee_body(loan))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    audit.problem("get", DOCUMENT, &a, 405, "method_not_allowed");
+    assert_eq!(a.header("allow"), Some("GET"));
+
+    // 400 on reads.
+    let a = c.get("/v1/loans/not-a-uuid/balance").await;
+    audit.problem("get", LOAN_BALANCE, &a, 400, "validation_failed");
+    let a = c
+        .get(&format!("/v1/loans/{loan}/journal-entries?page_size=0"))
+        .await;
+    audit.problem("get", LOAN_ENTRIES, &a, 400, "validation_failed");
+    let a = c
+        .get(&format!(
+            "/v1/loans/{loan}/journal-entries?page_token=forged.token"
+        ))
+        .await;
+    audit.problem("get", LOAN_ENTRIES, &a, 400, "invalid_page_token");
+    let a = c.get("/v1/accounts/11/balance?layer=GOLD").await;
+    audit.problem("get", ACCOUNT_BALANCE, &a, 400, "validation_failed");
+    let a = c
+        .get("/v1/reconciliation/status?as_of_date=yesterday")
+        .await;
+    audit.problem("get", RECONCILIATION, &a, 400, "validation_failed");
+    let a = c
+        .get(&format!("/v1/journal-entries/{}?x=1", h.fee_entry))
+        .await;
+    audit.problem("get", ENTRY, &a, 400, "validation_failed");
+    audit.finish();
+}
+
+#[tokio::test]
+async fn refused_access_answers_what_the_document_says() {
+    scenario!(app, contract, audit, c, h);
+    let loan = h.loan;
+
+    // 401 without a token or with a bad one, on a write and on reads.
+    let a = Answer::from(
+        app.post_raw(FEES, None, Some(&key("fee")), &fee_body(loan))
+            .await,
+    )
+    .await;
+    audit.problem("post", FEES, &a, 401, "unauthenticated");
+    let a = Answer::from(app.get_raw(RECONCILIATION, None).await).await;
+    audit.problem("get", RECONCILIATION, &a, 401, "unauthenticated");
+    let a = Answer::from(
+        app.get_raw(&format!("/v1/loans/{loan}/balance"), Some("not.a.jwt"))
+            .await,
+    )
+    .await;
+    audit.problem("get", LOAN_BALANCE, &a, 401, "unauthenticated");
+
+    // 403 with a valid token that lacks the operation's scope.
+    let reader = app.caller(c.tenant, &["hpts:balances:read"]);
+    let a = reader.post(ACCRUALS, &key("acc"), &json!({})).await;
+    audit.problem("post", ACCRUALS, &a, 403, "insufficient_scope");
+    let a = reader
+        .get(&format!("/v1/journal-entries/{}", h.fee_entry))
+        .await;
+    audit.problem("get", ENTRY, &a, 403, "insufficient_scope");
+
+    // 404: missing, or another tenant's.
+    let a = c.get(&format!("/v1/loans/{}/balance", uuid())).await;
+    audit.problem("get", LOAN_BALANCE, &a, 404, "not_found");
+    let a = app
+        .tenant()
+        .get(&format!("/v1/loans/{loan}/journal-entries"))
+        .await;
+    audit.problem("get", LOAN_ENTRIES, &a, 404, "not_found");
+    let a = c.get("/v1/accounts/9999/balance?currency=USD").await;
+    audit.problem("get", ACCOUNT_BALANCE, &a, 404, "not_found");
+    let a = c.get(&format!("/v1/journal-entries/{}", uuid())).await;
+    audit.problem("get", ENTRY, &a, 404, "not_found");
+    let reversal = json!({ "reverses_entry_id": uuid().to_string(), "reason_code": "other" });
+    audit.request(REVERSALS, &reversal);
+    let a = c.post(REVERSALS, &key("rev"), &reversal).await;
+    audit.problem("post", REVERSALS, &a, 404, "not_found");
+    audit.finish();
+}
+
+#[tokio::test]
+async fn refused_business_rules_answer_what_the_document_says() {
+    scenario!(app, contract, audit, c, h);
+    let loan = h.loan;
+
+    // 409 already_reversed and duplicate_external_ref.
+    let again = json!({ "reverses_entry_id": h.payment_entry, "reason_code": "duplicate" });
+    audit.request(REVERSALS, &again);
+    let a = c.post(REVERSALS, &key("rev"), &again).await;
+    audit.problem("post", REVERSALS, &a, 409, "already_reversed");
+    let payment = json!({
+        "loan_id": loan.to_string(), "borrower_id": h.borrower.to_string(), "amount_minor": "100",
+        "currency": "USD", "effective_at": "2026-12-05", "source_method": "wire",
+        "external_ref": "psp-dup-1"
+    });
+    audit.request(PAYMENTS, &payment);
+    let a = c.post(PAYMENTS, &key("pay"), &payment).await;
+    audit.answer("post", PAYMENTS, &a, 201);
+    let a = c.post(PAYMENTS, &key("pay"), &payment).await;
+    audit.problem("post", PAYMENTS, &a, 409, "duplicate_external_ref");
+
+    // 422: idempotency and business rules.
+    let disbursement_key = key("disbursement");
+    let body = disbursement_body(loan, h.borrower, "500");
+    let a = c.post(DISBURSEMENTS, &disbursement_key, &body).await;
+    audit.answer("post", DISBURSEMENTS, &a, 201);
+    let other = disbursement_body(loan, h.borrower, "501");
+    let a = c.post(DISBURSEMENTS, &disbursement_key, &other).await;
+    audit.problem("post", DISBURSEMENTS, &a, 422, "idempotency_mismatch");
+    let a = c
+        .post(
+            DISBURSEMENTS,
+            &key("d"),
+            &disbursement_body(loan, uuid(), "10"),
+        )
+        .await;
+    audit.problem("post", DISBURSEMENTS, &a, 422, "borrower_mismatch");
+    let mut zero = fee_body(loan);
+    zero["amount_minor"] = json!("0");
+    audit.request(FEES, &zero);
+    let a = c.post(FEES, &key("fee"), &zero).await;
+    audit.problem("post", FEES, &a, 422, "amount_must_be_positive");
+    let a = c
+        .post(
+            REVERSALS,
+            &key("rev"),
+            &json!({ "reverses_entry_id": h.reversal_entry, "reason_code": "other" }),
+        )
+        .await;
+    audit.problem("post", REVERSALS, &a, 422, "cannot_reverse_reversal");
+    // The fee was partly paid by the 100 payment above: reversing it would make fees negative.
+    let a = c
+        .post(
+            REVERSALS,
+            &key("rev"),
+            &json!({ "reverses_entry_id": h.fee_entry, "reason_code": "other" }),
+        )
+        .await;
+    audit.problem(
+        "post",
+        REVERSALS,
+        &a,
+        422,
+        "reversal_blocked_by_later_activity",
+    );
+    let stale = json!({
+        "program_id": uuid().to_string(),
+        "accrual_date": "2026-12-31",
+        "day_count_convention": "30_360",
+        "loans": [{ "loan_id": loan.to_string(), "outstanding_principal_minor": "1", "interest_minor": "5" }]
+    });
+    audit.request(ACCRUALS, &stale);
+    let a = c.post(ACCRUALS, &key("acc"), &stale).await;
+    audit.problem("post", ACCRUALS, &a, 422, "principal_mismatch");
+    assert_eq!(a.error_fields(), ["loans[0].outstanding_principal_minor"]);
+    audit.finish();
+}
+
+#[tokio::test]
+async fn a_rate_limited_request_answers_what_the_document_says() {
+    let app = spawn_app_with(&["--rate-limit-rps", "1", "--rate-limit-burst", "1"]).await;
+    let contract = Contract::load(&app).await;
+    let mut audit = Audit::new(&contract);
+    let c = app.tenant();
+    // One token a second: back-to-back requests soon find the bucket empty.
+    let mut limited = None;
+    for _ in 0..20 {
+        let a = c.get(RECONCILIATION).await;
+        if a.status == 429 {
+            limited = Some(a);
+            break;
+        }
+        audit.answer("get", RECONCILIATION, &a, 200);
+    }
+    let limited = limited.expect("no request was rate limited");
+    audit.problem("get", RECONCILIATION, &limited, 429, "rate_limited");
+    assert!(
+        limited.header("retry-after").is_some(),
+        "{:?}",
+        limited.headers
+    );
+    audit.finish();
+}
