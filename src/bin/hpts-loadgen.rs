@@ -69,7 +69,7 @@ impl Scenario {
 #[derive(Debug, Parser)]
 #[command(name = "hpts-loadgen", version, about)]
 struct Args {
-    /// Base URL of the running hpts; the host must be loopback (127.0.0.0/8, localhost, [::1]).
+    /// Base URL of the running hpts; the host must be loopback (127.0.0.0/8, localhost, `[::1]`).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
     /// Data directory of `hpts serve --dev` (its dev signing key mints the tokens).
@@ -96,7 +96,7 @@ struct Args {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
-    /// Server process id: sample /proc/<pid>/status VmRSS and report the maximum.
+    /// Server process id: sample `/proc/<pid>/status` `VmRSS` and report the maximum.
     #[arg(long)]
     pid: Option<u32>,
     /// Loans created per tenant before `mixed` and `reads-under-writes`.
@@ -177,7 +177,8 @@ impl Stats {
             Outcome::Error(status, detail) => {
                 self.errors += 1;
                 if self.error_samples.len() < MAX_ERROR_SAMPLES {
-                    self.error_samples.push(format!("{} {status}: {detail}", sample.kind.name()));
+                    self.error_samples
+                        .push(format!("{} {status}: {detail}", sample.kind.name()));
                 }
                 status
             }
@@ -221,7 +222,9 @@ fn percentile(sorted: &[u32], permille: usize) -> f64 {
         return 0.0;
     }
     // The smallest sample with at least `permille`/1000 of the samples at or below it.
-    let rank = (permille * sorted.len()).div_ceil(1000).clamp(1, sorted.len());
+    let rank = (permille * sorted.len())
+        .div_ceil(1000)
+        .clamp(1, sorted.len());
     f64::from(sorted[rank - 1]) / 1000.0
 }
 
@@ -249,13 +252,21 @@ fn summarise(mut v: Vec<u32>) -> Summary {
 fn loopback_base(raw: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(raw).map_err(|e| format!("--url {raw:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("--url must be http:// or https://, not {}", url.scheme()));
+        return Err(format!(
+            "--url must be http:// or https://, not {}",
+            url.scheme()
+        ));
     }
-    let host = url.host_str().ok_or_else(|| format!("--url {raw:?} has no host"))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("--url {raw:?} has no host"))?;
     let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let loopback = host.eq_ignore_ascii_case("localhost") || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
     if !loopback {
-        return Err(format!("--url host {host} is not loopback (127.0.0.0/8, localhost, [::1]); refusing"));
+        return Err(format!(
+            "--url host {host} is not loopback (127.0.0.0/8, localhost, [::1]); refusing"
+        ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
@@ -268,7 +279,10 @@ struct Loan {
 
 impl Loan {
     fn new() -> Self {
-        Loan { id: Uuid::now_v7().to_string(), borrower: Uuid::now_v7().to_string() }
+        Loan {
+            id: Uuid::now_v7().to_string(),
+            borrower: Uuid::now_v7().to_string(),
+        }
     }
 }
 
@@ -291,7 +305,11 @@ struct Api {
 
 impl Api {
     fn key(&self) -> String {
-        format!("lg-{}-{}", self.run, self.seq.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "lg-{}-{}",
+            self.run,
+            self.seq.fetch_add(1, Ordering::Relaxed)
+        )
     }
 
     /// Sends one request; returns status and body, or a transport error.
@@ -302,7 +320,13 @@ impl Api {
         Ok((status, body.to_vec()))
     }
 
-    async fn post(&self, tenant: &Tenant, path: &str, body: String, timeout: Option<Duration>) -> Timed {
+    async fn post(
+        &self,
+        tenant: &Tenant,
+        path: &str,
+        body: String,
+        timeout: Option<Duration>,
+    ) -> Timed {
         let mut req = self
             .client
             .post(format!("{}{path}", self.base))
@@ -315,14 +339,23 @@ impl Api {
         }
         let started = Instant::now();
         let result = self.send(req).await;
-        Timed { latency: started.elapsed(), result }
+        Timed {
+            latency: started.elapsed(),
+            result,
+        }
     }
 
     async fn get(&self, tenant: &Tenant, path: &str) -> Timed {
-        let req = self.client.get(format!("{}{path}", self.base)).header(AUTHORIZATION, tenant.auth.clone());
+        let req = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .header(AUTHORIZATION, tenant.auth.clone());
         let started = Instant::now();
         let result = self.send(req).await;
-        Timed { latency: started.elapsed(), result }
+        Timed {
+            latency: started.elapsed(),
+            result,
+        }
     }
 }
 
@@ -361,7 +394,11 @@ impl Timed {
                 }
             }
         };
-        Sample { kind, latency: self.latency, outcome }
+        Sample {
+            kind,
+            latency: self.latency,
+            outcome,
+        }
     }
 
     fn is_success(&self) -> bool {
@@ -369,13 +406,19 @@ impl Timed {
     }
 
     fn json(&self) -> Option<Value> {
-        self.result.as_ref().ok().and_then(|(_, body)| serde_json::from_slice(body).ok())
+        self.result
+            .as_ref()
+            .ok()
+            .and_then(|(_, body)| serde_json::from_slice(body).ok())
     }
 
     fn describe(&self) -> String {
         match &self.result {
             Err(e) => format!("transport error: {e}"),
-            Ok((status, body)) => format!("HTTP {status}: {}", String::from_utf8_lossy(&body[..body.len().min(300)])),
+            Ok((status, body)) => format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            ),
         }
     }
 }
@@ -433,10 +476,18 @@ fn accrual_body(program: &str, date: &str, loans: &[(&Loan, String)]) -> String 
 
 /// `YYYY-MM-DD` of `days` after 1970-01-01.
 fn day_string(days: u64) -> String {
-    let epoch = time::Date::from_calendar_date(1970, time::Month::January, 1).unwrap_or(time::Date::MIN);
+    let epoch =
+        time::Date::from_calendar_date(1970, time::Month::January, 1).unwrap_or(time::Date::MIN);
     let days = i64::try_from(days).unwrap_or(i64::MAX);
-    let date = epoch.checked_add(time::Duration::days(days)).unwrap_or(time::Date::MAX);
-    format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day())
+    let date = epoch
+        .checked_add(time::Duration::days(days))
+        .unwrap_or(time::Date::MAX);
+    format!(
+        "{:04}-{:02}-{:02}",
+        date.year(),
+        u8::from(date.month()),
+        date.day()
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -491,10 +542,11 @@ impl Shared {
 /// One client: one task issuing one operation at a time until the time or the cap runs out.
 async fn client(shared: Arc<Shared>, index: usize) -> Stats {
     let mut stats = Stats::default();
-    let mut rng = Rng::new(shared.seed ^ (u64::try_from(index).unwrap_or(0) + 1).wrapping_mul(0x1000_0001));
+    let mut rng =
+        Rng::new(shared.seed ^ (u64::try_from(index).unwrap_or(0) + 1).wrapping_mul(0x1000_0001));
     let tenant = shared.tenant_of(index);
     let mut own_loans: Vec<Loan> = Vec::new();
-    let reader = index % 2 == 0;
+    let reader = index.is_multiple_of(2);
     let mut samples: Vec<Sample> = Vec::with_capacity(SMALL_BATCH + 1);
     loop {
         let now = Instant::now();
@@ -515,18 +567,41 @@ async fn client(shared: Arc<Shared>, index: usize) -> Stats {
                 if new {
                     own_loans.push(Loan::new());
                 }
-                let loan = if new { &own_loans[own_loans.len() - 1] } else { &own_loans[rng.below(own_loans.len())] };
-                let amount = if new { 1_000_000 } else { rng.between(1_000, 100_000) };
-                let t = shared.api.post(tenant, "/v1/disbursements", disbursement_body(loan, amount), None).await;
+                let loan = if new {
+                    &own_loans[own_loans.len() - 1]
+                } else {
+                    &own_loans[rng.below(own_loans.len())]
+                };
+                let amount = if new {
+                    1_000_000
+                } else {
+                    rng.between(1_000, 100_000)
+                };
+                let t = shared
+                    .api
+                    .post(
+                        tenant,
+                        "/v1/disbursements",
+                        disbursement_body(loan, amount),
+                        None,
+                    )
+                    .await;
                 samples.push(t.sample(Kind::Disbursement, &[]));
             }
             Scenario::ReadsUnderWrites => {
                 let loan = &tenant.pool[rng.below(tenant.pool.len())];
                 if reader {
-                    samples.push(read_balance(&shared.api, tenant, loan).await.sample(Kind::BalanceRead, &[]));
+                    samples.push(
+                        read_balance(&shared.api, tenant, loan)
+                            .await
+                            .sample(Kind::BalanceRead, &[]),
+                    );
                 } else {
                     let body = disbursement_body(loan, rng.between(1_000, 100_000));
-                    let t = shared.api.post(tenant, "/v1/disbursements", body, None).await;
+                    let t = shared
+                        .api
+                        .post(tenant, "/v1/disbursements", body, None)
+                        .await;
                     samples.push(t.sample(Kind::Disbursement, &[]));
                 }
             }
@@ -543,26 +618,53 @@ async fn client(shared: Arc<Shared>, index: usize) -> Stats {
 }
 
 async fn read_balance(api: &Api, tenant: &Tenant, loan: &Loan) -> Timed {
-    api.get(tenant, &format!("/v1/loans/{}/balance", loan.id)).await
+    api.get(tenant, &format!("/v1/loans/{}/balance", loan.id))
+        .await
 }
 
 /// One `mixed` operation: 40 % disbursement, 30 % payment, 10 % fee, 5 % accrual batch, 15 % read.
-async fn mixed_operation(shared: &Shared, tenant: &Tenant, rng: &mut Rng, samples: &mut Vec<Sample>) {
+async fn mixed_operation(
+    shared: &Shared,
+    tenant: &Tenant,
+    rng: &mut Rng,
+    samples: &mut Vec<Sample>,
+) {
     let api = &shared.api;
     let pool = &tenant.pool;
     let roll = rng.below(100);
     let loan = &pool[rng.below(pool.len())];
     match roll {
         0..40 => {
-            let t = api.post(tenant, "/v1/disbursements", disbursement_body(loan, rng.between(1_000, 100_000)), None).await;
+            let t = api
+                .post(
+                    tenant,
+                    "/v1/disbursements",
+                    disbursement_body(loan, rng.between(1_000, 100_000)),
+                    None,
+                )
+                .await;
             samples.push(t.sample(Kind::Disbursement, &[]));
         }
         40..70 => {
-            let t = api.post(tenant, "/v1/payments", payment_body(loan, rng.between(100, 5_000)), None).await;
+            let t = api
+                .post(
+                    tenant,
+                    "/v1/payments",
+                    payment_body(loan, rng.between(100, 5_000)),
+                    None,
+                )
+                .await;
             samples.push(t.sample(Kind::Payment, &[]));
         }
         70..80 => {
-            let t = api.post(tenant, "/v1/fees", fee_body(loan, rng.between(100, 2_500)), None).await;
+            let t = api
+                .post(
+                    tenant,
+                    "/v1/fees",
+                    fee_body(loan, rng.between(100, 2_500)),
+                    None,
+                )
+                .await;
             samples.push(t.sample(Kind::Fee, &[]));
         }
         80..85 => {
@@ -577,9 +679,11 @@ async fn mixed_operation(shared: &Shared, tenant: &Tenant, rng: &mut Rng, sample
             let mut items = Vec::with_capacity(picked.len());
             for (loan, read) in picked.iter().zip(&reads) {
                 samples.push(read.sample(Kind::AccrualPrepRead, &[]));
-                let principal = read
-                    .json()
-                    .and_then(|v| v.get("principal_outstanding_minor").and_then(Value::as_str).map(str::to_owned));
+                let principal = read.json().and_then(|v| {
+                    v.get("principal_outstanding_minor")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                });
                 if let Some(p) = principal.filter(|_| read.is_success()) {
                     items.push((*loan, p));
                 }
@@ -591,7 +695,11 @@ async fn mixed_operation(shared: &Shared, tenant: &Tenant, rng: &mut Rng, sample
                 samples.push(t.sample(Kind::AccrualBatch, &["principal_mismatch"]));
             }
         }
-        _ => samples.push(read_balance(api, tenant, loan).await.sample(Kind::BalanceRead, &[])),
+        _ => samples.push(
+            read_balance(api, tenant, loan)
+                .await
+                .sample(Kind::BalanceRead, &[]),
+        ),
     }
 }
 
@@ -607,21 +715,38 @@ async fn open_loans(
     per_tenant: usize,
     concurrency: usize,
 ) -> Result<Vec<Vec<Loan>>, String> {
-    let pools: Vec<Vec<Loan>> = auths.iter().map(|_| (0..per_tenant).map(|_| Loan::new()).collect()).collect();
-    let work: Arc<Vec<(usize, Loan)>> =
-        Arc::new(pools.iter().enumerate().flat_map(|(t, loans)| loans.iter().map(move |l| (t, l.clone()))).collect());
+    let pools: Vec<Vec<Loan>> = auths
+        .iter()
+        .map(|_| (0..per_tenant).map(|_| Loan::new()).collect())
+        .collect();
+    let work: Arc<Vec<(usize, Loan)>> = Arc::new(
+        pools
+            .iter()
+            .enumerate()
+            .flat_map(|(t, loans)| loans.iter().map(move |l| (t, l.clone())))
+            .collect(),
+    );
     let tenants: Arc<Vec<Tenant>> = Arc::new(
         auths
             .iter()
-            .map(|a| Tenant { auth: a.clone(), pool: Vec::new(), next_accrual_day: AtomicU64::new(0) })
+            .map(|a| Tenant {
+                auth: a.clone(),
+                pool: Vec::new(),
+                next_accrual_day: AtomicU64::new(0),
+            })
             .collect(),
     );
     let next = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let (api, work, tenants, next, failed) =
-            (Arc::clone(api), Arc::clone(&work), Arc::clone(&tenants), Arc::clone(&next), Arc::clone(&failed));
+        let (api, work, tenants, next, failed) = (
+            Arc::clone(api),
+            Arc::clone(&work),
+            Arc::clone(&tenants),
+            Arc::clone(&next),
+            Arc::clone(&failed),
+        );
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -629,7 +754,14 @@ async fn open_loans(
                     return Ok(());
                 }
                 let (t, loan) = &work[i];
-                let answer = api.post(&tenants[*t], "/v1/disbursements", disbursement_body(loan, 1_000_000), None).await;
+                let answer = api
+                    .post(
+                        &tenants[*t],
+                        "/v1/disbursements",
+                        disbursement_body(loan, 1_000_000),
+                        None,
+                    )
+                    .await;
                 if !answer.is_success() {
                     failed.store(true, Ordering::Relaxed);
                     return Err(format!("setup disbursement failed: {}", answer.describe()));
@@ -638,17 +770,28 @@ async fn open_loans(
         }));
     }
     for task in tasks {
-        task.await.map_err(|e| format!("setup task failed: {e}"))??;
+        task.await
+            .map_err(|e| format!("setup task failed: {e}"))??;
     }
     Ok(pools)
 }
 
 /// Reads every loan's principal outstanding, `concurrency` at a time.
-async fn read_principals(api: &Arc<Api>, tenant: &Arc<Tenant>, loans: &Arc<Vec<Loan>>, concurrency: usize) -> Result<Vec<String>, String> {
+async fn read_principals(
+    api: &Arc<Api>,
+    tenant: &Arc<Tenant>,
+    loans: &Arc<Vec<Loan>>,
+    concurrency: usize,
+) -> Result<Vec<String>, String> {
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let (api, tenant, loans, next) = (Arc::clone(api), Arc::clone(tenant), Arc::clone(loans), Arc::clone(&next));
+        let (api, tenant, loans, next) = (
+            Arc::clone(api),
+            Arc::clone(tenant),
+            Arc::clone(loans),
+            Arc::clone(&next),
+        );
         tasks.push(tokio::spawn(async move {
             let mut found = Vec::new();
             loop {
@@ -660,7 +803,11 @@ async fn read_principals(api: &Arc<Api>, tenant: &Arc<Tenant>, loans: &Arc<Vec<L
                 let principal = answer
                     .json()
                     .filter(|_| answer.is_success())
-                    .and_then(|v| v.get("principal_outstanding_minor").and_then(Value::as_str).map(str::to_owned))
+                    .and_then(|v| {
+                        v.get("principal_outstanding_minor")
+                            .and_then(Value::as_str)
+                            .map(str::to_owned)
+                    })
                     .ok_or_else(|| format!("setup balance read failed: {}", answer.describe()))?;
                 found.push((i, principal));
             }
@@ -668,7 +815,10 @@ async fn read_principals(api: &Arc<Api>, tenant: &Arc<Tenant>, loans: &Arc<Vec<L
     }
     let mut principals = vec![String::new(); loans.len()];
     for task in tasks {
-        for (i, p) in task.await.map_err(|e| format!("setup task failed: {e}"))?? {
+        for (i, p) in task
+            .await
+            .map_err(|e| format!("setup task failed: {e}"))??
+        {
             principals[i] = p;
         }
     }
@@ -686,7 +836,11 @@ fn read_rss_kb(pid: u32) -> Option<u64> {
 }
 
 /// Samples the server's RSS every 100 ms until `stop`; returns the maximum seen (kB).
-fn spawn_rss_sampler(pid: u32, stop: Arc<AtomicBool>, max_kb: Arc<AtomicU64>) -> tokio::task::JoinHandle<()> {
+fn spawn_rss_sampler(
+    pid: u32,
+    stop: Arc<AtomicBool>,
+    max_kb: Arc<AtomicU64>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             if let Some(kb) = read_rss_kb(pid) {
@@ -698,6 +852,64 @@ fn spawn_rss_sampler(pid: u32, stop: Arc<AtomicBool>, max_kb: Arc<AtomicU64>) ->
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
+}
+
+/// CPU time (user + system, in clock ticks of 1/100 s) of a process, from `/proc/<pid>/stat`.
+fn cpu_ticks(pid: &str) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Average cores used by the server and by this load generator over a window.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuUse {
+    server: Option<f64>,
+    loadgen: Option<f64>,
+}
+
+struct CpuMeter {
+    started: Instant,
+    server_pid: Option<String>,
+    server: Option<u64>,
+    own: Option<u64>,
+}
+
+impl CpuMeter {
+    fn start(pid: Option<u32>) -> Self {
+        let server_pid = pid.map(|p| p.to_string());
+        CpuMeter {
+            started: Instant::now(),
+            server: server_pid.as_deref().and_then(cpu_ticks),
+            server_pid,
+            own: cpu_ticks("self"),
+        }
+    }
+
+    fn finish(&self) -> CpuUse {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-9);
+        // USER_HZ is 100 on every Linux this runs on.
+        let cores = |before: Option<u64>, after: Option<u64>| {
+            let ticks = after?.checked_sub(before?)?;
+            Some(round2(to_f64(usize::try_from(ticks).ok()?) / 100.0 / secs))
+        };
+        CpuUse {
+            server: cores(self.server, self.server_pid.as_deref().and_then(cpu_ticks)),
+            loadgen: cores(self.own, cpu_ticks("self")),
+        }
+    }
+}
+
+/// What a scenario measured.
+struct Measured {
+    stats: Stats,
+    elapsed: Duration,
+    setup: Option<Value>,
+    cpu: CpuUse,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -714,6 +926,7 @@ struct Report {
     setup: Option<Value>,
     pid: Option<u32>,
     max_rss_kb: Option<u64>,
+    cpu: CpuUse,
 }
 
 fn round2(x: f64) -> f64 {
@@ -721,7 +934,48 @@ fn round2(x: f64) -> f64 {
 }
 
 impl Report {
-    fn to_text_and_json(self) -> (String, Value) {
+    /// Statuses, server RSS and CPU, error samples; returns the peak RSS in MB.
+    fn write_footer(&self, text: &mut String) -> Option<f64> {
+        let statuses: Vec<String> = self
+            .stats
+            .statuses
+            .iter()
+            .map(|(s, n)| format!("{s}={n}"))
+            .collect();
+        let _ = writeln!(text, "statuses: {}", statuses.join(" "));
+        let max_rss_mb = self
+            .max_rss_kb
+            .map(|kb| round2(to_f64(usize::try_from(kb).unwrap_or(usize::MAX)) / 1024.0));
+        if let (Some(pid), Some(mb)) = (self.pid, max_rss_mb) {
+            let _ = writeln!(text, "server max RSS: {mb:.1} MB (pid {pid})");
+        } else if let Some(pid) = self.pid {
+            let _ = writeln!(
+                text,
+                "server max RSS: unknown (could not read /proc/{pid}/status)"
+            );
+        }
+        if let Some(cores) = self.cpu.server {
+            let _ = writeln!(
+                text,
+                "server CPU: {cores:.2} cores on average while measuring"
+            );
+        }
+        if let Some(cores) = self.cpu.loadgen {
+            let _ = writeln!(
+                text,
+                "loadgen CPU: {cores:.2} cores on average while measuring"
+            );
+        }
+        if !self.stats.error_samples.is_empty() {
+            let _ = writeln!(text, "error samples:");
+            for s in &self.stats.error_samples {
+                let _ = writeln!(text, "  {s}");
+            }
+        }
+        max_rss_mb
+    }
+
+    fn into_text_and_json(mut self) -> (String, Value) {
         let secs = self.measured.as_secs_f64().max(1e-9);
         let total = self.stats.total();
         let mut text = String::new();
@@ -751,7 +1005,7 @@ impl Report {
         );
         let mut kinds = serde_json::Map::new();
         let mut all = Vec::with_capacity(total);
-        let mut line = |name: &str, s: &Summary, text: &mut String| {
+        let line = |name: &str, s: &Summary, text: &mut String| {
             let rps = to_f64(s.count) / secs;
             let _ = writeln!(
                 text,
@@ -767,27 +1021,14 @@ impl Report {
                 "max_ms": round2(s.max),
             })
         };
-        for (kind, v) in self.stats.latencies {
+        for (kind, v) in std::mem::take(&mut self.stats.latencies) {
             all.extend_from_slice(&v);
             let s = summarise(v);
             kinds.insert(kind.name().to_owned(), line(kind.name(), &s, &mut text));
         }
         let overall_summary = summarise(all);
         let overall = line("overall", &overall_summary, &mut text);
-        let statuses: Vec<String> = self.stats.statuses.iter().map(|(s, n)| format!("{s}={n}")).collect();
-        let _ = writeln!(text, "statuses: {}", statuses.join(" "));
-        let max_rss_mb = self.max_rss_kb.map(|kb| round2(to_f64(usize::try_from(kb).unwrap_or(usize::MAX)) / 1024.0));
-        if let (Some(pid), Some(mb)) = (self.pid, max_rss_mb) {
-            let _ = writeln!(text, "server max RSS: {mb:.1} MB (pid {pid})");
-        } else if let Some(pid) = self.pid {
-            let _ = writeln!(text, "server max RSS: unknown (could not read /proc/{pid}/status)");
-        }
-        if !self.stats.error_samples.is_empty() {
-            let _ = writeln!(text, "error samples:");
-            for s in &self.stats.error_samples {
-                let _ = writeln!(text, "  {s}");
-            }
-        }
+        let max_rss_mb = self.write_footer(&mut text);
         let report = json!({
             "scenario": self.scenario.name(),
             "clients": self.clients,
@@ -802,6 +1043,8 @@ impl Report {
             "overall": overall,
             "kinds": kinds,
             "max_rss_mb": max_rss_mb,
+            "server_cpu_cores": self.cpu.server,
+            "loadgen_cpu_cores": self.cpu.loadgen,
             "setup": self.setup,
             "error_samples": self.stats.error_samples,
         });
@@ -815,7 +1058,10 @@ impl Report {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("hpts-loadgen: cannot start the runtime: {e}");
@@ -832,7 +1078,24 @@ fn main() -> ExitCode {
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// One `Authorization` header per fresh tenant, each token holding every scope.
+fn mint_tokens(args: &Args, tenant_count: usize) -> Result<Vec<HeaderValue>, String> {
+    let key = DevKey::load_or_create(&args.data_dir)?;
+    let scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+    let scopes = scopes.join(" ");
+    let ttl = args.warmup + args.duration + 3600;
+    (0..tenant_count)
+        .map(|_| {
+            let tenant = Uuid::now_v7().to_string();
+            let token = key.mint(&tenant, &scopes, ttl, "hpts-loadgen", unix_now())?;
+            HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 async fn run(args: Args) -> Result<(), String> {
@@ -840,19 +1103,17 @@ async fn run(args: Args) -> Result<(), String> {
     if args.clients == 0 || args.tenants == 0 {
         return Err("--clients and --tenants must be at least 1".into());
     }
-    if matches!(args.scenario, Scenario::Mixed | Scenario::ReadsUnderWrites) && args.pool_loans < SMALL_BATCH {
+    if matches!(args.scenario, Scenario::Mixed | Scenario::ReadsUnderWrites)
+        && args.pool_loans < SMALL_BATCH
+    {
         return Err(format!("--pool-loans must be at least {SMALL_BATCH}"));
     }
-    let key = DevKey::load_or_create(&args.data_dir)?;
-    let scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
-    let scopes = scopes.join(" ");
-    let ttl = args.warmup + args.duration + 3600;
-    let tenant_count = if args.scenario == Scenario::Accrual10k { 1 } else { args.tenants };
-    let mut auths = Vec::with_capacity(tenant_count);
-    for _ in 0..tenant_count {
-        let token = key.mint(&Uuid::now_v7().to_string(), &scopes, ttl, "hpts-loadgen", unix_now())?;
-        auths.push(HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| e.to_string())?);
-    }
+    let tenant_count = if args.scenario == Scenario::Accrual10k {
+        1
+    } else {
+        args.tenants
+    };
+    let auths = mint_tokens(&args, tenant_count)?;
 
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients * 2 + SMALL_BATCH)
@@ -868,18 +1129,31 @@ async fn run(args: Args) -> Result<(), String> {
         seq: AtomicU64::new(0),
     });
 
-    let ready = api.client.get(format!("{base}/v1/health/ready")).send().await.map_err(|e| {
-        format!("{base} is not answering ({}); start it with `hpts serve --dev --data-dir ...`", transport_error(&e))
-    })?;
+    let ready = api
+        .client
+        .get(format!("{base}/v1/health/ready"))
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "{base} is not answering ({}); start it with `hpts serve --dev --data-dir ...`",
+                transport_error(&e)
+            )
+        })?;
     if !ready.status().is_success() {
-        return Err(format!("{base}/v1/health/ready answered {}", ready.status()));
+        return Err(format!(
+            "{base}/v1/health/ready answered {}",
+            ready.status()
+        ));
     }
 
     let stop_rss = Arc::new(AtomicBool::new(false));
     let max_rss = Arc::new(AtomicU64::new(0));
-    let sampler = args.pid.map(|pid| spawn_rss_sampler(pid, Arc::clone(&stop_rss), Arc::clone(&max_rss)));
+    let sampler = args
+        .pid
+        .map(|pid| spawn_rss_sampler(pid, Arc::clone(&stop_rss), Arc::clone(&max_rss)));
 
-    let (stats, measured, setup) = if args.scenario == Scenario::Accrual10k {
+    let measured = if args.scenario == Scenario::Accrual10k {
         accrual_10k(&api, &auths[0], &args).await?
     } else {
         load(&api, auths, &args).await?
@@ -889,29 +1163,41 @@ async fn run(args: Args) -> Result<(), String> {
     if let Some(s) = sampler {
         let _ = s.await;
     }
-    let max_rss_kb = args.pid.and_then(|_| Some(max_rss.load(Ordering::Relaxed)).filter(|kb| *kb > 0));
+    let max_rss_kb = args
+        .pid
+        .and_then(|_| Some(max_rss.load(Ordering::Relaxed)).filter(|kb| *kb > 0));
     let report = Report {
         scenario: args.scenario,
-        clients: if args.scenario == Scenario::Accrual10k { 1 } else { args.clients },
+        clients: if args.scenario == Scenario::Accrual10k {
+            1
+        } else {
+            args.clients
+        },
         tenants: tenant_count,
-        warmup: args.warmup,
-        measured,
-        stats,
-        setup,
+        warmup: if args.scenario == Scenario::Accrual10k {
+            0
+        } else {
+            args.warmup
+        },
+        measured: measured.elapsed,
+        stats: measured.stats,
+        setup: measured.setup,
         pid: args.pid,
         max_rss_kb,
+        cpu: measured.cpu,
     };
-    let (text, json) = report.to_text_and_json();
+    let (text, json) = report.into_text_and_json();
     print!("{text}");
     if let Some(path) = &args.json {
         let pretty = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
-        std::fs::write(path, pretty + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(path, pretty + "\n")
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())
 }
 
 /// The client-loop scenarios: optional setup, then `clients` tasks until time or cap runs out.
-async fn load(api: &Arc<Api>, auths: Vec<HeaderValue>, args: &Args) -> Result<(Stats, Duration, Option<Value>), String> {
+async fn load(api: &Arc<Api>, auths: Vec<HeaderValue>, args: &Args) -> Result<Measured, String> {
     let needs_pool = matches!(args.scenario, Scenario::Mixed | Scenario::ReadsUnderWrites);
     let (pools, setup) = if needs_pool {
         let started = Instant::now();
@@ -930,7 +1216,11 @@ async fn load(api: &Arc<Api>, auths: Vec<HeaderValue>, args: &Args) -> Result<(S
     let tenants: Vec<Tenant> = auths
         .into_iter()
         .zip(pools)
-        .map(|(auth, pool)| Tenant { auth, pool, next_accrual_day: AtomicU64::new(0) })
+        .map(|(auth, pool)| Tenant {
+            auth,
+            pool,
+            next_accrual_day: AtomicU64::new(0),
+        })
         .collect();
     let start = Instant::now();
     let measure_from = start + Duration::from_secs(args.warmup);
@@ -945,31 +1235,61 @@ async fn load(api: &Arc<Api>, auths: Vec<HeaderValue>, args: &Args) -> Result<(S
         issued: AtomicU64::new(0),
         seed: unix_now() ^ u64::from(std::process::id()).rotate_left(32),
     });
-    let tasks: Vec<_> = (0..args.clients).map(|i| tokio::spawn(client(Arc::clone(&shared), i))).collect();
+    let tasks: Vec<_> = (0..args.clients)
+        .map(|i| tokio::spawn(client(Arc::clone(&shared), i)))
+        .collect();
+    // The clients run while this task sleeps through the warmup; CPU is metered after it.
+    tokio::time::sleep_until(measure_from.into()).await;
+    let meter = CpuMeter::start(args.pid);
     let mut stats = Stats::default();
     for t in tasks {
         stats.merge(t.await.map_err(|e| format!("client task failed: {e}"))?);
     }
-    let measured = Instant::now().saturating_duration_since(measure_from);
-    Ok((stats, measured, setup))
+    let cpu = meter.finish();
+    let elapsed = Instant::now().saturating_duration_since(measure_from);
+    Ok(Measured {
+        stats,
+        elapsed,
+        setup,
+        cpu,
+    })
 }
 
 /// `accrual-10k`: open the loans (concurrently), read their principal, post ONE batch.
-async fn accrual_10k(api: &Arc<Api>, auth: &HeaderValue, args: &Args) -> Result<(Stats, Duration, Option<Value>), String> {
+async fn accrual_10k(api: &Arc<Api>, auth: &HeaderValue, args: &Args) -> Result<Measured, String> {
     let started = Instant::now();
-    let mut pools = open_loans(api, std::slice::from_ref(auth), args.accrual_loans, args.clients).await?;
+    let mut pools = open_loans(
+        api,
+        std::slice::from_ref(auth),
+        args.accrual_loans,
+        args.clients,
+    )
+    .await?;
     let open_secs = started.elapsed().as_secs_f64();
     let loans = Arc::new(pools.pop().unwrap_or_default());
-    let tenant = Arc::new(Tenant { auth: auth.clone(), pool: Vec::new(), next_accrual_day: AtomicU64::new(0) });
+    let tenant = Arc::new(Tenant {
+        auth: auth.clone(),
+        pool: Vec::new(),
+        next_accrual_day: AtomicU64::new(0),
+    });
     let read_started = Instant::now();
     let principals = read_principals(api, &tenant, &loans, args.clients).await?;
     let read_secs = read_started.elapsed().as_secs_f64();
     let items: Vec<(&Loan, String)> = loans.iter().zip(principals).collect();
     let body = accrual_body(&Uuid::now_v7().to_string(), "2025-06-30", &items);
     let body_bytes = body.len();
+    let meter = CpuMeter::start(args.pid);
     let measured_from = Instant::now();
-    let answer = api.post(&tenant, "/v1/accruals/batch", body, Some(Duration::from_secs(300))).await;
-    let measured = measured_from.elapsed();
+    let answer = api
+        .post(
+            &tenant,
+            "/v1/accruals/batch",
+            body,
+            Some(Duration::from_mins(5)),
+        )
+        .await;
+    let elapsed = measured_from.elapsed();
+    let cpu = meter.finish();
     let n = loans.len();
     let mut setup = json!({
         "loans": n,
@@ -982,12 +1302,23 @@ async fn accrual_10k(api: &Arc<Api>, auth: &HeaderValue, args: &Args) -> Result<
     if let Some(v) = answer.json().filter(|_| answer.is_success())
         && let Some(obj) = setup.as_object_mut()
     {
-        obj.insert("batch_loan_count".into(), v.get("loan_count").cloned().unwrap_or(Value::Null));
-        obj.insert("batch_total_accrued_minor".into(), v.get("total_accrued_minor").cloned().unwrap_or(Value::Null));
+        obj.insert(
+            "batch_loan_count".into(),
+            v.get("loan_count").cloned().unwrap_or(Value::Null),
+        );
+        obj.insert(
+            "batch_total_accrued_minor".into(),
+            v.get("total_accrued_minor").cloned().unwrap_or(Value::Null),
+        );
     }
     let mut stats = Stats::default();
     stats.record(answer.sample(Kind::AccrualBatch, &[]));
-    Ok((stats, measured, Some(setup)))
+    Ok(Measured {
+        stats,
+        elapsed,
+        setup: Some(setup),
+        cpu,
+    })
 }
 
 #[cfg(test)]
@@ -996,20 +1327,37 @@ mod tests {
 
     #[test]
     fn only_loopback_urls_are_accepted() {
-        for ok in ["http://127.0.0.1:8080", "http://127.1.2.3:1/", "http://localhost:9000", "http://[::1]:8080"] {
+        for ok in [
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3:1/",
+            "http://localhost:9000",
+            "http://[::1]:8080",
+        ] {
             assert!(loopback_base(ok).is_ok(), "{ok} should be accepted");
         }
-        for bad in ["http://10.0.0.1:8080", "http://example.com", "http://[::2]:80", "ftp://127.0.0.1/", "nonsense"] {
+        for bad in [
+            "http://10.0.0.1:8080",
+            "http://example.com",
+            "http://[::2]:80",
+            "ftp://127.0.0.1/",
+            "nonsense",
+        ] {
             assert!(loopback_base(bad).is_err(), "{bad} should be refused");
         }
-        assert_eq!(loopback_base("http://127.0.0.1:8080/").as_deref(), Ok("http://127.0.0.1:8080"));
+        assert_eq!(
+            loopback_base("http://127.0.0.1:8080/").as_deref(),
+            Ok("http://127.0.0.1:8080")
+        );
     }
 
     #[test]
     fn percentiles_use_the_nearest_rank() {
         let v: Vec<u32> = (1..=100).map(|ms| ms * 1000).collect();
         let s = summarise(v);
-        assert_eq!((s.count, s.p50, s.p95, s.p99, s.max), (100, 50.0, 95.0, 99.0, 100.0));
+        assert_eq!(
+            (s.count, s.p50, s.p95, s.p99, s.max),
+            (100, 50.0, 95.0, 99.0, 100.0)
+        );
         assert!((percentile(&[7000], 990) - 7.0).abs() < f64::EPSILON);
     }
 

@@ -43,7 +43,10 @@ impl JsonBody {
             metadata: Option<&'a serde_json::value::RawValue>,
         }
         let members: Members<'_> = serde_json::from_slice(&self.raw).ok()?;
-        members.metadata.map(|m| m.get().to_owned()).filter(|m| m != "null")
+        members
+            .metadata
+            .map(|m| m.get().to_owned())
+            .filter(|m| m != "null")
     }
 }
 

@@ -110,6 +110,21 @@ where
         }))
 }
 
+/// A POST resource served by the shared write path with a route-specific body parser.
+fn write_endpoint(
+    path: &str,
+    route: write::WriteRoute,
+    parse: fn(&serde_json::Value) -> Result<crate::ledger::commands::Command, ApiError>,
+) -> actix_web::Resource {
+    endpoint(
+        path,
+        "POST",
+        move |req: HttpRequest, payload: web::Payload, state: web::Data<AppState>| {
+            write::handle_write(req, payload, state, route, parse)
+        },
+    )
+}
+
 /// THE route table.
 pub fn routes(cfg: &mut ServiceConfig) {
     use handlers::{
@@ -121,15 +136,27 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(endpoint("/v1/health/live", "GET", health::live))
         .service(endpoint("/v1/health/ready", "GET", health::ready))
         // Writes: each posts one business event and one balanced journal entry.
-        .service(endpoint("/v1/disbursements", "POST", disbursements::create))
-        .service(endpoint("/v1/payments", "POST", payments::create))
-        .service(endpoint("/v1/fees", "POST", fees::create))
-        .service(endpoint(
-            "/v1/accruals/batch",
-            "POST",
-            accruals::create_batch,
+        .service(write_endpoint(
+            "/v1/disbursements",
+            disbursements::ROUTE,
+            disbursements::parse,
         ))
-        .service(endpoint("/v1/reversals", "POST", reversals::create))
+        .service(write_endpoint(
+            "/v1/payments",
+            payments::ROUTE,
+            payments::parse,
+        ))
+        .service(write_endpoint("/v1/fees", fees::ROUTE, fees::parse))
+        .service(write_endpoint(
+            "/v1/accruals/batch",
+            accruals::ROUTE,
+            accruals::parse,
+        ))
+        .service(write_endpoint(
+            "/v1/reversals",
+            reversals::ROUTE,
+            reversals::parse,
+        ))
         // Reads: tenant-scoped; another tenant's resource is a 404.
         .service(endpoint(
             "/v1/loans/{loan_id}/balance",

@@ -110,6 +110,7 @@ pub fn finish_report(report: Report) -> Result<(), ApiError> {
 }
 
 /// How one write route is handled.
+#[derive(Debug, Clone, Copy)]
 pub struct WriteRoute {
     /// Scope required.
     pub scope: Scope,

@@ -115,14 +115,60 @@ pub(crate) fn load_loan(
     }))
 }
 
-struct NewEvent<'a> {
+/// One business event and its journal entry, recorded together.
+struct NewPosting<'a> {
     event_type: EventType,
     loan_id: Option<LoanId>,
     external_ref: Option<&'a str>,
     allocation_policy: Option<&'a str>,
+    effective_at: Date,
+    /// The original business event, for a reversal; the new event itself otherwise.
+    correlation_id: Option<EventId>,
+    reverses: Option<EntryId>,
+    description: String,
 }
 
-fn insert_event(ctx: &Ctx<'_>, event_id: EventId, e: &NewEvent<'_>) -> Result<(), StoreError> {
+impl NewPosting<'_> {
+    /// A posting about one loan with nothing optional set.
+    fn for_loan(
+        event_type: EventType,
+        loan_id: Option<LoanId>,
+        effective_at: Date,
+        description: String,
+    ) -> Self {
+        NewPosting {
+            event_type,
+            loan_id,
+            external_ref: None,
+            allocation_policy: None,
+            effective_at,
+            correlation_id: None,
+            reverses: None,
+            description,
+        }
+    }
+}
+
+/// Inserts the business event and posts its entry; returns (event id, entry id).
+fn record(
+    ctx: &Ctx<'_>,
+    p: &NewPosting<'_>,
+    entry: &JournalEntry,
+) -> Result<(EventId, EntryId), StoreError> {
+    let event_id = ctx.new_event_id();
+    insert_event(ctx, event_id, p)?;
+    let header = NewEntry {
+        event_id,
+        event_type: p.event_type,
+        effective_at: p.effective_at,
+        correlation_id: p.correlation_id.unwrap_or(event_id),
+        reverses: p.reverses,
+        description: p.description.clone(),
+    };
+    Ok((event_id, post_entry(ctx, &header, entry)?))
+}
+
+fn insert_event(ctx: &Ctx<'_>, event_id: EventId, e: &NewPosting<'_>) -> Result<(), StoreError> {
     ctx.conn
         .prepare_cached(
             "INSERT INTO events (event_id, tenant_id, event_type, loan_id, payload, metadata, external_ref, \
@@ -406,32 +452,20 @@ pub(crate) fn disburse(ctx: &Ctx<'_>, d: &Disbursement) -> Result<Receipt, Store
         }
     }
     let entry = posting::disbursement(d)?;
-    let event_id = ctx.new_event_id();
-    insert_event(
+    let description = format!(
+        "Disbursement of {} {} via {}",
+        d.amount,
+        d.currency,
+        d.method.as_str()
+    );
+    let (event_id, journal_entry_id) = record(
         ctx,
-        event_id,
-        &NewEvent {
-            event_type: EventType::Disbursement,
-            loan_id: Some(d.loan_id),
-            external_ref: None,
-            allocation_policy: None,
-        },
-    )?;
-    let journal_entry_id = post_entry(
-        ctx,
-        &NewEntry {
-            event_id,
-            event_type: EventType::Disbursement,
-            effective_at: d.effective_at,
-            correlation_id: event_id,
-            reverses: None,
-            description: format!(
-                "Disbursement of {} {} via {}",
-                d.amount,
-                d.currency,
-                d.method.as_str()
-            ),
-        },
+        &NewPosting::for_loan(
+            EventType::Disbursement,
+            Some(d.loan_id),
+            d.effective_at,
+            description,
+        ),
         &entry,
     )?;
     Ok(Receipt::Disbursement(DisbursementReceipt {
@@ -455,31 +489,23 @@ pub(crate) fn pay(ctx: &Ctx<'_>, p: &Payment) -> Result<Receipt, StoreError> {
     }
     let allocation = allocate(p.amount, &loan.balances);
     let entry = posting::payment(p, &allocation)?;
-    let event_id = ctx.new_event_id();
-    insert_event(
+    let description = format!(
+        "Payment of {} {} via {}",
+        p.amount,
+        p.currency,
+        p.source_method.as_str()
+    );
+    let (event_id, journal_entry_id) = record(
         ctx,
-        event_id,
-        &NewEvent {
-            event_type: EventType::PaymentReceived,
-            loan_id: Some(p.loan_id),
+        &NewPosting {
             external_ref: p.external_ref.as_deref(),
             allocation_policy: Some(ALLOCATION_POLICY_VERSION),
-        },
-    )?;
-    let journal_entry_id = post_entry(
-        ctx,
-        &NewEntry {
-            event_id,
-            event_type: EventType::PaymentReceived,
-            effective_at: p.effective_at,
-            correlation_id: event_id,
-            reverses: None,
-            description: format!(
-                "Payment of {} {} via {}",
-                p.amount,
-                p.currency,
-                p.source_method.as_str()
-            ),
+            ..NewPosting::for_loan(
+                EventType::PaymentReceived,
+                Some(p.loan_id),
+                p.effective_at,
+                description,
+            )
         },
         &entry,
     )?;
@@ -495,27 +521,15 @@ pub(crate) fn pay(ctx: &Ctx<'_>, p: &Payment) -> Result<Receipt, StoreError> {
 pub(crate) fn assess_fee(ctx: &Ctx<'_>, f: &Fee) -> Result<Receipt, StoreError> {
     let loan = existing_loan(ctx, f.loan_id, None, f.currency)?;
     let entry = posting::fee(f, loan.borrower_id)?;
-    let event_id = ctx.new_event_id();
-    insert_event(
+    let description = format!("{} fee of {} {}", f.fee_type.as_str(), f.amount, f.currency);
+    let (event_id, journal_entry_id) = record(
         ctx,
-        event_id,
-        &NewEvent {
-            event_type: EventType::FeeAssessed,
-            loan_id: Some(f.loan_id),
-            external_ref: None,
-            allocation_policy: None,
-        },
-    )?;
-    let journal_entry_id = post_entry(
-        ctx,
-        &NewEntry {
-            event_id,
-            event_type: EventType::FeeAssessed,
-            effective_at: f.effective_at,
-            correlation_id: event_id,
-            reverses: None,
-            description: format!("{} fee of {} {}", f.fee_type.as_str(), f.amount, f.currency),
-        },
+        &NewPosting::for_loan(
+            EventType::FeeAssessed,
+            Some(f.loan_id),
+            f.effective_at,
+            description,
+        ),
         &entry,
     )?;
     Ok(Receipt::Fee(FeeReceipt {
@@ -613,31 +627,14 @@ pub(crate) fn accrue(ctx: &Ctx<'_>, a: &AccrualBatch) -> Result<Receipt, StoreEr
     let date = format_date(a.accrual_date);
     let (postings, currency) = check_accrual_items(ctx, a, &date)?;
     let entry = posting::accrual(currency, &postings)?;
-    let event_id = ctx.new_event_id();
-    insert_event(
+    let description = format!(
+        "Interest accrual for {date}: {} loans, {}",
+        a.loans.len(),
+        a.convention.as_str()
+    );
+    let (event_id, journal_entry_id) = record(
         ctx,
-        event_id,
-        &NewEvent {
-            event_type: EventType::Accrual,
-            loan_id: None,
-            external_ref: None,
-            allocation_policy: None,
-        },
-    )?;
-    let journal_entry_id = post_entry(
-        ctx,
-        &NewEntry {
-            event_id,
-            event_type: EventType::Accrual,
-            effective_at: a.accrual_date,
-            correlation_id: event_id,
-            reverses: None,
-            description: format!(
-                "Interest accrual for {date}: {} loans, {}",
-                a.loans.len(),
-                a.convention.as_str()
-            ),
-        },
+        &NewPosting::for_loan(EventType::Accrual, None, a.accrual_date, description),
         &entry,
     )?;
     let entry_s = journal_entry_id.to_string();
@@ -704,21 +701,6 @@ pub(crate) fn reverse(ctx: &Ctx<'_>, r: &Reversal) -> Result<Receipt, StoreError
     };
     let loans: std::collections::BTreeSet<LoanId> =
         mirror.lines().iter().filter_map(|l| l.loan_id).collect();
-    let event_id = ctx.new_event_id();
-    insert_event(
-        ctx,
-        event_id,
-        &NewEvent {
-            event_type: EventType::Reversal,
-            loan_id: if loans.len() == 1 {
-                loans.first().copied()
-            } else {
-                None
-            },
-            external_ref: None,
-            allocation_policy: None,
-        },
-    )?;
     let description = match &r.reason_description {
         Some(text) => format!(
             "Reversal of {original_s} ({}): {text}",
@@ -726,15 +708,17 @@ pub(crate) fn reverse(ctx: &Ctx<'_>, r: &Reversal) -> Result<Receipt, StoreError
         ),
         None => format!("Reversal of {original_s} ({})", r.reason_code.as_str()),
     };
-    let journal_entry_id = post_entry(
+    let single_loan = if loans.len() == 1 {
+        loans.first().copied()
+    } else {
+        None
+    };
+    let (_, journal_entry_id) = record(
         ctx,
-        &NewEntry {
-            event_id,
-            event_type: EventType::Reversal,
-            effective_at,
-            correlation_id,
+        &NewPosting {
+            correlation_id: Some(correlation_id),
             reverses: Some(r.reverses_entry_id),
-            description,
+            ..NewPosting::for_loan(EventType::Reversal, single_loan, effective_at, description)
         },
         &mirror,
     )

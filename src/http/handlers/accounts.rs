@@ -6,9 +6,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
 use crate::auth::Scope;
-use crate::clock::{format_date, parse_date};
+use crate::clock::format_date;
 use crate::http::AppState;
-use crate::http::handlers::query_params;
+use crate::http::handlers::Query;
 use crate::http::problem::{ApiError, FieldError};
 use crate::ledger::accounts::{Account, Direction, Layer};
 use crate::ledger::money::{Currency, Money};
@@ -20,60 +20,39 @@ pub async fn balance(
     state: Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let principal = state.authenticate(&req, Scope::BalancesRead).await?;
-    let query = query_params(&req, &["currency", "layer", "as_of_date"])?;
-    let mut errors = Vec::new();
+    let mut query = Query::parse(&req, &["currency", "layer", "as_of_date"])?;
     let code = path.as_str();
     if !(code.len() == 4 && code.bytes().all(|b| b.is_ascii_digit())) {
-        errors.push(FieldError::new(
+        query.fail(FieldError::new(
             "account_code",
             "invalid_format",
             "must match ^[0-9]{4}$",
         ));
     }
-    let currency = match query.get("currency") {
-        None => {
-            errors.push(FieldError::new("currency", "required", "is required"));
-            None
-        }
-        Some(c) => {
-            let parsed = Currency::parse(c);
-            if parsed.is_none() {
-                errors.push(FieldError::new(
-                    "currency",
-                    "invalid_format",
-                    "must match ^[A-Z]{3}$",
-                ));
-            }
-            parsed
-        }
-    };
-    let layer = match query.get("layer") {
-        None => Some(Layer::Settled),
-        Some(l) => {
-            let parsed = Layer::parse(l);
-            if parsed.is_none() {
-                errors.push(FieldError::new(
-                    "layer",
-                    "invalid_value",
-                    "must be one of: SETTLED, PENDING, ENCUMBRANCE",
-                ));
-            }
-            parsed
-        }
-    };
-    let as_of = query.get("as_of_date").and_then(|s| {
-        let d = parse_date(s);
-        if d.is_none() {
-            errors.push(FieldError::new(
-                "as_of_date",
-                "invalid_format",
-                "must be a date YYYY-MM-DD",
-            ));
-        }
-        d
-    });
-    let (Some(currency), Some(layer), true) = (currency, layer, errors.is_empty()) else {
-        return Err(ApiError::validation(errors));
+    let currency = query.get("currency").map(Currency::parse);
+    match currency {
+        None => query.fail(FieldError::new("currency", "required", "is required")),
+        Some(None) => query.fail(FieldError::new(
+            "currency",
+            "invalid_format",
+            "must match ^[A-Z]{3}$",
+        )),
+        Some(Some(_)) => {}
+    }
+    let layer = query
+        .get("layer")
+        .map_or(Some(Layer::Settled), Layer::parse);
+    if layer.is_none() {
+        query.fail(FieldError::new(
+            "layer",
+            "invalid_value",
+            "must be one of: SETTLED, PENDING, ENCUMBRANCE",
+        ));
+    }
+    let as_of = query.date("as_of_date");
+    query.finish()?;
+    let (Some(Some(currency)), Some(layer)) = (currency, layer) else {
+        return Err(ApiError::validation(Vec::new()));
     };
     let account = Account::from_code(code).ok_or_else(ApiError::not_found)?;
     let view = state

@@ -3,16 +3,13 @@
 
 use std::collections::HashMap;
 
-use actix_web::web::{self, Data};
-use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use crate::auth::Scope;
-use crate::http::AppState;
 use crate::http::body::BATCH_LIMIT;
 use crate::http::problem::{ApiError, FieldError};
 use crate::http::validate::{Obj, Report};
-use crate::http::write::{WriteRoute, finish_report, handle_write};
+use crate::http::write::{WriteRoute, finish_report};
 use crate::ledger::accrual::DayCount;
 use crate::ledger::commands::{AccrualBatch, AccrualItem, Command};
 use crate::ledger::ids::{LoanId, ProgramId};
@@ -85,16 +82,9 @@ pub fn parse(body: &Value) -> Result<Command, ApiError> {
     }
 }
 
-/// Handler.
-pub async fn create_batch(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let route = WriteRoute {
-        scope: Scope::AccrualsWrite,
-        route: "POST /v1/accruals/batch",
-        limit: BATCH_LIMIT,
-    };
-    handle_write(req, payload, state, route, parse).await
-}
+/// How the shared write path serves this route.
+pub const ROUTE: WriteRoute = WriteRoute {
+    scope: Scope::AccrualsWrite,
+    route: "POST /v1/accruals/batch",
+    limit: BATCH_LIMIT,
+};

@@ -1,16 +1,13 @@
 //! `POST /v1/disbursements` (`hpts:disbursements:write`): Dr 1100 / Cr 2000; the first
 //! disbursement opens the loan and binds borrower and currency.
 
-use actix_web::web::{self, Data};
-use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use crate::auth::Scope;
-use crate::http::AppState;
 use crate::http::body::SMALL_LIMIT;
 use crate::http::problem::ApiError;
 use crate::http::validate::{Obj, Report};
-use crate::http::write::{WriteRoute, finish_report, handle_write};
+use crate::http::write::{WriteRoute, finish_report};
 use crate::ledger::commands::{Command, Disbursement, DisbursementMethod};
 use crate::ledger::ids::{BorrowerId, LoanId};
 
@@ -57,16 +54,9 @@ pub fn parse(body: &Value) -> Result<Command, ApiError> {
     }
 }
 
-/// Handler.
-pub async fn create(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let route = WriteRoute {
-        scope: Scope::DisbursementsWrite,
-        route: "POST /v1/disbursements",
-        limit: SMALL_LIMIT,
-    };
-    handle_write(req, payload, state, route, parse).await
-}
+/// How the shared write path serves this route.
+pub const ROUTE: WriteRoute = WriteRoute {
+    scope: Scope::DisbursementsWrite,
+    route: "POST /v1/disbursements",
+    limit: SMALL_LIMIT,
+};

@@ -1,15 +1,12 @@
 //! `POST /v1/fees` (`hpts:fees:write`): Dr 1300 / Cr 4100.
 
-use actix_web::web::{self, Data};
-use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use crate::auth::Scope;
-use crate::http::AppState;
 use crate::http::body::SMALL_LIMIT;
 use crate::http::problem::ApiError;
 use crate::http::validate::{Obj, Report};
-use crate::http::write::{WriteRoute, finish_report, handle_write};
+use crate::http::write::{WriteRoute, finish_report};
 use crate::ledger::commands::{Command, Fee, FeeType};
 use crate::ledger::ids::LoanId;
 
@@ -41,16 +38,9 @@ pub fn parse(body: &Value) -> Result<Command, ApiError> {
     }
 }
 
-/// Handler.
-pub async fn create(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let route = WriteRoute {
-        scope: Scope::FeesWrite,
-        route: "POST /v1/fees",
-        limit: SMALL_LIMIT,
-    };
-    handle_write(req, payload, state, route, parse).await
-}
+/// How the shared write path serves this route.
+pub const ROUTE: WriteRoute = WriteRoute {
+    scope: Scope::FeesWrite,
+    route: "POST /v1/fees",
+    limit: SMALL_LIMIT,
+};

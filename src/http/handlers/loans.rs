@@ -5,10 +5,10 @@ use actix_web::web::{Data, Path};
 use actix_web::{HttpRequest, HttpResponse};
 
 use crate::auth::Scope;
-use crate::clock::{format_date, parse_date};
+use crate::clock::format_date;
 use crate::http::AppState;
 use crate::http::dto::{JournalEntry, LoanBalance};
-use crate::http::handlers::query_params;
+use crate::http::handlers::Query;
 use crate::http::page_token;
 use crate::http::problem::{ApiError, FieldError};
 use crate::ledger::ids::LoanId;
@@ -37,17 +37,9 @@ pub async fn balance(
 ) -> Result<HttpResponse, ApiError> {
     let principal = state.authenticate(&req, Scope::BalancesRead).await?;
     let loan_id = path_id(&path, "loan_id", LoanId::parse)?;
-    let query = query_params(&req, &["as_of_date"])?;
-    let as_of = match query.get("as_of_date") {
-        None => None,
-        Some(s) => Some(parse_date(s).ok_or_else(|| {
-            ApiError::validation(vec![FieldError::new(
-                "as_of_date",
-                "invalid_format",
-                "must be a date YYYY-MM-DD",
-            )])
-        })?),
-    };
+    let mut query = Query::parse(&req, &["as_of_date"])?;
+    let as_of = query.date("as_of_date");
+    query.finish()?;
     let view = state
         .store
         .loan_balance(principal.tenant, loan_id, as_of)
@@ -83,7 +75,7 @@ pub async fn journal_entries(
 ) -> Result<HttpResponse, ApiError> {
     let principal = state.authenticate(&req, Scope::LedgerRead).await?;
     let loan_id = path_id(&path, "loan_id", LoanId::parse)?;
-    let query = query_params(
+    let mut query = Query::parse(
         &req,
         &[
             "from_date",
@@ -93,50 +85,36 @@ pub async fn journal_entries(
             "page_token",
         ],
     )?;
-    let mut errors = Vec::new();
-    let mut date = |name: &'static str| {
-        query.get(name).and_then(|s| {
-            let d = parse_date(s);
-            if d.is_none() {
-                errors.push(FieldError::new(
-                    name,
-                    "invalid_format",
-                    "must be a date YYYY-MM-DD",
-                ));
-            }
-            d
-        })
-    };
-    let from_date = date("from_date");
-    let to_date = date("to_date");
-    let event_type = query.get("event_type").cloned();
+    let from_date = query.date("from_date");
+    let to_date = query.date("to_date");
+    let event_type = query.get("event_type").map(str::to_owned);
     if event_type
         .as_deref()
         .is_some_and(|t| !EVENT_TYPES.contains(&t))
     {
-        errors.push(FieldError::new(
+        query.fail(FieldError::new(
             "event_type",
             "invalid_value",
             format!("must be one of: {}", EVENT_TYPES.join(", ")),
         ));
     }
-    let page_size = match query.get("page_size") {
+    let page_size = match query
+        .get("page_size")
+        .map(|s| (s.parse::<u32>(), s.starts_with('+')))
+    {
         None => 100,
-        Some(s) => match s.parse::<u32>() {
-            Ok(n) if (1..=500).contains(&n) && !s.starts_with('+') => n,
-            _ => {
-                errors.push(FieldError::new(
-                    "page_size",
-                    "out_of_range",
-                    "must be an integer from 1 to 500",
-                ));
-                100
-            }
-        },
+        Some((Ok(n), false)) if (1..=500).contains(&n) => n,
+        Some(_) => {
+            query.fail(FieldError::new(
+                "page_size",
+                "out_of_range",
+                "must be an integer from 1 to 500",
+            ));
+            100
+        }
     };
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
+    let page_token = query.get("page_token").map(str::to_owned);
+    query.finish()?;
     let scope = format!(
         "{}|{loan_id}|{}|{}|{}",
         principal.tenant,
@@ -145,9 +123,9 @@ pub async fn journal_entries(
         event_type.as_deref().unwrap_or_default()
     );
     let key = state.store.page_token_key();
-    let after_seq = match query.get("page_token") {
+    let after_seq = match page_token {
         None => 0,
-        Some(t) => page_token::decode(key, &scope, t)?,
+        Some(t) => page_token::decode(key, &scope, &t)?,
     };
     let page = state
         .store

@@ -61,3 +61,52 @@ pub fn query_params(
         Err(ApiError::validation(errors))
     }
 }
+
+/// Query parameters being parsed, collecting every failing one.
+pub struct Query {
+    values: HashMap<String, String>,
+    errors: Vec<FieldError>,
+}
+
+impl Query {
+    /// Parses the query string (see [`query_params`]).
+    pub fn parse(req: &HttpRequest, allowed: &[&str]) -> Result<Self, ApiError> {
+        Ok(Query {
+            values: query_params(req, allowed)?,
+            errors: Vec::new(),
+        })
+    }
+
+    /// A raw parameter.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    /// An optional `YYYY-MM-DD` parameter.
+    pub fn date(&mut self, name: &'static str) -> Option<time::Date> {
+        let raw = self.values.get(name)?;
+        let parsed = crate::clock::parse_date(raw);
+        if parsed.is_none() {
+            self.errors.push(FieldError::new(
+                name,
+                "invalid_format",
+                "must be a date YYYY-MM-DD",
+            ));
+        }
+        parsed
+    }
+
+    /// Records a failing parameter.
+    pub fn fail(&mut self, error: FieldError) {
+        self.errors.push(error);
+    }
+
+    /// 400 `validation_failed` listing every failing parameter, if any.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.errors))
+        }
+    }
+}

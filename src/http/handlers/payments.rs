@@ -1,16 +1,13 @@
 //! `POST /v1/payments` (`hpts:payments:write`): Dr 1000, credits allocated fees → interest →
 //! principal → suspense.
 
-use actix_web::web::{self, Data};
-use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use crate::auth::Scope;
-use crate::http::AppState;
 use crate::http::body::SMALL_LIMIT;
 use crate::http::problem::ApiError;
 use crate::http::validate::{Obj, Report};
-use crate::http::write::{WriteRoute, finish_report, handle_write};
+use crate::http::write::{WriteRoute, finish_report};
 use crate::ledger::commands::{Command, Payment, PaymentMethod};
 use crate::ledger::ids::{BorrowerId, LoanId};
 
@@ -64,16 +61,9 @@ pub fn parse(body: &Value) -> Result<Command, ApiError> {
     }
 }
 
-/// Handler.
-pub async fn create(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let route = WriteRoute {
-        scope: Scope::PaymentsWrite,
-        route: "POST /v1/payments",
-        limit: SMALL_LIMIT,
-    };
-    handle_write(req, payload, state, route, parse).await
-}
+/// How the shared write path serves this route.
+pub const ROUTE: WriteRoute = WriteRoute {
+    scope: Scope::PaymentsWrite,
+    route: "POST /v1/payments",
+    limit: SMALL_LIMIT,
+};

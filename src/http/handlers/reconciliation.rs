@@ -6,10 +6,10 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::json;
 
 use crate::auth::Scope;
-use crate::clock::{format_date, format_timestamp, parse_date};
+use crate::clock::{format_date, format_timestamp};
 use crate::http::AppState;
-use crate::http::handlers::query_params;
-use crate::http::problem::{ApiError, FieldError};
+use crate::http::handlers::Query;
+use crate::http::problem::ApiError;
 use crate::ledger::money::Money;
 
 const fn status(ok: bool) -> &'static str {
@@ -22,17 +22,9 @@ pub async fn status_report(
     state: Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let principal = state.authenticate(&req, Scope::ReconciliationRead).await?;
-    let query = query_params(&req, &["as_of_date"])?;
-    let as_of = match query.get("as_of_date") {
-        None => None,
-        Some(s) => Some(parse_date(s).ok_or_else(|| {
-            ApiError::validation(vec![FieldError::new(
-                "as_of_date",
-                "invalid_format",
-                "must be a date YYYY-MM-DD",
-            )])
-        })?),
-    };
+    let mut query = Query::parse(&req, &["as_of_date"])?;
+    let as_of = query.date("as_of_date");
+    query.finish()?;
     let report = state.store.reconcile(principal.tenant, as_of).await?;
     let now = state.sources.clock.now();
     let rollup_ok = report.gl_principal_minor == report.sum_of_loan_balances_minor;

@@ -1,15 +1,12 @@
 //! `POST /v1/reversals` (`hpts:reversals:write`): posts the exact mirror of an entry.
 
-use actix_web::web::{self, Data};
-use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use crate::auth::Scope;
-use crate::http::AppState;
 use crate::http::body::SMALL_LIMIT;
 use crate::http::problem::ApiError;
 use crate::http::validate::{Obj, Report};
-use crate::http::write::{WriteRoute, finish_report, handle_write};
+use crate::http::write::{WriteRoute, finish_report};
 use crate::ledger::commands::{Command, ReasonCode, Reversal};
 use crate::ledger::ids::EntryId;
 
@@ -43,16 +40,9 @@ pub fn parse(body: &Value) -> Result<Command, ApiError> {
     }
 }
 
-/// Handler.
-pub async fn create(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    let route = WriteRoute {
-        scope: Scope::ReversalsWrite,
-        route: "POST /v1/reversals",
-        limit: SMALL_LIMIT,
-    };
-    handle_write(req, payload, state, route, parse).await
-}
+/// How the shared write path serves this route.
+pub const ROUTE: WriteRoute = WriteRoute {
+    scope: Scope::ReversalsWrite,
+    route: "POST /v1/reversals",
+    limit: SMALL_LIMIT,
+};
