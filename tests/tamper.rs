@@ -1,0 +1,436 @@
+//! Tamper evidence (SPEC §1.2, §7, §9): an edit made behind the service's back — with the
+//! `sqlite3` shell, after dropping an append-only trigger — is reported by
+//! `GET /v1/reconciliation/status` and by `hpts verify` (exit 1, naming the failing checks),
+//! while a clean copy taken before the edit with `hpts backup` verifies (exit 0).
+//!
+//! Needs the `sqlite3` command-line shell on `PATH`.
+
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use hpts::auth::dev::{generate_signing_key, sign};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+use helpers::{ALL_SCOPES, BinaryApp, KID, claims, free_port, key, spawn_binary, uuid, write_jwks};
+
+/// Runs SQL through the `sqlite3` shell, failing loudly when the shell is missing.
+fn sqlite3(db: &Path, sql: &str) {
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "the tamper tests need the `sqlite3` command-line shell on PATH \
+                 (e.g. `apt-get install sqlite3`); running it failed: {e}"
+            )
+        });
+    assert!(
+        out.status.success(),
+        "sqlite3 {sql:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `hpts <args>` (the compiled binary), with its output.
+fn hpts(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hpts"))
+        .args(args)
+        .env_remove("HPTS_DATABASE")
+        .env_remove("HPTS_DATA_DIR")
+        .output()
+        .expect("run hpts")
+}
+
+/// `hpts verify --database <db>`: (exit code, stdout + stderr).
+fn verify(db: &Path) -> (i32, String) {
+    let out = hpts(&["verify", "--database", &db.display().to_string()]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().expect("exit code"), text)
+}
+
+/// Asserts the verify report has a line naming `check` with the given outcome.
+fn assert_reported(report: &str, check: &str, outcome: &str) {
+    assert!(
+        report.lines().any(|l| {
+            let mut words = l.split_whitespace();
+            words.next() == Some(check) && words.next() == Some(outcome)
+        }),
+        "`hpts verify` does not report {check} as {outcome}:\n{report}"
+    );
+}
+
+/// A database directory with a trusted key, shared by successive server processes.
+struct Site {
+    _dir: TempDir,
+    db: PathBuf,
+    jwks: PathBuf,
+    signing: SigningKey,
+}
+
+impl Site {
+    fn new() -> Self {
+        // Fail before doing anything else if the shell is missing.
+        sqlite3(Path::new(":memory:"), "SELECT 1;");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("ledger.db");
+        let jwks = dir.path().join("jwks.json");
+        let signing = generate_signing_key().expect("key");
+        write_jwks(&jwks, &[(KID, &signing)]);
+        Site {
+            _dir: dir,
+            db,
+            jwks,
+            signing,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.db.with_file_name(name)
+    }
+
+    fn start(&self) -> Server {
+        Server(spawn_binary(&self.db, &self.jwks, free_port()))
+    }
+
+    fn token(&self, tenant: Uuid) -> String {
+        sign(&self.signing, KID, &claims(tenant, ALL_SCOPES)).expect("sign")
+    }
+}
+
+/// A running `hpts serve`; killed when dropped so a failing test leaves no server behind.
+struct Server(BinaryApp);
+
+impl Server {
+    /// SIGTERM, then waits for a graceful exit with status 0.
+    fn stop(mut self) {
+        let pid = self.0.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = self.0.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "hpts did not stop within 30 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(status.success(), "graceful stop exits 0, got {status}");
+    }
+
+    fn post(&self, token: &str, path: &str, body: &Value) -> Value {
+        let r = client()
+            .post(format!("{}{path}", self.0.address))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key("tamper"))
+            .json(body)
+            .send()
+            .expect("request sent");
+        let status = r.status().as_u16();
+        let text = r.text().expect("body");
+        assert_eq!(status, 201, "POST {path}: {text}");
+        serde_json::from_str(&text).expect("json")
+    }
+
+    fn get(&self, token: &str, path: &str) -> Value {
+        let r = client()
+            .get(format!("{}{path}", self.0.address))
+            .bearer_auth(token)
+            .send()
+            .expect("request sent");
+        let status = r.status().as_u16();
+        let text = r.text().expect("body");
+        assert_eq!(status, 200, "GET {path}: {text}");
+        serde_json::from_str(&text).expect("json")
+    }
+
+    /// `name → status` of the tenant's reconciliation checks, and the whole report.
+    fn reconciliation(&self, token: &str) -> (HashMap<String, String>, Value) {
+        let report = self.get(token, "/v1/reconciliation/status");
+        let statuses = report["checks"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no checks: {report}"))
+            .iter()
+            .map(|c| {
+                (
+                    c["name"].as_str().expect("name").to_owned(),
+                    c["status"].as_str().expect("status").to_owned(),
+                )
+            })
+            .collect();
+        (statuses, report)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.child.kill();
+        let _ = self.0.child.wait();
+    }
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_mins(1))
+        .build()
+        .expect("client")
+}
+
+const CHECKS: [&str; 6] = [
+    "trial_balance",
+    "entries_balanced",
+    "loan_subledger_matches_gl",
+    "materialised_balances_match_lines",
+    "hash_chain_intact",
+    "append_only_guard_present",
+];
+
+/// Asserts the checks named in `failing` are "mismatch"; every other check in `must_hold` is
+/// "ok"; checks in neither list are not asserted.
+fn assert_checks(
+    statuses: &HashMap<String, String>,
+    report: &Value,
+    failing: &[&str],
+    must_hold: &[&str],
+) {
+    for name in CHECKS {
+        assert!(
+            statuses.contains_key(name),
+            "check {name} missing: {report}"
+        );
+    }
+    for name in failing {
+        assert_eq!(statuses[*name], "mismatch", "check {name}: {report}");
+    }
+    for name in must_hold {
+        assert_eq!(statuses[*name], "ok", "check {name}: {report}");
+    }
+}
+
+/// Two tenants with a few entries each; returns (token A, token B, A's disbursement entry id).
+fn post_some_entries(site: &Site, server: &Server) -> (String, String, String) {
+    let (tenant_a, tenant_b) = (uuid(), uuid());
+    let (token_a, token_b) = (site.token(tenant_a), site.token(tenant_b));
+    let (loan, borrower) = (uuid(), uuid());
+    let disbursement = server.post(
+        &token_a,
+        "/v1/disbursements",
+        &json!({
+            "loan_id": loan.to_string(),
+            "borrower_id": borrower.to_string(),
+            "amount_minor": "100000",
+            "currency": "USD",
+            "effective_at": "2026-01-10",
+            "method": "ach",
+        }),
+    );
+    server.post(
+        &token_a,
+        "/v1/fees",
+        &json!({
+            "loan_id": loan.to_string(),
+            "fee_type": "late",
+            "amount_minor": "500",
+            "currency": "USD",
+            "effective_at": "2026-01-15",
+        }),
+    );
+    server.post(
+        &token_a,
+        "/v1/payments",
+        &json!({
+            "loan_id": loan.to_string(),
+            "borrower_id": borrower.to_string(),
+            "amount_minor": "2000",
+            "currency": "USD",
+            "effective_at": "2026-02-01",
+            "source_method": "ach",
+        }),
+    );
+    server.post(
+        &token_b,
+        "/v1/disbursements",
+        &json!({
+            "loan_id": uuid().to_string(),
+            "borrower_id": uuid().to_string(),
+            "amount_minor": "5000",
+            "currency": "USD",
+            "effective_at": "2026-01-10",
+            "method": "wire",
+        }),
+    );
+    let entry = disbursement["journal_entry_id"]
+        .as_str()
+        .expect("journal_entry_id")
+        .to_owned();
+    (token_a, token_b, entry)
+}
+
+#[test]
+fn an_edited_journal_line_is_reported_by_reconciliation_and_by_verify() {
+    let site = Site::new();
+    let server = site.start();
+    let (token_a, token_b, entry) = post_some_entries(&site, &server);
+    let (statuses, report) = server.reconciliation(&token_a);
+    assert_checks(&statuses, &report, &[], &CHECKS);
+    server.stop();
+
+    // A clean copy, taken before the edit.
+    let clean = site.path("clean.db");
+    let out = hpts(&[
+        "backup",
+        "--database",
+        &site.db.display().to_string(),
+        "--out",
+        &clean.display().to_string(),
+    ]);
+    assert!(
+        out.status.success(),
+        "hpts backup failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, text) = verify(&site.db);
+    assert_eq!(code, 0, "the untouched database verifies:\n{text}");
+
+    // The edit: one more minor unit on the first line of the disbursement.
+    sqlite3(
+        &site.db,
+        &format!(
+            "DROP TRIGGER journal_lines_no_update; \
+             UPDATE journal_lines SET amount_minor = amount_minor + 1 \
+             WHERE entry_id = '{entry}' AND sequence = 1;"
+        ),
+    );
+
+    // Offline: the clean copy still verifies; the edited file does not, and says why.
+    let (code, text) = verify(&clean);
+    assert_eq!(
+        code, 0,
+        "the backup taken before the edit verifies:\n{text}"
+    );
+    for check in CHECKS {
+        assert_reported(&text, check, "ok");
+    }
+    let (code, text) = verify(&site.db);
+    assert_eq!(code, 1, "verify exits 1 on a mismatch:\n{text}");
+    for check in [
+        "trial_balance",
+        "entries_balanced",
+        "hash_chain_intact",
+        "append_only_guard_present",
+    ] {
+        assert_reported(&text, check, "MISMATCH");
+    }
+    assert!(
+        text.contains(&entry),
+        "the report names the edited entry:\n{text}"
+    );
+    assert!(
+        text.contains("journal_lines_no_update"),
+        "the report names the missing trigger:\n{text}"
+    );
+
+    // Online: the service starts on the edited file and its report shows the mismatch.
+    let server = site.start();
+    let (statuses, report) = server.reconciliation(&token_a);
+    assert_eq!(report["ledger_integrity"]["status"], "mismatch", "{report}");
+    assert!(
+        report["ledger_integrity"]["mismatched_account_count"]
+            .as_u64()
+            .is_some_and(|n| n >= 1),
+        "{report}"
+    );
+    assert_checks(
+        &statuses,
+        &report,
+        &[
+            "trial_balance",
+            "entries_balanced",
+            "hash_chain_intact",
+            "append_only_guard_present",
+        ],
+        &[],
+    );
+    // The other tenant's books are intact; only the schema-wide guard is missing for it too.
+    let (statuses, report) = server.reconciliation(&token_b);
+    assert_eq!(report["ledger_integrity"]["status"], "mismatch", "{report}");
+    assert_checks(
+        &statuses,
+        &report,
+        &["append_only_guard_present"],
+        &[
+            "trial_balance",
+            "entries_balanced",
+            "loan_subledger_matches_gl",
+            "materialised_balances_match_lines",
+            "hash_chain_intact",
+        ],
+    );
+    server.stop();
+}
+
+#[test]
+fn an_edited_posted_at_breaks_only_the_hash_chain_and_the_guard() {
+    let site = Site::new();
+    let server = site.start();
+    let (token_a, _, entry) = post_some_entries(&site, &server);
+    server.stop();
+
+    sqlite3(
+        &site.db,
+        &format!(
+            "DROP TRIGGER journal_entries_no_update; \
+             UPDATE journal_entries SET posted_at = '2020-01-01T00:00:00.000000Z' \
+             WHERE entry_id = '{entry}';"
+        ),
+    );
+
+    let (code, text) = verify(&site.db);
+    assert_eq!(code, 1, "verify exits 1 on a mismatch:\n{text}");
+    for check in ["hash_chain_intact", "append_only_guard_present"] {
+        assert_reported(&text, check, "MISMATCH");
+    }
+    for check in [
+        "trial_balance",
+        "entries_balanced",
+        "loan_subledger_matches_gl",
+        "materialised_balances_match_lines",
+    ] {
+        assert_reported(&text, check, "ok");
+    }
+    assert!(text.contains(&entry), "{text}");
+
+    let server = site.start();
+    let (statuses, report) = server.reconciliation(&token_a);
+    assert_eq!(report["ledger_integrity"]["status"], "mismatch", "{report}");
+    assert_checks(
+        &statuses,
+        &report,
+        &["hash_chain_intact", "append_only_guard_present"],
+        &[
+            "trial_balance",
+            "entries_balanced",
+            "loan_subledger_matches_gl",
+            "materialised_balances_match_lines",
+        ],
+    );
+    server.stop();
+}
