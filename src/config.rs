@@ -493,6 +493,7 @@ impl Settings {
                 "jwks": match &self.auth.jwks { JwksSource::File(p) => p.display().to_string(), JwksSource::Url(u) => u.clone() },
                 "algorithms": self.auth.algorithms.iter().map(|a| format!("{a:?}")).collect::<Vec<_>>(),
                 "leeway_seconds": self.auth.leeway_seconds,
+                "jwks_refresh_min_seconds": self.auth.refresh_min_interval.as_secs(),
             },
             "log": self.log_filter,
             "log_format": format!("{:?}", self.log_format).to_lowercase(),
@@ -502,6 +503,7 @@ impl Settings {
                 "max_age_hours": w.max_age.as_secs() / 3600,
                 "backoff_ms": w.backoff_base.as_millis(),
                 "backoff_max_seconds": w.backoff_max.as_secs(),
+                "timeout_seconds": w.timeout.as_secs(),
             })),
             "tls": self.tls.as_ref().map(|t| json!({
                 "cert": t.cert.display().to_string(),

@@ -217,16 +217,19 @@ async fn wait_for_stop_signal() -> &'static str {
 
 /// `hpts webhooks replay --since T`.
 fn replay_webhooks(args: &ReplayArgs) -> ExitCode {
-    let since = args.since.trim();
-    let valid = hpts::clock::parse_date(since).is_some()
-        || time::OffsetDateTime::parse(since, &time::format_description::well_known::Rfc3339)
-            .is_ok();
-    if !valid || (since.len() > 10 && !since.ends_with('Z')) {
-        eprintln!(
-            "hpts: --since must be a date (YYYY-MM-DD) or an RFC 3339 UTC timestamp ending in Z"
-        );
+    // Normalised to the stored form (RFC 3339 UTC with microseconds) so the comparison with
+    // posted_at is exact: a date means its first microsecond.
+    let raw = args.since.trim();
+    let parsed = hpts::clock::parse_date(raw)
+        .map(|d| d.midnight().assume_utc())
+        .or_else(|| {
+            time::OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339).ok()
+        });
+    let Some(since) = parsed.map(hpts::clock::format_timestamp) else {
+        eprintln!("hpts: --since must be a date (YYYY-MM-DD) or an RFC 3339 timestamp");
         return ExitCode::from(2);
-    }
+    };
+    let since = since.as_str();
     #[expect(clippy::disallowed_methods, reason = "a CLI run's own wall-clock time")]
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
