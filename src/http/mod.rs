@@ -1,6 +1,6 @@
 //! The HTTP edge (actix-web): the route table, shared state, authentication of requests, the
 //! problem+json error table ([`problem`]), body parsing ([`body`], [`validate`]), the shared
-//! write path ([`write`]), trace context ([`trace`]) and thin handlers ([`handlers`]).
+//! write path ([`mod@write`]), trace context ([`trace`]) and thin handlers ([`handlers`]).
 //! Handlers parse into domain types, check scope, call the store, and shape the answer.
 
 pub mod body;

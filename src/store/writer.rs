@@ -1,5 +1,5 @@
 //! The single writer. One thread owns the only read-write connection; every write of the service
-//! is a [`Job`] on its bounded queue. This file is the only place a write transaction begins.
+//! is a `Job` on its bounded queue. This file is the only place a write transaction begins.
 //!
 //! Group commit: the thread takes the first queued job, drains up to `max_batch - 1` more that
 //! are already waiting, and runs them all inside ONE `BEGIN IMMEDIATE`, each inside its own
@@ -9,7 +9,7 @@
 //! own transaction (kept to benchmark against).
 //!
 //! Each job, inside its savepoint: idempotency lookup (replay or mismatch) → the ledger posting
-//! rules via [`super::postings`] → the stored answer written with the idempotency key.
+//! rules via `store::postings` → the stored answer written with the idempotency key.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
