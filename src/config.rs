@@ -90,7 +90,7 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "HPTS_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// `SQLite` database file [default: DATA_DIR/hpts.db].
+    /// `SQLite` database file [default: `DATA_DIR/hpts.db`].
     #[arg(long, env = "HPTS_DATABASE")]
     pub database: Option<PathBuf>,
     /// Expected JWT issuer (`iss`).
@@ -183,7 +183,7 @@ pub struct ServeArgs {
 /// Options naming a database file.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// `SQLite` database file [default: DATA_DIR/hpts.db].
+    /// `SQLite` database file [default: `DATA_DIR/hpts.db`].
     #[arg(long, env = "HPTS_DATABASE")]
     pub database: Option<PathBuf>,
     /// Data directory (as for `serve`).
