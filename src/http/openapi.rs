@@ -339,7 +339,7 @@ mod schemas {
         errors: Vec<FieldError>,
     }
 
-    /// Stable error codes (SPEC §10, plus `method_not_allowed`).
+    /// Stable error codes (SPEC §10, plus `method_not_allowed` and `headers_too_large`).
     #[derive(ToSchema)]
     #[serde(rename_all = "snake_case")]
     pub enum ProblemCode {
@@ -357,6 +357,7 @@ mod schemas {
         DuplicateExternalRef,
         PayloadTooLarge,
         UnsupportedMediaType,
+        HeadersTooLarge,
         IdempotencyMismatch,
         BorrowerMismatch,
         CurrencyMismatch,

@@ -55,6 +55,7 @@ pub enum Code {
     DuplicateExternalRef,
     PayloadTooLarge,
     UnsupportedMediaType,
+    HeadersTooLarge,
     IdempotencyMismatch,
     BorrowerMismatch,
     CurrencyMismatch,
@@ -146,6 +147,11 @@ impl Code {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
                 "Content-Type must be application/json",
+            ),
+            C::HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "headers_too_large",
+                "Request headers are too large",
             ),
             C::IdempotencyMismatch => (
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -8,9 +8,14 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, ResponseError};
+
+use crate::http::problem::{ApiError, Code};
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+
+/// Most bytes of request headers (names and values) accepted; more is 431 `headers_too_large`.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// The trace context of one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,10 +93,27 @@ pub async fn trace_context(
         flags: incoming.map_or(1, |(_, _, f)| f),
     };
     let tracestate = req.headers().get("tracestate").cloned();
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len())
+        .sum();
     req.extensions_mut().insert(ctx);
     // Handler and extractor errors arrive here already rendered as responses (problem+json), so
     // they get the headers too. (The request must not be cloned before routing.)
-    let mut res = next.call(req).await?.map_into_boxed_body();
+    let mut res = if header_bytes > MAX_HEADER_BYTES {
+        // Refused before routing: nothing downstream ever sees (or logs) the oversized headers.
+        let problem = ApiError::new(
+            Code::HeadersTooLarge,
+            format!(
+                "request headers total {header_bytes} bytes; at most {MAX_HEADER_BYTES} are accepted"
+            ),
+        );
+        req.into_response(problem.error_response())
+            .map_into_boxed_body()
+    } else {
+        next.call(req).await?.map_into_boxed_body()
+    };
     if let Ok(v) = HeaderValue::from_str(&ctx.header_value()) {
         res.headers_mut()
             .insert(HeaderName::from_static("traceparent"), v);

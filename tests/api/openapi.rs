@@ -60,7 +60,7 @@ const ALWAYS_SENT: &[&str] = &[
 const MONEY: &str = "^(0|[1-9][0-9]{0,18})$";
 const IDEMPOTENCY_KEY: &str = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{7,254}$";
 
-/// Every error code of SPEC §10, plus `method_not_allowed`.
+/// Every error code of SPEC §10, plus `method_not_allowed` and `headers_too_large`.
 const PROBLEM_CODES: &[&str] = &[
     "validation_failed",
     "malformed_json",
@@ -76,6 +76,7 @@ const PROBLEM_CODES: &[&str] = &[
     "duplicate_external_ref",
     "payload_too_large",
     "unsupported_media_type",
+    "headers_too_large",
     "idempotency_mismatch",
     "borrower_mismatch",
     "currency_mismatch",

@@ -1,0 +1,1122 @@
+//! Reliability under faults, against the real `hpts` executable:
+//!
+//! - crash consistency: the binary runs under a concurrent write load (disbursements, fees and
+//!   payments from eight threads) and is killed with SIGKILL at random moments (seeded xorshift, delay
+//!   100–800 ms), `HPTS_FAULT_CYCLES` times (default 20). After every restart every acknowledged
+//!   write is present with its original `posted_at`, nothing half-written exists, reconciliation
+//!   is ok, and acknowledged requests replay byte for byte;
+//! - storage faults: a full disk (a 4 MiB tmpfs) answers 503 problem+json and writes nothing,
+//!   and writes resume once space is freed, without a restart; an unusable database location
+//!   stops startup with a clear message naming the path; a missing directory is created.
+//!
+//! The storage tests mount tmpfs, so they must run as root (they fail, never skip, otherwise).
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use hpts::auth::dev::{generate_signing_key, jwks_json, sign};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+const BIN: &str = env!("CARGO_BIN_EXE_hpts");
+const ISSUER: &str = "https://issuer.test";
+const AUDIENCE: &str = "hpts-test";
+const KID: &str = "test-key-1";
+const ALL_SCOPES: &[&str] = &[
+    "hpts:disbursements:write",
+    "hpts:payments:write",
+    "hpts:fees:write",
+    "hpts:reversals:write",
+    "hpts:accruals:write",
+    "hpts:balances:read",
+    "hpts:ledger:read",
+    "hpts:reconciliation:read",
+];
+/// Load threads per crash cycle.
+const LOAD_THREADS: usize = 8;
+/// Acknowledged requests replayed after each restart, at most.
+const REPLAY_SAMPLE: usize = 50;
+/// Unanswered requests retried after each restart, at most.
+const RETRY_SAMPLE: usize = 10;
+
+// ---------------------------------------------------------------------------------------------
+// Small shared pieces (copied from tests/api/helpers.rs: each tests/*.rs is its own crate).
+
+/// Seconds since the epoch.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "tokens in tests carry wall-clock times"
+)]
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+/// A fresh random UUID (test data only).
+#[expect(clippy::disallowed_methods, reason = "test data ids")]
+fn uuid() -> Uuid {
+    Uuid::now_v7()
+}
+
+fn write_jwks(path: &Path, signing: &SigningKey) {
+    std::fs::write(
+        path,
+        serde_json::to_vec(&jwks_json(signing, KID)).expect("json"),
+    )
+    .expect("write jwks");
+}
+
+fn token(signing: &SigningKey, tenant: Uuid) -> String {
+    let now = now();
+    let claims = json!({
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "sub": "fault-suite",
+        "tenant_id": tenant.to_string(),
+        "scope": ALL_SCOPES.join(" "),
+        "iat": now,
+        "nbf": now - 5,
+        "exp": now + 3600,
+    });
+    sign(signing, KID, &claims).expect("sign")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn client(timeout: Duration) -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(timeout)
+        .build()
+        .expect("client")
+}
+
+/// A tiny xorshift64 generator: reproducible fault schedules without another crate.
+struct XorShift(u64);
+
+impl XorShift {
+    fn new(seed: u64) -> Self {
+        XorShift(seed.max(1))
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// Uniform-enough value in `0..n` (`n > 0`).
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % n as u64).expect("fits")
+    }
+
+    /// Value in `lo..=hi`.
+    fn between(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a non-negative integer")),
+        Err(_) => default,
+    }
+}
+
+/// `hpts` with no `HPTS_*` variable inherited from the test environment.
+fn hpts() -> Command {
+    let mut cmd = Command::new(BIN);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("HPTS_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+fn serve_args(db: &Path, jwks: &Path, port: u16) -> Vec<String> {
+    [
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--database",
+        &db.display().to_string(),
+        "--auth-issuer",
+        ISSUER,
+        "--auth-audience",
+        AUDIENCE,
+        "--auth-jwks",
+        &jwks.display().to_string(),
+        "--workers",
+        "2",
+        "--log",
+        "warn",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// A running `hpts serve`, killed with SIGKILL when dropped so a failing test leaves nothing behind.
+struct Server {
+    child: Child,
+    address: String,
+    log: PathBuf,
+}
+
+impl Server {
+    /// Starts the binary and waits (bounded) until `/v1/health/ready` answers 200.
+    fn start(db: &Path, jwks: &Path, log: &Path) -> Server {
+        let port = free_port();
+        let child = hpts()
+            .args(serve_args(db, jwks, port))
+            .stdout(Stdio::null())
+            .stderr(File::create(log).expect("log file"))
+            .spawn()
+            .expect("spawn hpts");
+        let mut server = Server {
+            child,
+            address: format!("http://127.0.0.1:{port}"),
+            log: log.to_path_buf(),
+        };
+        let probe = client(Duration::from_secs(2));
+        let started = Instant::now();
+        loop {
+            if let Some(status) = server.child.try_wait().expect("try_wait") {
+                panic!("hpts exited during start ({status}): {}", server.log_text());
+            }
+            if probe
+                .get(server.url("/v1/health/ready"))
+                .send()
+                .is_ok_and(|r| r.status().as_u16() == 200)
+            {
+                return server;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "hpts did not become ready within 30 s: {}",
+                server.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL (no graceful shutdown, nothing flushed), then reap.
+    fn kill_9(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A response read fully.
+struct Reply {
+    status: u16,
+    content_type: String,
+    retry_after: Option<String>,
+    replayed: bool,
+    text: String,
+}
+
+fn post(
+    client: &reqwest::blocking::Client,
+    url: &str,
+    token: &str,
+    key: &str,
+    body: &Value,
+) -> reqwest::Result<Reply> {
+    let r = client
+        .post(url)
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()?;
+    let status = r.status().as_u16();
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let retry_after = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let replayed = r
+        .headers()
+        .get("idempotent-replayed")
+        .is_some_and(|v| v == "true");
+    let text = r.text()?;
+    Ok(Reply {
+        status,
+        content_type,
+        retry_after,
+        replayed,
+        text,
+    })
+}
+
+fn get_json(client: &reqwest::blocking::Client, url: &str, token: &str) -> (u16, Value) {
+    let r = client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = r.status().as_u16();
+    let text = r.text().expect("body");
+    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: {e}: {text}"));
+    (status, value)
+}
+
+/// Asserts `/v1/reconciliation/status` is ok in every part.
+fn assert_reconciled(client: &reqwest::blocking::Client, server: &Server, token: &str, when: &str) {
+    let (status, report) = get_json(client, &server.url("/v1/reconciliation/status"), token);
+    assert_eq!(status, 200, "{when}: {report}");
+    assert_eq!(
+        report["ledger_integrity"]["status"], "ok",
+        "{when}: {report}"
+    );
+    assert_eq!(
+        report["portfolio_rollup"]["status"], "ok",
+        "{when}: {report}"
+    );
+    let checks = report["checks"].as_array().expect("checks");
+    assert!(!checks.is_empty(), "{when}: {report}");
+    for check in checks {
+        assert_eq!(check["status"], "ok", "{when}: {check}");
+    }
+}
+
+fn open_db(db: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open database read-only")
+}
+
+fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// No partial write anywhere in the file: every event has exactly one entry, every entry has
+/// its lines and balances per currency, no orphan lines, one idempotency record per event.
+/// Returns the number of journal entries.
+fn assert_ledger_whole(db: &Path, when: &str) -> i64 {
+    let conn = open_db(db);
+    let quick: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .expect("quick_check");
+    assert_eq!(quick, "ok", "{when}: SQLite quick_check");
+    let checks = [
+        (
+            "events without a journal entry",
+            "SELECT count(*) FROM events WHERE event_id NOT IN (SELECT event_id FROM journal_entries)",
+        ),
+        (
+            "events with more than one journal entry",
+            "SELECT count(*) FROM (SELECT event_id FROM journal_entries GROUP BY event_id \
+             HAVING count(*) > 1)",
+        ),
+        (
+            "journal entries without their event",
+            "SELECT count(*) FROM journal_entries WHERE event_id NOT IN (SELECT event_id FROM events)",
+        ),
+        (
+            "entries whose line count differs from line_count",
+            "SELECT count(*) FROM journal_entries j \
+             WHERE j.line_count != (SELECT count(*) FROM journal_lines l WHERE l.entry_id = j.entry_id)",
+        ),
+        (
+            "entries that do not balance per currency",
+            "SELECT count(*) FROM (SELECT entry_id FROM journal_lines GROUP BY entry_id, currency \
+             HAVING sum(CASE direction WHEN 'DR' THEN amount_minor ELSE -amount_minor END) != 0)",
+        ),
+        (
+            "lines without a journal entry",
+            "SELECT count(*) FROM journal_lines WHERE entry_id NOT IN (SELECT entry_id FROM journal_entries)",
+        ),
+        (
+            "entries with fewer than two lines",
+            "SELECT count(*) FROM journal_entries WHERE line_count < 2",
+        ),
+    ];
+    for (what, sql) in checks {
+        assert_eq!(count(&conn, sql), 0, "{when}: {what}");
+    }
+    let events = count(&conn, "SELECT count(*) FROM events");
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM idempotency_keys"),
+        events,
+        "{when}: every committed write stores exactly one idempotency record with its event"
+    );
+    count(&conn, "SELECT count(*) FROM journal_entries")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Crash consistency.
+
+/// Where each write kind is posted and which field of its receipt names its event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Disbursement,
+    Fee,
+    Payment,
+}
+
+impl Kind {
+    fn path(self) -> &'static str {
+        match self {
+            Kind::Disbursement => "/v1/disbursements",
+            Kind::Fee => "/v1/fees",
+            Kind::Payment => "/v1/payments",
+        }
+    }
+
+    fn event_field(self) -> &'static str {
+        match self {
+            Kind::Disbursement => "disbursement_event_id",
+            Kind::Fee => "fee_event_id",
+            Kind::Payment => "payment_event_id",
+        }
+    }
+}
+
+/// One request of the load.
+#[derive(Debug, Clone)]
+struct Sent {
+    kind: Kind,
+    key: String,
+    body: Value,
+}
+
+/// An acknowledged (201) request with the body it was answered.
+#[derive(Debug, Clone)]
+struct Ack {
+    sent: Sent,
+    text: String,
+    receipt: Value,
+}
+
+/// What one load thread saw before the kill.
+#[derive(Default)]
+struct WorkerReport {
+    acked: Vec<Ack>,
+    /// Sent, but no complete answer arrived: committed or not, unknown to the client.
+    unanswered: Vec<Sent>,
+    /// Any answer other than 201 (none is expected).
+    unexpected: Vec<String>,
+}
+
+type Loans = Arc<Mutex<Vec<(Uuid, Uuid)>>>;
+
+fn next_request(rng: &mut XorShift, loans: &Loans) -> Sent {
+    let known = {
+        let loans = loans.lock().expect("loans");
+        (!loans.is_empty()).then(|| loans[rng.below(loans.len())])
+    };
+    let amount = rng.between(1, 50_000).to_string();
+    let roll = rng.below(10);
+    let (kind, body) = match known {
+        Some((loan, _)) if (4..7).contains(&roll) => (
+            Kind::Fee,
+            json!({
+                "loan_id": loan, "fee_type": "late", "amount_minor": amount,
+                "currency": "USD", "effective_at": "2026-11-02",
+            }),
+        ),
+        Some((loan, borrower)) if roll >= 7 => (
+            Kind::Payment,
+            json!({
+                "loan_id": loan, "borrower_id": borrower, "amount_minor": amount,
+                "currency": "USD", "effective_at": "2026-11-03", "source_method": "ach",
+            }),
+        ),
+        _ => (
+            Kind::Disbursement,
+            json!({
+                "loan_id": uuid(), "borrower_id": uuid(), "amount_minor": amount,
+                "currency": "USD", "effective_at": "2026-11-01", "method": "ach",
+                "metadata": { "suite": "faults" },
+            }),
+        ),
+    };
+    Sent {
+        kind,
+        key: format!("{kind:?}:{}", uuid()).to_lowercase(),
+        body,
+    }
+}
+
+/// Posts writes until `stop`; records what was acknowledged.
+fn load_worker(
+    address: &str,
+    token: &str,
+    loans: &Loans,
+    stop: &AtomicBool,
+    seed: u64,
+) -> WorkerReport {
+    let client = client(Duration::from_secs(20));
+    let mut rng = XorShift::new(seed);
+    let mut report = WorkerReport::default();
+    while !stop.load(Ordering::SeqCst) {
+        let sent = next_request(&mut rng, loans);
+        let url = format!("{address}{}", sent.kind.path());
+        match post(&client, &url, token, &sent.key, &sent.body) {
+            Ok(reply) if reply.status == 201 => {
+                let receipt: Value = serde_json::from_str(&reply.text)
+                    .unwrap_or_else(|e| panic!("201 without a JSON receipt ({e}): {}", reply.text));
+                if sent.kind == Kind::Disbursement {
+                    let id = |f: &str| sent.body[f].as_str().and_then(|s| s.parse().ok());
+                    if let (Some(loan), Some(borrower)) = (id("loan_id"), id("borrower_id")) {
+                        loans.lock().expect("loans").push((loan, borrower));
+                    }
+                }
+                report.acked.push(Ack {
+                    sent,
+                    text: reply.text,
+                    receipt,
+                });
+            }
+            Ok(reply) => report.unexpected.push(format!(
+                "{} {} -> {}: {}",
+                sent.kind.path(),
+                sent.key,
+                reply.status,
+                reply.text
+            )),
+            Err(_) => {
+                // The server was killed (or is being killed): the outcome is unknown.
+                report.unanswered.push(sent);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+    report
+}
+
+/// Runs the load against `server`, SIGKILLs it after `delay`, and gathers what happened.
+fn load_then_kill(
+    server: &mut Server,
+    token: &str,
+    loans: &Loans,
+    delay: Duration,
+    rng: &mut XorShift,
+) -> WorkerReport {
+    let stop = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = (0..LOAD_THREADS)
+        .map(|_| {
+            let (address, token, loans, stop) = (
+                server.address.clone(),
+                token.to_owned(),
+                Arc::clone(loans),
+                Arc::clone(&stop),
+            );
+            let seed = rng.next();
+            std::thread::spawn(move || load_worker(&address, &token, &loans, &stop, seed))
+        })
+        .collect();
+    std::thread::sleep(delay);
+    server.kill_9();
+    stop.store(true, Ordering::SeqCst);
+    let mut total = WorkerReport::default();
+    for worker in workers {
+        let report = worker.join().expect("load thread");
+        total.acked.extend(report.acked);
+        total.unanswered.extend(report.unanswered);
+        total.unexpected.extend(report.unexpected);
+    }
+    total
+}
+
+/// After a restart: each acknowledged write of the last cycle is readable with its original
+/// `posted_at`; a sample replays byte for byte; a sample of unanswered requests can be retried
+/// safely (201 if it never committed, 200 replay if it did). Returns the retried acks.
+fn verify_acknowledged(
+    server: &Server,
+    token: &str,
+    acked: &[Ack],
+    unanswered: &[Sent],
+    rng: &mut XorShift,
+    cycle: u64,
+) -> Vec<Ack> {
+    let client = client(Duration::from_secs(30));
+    for ack in acked {
+        let entry_id = ack.receipt["journal_entry_id"].as_str().expect("entry id");
+        let (status, entry) = get_json(
+            &client,
+            &server.url(&format!("/v1/journal-entries/{entry_id}")),
+            token,
+        );
+        assert_eq!(
+            status,
+            200,
+            "cycle {cycle}: acknowledged {} {} lost after SIGKILL: {entry}",
+            ack.sent.kind.path(),
+            ack.sent.key
+        );
+        assert_eq!(entry["journal_entry_id"], ack.receipt["journal_entry_id"]);
+        assert_eq!(
+            entry["posted_at"], ack.receipt["posted_at"],
+            "cycle {cycle}: posted_at survives the crash unchanged"
+        );
+        assert_eq!(
+            entry["correlation_id"],
+            ack.receipt[ack.sent.kind.event_field()],
+            "cycle {cycle}: {entry}"
+        );
+        assert!(
+            entry["lines"].as_array().is_some_and(|l| l.len() >= 2),
+            "cycle {cycle}: {entry}"
+        );
+    }
+    let mut sample: Vec<&Ack> = acked.iter().collect();
+    while sample.len() > REPLAY_SAMPLE {
+        let i = rng.below(sample.len());
+        sample.swap_remove(i);
+    }
+    for ack in sample {
+        let reply = post(
+            &client,
+            &server.url(ack.sent.kind.path()),
+            token,
+            &ack.sent.key,
+            &ack.sent.body,
+        )
+        .expect("replay");
+        assert_eq!(
+            reply.status, 200,
+            "cycle {cycle}: replay of {}: {}",
+            ack.sent.key, reply.text
+        );
+        assert!(reply.replayed, "cycle {cycle}: Idempotent-Replayed: true");
+        assert_eq!(
+            reply.text, ack.text,
+            "cycle {cycle}: the replay is the stored body, byte for byte"
+        );
+    }
+    let mut retried = Vec::new();
+    for sent in unanswered.iter().take(RETRY_SAMPLE) {
+        let reply = post(
+            &client,
+            &server.url(sent.kind.path()),
+            token,
+            &sent.key,
+            &sent.body,
+        )
+        .expect("retry");
+        assert!(
+            reply.status == 201 || (reply.status == 200 && reply.replayed),
+            "cycle {cycle}: retrying unanswered {} {} after the crash must be a fresh 201 \
+             or a 200 replay, got {} {}: {}",
+            sent.kind.path(),
+            sent.key,
+            reply.status,
+            reply.content_type,
+            reply.text
+        );
+        retried.push(Ack {
+            sent: sent.clone(),
+            receipt: serde_json::from_str(&reply.text).expect("receipt"),
+            text: reply.text,
+        });
+    }
+    retried
+}
+
+/// Every entry id ever acknowledged is in the file.
+fn assert_entries_present(db: &Path, entry_ids: &[String], cycle: u64) {
+    let conn = open_db(db);
+    let mut stmt = conn
+        .prepare("SELECT count(*) FROM journal_entries WHERE entry_id = ?1")
+        .expect("prepare");
+    for id in entry_ids {
+        let n: i64 = stmt.query_row([id], |r| r.get(0)).expect("lookup");
+        assert_eq!(n, 1, "cycle {cycle}: acknowledged entry {id} is missing");
+    }
+}
+
+#[test]
+fn acknowledged_writes_survive_random_sigkills_under_concurrent_load() {
+    let cycles = env_number("HPTS_FAULT_CYCLES", 20);
+    assert!(cycles >= 1, "HPTS_FAULT_CYCLES must be at least 1");
+    let seed = env_number("HPTS_FAULT_SEED", 0x5EED_F00D_CAFE_0001);
+    eprintln!(
+        "crash suite: {cycles} SIGKILL cycles, seed {seed} (set HPTS_FAULT_SEED to reproduce)"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, jwks) = (dir.path().join("ledger.db"), dir.path().join("jwks.json"));
+    let signing = generate_signing_key().expect("key");
+    write_jwks(&jwks, &signing);
+    let token = token(&signing, uuid());
+    let loans: Loans = Arc::new(Mutex::new(Vec::new()));
+    let mut rng = XorShift::new(seed);
+    let (mut last_acked, mut last_unanswered) = (Vec::<Ack>::new(), Vec::<Sent>::new());
+    let mut every_entry: Vec<String> = Vec::new();
+    let (mut total_acked, mut total_unanswered) = (0usize, 0usize);
+    let http = client(Duration::from_secs(30));
+    for cycle in 0..=cycles {
+        let log = dir.path().join(format!("hpts-{cycle}.log"));
+        let mut server = Server::start(&db, &jwks, &log);
+        if cycle > 0 {
+            let previous = dir.path().join(format!("hpts-{}.log", cycle - 1));
+            let text = std::fs::read_to_string(&previous).unwrap_or_default();
+            assert!(
+                !text.contains("panicked"),
+                "cycle {cycle}: the killed process panicked: {text}"
+            );
+        }
+        let when = format!("after SIGKILL #{cycle}");
+        let entries = assert_ledger_whole(&db, &when);
+        assert!(
+            usize::try_from(entries).expect("count") >= every_entry.len(),
+            "{when}: fewer entries than acknowledged"
+        );
+        assert_entries_present(&db, &every_entry, cycle);
+        let retried = verify_acknowledged(
+            &server,
+            &token,
+            &last_acked,
+            &last_unanswered,
+            &mut rng,
+            cycle,
+        );
+        every_entry.extend(retried.iter().map(|a| {
+            a.receipt["journal_entry_id"]
+                .as_str()
+                .expect("entry id")
+                .to_owned()
+        }));
+        assert_reconciled(&http, &server, &token, &when);
+        assert_ledger_whole(&db, &format!("{when}, after replays and retries"));
+        if cycle == cycles {
+            server.kill_9();
+            break;
+        }
+        let delay = Duration::from_millis(rng.between(100, 800));
+        let report = load_then_kill(&mut server, &token, &loans, delay, &mut rng);
+        assert!(
+            report.unexpected.is_empty(),
+            "cycle {cycle}: answers other than 201 under load: {:#?}",
+            report.unexpected
+        );
+        eprintln!(
+            "cycle {cycle}: killed after {delay:?}: {} acknowledged, {} unanswered",
+            report.acked.len(),
+            report.unanswered.len()
+        );
+        total_acked += report.acked.len();
+        total_unanswered += report.unanswered.len();
+        every_entry.extend(report.acked.iter().map(|a| {
+            a.receipt["journal_entry_id"]
+                .as_str()
+                .expect("entry id")
+                .to_owned()
+        }));
+        last_acked = report.acked;
+        last_unanswered = report.unanswered;
+    }
+    eprintln!(
+        "crash suite: {total_acked} writes acknowledged and verified, {total_unanswered} unanswered at kill time"
+    );
+    assert!(
+        total_acked >= usize::try_from(cycles).expect("cycles"),
+        "the load acknowledged too few writes ({total_acked}) to prove anything"
+    );
+    let verify = hpts()
+        .args(["verify", "--database"])
+        .arg(&db)
+        .output()
+        .expect("hpts verify");
+    assert!(
+        verify.status.success(),
+        "hpts verify after {cycles} crashes: {}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage faults.
+
+fn uid() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn run_mount(args: &[&str], dir: &Path) -> Result<(), String> {
+    let out = Command::new("mount")
+        .args(args)
+        .arg(dir)
+        .output()
+        .map_err(|e| format!("cannot run mount: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// A tmpfs mounted on a fresh directory, unmounted when dropped.
+struct Tmpfs {
+    dir: TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Tmpfs {
+        let dir = tempfile::tempdir().expect("tempdir");
+        if let Err(e) = run_mount(
+            &["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"],
+            dir.path(),
+        ) {
+            panic!(
+                "storage fault tests must run as root with permission to mount tmpfs \
+                 (running as uid {}); `mount -t tmpfs` failed: {e}",
+                uid()
+            );
+        }
+        Tmpfs { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn remount(&self, options: &str) {
+        run_mount(&["-o", &format!("remount,{options}")], self.path())
+            .unwrap_or_else(|e| panic!("remount {options}: {e}"));
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let ok = Command::new("umount")
+            .arg(self.dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+}
+
+/// A disbursement of about 2.5 KB (long `destination_ref` and `metadata`), to fill space fast.
+fn padded_disbursement() -> Value {
+    json!({
+        "loan_id": uuid(), "borrower_id": uuid(), "amount_minor": "1000",
+        "currency": "USD", "effective_at": "2026-11-01", "method": "wire",
+        "destination_ref": "d".repeat(255),
+        "metadata": { "note": "n".repeat(1900) },
+    })
+}
+
+#[test]
+fn a_full_disk_refuses_writes_with_503_and_writes_resume_when_space_is_freed() {
+    let disk = Tmpfs::mount("4m");
+    let keys = tempfile::tempdir().expect("tempdir");
+    let jwks = keys.path().join("jwks.json");
+    let signing = generate_signing_key().expect("key");
+    write_jwks(&jwks, &signing);
+    let db = disk.path().join("ledger.db");
+    let server = Server::start(&db, &jwks, &keys.path().join("hpts.log"));
+    let token = token(&signing, uuid());
+    let http = client(Duration::from_secs(30));
+    let url = server.url("/v1/disbursements");
+
+    let mut created = 0i64;
+    let mut refused: Option<(String, Value)> = None;
+    let mut after_full = 0;
+    for attempt in 0..20_000 {
+        let (key, body) = (format!("disk-full:{}", uuid()), padded_disbursement());
+        let reply = post(&http, &url, &token, &key, &body).expect("answer");
+        match reply.status {
+            201 => created += 1,
+            503 => {
+                assert_eq!(
+                    reply.content_type, "application/problem+json",
+                    "{}",
+                    reply.text
+                );
+                let problem: Value = serde_json::from_str(&reply.text).expect("problem json");
+                assert_eq!(problem["status"], 503, "{problem}");
+                assert_eq!(problem["code"], "not_ready", "{problem}");
+                let detail = problem["detail"].as_str().unwrap_or_default();
+                assert!(detail.contains("space"), "detail mentions space: {problem}");
+                assert!(
+                    reply
+                        .retry_after
+                        .as_deref()
+                        .is_some_and(|s| s.parse::<u32>().is_ok_and(|n| n >= 1)),
+                    "503 carries Retry-After in seconds: {:?}",
+                    reply.retry_after
+                );
+                refused.get_or_insert((key, body));
+                after_full += 1;
+            }
+            other => panic!(
+                "attempt {attempt} on a filling disk: expected 201 or 503, got {other}: {}",
+                reply.text
+            ),
+        }
+        if after_full == 5 {
+            break;
+        }
+    }
+    let (refused_key, refused_body) =
+        refused.expect("a 4 MiB disk fills up within 20 000 padded writes");
+    assert!(created > 0, "some writes fit before the disk was full");
+    eprintln!("disk full after {created} writes");
+
+    let when = "with the disk full";
+    assert_eq!(
+        assert_ledger_whole(&db, when),
+        created,
+        "{when}: journal entries = acknowledged writes (nothing half-written)"
+    );
+    assert_eq!(count(&open_db(&db), "SELECT count(*) FROM events"), created);
+    assert_reconciled(&http, &server, &token, when);
+    let (status, live) = get_json(&http, &server.url("/v1/health/live"), &token);
+    assert_eq!(status, 200, "{live}");
+
+    disk.remount("size=64m");
+    let retry = post(&http, &url, &token, &refused_key, &refused_body).expect("answer");
+    assert_eq!(
+        retry.status, 201,
+        "the refused request's key was not consumed: {}",
+        retry.text
+    );
+    for _ in 0..20 {
+        let reply = post(
+            &http,
+            &url,
+            &token,
+            &format!("disk-freed:{}", uuid()),
+            &padded_disbursement(),
+        )
+        .expect("answer");
+        assert_eq!(
+            reply.status, 201,
+            "writes resume once space is freed, without a restart: {}",
+            reply.text
+        );
+    }
+    let when = "after space was freed";
+    assert_eq!(assert_ledger_whole(&db, when), created + 21, "{when}");
+    assert_reconciled(&http, &server, &token, when);
+    assert!(
+        !server.log_text().contains("panicked"),
+        "{}",
+        server.log_text()
+    );
+}
+
+#[test]
+fn concurrent_writes_on_a_filling_disk_are_each_committed_or_refused_never_half_written() {
+    let disk = Tmpfs::mount("4m");
+    let keys = tempfile::tempdir().expect("tempdir");
+    let jwks = keys.path().join("jwks.json");
+    let signing = generate_signing_key().expect("key");
+    write_jwks(&jwks, &signing);
+    let db = disk.path().join("ledger.db");
+    let server = Server::start(&db, &jwks, &keys.path().join("hpts.log"));
+    let token = token(&signing, uuid());
+    let url = server.url("/v1/disbursements");
+    // Eight writers share group-commit batches; each stops after its fifth 503.
+    let workers: Vec<_> = (0..LOAD_THREADS)
+        .map(|_| {
+            let (url, token) = (url.clone(), token.clone());
+            std::thread::spawn(move || {
+                let http = client(Duration::from_secs(30));
+                let (mut created, mut refused) = (0i64, 0);
+                for _ in 0..5_000 {
+                    let key = format!("disk-full:{}", uuid());
+                    let reply =
+                        post(&http, &url, &token, &key, &padded_disbursement()).expect("answer");
+                    match reply.status {
+                        201 => created += 1,
+                        503 if reply.content_type == "application/problem+json"
+                            && reply.text.contains("\"not_ready\"") =>
+                        {
+                            refused += 1;
+                        }
+                        other => panic!(
+                            "concurrent write on a filling disk: expected 201 or 503 \
+                             not_ready, got {other} {}: {}",
+                            reply.content_type, reply.text
+                        ),
+                    }
+                    if refused == 5 {
+                        break;
+                    }
+                }
+                (created, refused)
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for worker in workers {
+        let (c, refused) = worker.join().expect("writer thread");
+        assert_eq!(refused, 5, "every writer met the full disk");
+        created += c;
+    }
+    let when = "after concurrent writes filled the disk";
+    assert_eq!(
+        assert_ledger_whole(&db, when),
+        created,
+        "{when}: journal entries = acknowledged writes"
+    );
+    assert_reconciled(&client(Duration::from_secs(30)), &server, &token, when);
+}
+
+/// Runs `hpts serve` on `db`, which must fail to start within 30 s; returns status and stderr.
+fn serve_must_fail(db: &Path) -> (ExitStatus, String) {
+    let keys = tempfile::tempdir().expect("tempdir");
+    let jwks = keys.path().join("jwks.json");
+    write_jwks(&jwks, &generate_signing_key().expect("key"));
+    let err_path = keys.path().join("stderr");
+    let mut child = hpts()
+        .args(serve_args(db, &jwks, free_port()))
+        .stdout(Stdio::null())
+        .stderr(File::create(&err_path).expect("stderr file"))
+        .spawn()
+        .expect("spawn");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "hpts kept running on an unusable database location {}",
+                db.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status,
+        std::fs::read_to_string(&err_path).unwrap_or_default(),
+    )
+}
+
+fn assert_clear_startup_failure(db: &Path, names: &Path, what: &str) {
+    let (status, stderr) = serve_must_fail(db);
+    assert!(!status.success(), "{what}: exit status {status}");
+    assert!(
+        status.code().is_some(),
+        "{what}: exits with a code, not a signal: {status}"
+    );
+    assert!(
+        stderr.contains(&names.display().to_string()),
+        "{what}: stderr names {}: {stderr}",
+        names.display()
+    );
+    assert!(!stderr.contains("panicked"), "{what}: no panic: {stderr}");
+}
+
+#[test]
+fn a_database_path_under_a_regular_file_stops_startup_with_a_message_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("regular_file");
+    std::fs::write(&file, b"not a directory").expect("file");
+    let parent = file.join("sub");
+    assert_clear_startup_failure(
+        &parent.join("hpts.db"),
+        &parent,
+        "database under a regular file",
+    );
+}
+
+#[test]
+fn a_read_only_database_directory_stops_startup_with_a_message_naming_the_path() {
+    let disk = Tmpfs::mount("4m");
+    disk.remount("ro");
+    let db = disk.path().join("hpts.db");
+    assert_clear_startup_failure(&db, &db, "new database on a read-only mount");
+}
+
+#[test]
+fn an_existing_database_on_a_read_only_mount_stops_startup_with_a_message_naming_it() {
+    let disk = Tmpfs::mount("8m");
+    let keys = tempfile::tempdir().expect("tempdir");
+    let jwks = keys.path().join("jwks.json");
+    write_jwks(&jwks, &generate_signing_key().expect("key"));
+    let db = disk.path().join("hpts.db");
+    let migrate = hpts()
+        .args(["migrate", "--database"])
+        .arg(&db)
+        .output()
+        .expect("migrate");
+    assert!(migrate.status.success(), "{migrate:?}");
+    disk.remount("ro");
+    assert_clear_startup_failure(&db, &db, "existing database on a read-only mount");
+}
+
+#[test]
+fn a_missing_database_directory_is_created_and_the_service_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let jwks = dir.path().join("jwks.json");
+    let signing = generate_signing_key().expect("key");
+    write_jwks(&jwks, &signing);
+    let db = dir
+        .path()
+        .join("not")
+        .join("yet")
+        .join("there")
+        .join("hpts.db");
+    let server = Server::start(&db, &jwks, &dir.path().join("hpts.log"));
+    let reply = post(
+        &client(Duration::from_secs(30)),
+        &server.url("/v1/disbursements"),
+        &token(&signing, uuid()),
+        &format!("new-dir:{}", uuid()),
+        &padded_disbursement(),
+    )
+    .expect("answer");
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert!(db.is_file(), "{} was created", db.display());
+    assert_eq!(assert_ledger_whole(&db, "new directory"), 1);
+}

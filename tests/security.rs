@@ -1,0 +1,1356 @@
+//! Security: bearer-token hardening (every kind of bad token is a 401 with a `Bearer`
+//! challenge; keys rotate without a restart, from a file or over HTTP; the issuer going down
+//! keeps cached keys working; clock-skew leeway is exactly as configured), tenant isolation
+//! across every route, per-tenant rate limiting, and the dependency policy (`deny.toml`:
+//! licences and sources), checked offline.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use clap::Parser;
+use ed25519_dalek::SigningKey;
+use hpts::app::Application;
+use hpts::auth::dev::{generate_signing_key, jwks_json, sign};
+use hpts::config::{Cli, Command as CliCommand, Settings};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+const ISSUER: &str = "https://issuer.test";
+const AUDIENCE: &str = "hpts-test";
+const KID: &str = "test-key-1";
+const ALL_SCOPES: &[&str] = &[
+    "hpts:disbursements:write",
+    "hpts:payments:write",
+    "hpts:fees:write",
+    "hpts:reversals:write",
+    "hpts:accruals:write",
+    "hpts:balances:read",
+    "hpts:ledger:read",
+    "hpts:reconciliation:read",
+];
+const ACCOUNTS: [&str; 8] = [
+    "1000", "1100", "1200", "1300", "2000", "2100", "4000", "4100",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Harness (adapted from tests/api/helpers.rs: each tests/*.rs is its own crate).
+
+#[expect(
+    clippy::disallowed_methods,
+    reason = "tokens in tests carry wall-clock times"
+)]
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+#[expect(clippy::disallowed_methods, reason = "test data ids")]
+fn uuid() -> Uuid {
+    Uuid::now_v7()
+}
+
+fn key(kind: &str) -> String {
+    format!("{kind}:{}", uuid())
+}
+
+fn claims(tenant: Uuid) -> Value {
+    let now = now();
+    json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": "security-suite",
+        "tenant_id": tenant.to_string(), "scope": ALL_SCOPES.join(" "),
+        "iat": now, "nbf": now - 5, "exp": now + 3600,
+    })
+}
+
+/// A JWKS document with the given (kid, key) pairs.
+fn jwks_document(keys: &[(&str, &SigningKey)]) -> String {
+    let keys: Vec<Value> = keys
+        .iter()
+        .map(|(kid, k)| jwks_json(k, kid)["keys"][0].clone())
+        .collect();
+    json!({ "keys": keys }).to_string()
+}
+
+struct TestApp {
+    address: String,
+    db_path: PathBuf,
+    jwks_path: PathBuf,
+    signing: SigningKey,
+    client: reqwest::Client,
+    _dir: TempDir,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Starts the app; `jwks` overrides the JWKS location (default: a file with the app's key).
+async fn spawn_app(jwks: Option<&str>, extra: &[&str]) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db_path = dir.path().join("ledger.db");
+    let jwks_path = dir.path().join("jwks.json");
+    let signing = generate_signing_key().expect("key");
+    std::fs::write(&jwks_path, jwks_document(&[(KID, &signing)])).expect("jwks");
+    let jwks_arg = jwks.map_or_else(|| jwks_path.display().to_string(), str::to_owned);
+    let mut args: Vec<String> = [
+        "hpts",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--database",
+        &db_path.display().to_string(),
+        "--auth-issuer",
+        ISSUER,
+        "--auth-audience",
+        AUDIENCE,
+        "--auth-jwks",
+        &jwks_arg,
+        "--workers",
+        "2",
+        "--log",
+        "off",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let cli = Cli::try_parse_from(&args).expect("valid arguments");
+    let CliCommand::Serve(serve) = cli.command else {
+        panic!("not serve")
+    };
+    let settings = Settings::from_args(&serve).expect("valid settings");
+    let app = Application::build(settings).await.expect("app builds");
+    let port = app.port();
+    let handle = app.handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        db_path,
+        jwks_path,
+        signing,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+        _dir: dir,
+        handle,
+    }
+}
+
+/// A response read fully.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    text: String,
+}
+
+impl Answer {
+    async fn from(r: reqwest::Response) -> Answer {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.expect("body");
+        Answer {
+            status,
+            headers,
+            text,
+        }
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The problem `code`, asserting problem+json.
+    fn code(&self) -> String {
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "{}",
+            self.text
+        );
+        self.json()["code"].as_str().expect("code").to_owned()
+    }
+}
+
+impl TestApp {
+    fn sign(&self, claims: &Value) -> String {
+        sign(&self.signing, KID, claims).expect("sign")
+    }
+
+    fn token(&self, tenant: Uuid) -> String {
+        self.sign(&claims(tenant))
+    }
+
+    async fn post(&self, token: Option<&str>, path: &str, key: &str, body: &Value) -> Answer {
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .header("Idempotency-Key", key)
+            .json(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Answer::from(req.send().await.expect("request sent")).await
+    }
+
+    async fn get(&self, token: Option<&str>, path: &str) -> Answer {
+        let mut req = self.client.get(format!("{}{path}", self.address));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        Answer::from(req.send().await.expect("request sent")).await
+    }
+
+    /// Rows in every table a write touches.
+    fn written(&self) -> [i64; 5] {
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.db_path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open db");
+        [
+            "events",
+            "journal_entries",
+            "journal_lines",
+            "idempotency_keys",
+            "loans",
+        ]
+        .map(|t| {
+            conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+                .expect("count")
+        })
+    }
+}
+
+fn disbursement(loan: Uuid, borrower: Uuid, amount: &str) -> Value {
+    json!({
+        "loan_id": loan, "borrower_id": borrower, "amount_minor": amount,
+        "currency": "USD", "effective_at": "2026-11-01", "method": "ach",
+    })
+}
+
+/// 401 `unauthenticated` with a `Bearer` challenge, as problem+json.
+fn assert_unauthenticated(a: &Answer, what: &str) {
+    assert_eq!(a.status, 401, "{what}: {}", a.text);
+    assert_eq!(a.code(), "unauthenticated", "{what}");
+    let challenge = a
+        .header("www-authenticate")
+        .unwrap_or_else(|| panic!("{what}: no WWW-Authenticate"));
+    assert!(challenge.starts_with("Bearer"), "{what}: {challenge}");
+}
+
+fn b64_json(v: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).expect("json"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// A tiny JWKS issuer over HTTP (std only): answers every GET with the current document and
+// closes the connection; counts the fetches; stops listening on `stop()`.
+
+struct JwksServer {
+    port: u16,
+    document: Arc<Mutex<String>>,
+    fetches: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl JwksServer {
+    fn start(document: String) -> JwksServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let document = Arc::new(Mutex::new(document));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (document, fetches, stop) = (
+                Arc::clone(&document),
+                Arc::clone(&fetches),
+                Arc::clone(&stop),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            let body = document.lock().expect("document").clone();
+                            fetches.fetch_add(1, Ordering::SeqCst);
+                            answer(&stream, &body);
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+                // Dropping the listener here: later connections are refused.
+            })
+        };
+        JwksServer {
+            port,
+            document,
+            fetches,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/jwks.json", self.port)
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().expect("jwks server thread");
+        }
+    }
+}
+
+impl Drop for JwksServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn answer(stream: &std::net::TcpStream, body: &str) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    // Read the request head (up to the blank line); the body of a GET is empty.
+    while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+        if line == "\r\n" || line == "\n" {
+            break;
+        }
+        line.clear();
+    }
+    let mut out = stream;
+    let _ = write!(
+        out,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = out.flush();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Auth hardening.
+
+#[tokio::test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "the whole negative list in one table, read top to bottom"
+)]
+async fn every_kind_of_bad_token_is_a_401_with_a_bearer_challenge_and_writes_nothing() {
+    let app = spawn_app(None, &[]).await;
+    let tenant = uuid();
+    let good = claims(tenant);
+    let edited = |edit: &dyn Fn(&mut Value)| {
+        let mut c = good.clone();
+        edit(&mut c);
+        app.sign(&c)
+    };
+    let verifying = app.signing.verifying_key();
+    let hs256_with_public_key = {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(KID.to_owned());
+        jsonwebtoken::encode(
+            &header,
+            &good,
+            &EncodingKey::from_secret(verifying.as_bytes()),
+        )
+        .expect("hs256")
+    };
+    let hs256_with_jwk_x = {
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(KID.to_owned());
+        let x = URL_SAFE_NO_PAD.encode(verifying.as_bytes());
+        jsonwebtoken::encode(&header, &good, &EncodingKey::from_secret(x.as_bytes()))
+            .expect("hs256")
+    };
+    let untrusted = generate_signing_key().expect("key");
+    let genuine = app.sign(&good);
+    let parts: Vec<&str> = genuine.split('.').collect();
+    let mut other_tenant = good.clone();
+    other_tenant["tenant_id"] = json!(uuid().to_string());
+    let tampered = format!("{}.{}.{}", parts[0], b64_json(&other_tenant), parts[2]);
+    let alg_none = format!(
+        "{}.{}.",
+        b64_json(&json!({ "alg": "none", "typ": "JWT", "kid": KID })),
+        b64_json(&good)
+    );
+    let alg_none_borrowed_signature = format!(
+        "{}.{}.{}",
+        b64_json(&json!({ "alg": "none", "typ": "JWT", "kid": KID })),
+        b64_json(&good),
+        parts[2]
+    );
+    let now = now();
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("no token", None),
+        ("garbage", Some("garbage".into())),
+        ("three garbage segments", Some("a.b.c".into())),
+        ("alg none", Some(alg_none)),
+        (
+            "alg none with a real signature",
+            Some(alg_none_borrowed_signature),
+        ),
+        (
+            "HS256 keyed with the public key",
+            Some(hs256_with_public_key),
+        ),
+        ("HS256 keyed with the JWK x", Some(hs256_with_jwk_x)),
+        (
+            "wrong iss",
+            Some(edited(&|c| c["iss"] = json!("https://evil.test"))),
+        ),
+        (
+            "wrong aud",
+            Some(edited(&|c| c["aud"] = json!("someone-else"))),
+        ),
+        (
+            "expired an hour ago",
+            Some(edited(&|c| c["exp"] = json!(now - 3600))),
+        ),
+        (
+            "without exp",
+            Some(edited(&|c| {
+                if let Some(o) = c.as_object_mut() {
+                    o.remove("exp");
+                }
+            })),
+        ),
+        (
+            "nbf an hour ahead",
+            Some(edited(&|c| c["nbf"] = json!(now + 3600))),
+        ),
+        (
+            "without tenant_id",
+            Some(edited(&|c| {
+                if let Some(o) = c.as_object_mut() {
+                    o.remove("tenant_id");
+                }
+            })),
+        ),
+        (
+            "tenant_id not a UUID",
+            Some(edited(&|c| c["tenant_id"] = json!("acme-bank"))),
+        ),
+        (
+            "tenant_id a number",
+            Some(edited(&|c| c["tenant_id"] = json!(42))),
+        ),
+        (
+            "tenant_id null",
+            Some(edited(&|c| c["tenant_id"] = Value::Null)),
+        ),
+        (
+            "unknown kid",
+            Some(sign(&untrusted, "never-published", &good).expect("sign")),
+        ),
+        (
+            "trusted kid, untrusted key",
+            Some(sign(&untrusted, KID, &good).expect("sign")),
+        ),
+        ("tampered payload", Some(tampered)),
+        (
+            "signature stripped",
+            Some(format!("{}.{}.", parts[0], parts[1])),
+        ),
+    ];
+    for (what, token) in &cases {
+        let write = app
+            .post(
+                token.as_deref(),
+                "/v1/disbursements",
+                &key("disb"),
+                &disbursement(uuid(), uuid(), "1000"),
+            )
+            .await;
+        assert_unauthenticated(&write, &format!("{what} (write)"));
+        let read = app.get(token.as_deref(), "/v1/reconciliation/status").await;
+        assert_unauthenticated(&read, &format!("{what} (read)"));
+    }
+    assert_eq!(app.written(), [0; 5], "refused requests write nothing");
+    let ok = app
+        .post(
+            Some(&genuine),
+            "/v1/disbursements",
+            &key("disb"),
+            &disbursement(uuid(), uuid(), "1000"),
+        )
+        .await;
+    assert_eq!(ok.status, 201, "the untampered token works: {}", ok.text);
+}
+
+#[tokio::test]
+async fn a_key_added_to_the_jwks_file_is_trusted_without_a_restart() {
+    let app = spawn_app(None, &[]).await;
+    let tenant = uuid();
+    let rotated = generate_signing_key().expect("key");
+    let new_token = sign(&rotated, "test-key-2", &claims(tenant)).expect("sign");
+    let before = app.get(Some(&new_token), "/v1/reconciliation/status").await;
+    assert_unauthenticated(&before, "a key not yet published");
+
+    std::fs::write(
+        &app.jwks_path,
+        jwks_document(&[(KID, &app.signing), ("test-key-2", &rotated)]),
+    )
+    .expect("rotate jwks");
+    // Unknown kids refresh the key set at most once per HPTS_AUTH_JWKS_REFRESH_SECONDS (1 s).
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let fresh_token = sign(&rotated, "test-key-2", &claims(tenant)).expect("sign");
+    let after = app
+        .get(Some(&fresh_token), "/v1/reconciliation/status")
+        .await;
+    assert_eq!(after.status, 200, "the new kid works: {}", after.text);
+    let old = app
+        .get(Some(&app.token(tenant)), "/v1/reconciliation/status")
+        .await;
+    assert_eq!(old.status, 200, "the old kid still works: {}", old.text);
+}
+
+#[tokio::test]
+async fn jwks_over_http_keeps_cached_keys_when_the_issuer_goes_down() {
+    let signing = generate_signing_key().expect("key");
+    let mut issuer = JwksServer::start(jwks_document(&[(KID, &signing)]));
+    let app = spawn_app(Some(&issuer.url()), &[]).await;
+    assert!(issuer.fetches() >= 1, "the key set was fetched at start");
+    let tenant = uuid();
+    let first = sign(&signing, KID, &claims(tenant)).expect("sign");
+    let a = app.get(Some(&first), "/v1/reconciliation/status").await;
+    assert_eq!(
+        a.status, 200,
+        "a token signed with the served key: {}",
+        a.text
+    );
+
+    issuer.stop();
+    let mut later = claims(tenant);
+    later["sub"] = json!("another-subject");
+    let second = sign(&signing, KID, &later).expect("sign");
+    let b = app.get(Some(&second), "/v1/reconciliation/status").await;
+    assert_eq!(
+        b.status, 200,
+        "a new token with a cached kid works while the issuer is down: {}",
+        b.text
+    );
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let stranger = generate_signing_key().expect("key");
+    let unknown = sign(&stranger, "test-key-9", &claims(tenant)).expect("sign");
+    let started = Instant::now();
+    let c = app.get(Some(&unknown), "/v1/reconciliation/status").await;
+    assert_unauthenticated(
+        &c,
+        "an unknown kid while the issuer is down (refresh fails)",
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a failed refresh answers promptly"
+    );
+    let d = app.get(Some(&second), "/v1/reconciliation/status").await;
+    assert_eq!(
+        d.status, 200,
+        "cached keys survive the failed refresh: {}",
+        d.text
+    );
+}
+
+#[tokio::test]
+async fn a_key_published_over_http_is_trusted_without_a_restart() {
+    let signing = generate_signing_key().expect("key");
+    let issuer = JwksServer::start(jwks_document(&[(KID, &signing)]));
+    let app = spawn_app(Some(&issuer.url()), &[]).await;
+    let rotated = generate_signing_key().expect("key");
+    *issuer.document.lock().expect("document") =
+        jwks_document(&[(KID, &signing), ("test-key-2", &rotated)]);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let token = sign(&rotated, "test-key-2", &claims(uuid())).expect("sign");
+    let a = app.get(Some(&token), "/v1/reconciliation/status").await;
+    assert_eq!(a.status, 200, "{}", a.text);
+}
+
+#[tokio::test]
+async fn unknown_kids_refresh_the_jwks_at_most_once_per_interval() {
+    let signing = generate_signing_key().expect("key");
+    let issuer = JwksServer::start(jwks_document(&[(KID, &signing)]));
+    let app = spawn_app(Some(&issuer.url()), &["--auth-jwks-refresh-seconds", "3"]).await;
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
+    let before = issuer.fetches();
+    let stranger = generate_signing_key().expect("key");
+    let started = Instant::now();
+    for i in 0..20 {
+        let token = sign(&stranger, &format!("forged-{i}"), &claims(uuid())).expect("sign");
+        let a = app.get(Some(&token), "/v1/reconciliation/status").await;
+        assert_unauthenticated(&a, "forged kid");
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(
+        issuer.fetches() - before,
+        1,
+        "20 forged kids within {elapsed:?} cause exactly one JWKS fetch"
+    );
+}
+
+#[tokio::test]
+async fn clock_skew_within_the_60_second_leeway_is_accepted_and_beyond_it_refused() {
+    let app = spawn_app(None, &[]).await;
+    let tenant = uuid();
+    let now = now();
+    let cases = [
+        ("exp 30 s ago", "exp", now - 30, 200),
+        ("exp 120 s ago", "exp", now - 120, 401),
+        ("nbf 30 s ahead", "nbf", now + 30, 200),
+        ("nbf 120 s ahead", "nbf", now + 120, 401),
+    ];
+    for (what, claim, value, want) in cases {
+        let mut c = claims(tenant);
+        c[claim] = json!(value);
+        let a = app
+            .get(Some(&app.sign(&c)), "/v1/reconciliation/status")
+            .await;
+        if want == 401 {
+            assert_unauthenticated(&a, what);
+        } else {
+            assert_eq!(a.status, want, "{what}: {}", a.text);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tenant isolation.
+
+/// Everything tenant A owns after a loan's full life: a disbursement, a fee, an accrual, a
+/// payment and a reversal (of the payment).
+struct TenantData {
+    loan: Uuid,
+    borrower: Uuid,
+    entries: Vec<String>,
+    disbursement_key: String,
+    disbursement_body: Value,
+    disbursement_receipt: String,
+}
+
+async fn build_tenant_a(app: &TestApp, token: &str) -> TenantData {
+    let (loan, borrower) = (uuid(), uuid());
+    let disbursement_key = key("disb");
+    let disbursement_body = disbursement(loan, borrower, "100000");
+    let d = app
+        .post(
+            Some(token),
+            "/v1/disbursements",
+            &disbursement_key,
+            &disbursement_body,
+        )
+        .await;
+    assert_eq!(d.status, 201, "{}", d.text);
+    let fee = app
+        .post(
+            Some(token),
+            "/v1/fees",
+            &key("fee"),
+            &json!({
+                "loan_id": loan, "fee_type": "late", "amount_minor": "500",
+                "currency": "USD", "effective_at": "2026-11-02",
+            }),
+        )
+        .await;
+    assert_eq!(fee.status, 201, "{}", fee.text);
+    let accrual = app
+        .post(
+            Some(token),
+            "/v1/accruals/batch",
+            &key("accrual"),
+            &json!({
+                "program_id": uuid(), "accrual_date": "2026-11-03",
+                "day_count_convention": "ACT_365",
+                "loans": [{ "loan_id": loan, "outstanding_principal_minor": "100000",
+                            "interest_minor": "27" }],
+            }),
+        )
+        .await;
+    assert_eq!(accrual.status, 201, "{}", accrual.text);
+    let payment = app
+        .post(
+            Some(token),
+            "/v1/payments",
+            &key("payment"),
+            &json!({
+                "loan_id": loan, "borrower_id": borrower, "amount_minor": "2000",
+                "currency": "USD", "effective_at": "2026-11-04", "source_method": "ach",
+                "external_ref": format!("bank-{}", uuid()),
+            }),
+        )
+        .await;
+    assert_eq!(payment.status, 201, "{}", payment.text);
+    let payment_entry = payment.json()["journal_entry_id"]
+        .as_str()
+        .expect("entry")
+        .to_owned();
+    let reversal = app
+        .post(
+            Some(token),
+            "/v1/reversals",
+            &key("reversal"),
+            &json!({ "reverses_entry_id": payment_entry, "reason_code": "error_correction" }),
+        )
+        .await;
+    assert_eq!(reversal.status, 201, "{}", reversal.text);
+    let entries = [&d, &fee, &accrual, &payment, &reversal]
+        .iter()
+        .map(|a| {
+            a.json()["journal_entry_id"]
+                .as_str()
+                .expect("entry")
+                .to_owned()
+        })
+        .collect();
+    TenantData {
+        loan,
+        borrower,
+        entries,
+        disbursement_key,
+        disbursement_receipt: d.text.clone(),
+        disbursement_body,
+    }
+}
+
+/// What tenant A can see of its own data (compared before and after B's attempts).
+async fn snapshot(app: &TestApp, token: &str, a: &TenantData) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut balance = app
+        .get(Some(token), &format!("/v1/loans/{}/balance", a.loan))
+        .await
+        .json();
+    balance["as_of_date"] = Value::Null;
+    out.push(balance);
+    out.push(
+        app.get(
+            Some(token),
+            &format!("/v1/loans/{}/journal-entries", a.loan),
+        )
+        .await
+        .json(),
+    );
+    for code in ACCOUNTS {
+        let mut b = app
+            .get(
+                Some(token),
+                &format!("/v1/accounts/{code}/balance?currency=USD"),
+            )
+            .await
+            .json();
+        b["as_of_date"] = Value::Null;
+        out.push(b);
+    }
+    for entry in &a.entries {
+        out.push(
+            app.get(Some(token), &format!("/v1/journal-entries/{entry}"))
+                .await
+                .json(),
+        );
+    }
+    out
+}
+
+#[tokio::test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one sweep over every route, read top to bottom"
+)]
+async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
+    let app = spawn_app(None, &[]).await;
+    let token_a = app.token(uuid());
+    let token_b = app.token(uuid());
+    let a = build_tenant_a(&app, &token_a).await;
+    let before = snapshot(&app, &token_a, &a).await;
+    let rows_before = app.written();
+
+    // Reads of A's ids by B: 404, the same body as for an id that never existed.
+    let missing = app
+        .get(Some(&token_b), &format!("/v1/loans/{}/balance", uuid()))
+        .await;
+    assert_eq!(missing.status, 404);
+    let mut reads = vec![
+        format!("/v1/loans/{}/balance", a.loan),
+        format!("/v1/loans/{}/balance?as_of_date=2026-11-03", a.loan),
+        format!("/v1/loans/{}/journal-entries", a.loan),
+        format!(
+            "/v1/loans/{}/journal-entries?event_type=disbursement",
+            a.loan
+        ),
+    ];
+    reads.extend(a.entries.iter().map(|e| format!("/v1/journal-entries/{e}")));
+    for path in &reads {
+        let r = app.get(Some(&token_b), path).await;
+        assert_eq!(r.status, 404, "B reads {path}: {}", r.text);
+        assert_eq!(r.code(), "not_found", "{path}");
+        let (mut theirs, mut missing_body) = (r.json(), missing.json());
+        theirs["detail"] = Value::Null;
+        missing_body["detail"] = Value::Null;
+        assert_eq!(
+            theirs, missing_body,
+            "{path}: indistinguishable from a missing id"
+        );
+    }
+    // A's page token is worthless to B.
+    let page = app
+        .get(
+            Some(&token_a),
+            &format!("/v1/loans/{}/journal-entries?page_size=1", a.loan),
+        )
+        .await
+        .json();
+    let page_token = page["next_page_token"].as_str().expect("a second page");
+    let r = app
+        .get(
+            Some(&token_b),
+            &format!(
+                "/v1/loans/{}/journal-entries?page_size=1&page_token={page_token}",
+                a.loan
+            ),
+        )
+        .await;
+    assert!(
+        r.status == 400 || r.status == 404,
+        "B with A's page token: {} {}",
+        r.status,
+        r.text
+    );
+
+    // Writes naming A's loan or entries: as if they did not exist.
+    let fee = app
+        .post(
+            Some(&token_b),
+            "/v1/fees",
+            &key("fee"),
+            &json!({
+                "loan_id": a.loan, "fee_type": "late", "amount_minor": "1",
+                "currency": "USD", "effective_at": "2026-11-05",
+            }),
+        )
+        .await;
+    assert_eq!(
+        (fee.status, fee.code()),
+        (422, "loan_not_found".into()),
+        "{}",
+        fee.text
+    );
+    let payment = app
+        .post(
+            Some(&token_b),
+            "/v1/payments",
+            &key("payment"),
+            &json!({
+                "loan_id": a.loan, "borrower_id": a.borrower, "amount_minor": "1",
+                "currency": "USD", "effective_at": "2026-11-05", "source_method": "ach",
+            }),
+        )
+        .await;
+    assert_eq!(
+        (payment.status, payment.code()),
+        (422, "loan_not_found".into()),
+        "{}",
+        payment.text
+    );
+    let accrual = app
+        .post(
+            Some(&token_b),
+            "/v1/accruals/batch",
+            &key("accrual"),
+            &json!({
+                "program_id": uuid(), "accrual_date": "2026-11-06",
+                "day_count_convention": "ACT_365",
+                "loans": [{ "loan_id": a.loan, "outstanding_principal_minor": "100000",
+                            "interest_minor": "27" }],
+            }),
+        )
+        .await;
+    assert_eq!(
+        (accrual.status, accrual.code()),
+        (422, "loan_not_found".into()),
+        "{}",
+        accrual.text
+    );
+    for entry in &a.entries {
+        let r = app
+            .post(
+                Some(&token_b),
+                "/v1/reversals",
+                &key("reversal"),
+                &json!({ "reverses_entry_id": entry, "reason_code": "fraud" }),
+            )
+            .await;
+        assert_eq!(r.status, 404, "B reverses A's entry {entry}: {}", r.text);
+        assert_eq!(r.code(), "not_found");
+    }
+    assert_eq!(
+        app.written(),
+        rows_before,
+        "B's refused writes wrote nothing"
+    );
+
+    // B's own books show none of A's amounts.
+    for code in ACCOUNTS {
+        let b = app
+            .get(
+                Some(&token_b),
+                &format!("/v1/accounts/{code}/balance?currency=USD"),
+            )
+            .await;
+        assert_eq!(b.status, 200, "{}", b.text);
+        let b = b.json();
+        assert_eq!(
+            (&b["dr_balance_minor"], &b["cr_balance_minor"]),
+            (&json!("0"), &json!("0")),
+            "B's account {code}: {b}"
+        );
+    }
+    let rec = app
+        .get(Some(&token_b), "/v1/reconciliation/status")
+        .await
+        .json();
+    assert_eq!(rec["ledger_integrity"]["status"], "ok", "{rec}");
+    assert_eq!(rec["portfolio_rollup"]["gl_principal_minor"], "0", "{rec}");
+    assert_eq!(
+        rec["portfolio_rollup"]["sum_of_loan_balances_minor"], "0",
+        "{rec}"
+    );
+
+    // Ids and idempotency keys are per tenant: B replaying A's exact request (same key, same
+    // body, same loan id) gets its own new loan, never A's stored answer.
+    let mine = app
+        .post(
+            Some(&token_b),
+            "/v1/disbursements",
+            &a.disbursement_key,
+            &a.disbursement_body,
+        )
+        .await;
+    assert_eq!(
+        mine.status, 201,
+        "a fresh write for B, not a replay: {}",
+        mine.text
+    );
+    assert_ne!(
+        mine.text, a.disbursement_receipt,
+        "A's receipt never leaks to B"
+    );
+    let b_loan = app
+        .get(Some(&token_b), &format!("/v1/loans/{}/balance", a.loan))
+        .await
+        .json();
+    assert_eq!(b_loan["principal_outstanding_minor"], "100000", "{b_loan}");
+    assert_eq!(
+        b_loan["fees_receivable_minor"], "0",
+        "B sees only its own loan: {b_loan}"
+    );
+
+    // And A's data is exactly as it was.
+    assert_eq!(
+        snapshot(&app, &token_a, &a).await,
+        before,
+        "A's balances, entries and accounts are unchanged"
+    );
+    let rec_a = app
+        .get(Some(&token_a), "/v1/reconciliation/status")
+        .await
+        .json();
+    assert_eq!(rec_a["ledger_integrity"]["status"], "ok", "{rec_a}");
+}
+
+#[tokio::test]
+async fn a_token_for_one_tenant_cannot_name_another_tenants_loan_in_a_body_or_path() {
+    let app = spawn_app(None, &[]).await;
+    let (token_a, token_b) = (app.token(uuid()), app.token(uuid()));
+    let (loan_b, borrower_b) = (uuid(), uuid());
+    let d = app
+        .post(
+            Some(&token_b),
+            "/v1/disbursements",
+            &key("disb"),
+            &disbursement(loan_b, borrower_b, "5000"),
+        )
+        .await;
+    assert_eq!(d.status, 201, "{}", d.text);
+    let rows = app.written();
+    let payment = app
+        .post(
+            Some(&token_a),
+            "/v1/payments",
+            &key("payment"),
+            &json!({
+                "loan_id": loan_b, "borrower_id": borrower_b, "amount_minor": "100",
+                "currency": "USD", "effective_at": "2026-11-05", "source_method": "ach",
+            }),
+        )
+        .await;
+    assert_eq!(
+        (payment.status, payment.code()),
+        (422, "loan_not_found".into())
+    );
+    let fee = app
+        .post(
+            Some(&token_a),
+            "/v1/fees",
+            &key("fee"),
+            &json!({
+                "loan_id": loan_b, "fee_type": "nsf", "amount_minor": "100",
+                "currency": "USD", "effective_at": "2026-11-05",
+            }),
+        )
+        .await;
+    assert_eq!((fee.status, fee.code()), (422, "loan_not_found".into()));
+    for path in [
+        format!("/v1/loans/{loan_b}/balance"),
+        format!("/v1/loans/{loan_b}/journal-entries"),
+    ] {
+        let r = app.get(Some(&token_a), &path).await;
+        assert_eq!((r.status, r.code()), (404, "not_found".into()), "{path}");
+    }
+    assert_eq!(app.written(), rows, "nothing written");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate limiting.
+
+#[tokio::test]
+async fn a_tenant_over_its_rate_limit_gets_429_while_other_tenants_are_unaffected() {
+    let app = spawn_app(None, &["--rate-limit-rps", "5", "--rate-limit-burst", "5"]).await;
+    let (token_a, token_b) = (app.token(uuid()), app.token(uuid()));
+    let path = "/v1/accounts/1000/balance?currency=USD";
+    let started = Instant::now();
+    for i in 1..=5 {
+        let r = app.get(Some(&token_a), path).await;
+        assert_eq!(r.status, 200, "request {i} of the burst: {}", r.text);
+    }
+    let sixth = app.get(Some(&token_a), path).await;
+    let elapsed = started.elapsed();
+    assert_eq!(
+        sixth.status, 429,
+        "the 6th request within {elapsed:?}: {}",
+        sixth.text
+    );
+    assert_eq!(sixth.code(), "rate_limited");
+    let retry_after: u64 = sixth
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("Retry-After in seconds");
+    assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
+
+    let rows = app.written();
+    let write = app
+        .post(
+            Some(&token_a),
+            "/v1/disbursements",
+            &key("disb"),
+            &disbursement(uuid(), uuid(), "100"),
+        )
+        .await;
+    assert_eq!(write.status, 429, "writes are limited too: {}", write.text);
+    assert_eq!(app.written(), rows, "a limited write writes nothing");
+    for _ in 0..10 {
+        let r = app.get(Some("not-a-token"), path).await;
+        assert_unauthenticated(&r, "bad tokens are refused before rate limiting");
+    }
+    for i in 1..=5 {
+        let r = app.get(Some(&token_b), path).await;
+        assert_eq!(r.status, 200, "tenant B request {i}: {}", r.text);
+    }
+    tokio::time::sleep(Duration::from_secs(retry_after)).await;
+    let later = app.get(Some(&token_a), path).await;
+    assert_eq!(later.status, 200, "after Retry-After: {}", later.text);
+}
+
+#[tokio::test]
+async fn without_a_rate_limit_fifty_quick_requests_are_all_served() {
+    let app = spawn_app(None, &[]).await;
+    let token = app.token(uuid());
+    for i in 1..=50 {
+        let r = app
+            .get(Some(&token), "/v1/accounts/1000/balance?currency=USD")
+            .await;
+        assert_eq!(r.status, 200, "request {i}: {}", r.text);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dependency policy (deny.toml), checked offline.
+
+/// The members of `[section]` of a small TOML file: key → raw value text (arrays may span
+/// lines). Enough TOML for deny.toml: comments, strings, arrays of strings.
+fn toml_section(text: &str, section: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut inside = false;
+    let mut pending: Option<(String, String, i32)> = None;
+    for line in text.lines() {
+        let line = strip_comment(line);
+        let trimmed = line.trim();
+        if let Some((key, mut value, mut depth)) = pending.take() {
+            value.push(' ');
+            value.push_str(trimmed);
+            depth += bracket_depth(trimmed);
+            if depth > 0 {
+                pending = Some((key, value, depth));
+            } else {
+                out.push((key, value));
+            }
+            continue;
+        }
+        if trimmed.starts_with('[') && !trimmed.contains('=') {
+            inside = trimmed == format!("[{section}]");
+            continue;
+        }
+        if !inside || trimmed.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = trimmed.split_once('=') else {
+            continue;
+        };
+        let (key, value) = (key.trim().to_owned(), value.trim().to_owned());
+        let depth = bracket_depth(&value);
+        if depth > 0 {
+            pending = Some((key, value, depth));
+        } else {
+            out.push((key, value));
+        }
+    }
+    out
+}
+
+fn strip_comment(line: &str) -> &str {
+    let mut in_string = false;
+    for (i, c) in line.char_indices() {
+        match c {
+            '"' => in_string = !in_string,
+            '#' if !in_string => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
+fn bracket_depth(s: &str) -> i32 {
+    let mut depth = 0;
+    let mut in_string = false;
+    for c in s.chars() {
+        match c {
+            '"' => in_string = !in_string,
+            '[' if !in_string => depth += 1,
+            ']' if !in_string => depth -= 1,
+            _ => {}
+        }
+    }
+    depth
+}
+
+/// The strings of a TOML array (or a single string).
+fn toml_strings(value: &str) -> Vec<String> {
+    value
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+fn toml_value(members: &[(String, String)], key: &str) -> Option<String> {
+    members
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+}
+
+/// Whether an SPDX licence expression is satisfied by `allowed`: `OR` needs one side, `AND`
+/// both, `X WITH exception` needs `X`, `X+` needs `X`; the legacy `A/B` form means `A OR B`.
+fn spdx_satisfied(expr: &str, allowed: &[String]) -> Result<bool, String> {
+    let spaced = expr
+        .replace('(', " ( ")
+        .replace(')', " ) ")
+        .replace('/', " OR ");
+    let tokens: Vec<&str> = spaced.split_whitespace().collect();
+    let mut pos = 0;
+    let value = spdx_or(&tokens, &mut pos, allowed)?;
+    if pos != tokens.len() {
+        return Err(format!("unexpected {:?} in {expr:?}", tokens[pos]));
+    }
+    Ok(value)
+}
+
+fn spdx_or(t: &[&str], pos: &mut usize, allowed: &[String]) -> Result<bool, String> {
+    let mut value = spdx_and(t, pos, allowed)?;
+    while t.get(*pos) == Some(&"OR") {
+        *pos += 1;
+        value |= spdx_and(t, pos, allowed)?;
+    }
+    Ok(value)
+}
+
+fn spdx_and(t: &[&str], pos: &mut usize, allowed: &[String]) -> Result<bool, String> {
+    let mut value = spdx_primary(t, pos, allowed)?;
+    while t.get(*pos) == Some(&"AND") {
+        *pos += 1;
+        value &= spdx_primary(t, pos, allowed)?;
+    }
+    Ok(value)
+}
+
+fn spdx_primary(t: &[&str], pos: &mut usize, allowed: &[String]) -> Result<bool, String> {
+    let token = *t.get(*pos).ok_or("expression ends early")?;
+    *pos += 1;
+    if token == "(" {
+        let value = spdx_or(t, pos, allowed)?;
+        if t.get(*pos) != Some(&")") {
+            return Err("unbalanced parenthesis".into());
+        }
+        *pos += 1;
+        return Ok(value);
+    }
+    if matches!(token, ")" | "AND" | "OR" | "WITH") {
+        return Err(format!("unexpected {token:?}"));
+    }
+    if t.get(*pos) == Some(&"WITH") {
+        *pos += 2;
+    }
+    let id = token.trim_end_matches('+');
+    Ok(allowed.iter().any(|a| a == id))
+}
+
+fn cargo_metadata(dir: &Path) -> Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let run = |extra: &[&str]| {
+        std::process::Command::new(&cargo)
+            .args(["metadata", "--format-version", "1", "--locked"])
+            .args(extra)
+            .current_dir(dir)
+            .output()
+            .expect("run cargo metadata")
+    };
+    // Offline first (no network in CI); if a manifest is not in the local cache yet, let cargo
+    // fetch it (still no advisory database involved).
+    let mut out = run(&["--offline"]);
+    if !out.status.success() {
+        out = run(&[]);
+    }
+    assert!(
+        out.status.success(),
+        "cargo metadata --locked failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("cargo metadata JSON")
+}
+
+#[test]
+fn every_dependency_is_licensed_under_the_deny_toml_allow_list_and_comes_from_crates_io() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let policy = std::fs::read_to_string(root.join("deny.toml")).expect("deny.toml");
+    let licenses = toml_section(&policy, "licenses");
+    let allowed = toml_strings(&toml_value(&licenses, "allow").expect("[licenses] allow"));
+    assert!(allowed.len() >= 2, "allow-list: {allowed:?}");
+    assert!(
+        !allowed
+            .iter()
+            .any(|l| l.contains("GPL") || l.starts_with("AGPL") || l.starts_with("SSPL")),
+        "copyleft licences are not on the allow-list: {allowed:?}"
+    );
+    let bans = toml_section(&policy, "bans");
+    assert_eq!(
+        toml_value(&bans, "multiple-versions").as_deref(),
+        Some("\"warn\"")
+    );
+    let sources = toml_section(&policy, "sources");
+    assert_eq!(
+        toml_value(&sources, "unknown-registry").as_deref(),
+        Some("\"deny\"")
+    );
+    assert_eq!(
+        toml_value(&sources, "unknown-git").as_deref(),
+        Some("\"deny\"")
+    );
+    assert!(
+        toml_strings(&toml_value(&sources, "allow-git").unwrap_or_default()).is_empty(),
+        "no git sources are allowed"
+    );
+    let registries = toml_strings(&toml_value(&sources, "allow-registry").expect("allow-registry"));
+    assert_eq!(registries, ["https://github.com/rust-lang/crates.io-index"]);
+
+    let metadata = cargo_metadata(root);
+    let packages = metadata["packages"].as_array().expect("packages");
+    assert!(packages.len() > 10, "the dependency tree was listed");
+    let mut problems = Vec::new();
+    for p in packages {
+        let name = format!(
+            "{} {}",
+            p["name"].as_str().unwrap_or("?"),
+            p["version"].as_str().unwrap_or("?")
+        );
+        match p["license"].as_str() {
+            None => problems.push(format!(
+                "{name}: no SPDX licence expression (license_file {}): add a [[licenses.clarify]]",
+                p["license_file"]
+            )),
+            Some(expr) => match spdx_satisfied(expr, &allowed) {
+                Ok(true) => {}
+                Ok(false) => problems.push(format!("{name}: {expr:?} is not allowed by deny.toml")),
+                Err(e) => problems.push(format!("{name}: cannot parse {expr:?}: {e}")),
+            },
+        }
+        match p["source"].as_str() {
+            // Workspace members (path packages) have no source.
+            None
+            | Some(
+                "registry+https://github.com/rust-lang/crates.io-index"
+                | "sparse+https://index.crates.io/",
+            ) => {}
+            Some(other) => problems.push(format!("{name}: source {other} is not crates.io")),
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "dependency policy violations:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_licence_expression_checker_follows_spdx_precedence() {
+    let allowed: Vec<String> = ["MIT", "Apache-2.0"].map(str::to_owned).to_vec();
+    let cases = [
+        ("MIT", true),
+        ("GPL-3.0", false),
+        ("MIT OR GPL-3.0", true),
+        ("MIT AND GPL-3.0", false),
+        ("GPL-3.0 OR MIT AND Apache-2.0", true),
+        ("(GPL-3.0 OR MIT) AND BSD-3-Clause", false),
+        ("Apache-2.0 WITH LLVM-exception", true),
+        ("GPL-2.0+", false),
+        ("Apache-2.0/MIT", true),
+        ("LGPL-2.1-or-later", false),
+    ];
+    for (expr, want) in cases {
+        assert_eq!(spdx_satisfied(expr, &allowed), Ok(want), "{expr}");
+    }
+    assert!(spdx_satisfied("MIT AND", &allowed).is_err());
+    assert!(spdx_satisfied("(MIT", &allowed).is_err());
+}
