@@ -2,7 +2,8 @@
 //! posting rules need, asks `ledger` for the balanced entry, and inserts event, lines, header,
 //! materialised balances and hash-chain link. Called only from [`super::writer`].
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use time::Date;
@@ -36,6 +37,9 @@ pub(crate) struct Ctx<'a> {
     pub payload: &'a str,
     pub metadata: Option<&'a str>,
     pub sources: &'a Sources,
+    /// Loans this job has already read or written, so no loan is loaded twice per job. It lives
+    /// exactly as long as the job's savepoint: a rolled-back job takes its cache with it.
+    pub loans: RefCell<HashMap<LoanId, LoanRow>>,
 }
 
 impl Ctx<'_> {
@@ -45,6 +49,23 @@ impl Ctx<'_> {
 
     fn new_entry_id(&self) -> EntryId {
         EntryId::from_uuid(self.sources.ids.new_id())
+    }
+
+    /// The loan as this job last saw it (read from the database once).
+    fn loan(&self, loan_id: LoanId) -> Result<Option<LoanRow>, StoreError> {
+        if let Some(row) = self.loans.borrow().get(&loan_id) {
+            return Ok(Some(row.clone()));
+        }
+        let row = load_loan(self.conn, self.tenant, loan_id)?;
+        if let Some(row) = &row {
+            self.remember(loan_id, row.clone());
+        }
+        Ok(row)
+    }
+
+    /// Records the loan's state as this job just wrote it.
+    fn remember(&self, loan_id: LoanId, row: LoanRow) {
+        self.loans.borrow_mut().insert(loan_id, row);
     }
 }
 
@@ -378,8 +399,9 @@ fn update_loan_balances(
         "INSERT INTO loan_entries (tenant_id, loan_id, entry_seq, event_type, effective_at) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for (loan_id, lines) in by_loan {
-        let mut loan =
-            load_loan(ctx.conn, ctx.tenant, loan_id)?.ok_or(LedgerError::LoanNotFound(loan_id))?;
+        let mut loan = ctx
+            .loan(loan_id)?
+            .ok_or(LedgerError::LoanNotFound(loan_id))?;
         for line in lines {
             loan.balances.apply(loan_id, line)?;
         }
@@ -403,6 +425,7 @@ fn update_loan_balances(
             h.event_type.as_str(),
             effective
         ])?;
+        ctx.remember(loan_id, loan);
     }
     Ok(())
 }
@@ -414,8 +437,9 @@ fn existing_loan(
     borrower: Option<BorrowerId>,
     currency: Currency,
 ) -> Result<LoanRow, StoreError> {
-    let loan =
-        load_loan(ctx.conn, ctx.tenant, loan_id)?.ok_or(LedgerError::LoanNotFound(loan_id))?;
+    let loan = ctx
+        .loan(loan_id)?
+        .ok_or(LedgerError::LoanNotFound(loan_id))?;
     if borrower.is_some_and(|b| b != loan.borrower_id) {
         return Err(LedgerError::BorrowerMismatch(loan_id).into());
     }
@@ -427,29 +451,34 @@ fn existing_loan(
 
 /// POST /v1/disbursements: opens the loan on first use, binding borrower and currency.
 pub(crate) fn disburse(ctx: &Ctx<'_>, d: &Disbursement) -> Result<Receipt, StoreError> {
-    match load_loan(ctx.conn, ctx.tenant, d.loan_id)? {
-        Some(loan) => {
-            if loan.borrower_id != d.borrower_id {
-                return Err(LedgerError::BorrowerMismatch(d.loan_id).into());
-            }
-            if loan.currency != d.currency {
-                return Err(LedgerError::CurrencyMismatch(d.loan_id).into());
-            }
+    if let Some(loan) = ctx.loan(d.loan_id)? {
+        if loan.borrower_id != d.borrower_id {
+            return Err(LedgerError::BorrowerMismatch(d.loan_id).into());
         }
-        None => {
-            ctx.conn
-                .prepare_cached(
-                    "INSERT INTO loans (tenant_id, loan_id, borrower_id, currency, opened_at, last_activity_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                )?
-                .execute(params![
-                    ctx.tenant,
-                    d.loan_id.to_string(),
-                    d.borrower_id.to_string(),
-                    d.currency.as_str(),
-                    ctx.posted_at,
-                ])?;
+        if loan.currency != d.currency {
+            return Err(LedgerError::CurrencyMismatch(d.loan_id).into());
         }
+    } else {
+        ctx.conn
+            .prepare_cached(
+                "INSERT INTO loans (tenant_id, loan_id, borrower_id, currency, opened_at, last_activity_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            )?
+            .execute(params![
+                ctx.tenant,
+                d.loan_id.to_string(),
+                d.borrower_id.to_string(),
+                d.currency.as_str(),
+                ctx.posted_at,
+            ])?;
+        ctx.remember(
+            d.loan_id,
+            LoanRow {
+                borrower_id: d.borrower_id,
+                currency: d.currency,
+                balances: LoanBalances::default(),
+            },
+        );
     }
     let entry = posting::disbursement(d)?;
     let description = format!(
@@ -562,7 +591,7 @@ fn check_accrual_items(
                 message,
             });
         };
-        let Some(loan) = load_loan(ctx.conn, ctx.tenant, item.loan_id)? else {
+        let Some(loan) = ctx.loan(item.loan_id)? else {
             problem(
                 "loan_id",
                 "loan_not_found",

@@ -441,6 +441,7 @@ fn execute_job(
         payload: &req.payload,
         metadata: req.metadata.as_deref(),
         sources,
+        loans: std::cell::RefCell::default(),
     };
     postings::ensure_tenant(&ctx)?;
     let receipt = match &req.command {
