@@ -1,8 +1,7 @@
 //! One typed settings tree, built from flags and environment variables (flags win), validated
 //! once at start. A missing or invalid value stops startup with an error that names the
-//! variable. Secrets are wrapped in [`Secret`] so they never print.
+//! variable. Secrets never print: `check-config` and `Debug` show them redacted.
 
-use std::fmt;
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -218,23 +217,6 @@ pub struct TokenArgs {
     /// Directory holding the dev key (same as `serve --dev`).
     #[arg(long, env = "HPTS_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-}
-
-/// A value that must never be printed.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The secret itself; call only where it is used.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"***redacted***\"")
-    }
 }
 
 /// Dev-mode settings.

@@ -112,16 +112,6 @@ impl JournalEntry {
             lines: self.lines.iter().map(JournalLine::mirrored).collect(),
         }
     }
-
-    /// Total debits per currency.
-    pub fn debit_total(&self, currency: Currency) -> Money {
-        self.lines
-            .iter()
-            .filter(|l| l.currency == currency && l.direction == Direction::Dr)
-            .fold(Money::ZERO, |acc, l| {
-                Money::from_minor(acc.minor() + l.amount.minor())
-            })
-    }
 }
 
 #[cfg(test)]
