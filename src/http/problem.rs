@@ -34,216 +34,76 @@ impl FieldError {
     }
 }
 
-/// Every error code the API answers with (SPEC §10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(
-    missing_docs,
-    reason = "each variant is its snake_case code, documented in the table"
-)]
-pub enum Code {
-    ValidationFailed,
-    MalformedJson,
-    IdempotencyKeyMissing,
-    IdempotencyKeyInvalid,
-    InvalidPageToken,
-    Unauthenticated,
-    InsufficientScope,
-    NotFound,
-    MethodNotAllowed,
-    IdempotencyInProgress,
-    AlreadyReversed,
-    DuplicateExternalRef,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    HeadersTooLarge,
-    IdempotencyMismatch,
-    BorrowerMismatch,
-    CurrencyMismatch,
-    LoanNotFound,
-    AmountMustBePositive,
-    PrincipalMismatch,
-    InterestMismatch,
-    AlreadyAccrued,
-    MixedCurrencyBatch,
-    CannotReverseReversal,
-    ReversalBlockedByLaterActivity,
-    RateLimited,
-    NotReady,
-    Overloaded,
-    Internal,
+/// Declares [`Code`] and its table from one list, so a code's status, wire name and title are
+/// written exactly once.
+macro_rules! error_codes {
+    ($($variant:ident => $status:ident, $code:literal, $title:literal;)*) => {
+        /// Every error code the API answers with (SPEC §10).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[allow(
+            missing_docs,
+            reason = "each variant is its snake_case code, documented in the table"
+        )]
+        pub enum Code {
+            $($variant,)*
+        }
+
+        impl Code {
+            /// Every code, in table order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// THE table: status, wire code, title.
+            pub const fn meta(self) -> (StatusCode, &'static str, &'static str) {
+                match self {
+                    $(Code::$variant => (StatusCode::$status, $code, $title),)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    ValidationFailed => BAD_REQUEST, "validation_failed", "Request validation failed";
+    MalformedJson => BAD_REQUEST, "malformed_json", "Request body is not valid JSON";
+    IdempotencyKeyMissing => BAD_REQUEST, "idempotency_key_missing", "Idempotency-Key header is required";
+    IdempotencyKeyInvalid => BAD_REQUEST, "idempotency_key_invalid", "Idempotency-Key header is invalid";
+    DuplicateHeader => BAD_REQUEST, "duplicate_header", "A header that must appear once appears more than once";
+    InvalidPageToken => BAD_REQUEST, "invalid_page_token", "Page token is invalid";
+    Unauthenticated => UNAUTHORIZED, "unauthenticated", "Authentication required";
+    InsufficientScope => FORBIDDEN, "insufficient_scope", "Token lacks the required scope";
+    NotFound => NOT_FOUND, "not_found", "Resource not found";
+    MethodNotAllowed => METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed";
+    IdempotencyInProgress => CONFLICT, "idempotency_in_progress", "A request with this idempotency key is in progress";
+    AlreadyReversed => CONFLICT, "already_reversed", "Journal entry is already reversed";
+    DuplicateExternalRef => CONFLICT, "duplicate_external_ref", "external_ref is already used";
+    RequestTimeout => REQUEST_TIMEOUT, "request_timeout", "The request body was not received in time";
+    PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Request body is too large";
+    UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Content-Type must be application/json";
+    HeadersTooLarge => REQUEST_HEADER_FIELDS_TOO_LARGE, "headers_too_large", "Request headers are too large";
+    IdempotencyMismatch => UNPROCESSABLE_ENTITY, "idempotency_mismatch", "Idempotency key was used with a different request";
+    BorrowerMismatch => UNPROCESSABLE_ENTITY, "borrower_mismatch", "Borrower does not match the loan";
+    CurrencyMismatch => UNPROCESSABLE_ENTITY, "currency_mismatch", "Currency does not match the loan";
+    LoanNotFound => UNPROCESSABLE_ENTITY, "loan_not_found", "Loan not found";
+    AmountMustBePositive => UNPROCESSABLE_ENTITY, "amount_must_be_positive", "Amount must be positive";
+    AmountOutOfRange => UNPROCESSABLE_ENTITY, "amount_out_of_range", "A balance or total would leave the exact integer range";
+    EffectiveBeforeLoan => UNPROCESSABLE_ENTITY, "effective_before_loan", "Effective date is before the loan's first disbursement";
+    EffectiveBeforeOriginal => UNPROCESSABLE_ENTITY, "effective_before_original", "A reversal cannot be dated before its original";
+    PrincipalMismatch => UNPROCESSABLE_ENTITY, "principal_mismatch", "Outstanding principal does not match the ledger";
+    InterestMismatch => UNPROCESSABLE_ENTITY, "interest_mismatch", "Interest does not match the computed daily interest";
+    AlreadyAccrued => UNPROCESSABLE_ENTITY, "already_accrued", "Loan already accrued for this date";
+    MixedCurrencyBatch => UNPROCESSABLE_ENTITY, "mixed_currency_batch", "Accrual batch mixes currencies";
+    CannotReverseReversal => UNPROCESSABLE_ENTITY, "cannot_reverse_reversal", "A reversal cannot be reversed";
+    ReversalBlockedByLaterActivity => UNPROCESSABLE_ENTITY, "reversal_blocked_by_later_activity", "Reversal blocked by later activity";
+    RateLimited => TOO_MANY_REQUESTS, "rate_limited", "Too many requests";
+    NotReady => SERVICE_UNAVAILABLE, "not_ready", "Service not ready";
+    Overloaded => SERVICE_UNAVAILABLE, "overloaded", "Service overloaded";
+    Internal => INTERNAL_SERVER_ERROR, "internal", "Internal error";
 }
 
 impl Code {
-    /// THE table: status, wire code, title.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "the one error table: a row per code, read as a whole"
-    )]
-    pub const fn meta(self) -> (StatusCode, &'static str, &'static str) {
-        use Code as C;
-        match self {
-            C::ValidationFailed => (
-                StatusCode::BAD_REQUEST,
-                "validation_failed",
-                "Request validation failed",
-            ),
-            C::MalformedJson => (
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                "Request body is not valid JSON",
-            ),
-            C::IdempotencyKeyMissing => (
-                StatusCode::BAD_REQUEST,
-                "idempotency_key_missing",
-                "Idempotency-Key header is required",
-            ),
-            C::IdempotencyKeyInvalid => (
-                StatusCode::BAD_REQUEST,
-                "idempotency_key_invalid",
-                "Idempotency-Key header is invalid",
-            ),
-            C::InvalidPageToken => (
-                StatusCode::BAD_REQUEST,
-                "invalid_page_token",
-                "Page token is invalid",
-            ),
-            C::Unauthenticated => (
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "Authentication required",
-            ),
-            C::InsufficientScope => (
-                StatusCode::FORBIDDEN,
-                "insufficient_scope",
-                "Token lacks the required scope",
-            ),
-            C::NotFound => (StatusCode::NOT_FOUND, "not_found", "Resource not found"),
-            C::MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "Method not allowed",
-            ),
-            C::IdempotencyInProgress => (
-                StatusCode::CONFLICT,
-                "idempotency_in_progress",
-                "A request with this idempotency key is in progress",
-            ),
-            C::AlreadyReversed => (
-                StatusCode::CONFLICT,
-                "already_reversed",
-                "Journal entry is already reversed",
-            ),
-            C::DuplicateExternalRef => (
-                StatusCode::CONFLICT,
-                "duplicate_external_ref",
-                "external_ref is already used",
-            ),
-            C::PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "Request body is too large",
-            ),
-            C::UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Content-Type must be application/json",
-            ),
-            C::HeadersTooLarge => (
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                "headers_too_large",
-                "Request headers are too large",
-            ),
-            C::IdempotencyMismatch => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_mismatch",
-                "Idempotency key was used with a different request",
-            ),
-            C::BorrowerMismatch => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "borrower_mismatch",
-                "Borrower does not match the loan",
-            ),
-            C::CurrencyMismatch => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "currency_mismatch",
-                "Currency does not match the loan",
-            ),
-            C::LoanNotFound => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "loan_not_found",
-                "Loan not found",
-            ),
-            C::AmountMustBePositive => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "amount_must_be_positive",
-                "Amount must be positive",
-            ),
-            C::PrincipalMismatch => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "principal_mismatch",
-                "Outstanding principal does not match the ledger",
-            ),
-            C::InterestMismatch => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "interest_mismatch",
-                "Interest does not match the computed daily interest",
-            ),
-            C::AlreadyAccrued => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "already_accrued",
-                "Loan already accrued for this date",
-            ),
-            C::MixedCurrencyBatch => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "mixed_currency_batch",
-                "Accrual batch mixes currencies",
-            ),
-            C::CannotReverseReversal => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "cannot_reverse_reversal",
-                "A reversal cannot be reversed",
-            ),
-            C::ReversalBlockedByLaterActivity => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "reversal_blocked_by_later_activity",
-                "Reversal blocked by later activity",
-            ),
-            C::RateLimited => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "Too many requests",
-            ),
-            C::NotReady => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_ready",
-                "Service not ready",
-            ),
-            C::Overloaded => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "overloaded",
-                "Service overloaded",
-            ),
-            C::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "Internal error",
-            ),
-        }
-    }
-
     /// Looks a code up by its wire name (used for batch item codes).
     pub fn from_wire(s: &str) -> Option<Code> {
-        use Code as C;
-        [
-            C::LoanNotFound,
-            C::PrincipalMismatch,
-            C::InterestMismatch,
-            C::AlreadyAccrued,
-            C::MixedCurrencyBatch,
-            C::AmountMustBePositive,
-        ]
-        .into_iter()
-        .find(|c| c.meta().1 == s)
+        Code::ALL.iter().copied().find(|c| c.meta().1 == s)
     }
 }
 
@@ -403,8 +263,23 @@ impl From<LedgerError> for ApiError {
             LedgerError::CurrencyMismatch(_) => Code::CurrencyMismatch,
             LedgerError::LoanNotFound(_) => Code::LoanNotFound,
             LedgerError::NegativeBalance(_) => Code::ReversalBlockedByLaterActivity,
-            LedgerError::Overflow | LedgerError::Unbalanced(_) => {
-                return ApiError::new(Code::ValidationFailed, format!("{e}: amounts too large"));
+            LedgerError::EffectiveBeforeLoan(_) => {
+                return ApiError::new(Code::EffectiveBeforeLoan, e.to_string()).with_errors(vec![
+                    FieldError::new(
+                        "effective_at",
+                        "effective_before_loan",
+                        "no entry on a loan may be dated before its first disbursement",
+                    ),
+                ]);
+            }
+            LedgerError::Overflow => {
+                return ApiError::new(
+                    Code::AmountOutOfRange,
+                    "a balance or total would leave the exact integer range; nothing was written",
+                );
+            }
+            LedgerError::Unbalanced(_) => {
+                return ApiError::new(Code::ValidationFailed, e.to_string());
             }
         };
         ApiError::new(code, e.to_string())
@@ -428,6 +303,30 @@ impl From<StoreError> for ApiError {
                 Code::ReversalBlockedByLaterActivity,
                 "reversing this entry would make a loan balance negative; reverse the later entries first",
             ),
+            StoreError::AmountOutOfRange { field, detail } => ApiError::new(
+                Code::AmountOutOfRange,
+                format!("{detail}; nothing was written"),
+            )
+            .with_errors(vec![FieldError::new(field, "amount_out_of_range", detail)]),
+            StoreError::EffectiveBeforeOriginal => ApiError::new(
+                Code::EffectiveBeforeOriginal,
+                "a reversal is dated on or after the entry it reverses",
+            )
+            .with_errors(vec![FieldError::new(
+                "effective_at",
+                "effective_before_original",
+                "must be on or after the original entry's effective_at",
+            )]),
+            StoreError::ReadBusy => ApiError::new(
+                Code::Overloaded,
+                "read capacity is exhausted; retry shortly",
+            )
+            .retry_after(1),
+            StoreError::Cancelled => ApiError::new(
+                Code::Overloaded,
+                "the read was cancelled before it finished; retry shortly",
+            )
+            .retry_after(1),
             StoreError::DuplicateExternalRef => {
                 ApiError::new(Code::DuplicateExternalRef, "external_ref is already used by another payment")
             }

@@ -24,6 +24,9 @@ pub enum LedgerError {
     /// The loan does not exist for this tenant.
     #[error("loan {0} not found")]
     LoanNotFound(LoanId),
+    /// The entry would be dated before the loan's first disbursement.
+    #[error("loan {0} has no entry dated this early: its first disbursement is later")]
+    EffectiveBeforeLoan(LoanId),
     /// Applying the entry would make a loan balance negative.
     #[error("a balance of loan {0} would become negative")]
     NegativeBalance(LoanId),

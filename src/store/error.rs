@@ -37,6 +37,24 @@ pub enum StoreError {
     /// Reversing would drive a loan balance negative.
     #[error("reversal blocked by later activity")]
     ReversalBlocked,
+    /// A balance or total the ledger keeps would leave the exact `i64` range; `field` names the
+    /// request field whose amount would push it out.
+    #[error("amount out of range at {field}: {detail}")]
+    AmountOutOfRange {
+        /// Request field (`amount_minor`, `loans[3].interest_minor`, ...).
+        field: String,
+        /// Which balance or total would overflow.
+        detail: String,
+    },
+    /// A reversal dated before the entry it reverses.
+    #[error("reversal dated before its original")]
+    EffectiveBeforeOriginal,
+    /// Every read connection is busy, or this tenant already runs its share of heavy reads.
+    #[error("read capacity exhausted")]
+    ReadBusy,
+    /// The client went away (or the read's time ran out) and the read was interrupted.
+    #[error("read cancelled")]
+    Cancelled,
     /// The payment's external reference was used before.
     #[error("external_ref already used")]
     DuplicateExternalRef,
