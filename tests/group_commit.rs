@@ -65,6 +65,7 @@ impl Fixture {
                 writer: WriterConfig {
                     group_commit,
                     max_batch: 256,
+                    max_batch_cost: 4096,
                     queue_capacity: 4096,
                     idempotency_retention: Duration::from_hours(24),
                     purge_interval: Duration::from_hours(1),

@@ -120,6 +120,7 @@ fn settings(path: &Path) -> StoreSettings {
         writer: WriterConfig {
             group_commit: true,
             max_batch: 64,
+            max_batch_cost: 4096,
             queue_capacity: 1024,
             idempotency_retention: Duration::from_hours(24),
             purge_interval: Duration::from_hours(1),

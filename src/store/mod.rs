@@ -10,6 +10,7 @@ pub(crate) mod postings;
 pub mod pragmas;
 pub mod readers;
 pub mod reconcile;
+pub(crate) mod schedule;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

@@ -1,8 +1,10 @@
 //! The single writer. One thread owns the only read-write connection; every write of the service
 //! is a `Job` on its bounded queue. This file is the only place a write transaction begins.
 //!
-//! Group commit: the thread takes the first queued job, drains up to `max_batch - 1` more that
-//! are already waiting, and runs them all inside ONE `BEGIN IMMEDIATE`, each inside its own
+//! Group commit: the thread takes every job already waiting into a per-tenant fair queue
+//! ([`super::schedule`]), picks the next batch from it — fair across tenants, bounded by job
+//! count (`max_batch`) and by journal lines (`max_batch_cost`) — and runs it inside ONE
+//! `BEGIN IMMEDIATE`, each inside its own
 //! SAVEPOINT (a job that fails rolls back alone and gets its own error). Then one COMMIT — one
 //! fsync with `synchronous=FULL` — and only after COMMIT returns is any job answered. A crash at
 //! any point before that loses only unanswered jobs. With group commit off, every job gets its
@@ -27,6 +29,7 @@ use crate::ledger::ids::TenantId;
 use crate::store::StoreError;
 use crate::store::outbox::{self, DeliveryOutcome};
 use crate::store::postings::{self, Ctx};
+use crate::store::schedule::FairQueue;
 
 /// One write as the HTTP layer hands it over: already authenticated and parsed.
 #[derive(Debug, Clone)]
@@ -76,6 +79,9 @@ pub struct WriterConfig {
     pub max_batch: usize,
     /// Queue capacity; a full queue answers 503 `overloaded`.
     pub queue_capacity: usize,
+    /// Most journal lines one transaction takes (a single larger job runs alone): what bounds
+    /// how long one tenant's large batches can hold another tenant's single writes.
+    pub max_batch_cost: usize,
     /// How long idempotency records are kept.
     pub idempotency_retention: Duration,
     /// How often expired idempotency records are purged.
@@ -237,35 +243,33 @@ impl Writer {
         } else {
             1
         };
+        let mut queue: FairQueue<TenantId, Job> = FairQueue::new();
+        let mut stopping = false;
         loop {
             if Instant::now() >= next_purge {
                 self.purge_expired_keys();
                 next_purge = Instant::now() + self.config.purge_interval;
             }
-            let timeout = next_purge.saturating_duration_since(Instant::now());
-            let mut batch = Vec::new();
-            let mut deliveries = Vec::new();
-            let mut stop = false;
-            match rx.recv_timeout(timeout) {
-                Ok(Msg::Job(job)) => batch.push(*job),
-                Ok(Msg::Deliveries(outcomes, reply)) => deliveries.push((outcomes, reply)),
-                Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
-                Err(RecvTimeoutError::Timeout) => continue,
+            if queue.is_empty() {
+                if stopping {
+                    return;
+                }
+                let timeout = next_purge.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(timeout) {
+                    Ok(msg) => stopping |= self.accept(msg, &mut queue),
+                    Err(RecvTimeoutError::Disconnected) => return,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                }
             }
-            while batch.len() < max_batch && !batch.is_empty() {
+            // Take in everything already waiting (up to the queue's capacity), so the fair
+            // order below sees every tenant that is waiting now, not just the oldest job.
+            while !stopping && queue.len() < self.config.queue_capacity.max(1) {
                 match rx.try_recv() {
-                    Ok(Msg::Job(job)) => batch.push(*job),
-                    Ok(Msg::Deliveries(outcomes, reply)) => deliveries.push((outcomes, reply)),
-                    Ok(Msg::Shutdown) => {
-                        stop = true;
-                        break;
-                    }
+                    Ok(msg) => stopping |= self.accept(msg, &mut queue),
                     Err(_) => break,
                 }
             }
-            for (outcomes, reply) in deliveries {
-                let _ = reply.send(self.record_deliveries(&outcomes));
-            }
+            let batch = queue.next_batch(max_batch, self.config.max_batch_cost);
             if batch.is_empty() {
                 continue;
             }
@@ -276,9 +280,23 @@ impl Writer {
                 .max_batch_seen
                 .fetch_max(batch.len(), Ordering::Relaxed);
             self.run_batch(batch);
-            if stop {
-                return;
+        }
+    }
+
+    /// Handles one message from the channel: a job joins the fair queue, delivery outcomes are
+    /// recorded at once. Returns true for the shutdown marker.
+    fn accept(&mut self, msg: Msg, queue: &mut FairQueue<TenantId, Job>) -> bool {
+        match msg {
+            Msg::Job(job) => {
+                let cost = job.req.command.cost();
+                queue.push(job.req.tenant, *job, cost);
+                false
             }
+            Msg::Deliveries(outcomes, reply) => {
+                let _ = reply.send(self.record_deliveries(&outcomes));
+                false
+            }
+            Msg::Shutdown => true,
         }
     }
 
@@ -445,12 +463,13 @@ fn execute_job(
     };
     postings::ensure_tenant(&ctx)?;
     let receipt = match &req.command {
-        Command::Disburse(d) => postings::disburse(&ctx, d)?,
-        Command::Pay(p) => postings::pay(&ctx, p)?,
-        Command::AssessFee(f) => postings::assess_fee(&ctx, f)?,
-        Command::Accrue(a) => postings::accrue(&ctx, a)?,
-        Command::Reverse(r) => postings::reverse(&ctx, r)?,
-    };
+        Command::Disburse(d) => postings::disburse(&ctx, d),
+        Command::Pay(p) => postings::pay(&ctx, p),
+        Command::AssessFee(f) => postings::assess_fee(&ctx, f),
+        Command::Accrue(a) => postings::accrue(&ctx, a),
+        Command::Reverse(r) => postings::reverse(&ctx, r),
+    }
+    .map_err(|e| name_out_of_range_field(e, &req.command))?;
     let body = serde_json::to_vec(&receipt).map_err(|e| StoreError::Database(e.to_string()))?;
     let retention_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
     conn.prepare_cached(
@@ -468,6 +487,23 @@ fn execute_job(
         now.unix_timestamp().saturating_add(retention_secs),
     ])?;
     Ok(WriteOutcome::Created(body))
+}
+
+/// An out-of-range refusal names the request field whose amount caused it.
+fn name_out_of_range_field(e: StoreError, command: &Command) -> StoreError {
+    match e {
+        StoreError::Ledger(crate::ledger::LedgerError::Overflow) => StoreError::AmountOutOfRange {
+            field: command.amount_field().to_owned(),
+            detail: format!("a balance or total would exceed {}", i64::MAX),
+        },
+        StoreError::AmountOutOfRange { field, detail } if field.is_empty() => {
+            StoreError::AmountOutOfRange {
+                field: command.amount_field().to_owned(),
+                detail,
+            }
+        }
+        other => other,
+    }
 }
 
 /// Re-queues webhook deliveries of entries posted at or after `since`, from another process
