@@ -74,7 +74,25 @@ impl Ctx<'_> {
 pub(crate) struct LoanRow {
     pub borrower_id: BorrowerId,
     pub currency: Currency,
+    /// Effective date of the disbursement that opened the loan (none on rows that predate it).
+    pub opened_on: Option<Date>,
     pub balances: LoanBalances,
+}
+
+impl LoanRow {
+    /// Refuses an entry on this loan dated before the loan opened.
+    fn check_dated_after_opening(&self, loan_id: LoanId, date: Date) -> Result<(), LedgerError> {
+        crate::ledger::loan::check_not_before_opening(loan_id, self.opened_on, date)
+    }
+}
+
+/// A balance or total would leave the exact `i64` range. The request field is filled in by the
+/// writer, which knows which command this is.
+pub(crate) fn out_of_range(detail: String) -> StoreError {
+    StoreError::AmountOutOfRange {
+        field: String::new(),
+        detail,
+    }
 }
 
 /// Creates the tenant and copies the chart of accounts on its first write.
@@ -109,22 +127,26 @@ pub(crate) fn load_loan(
     let row = conn
         .prepare_cached(
             "SELECT borrower_id, currency, principal_minor, interest_minor, fees_minor, suspense_minor, \
-             disbursed_total_minor, paid_total_minor FROM loans WHERE tenant_id = ?1 AND loan_id = ?2",
+             disbursed_total_minor, paid_total_minor, opened_on FROM loans WHERE tenant_id = ?1 AND loan_id = ?2",
         )?
         .query_row(params![tenant, loan_id.to_string()], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get::<_, i64>(7)?],
+                r.get::<_, Option<String>>(8)?,
             ))
         })
         .optional()?;
-    let Some((borrower, currency, m)) = row else {
+    let Some((borrower, currency, m, opened_on)) = row else {
         return Ok(None);
     };
     Ok(Some(LoanRow {
         borrower_id: BorrowerId::parse(&borrower).ok_or_else(|| corrupt("loans.borrower_id"))?,
         currency: Currency::parse(&currency).ok_or_else(|| corrupt("loans.currency"))?,
+        opened_on: opened_on
+            .map(|d| crate::clock::parse_date(&d).ok_or_else(|| corrupt("loans.opened_on")))
+            .transpose()?,
         balances: LoanBalances {
             principal: Money::from_minor(m[0]),
             interest: Money::from_minor(m[1]),
@@ -341,35 +363,78 @@ fn insert_entry(
     Ok(conn.last_insert_rowid())
 }
 
-/// Materialised GL balances, one upsert per (account, currency, layer).
+/// Materialised GL balances, one upsert per (account, currency, layer). New totals are computed
+/// here with checked `i64` arithmetic and written as values — never as SQL `x + ?`, which `SQLite`
+/// would turn into a REAL on overflow. Before any of them is written, the currency's
+/// trial-balance total (the sum of every account's debits, which equals the sum of credits) must
+/// stay in range too; since every account total and every loan balance is bounded by it, this
+/// one check keeps all of them exact.
 fn update_gl_balances(ctx: &Ctx<'_>, entry: &JournalEntry) -> Result<(), StoreError> {
-    let mut gl: BTreeMap<(Account, Currency, &'static str), (i64, i64)> = BTreeMap::new();
+    let mut gl: BTreeMap<(Account, Currency, &'static str), (Money, Money)> = BTreeMap::new();
+    let mut debits: BTreeMap<Currency, Money> = BTreeMap::new();
     for line in entry.lines() {
         let slot = gl
             .entry((line.account, line.currency, line.layer.as_str()))
             .or_default();
-        let side = if line.direction == Direction::Dr {
-            &mut slot.0
+        if line.direction == Direction::Dr {
+            slot.0 = slot.0.checked_add(line.amount)?;
+            let d = debits.entry(line.currency).or_default();
+            *d = d.checked_add(line.amount)?;
         } else {
-            &mut slot.1
-        };
-        *side = side
-            .checked_add(line.amount.minor())
-            .ok_or(LedgerError::Overflow)?;
+            slot.1 = slot.1.checked_add(line.amount)?;
+        }
     }
+    let mut totals = ctx.conn.prepare_cached(
+        "SELECT coalesce(sum(dr_minor), 0) FROM account_balances WHERE tenant_id = ?1 AND currency = ?2",
+    )?;
+    for (currency, added) in &debits {
+        let current: i64 =
+            totals.query_row(params![ctx.tenant, currency.as_str()], |r| r.get(0))?;
+        Money::from_minor(current)
+            .checked_add(*added)
+            .map_err(|_| {
+                out_of_range(format!(
+                    "the {currency} trial-balance total ({current}) cannot grow by {added}"
+                ))
+            })?;
+    }
+    let mut read = ctx.conn.prepare_cached(
+        "SELECT dr_minor, cr_minor FROM account_balances \
+         WHERE tenant_id = ?1 AND account_code = ?2 AND currency = ?3 AND layer = ?4",
+    )?;
     let mut upsert = ctx.conn.prepare_cached(
         "INSERT INTO account_balances (tenant_id, account_code, currency, layer, dr_minor, cr_minor) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant_id, account_code, currency, layer) \
-         DO UPDATE SET dr_minor = dr_minor + excluded.dr_minor, cr_minor = cr_minor + excluded.cr_minor",
+         DO UPDATE SET dr_minor = excluded.dr_minor, cr_minor = excluded.cr_minor",
     )?;
     for ((account, currency, layer), (dr, cr)) in gl {
+        let (debited, credited): (i64, i64) = read
+            .query_row(
+                params![ctx.tenant, account.code(), currency.as_str(), layer],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or((0, 0));
+        let overflow = |_| {
+            out_of_range(format!(
+                "the total of account {} in {currency} would exceed {}",
+                account.code(),
+                i64::MAX
+            ))
+        };
+        let dr_total = Money::from_minor(debited)
+            .checked_add(dr)
+            .map_err(overflow)?;
+        let cr_total = Money::from_minor(credited)
+            .checked_add(cr)
+            .map_err(overflow)?;
         upsert.execute(params![
             ctx.tenant,
             account.code(),
             currency.as_str(),
             layer,
-            dr,
-            cr
+            dr_total.minor(),
+            cr_total.minor()
         ])?;
     }
     Ok(())
@@ -403,7 +468,13 @@ fn update_loan_balances(
             .loan(loan_id)?
             .ok_or(LedgerError::LoanNotFound(loan_id))?;
         for line in lines {
-            loan.balances.apply(loan_id, line)?;
+            loan.balances.apply(loan_id, line).map_err(|e| match e {
+                LedgerError::Overflow => out_of_range(format!(
+                    "a balance of loan {loan_id} would exceed {}",
+                    i64::MAX
+                )),
+                other => other.into(),
+            })?;
         }
         let b = loan.balances;
         let loan_s = loan_id.to_string();
@@ -430,12 +501,14 @@ fn update_loan_balances(
     Ok(())
 }
 
-/// Loads the loan a payment or fee names, checking it exists and matches.
+/// Loads the loan a payment or fee names, checking it exists, matches, and opened on or before
+/// the entry's date.
 fn existing_loan(
     ctx: &Ctx<'_>,
     loan_id: LoanId,
     borrower: Option<BorrowerId>,
     currency: Currency,
+    effective_at: Date,
 ) -> Result<LoanRow, StoreError> {
     let loan = ctx
         .loan(loan_id)?
@@ -446,6 +519,7 @@ fn existing_loan(
     if loan.currency != currency {
         return Err(LedgerError::CurrencyMismatch(loan_id).into());
     }
+    loan.check_dated_after_opening(loan_id, effective_at)?;
     Ok(loan)
 }
 
@@ -458,11 +532,12 @@ pub(crate) fn disburse(ctx: &Ctx<'_>, d: &Disbursement) -> Result<Receipt, Store
         if loan.currency != d.currency {
             return Err(LedgerError::CurrencyMismatch(d.loan_id).into());
         }
+        loan.check_dated_after_opening(d.loan_id, d.effective_at)?;
     } else {
         ctx.conn
             .prepare_cached(
-                "INSERT INTO loans (tenant_id, loan_id, borrower_id, currency, opened_at, last_activity_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                "INSERT INTO loans (tenant_id, loan_id, borrower_id, currency, opened_at, last_activity_at, opened_on) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
             )?
             .execute(params![
                 ctx.tenant,
@@ -470,12 +545,14 @@ pub(crate) fn disburse(ctx: &Ctx<'_>, d: &Disbursement) -> Result<Receipt, Store
                 d.borrower_id.to_string(),
                 d.currency.as_str(),
                 ctx.posted_at,
+                format_date(d.effective_at),
             ])?;
         ctx.remember(
             d.loan_id,
             LoanRow {
                 borrower_id: d.borrower_id,
                 currency: d.currency,
+                opened_on: Some(d.effective_at),
                 balances: LoanBalances::default(),
             },
         );
@@ -506,7 +583,13 @@ pub(crate) fn disburse(ctx: &Ctx<'_>, d: &Disbursement) -> Result<Receipt, Store
 
 /// POST /v1/payments: allocation waterfall over what the loan owes now.
 pub(crate) fn pay(ctx: &Ctx<'_>, p: &Payment) -> Result<Receipt, StoreError> {
-    let loan = existing_loan(ctx, p.loan_id, Some(p.borrower_id), p.currency)?;
+    let loan = existing_loan(
+        ctx,
+        p.loan_id,
+        Some(p.borrower_id),
+        p.currency,
+        p.effective_at,
+    )?;
     if let Some(external_ref) = &p.external_ref {
         let used = ctx
             .conn
@@ -548,7 +631,7 @@ pub(crate) fn pay(ctx: &Ctx<'_>, p: &Payment) -> Result<Receipt, StoreError> {
 
 /// POST /v1/fees.
 pub(crate) fn assess_fee(ctx: &Ctx<'_>, f: &Fee) -> Result<Receipt, StoreError> {
-    let loan = existing_loan(ctx, f.loan_id, None, f.currency)?;
+    let loan = existing_loan(ctx, f.loan_id, None, f.currency, f.effective_at)?;
     let entry = posting::fee(f, loan.borrower_id)?;
     let description = format!("{} fee of {} {}", f.fee_type.as_str(), f.amount, f.currency);
     let (event_id, journal_entry_id) = record(
@@ -611,6 +694,32 @@ fn check_accrual_items(
             }
             Some(_) => {}
         }
+        if loan
+            .check_dated_after_opening(item.loan_id, a.accrual_date)
+            .is_err()
+        {
+            problem(
+                "loan_id",
+                "effective_before_loan",
+                format!("the loan's first disbursement is dated after {date}"),
+            );
+        }
+        if loan.balances.interest.checked_add(item.interest).is_err()
+            || loan
+                .balances
+                .total_exposure()?
+                .checked_add(item.interest)
+                .is_err()
+        {
+            problem(
+                "interest_minor",
+                "amount_out_of_range",
+                format!(
+                    "the loan's interest receivable or total exposure would exceed {}",
+                    i64::MAX
+                ),
+            );
+        }
         if loan.balances.principal != item.outstanding_principal {
             problem(
                 "outstanding_principal_minor",
@@ -655,6 +764,11 @@ fn check_accrual_items(
 pub(crate) fn accrue(ctx: &Ctx<'_>, a: &AccrualBatch) -> Result<Receipt, StoreError> {
     let date = format_date(a.accrual_date);
     let (postings, currency) = check_accrual_items(ctx, a, &date)?;
+    let total = a
+        .loans
+        .iter()
+        .try_fold(Money::ZERO, |t, item| t.checked_add(item.interest))
+        .map_err(|_| out_of_range(format!("the batch total would exceed {}", i64::MAX)))?;
     let entry = posting::accrual(currency, &postings)?;
     let description = format!(
         "Interest accrual for {date}: {} loans, {}",
@@ -668,13 +782,11 @@ pub(crate) fn accrue(ctx: &Ctx<'_>, a: &AccrualBatch) -> Result<Receipt, StoreEr
     )?;
     let entry_s = journal_entry_id.to_string();
     let program = a.program_id.to_string();
-    let mut total = Money::ZERO;
     let mut insert = ctx.conn.prepare_cached(
         "INSERT INTO accrual_lines (entry_id, loan_id, tenant_id, program_id, accrual_date, day_count_convention, \
          outstanding_principal_minor, annual_rate_bps, interest_minor) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     for item in &a.loans {
-        total = total.checked_add(item.interest)?;
         insert.execute(params![
             entry_s,
             item.loan_id.to_string(),
@@ -723,11 +835,12 @@ pub(crate) fn reverse(ctx: &Ctx<'_>, r: &Reversal) -> Result<Receipt, StoreError
     let mirror = JournalEntry::new(lines)?.mirrored();
     let correlation_id =
         EventId::parse(&original_event).ok_or_else(|| corrupt("journal_entries.event_id"))?;
-    let effective_at = match r.effective_at {
-        Some(d) => d,
-        None => crate::clock::parse_date(&original_effective)
-            .ok_or_else(|| corrupt("journal_entries.effective_at"))?,
-    };
+    let original_date = crate::clock::parse_date(&original_effective)
+        .ok_or_else(|| corrupt("journal_entries.effective_at"))?;
+    let effective_at = r.effective_at.unwrap_or(original_date);
+    if effective_at < original_date {
+        return Err(StoreError::EffectiveBeforeOriginal);
+    }
     let loans: std::collections::BTreeSet<LoanId> =
         mirror.lines().iter().filter_map(|l| l.loan_id).collect();
     let description = match &r.reason_description {
