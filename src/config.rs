@@ -129,6 +129,9 @@ pub struct ServeArgs {
     /// Most requests committed in one transaction.
     #[arg(long, env = "HPTS_WRITER_MAX_BATCH", default_value_t = 512)]
     pub writer_max_batch: usize,
+    /// Most loans the writer keeps in memory to decide writes without reading them back.
+    #[arg(long, env = "HPTS_WRITER_CACHE_LOANS", default_value_t = 200_000)]
+    pub writer_cache_loans: usize,
     /// Most journal lines committed in one transaction (a larger single request runs alone).
     #[arg(long, env = "HPTS_WRITER_MAX_BATCH_COST", default_value_t = 4096)]
     pub writer_max_batch_cost: usize,
@@ -437,6 +440,7 @@ impl Settings {
                     group_commit,
                     max_batch: a.writer_max_batch,
                     max_batch_cost: a.writer_max_batch_cost,
+                    cache_loans: a.writer_cache_loans,
                     queue_capacity: a.writer_queue,
                     idempotency_retention: Duration::from_hours(a.idempotency_retention_hours),
                     purge_interval: Duration::from_mins(10),
@@ -475,6 +479,7 @@ impl Settings {
             "writer_queue": self.store.writer.queue_capacity,
             "writer_max_batch": self.store.writer.max_batch,
             "writer_max_batch_cost": self.store.writer.max_batch_cost,
+            "writer_cache_loans": self.store.writer.cache_loans,
             "read_pool_size": self.store.read_pool_size,
             "idempotency_retention_hours": self.store.writer.idempotency_retention.as_secs() / 3600,
             "auth": {

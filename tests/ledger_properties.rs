@@ -141,6 +141,7 @@ fn settings(path: &Path) -> StoreSettings {
             group_commit: true,
             max_batch: 64,
             max_batch_cost: 4096,
+            cache_loans: 10_000,
             queue_capacity: 1024,
             idempotency_retention: Duration::from_hours(24),
             purge_interval: Duration::from_hours(1),
@@ -257,13 +258,15 @@ async fn command(store: &Store, book: &Book, op: &Op, posted: &[EntryId]) -> Opt
 /// Refusals a random history may legitimately meet.
 fn is_business_refusal(e: &StoreError) -> bool {
     match e {
-        StoreError::Ledger(LedgerError::LoanNotFound(_))
-        | StoreError::ReversalBlocked
-        | StoreError::AlreadyReversed
-        | StoreError::CannotReverseReversal
-        | StoreError::AmountOutOfRange { .. } => true,
+        StoreError::Ledger(
+            LedgerError::LoanNotFound(_)
+            | LedgerError::ReversalBlocked
+            | LedgerError::AlreadyReversed
+            | LedgerError::CannotReverseReversal
+            | LedgerError::OutOfRange { .. },
+        ) => true,
         // The principal is read right before submitting, so only these item problems can occur.
-        StoreError::BatchRejected(problems) => problems.iter().all(|p| {
+        StoreError::Ledger(LedgerError::BatchRejected(problems)) => problems.iter().all(|p| {
             matches!(
                 p.code,
                 "loan_not_found"

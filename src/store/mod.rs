@@ -2,14 +2,16 @@
 //! ([`writer`], the only place a write transaction begins); reads go through the read-only r2d2
 //! pool ([`readers`]). Nothing outside this module names rusqlite.
 
+pub(crate) mod batch;
+pub(crate) mod cache;
 pub mod chain;
 pub mod error;
 pub mod migrate;
 pub mod outbox;
-pub(crate) mod postings;
 pub mod pragmas;
 pub mod readers;
 pub mod reconcile;
+pub(crate) mod rows;
 pub(crate) mod schedule;
 pub mod writer;
 
