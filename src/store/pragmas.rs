@@ -34,6 +34,9 @@ pub fn apply_writer(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()
     // temp_store stays at its default (FILE) on purpose: with MEMORY, the statement journal of a
     // SAVEPOINT lives in an in-memory list that SQLite walks from its start after every statement,
     // which made a 10,000-loan accrual batch (~60,000 statements in one savepoint) quadratic.
+    // No checkpoint inside COMMIT: the checkpoint thread (store::checkpoint) runs PASSIVE
+    // checkpoints on its own connection, so a commit only appends to the WAL and fsyncs it.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     // Keep the WAL file from staying huge after a burst (bytes; checkpoints still PASSIVE).
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
     Ok(())

@@ -103,6 +103,8 @@ pub struct WriterStats {
     pub idempotency_mismatches: AtomicU64,
     /// Idempotency records purged.
     pub idempotency_purged: AtomicU64,
+    /// Passive WAL checkpoints run by the checkpoint thread.
+    pub checkpoints: AtomicU64,
     /// Loans the writer holds in memory.
     pub cached_loans: AtomicUsize,
     /// Largest batch so far.
