@@ -1,8 +1,14 @@
-//! Request bodies: `Content-Type: application/json` (else 415), a size limit per route (else
-//! 413, checked while streaming so a huge body is never buffered), strict JSON (duplicate keys
-//! and invalid UTF-8 are 400 `malformed_json`), and the canonical form used for fingerprints.
+//! Request bodies: `Content-Type: application/json` (else 415), no `Content-Encoding` but
+//! `identity` (else 415: bodies are never decompressed), a size limit per route (else 413,
+//! checked while streaming so a huge body is never buffered), a read timeout (408, so a
+//! stalled or drip-fed body never holds a handler), strict JSON (duplicate keys and invalid
+//! UTF-8 are 400 `malformed_json`), and the canonical form used for fingerprints.
+//!
+//! The body is read from the raw [`web::Payload`], which actix never decompresses (only its
+//! `Bytes`/`Json` extractors would), so the `Content-Encoding` check is the only gate.
 
 use std::fmt;
+use std::time::Duration;
 
 use actix_web::HttpRequest;
 use actix_web::http::header;
@@ -17,6 +23,26 @@ use crate::http::problem::{ApiError, Code};
 pub const SMALL_LIMIT: usize = 64 * 1024;
 /// Limit for `/v1/accruals/batch` (4 MiB).
 pub const BATCH_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Longest wait for the next bytes of a body once its headers have arrived: a client that sends
+/// nothing for this long is answered 408 `request_timeout` and the connection is closed.
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest time a whole body may take, however steadily it trickles in (a 4 MiB accrual batch
+/// needs about 0.6 Mbit/s to make it); past it, 408 `request_timeout`.
+pub const BODY_READ_DEADLINE: Duration = Duration::from_mins(1);
+
+/// True unless the body carries a content coding other than `identity` (in any header line).
+fn is_identity_encoded(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::CONTENT_ENCODING)
+        .all(|value| {
+            value.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .all(|coding| coding.is_empty() || coding.eq_ignore_ascii_case("identity"))
+            })
+        })
+}
 
 fn is_json(req: &HttpRequest) -> bool {
     req.headers()
@@ -62,6 +88,12 @@ pub async fn read_json(
             "Content-Type must be application/json",
         ));
     }
+    if !is_identity_encoded(req) {
+        return Err(ApiError::new(
+            Code::UnsupportedMediaType,
+            "Content-Encoding is not supported: send the body uncompressed (identity)",
+        ));
+    }
     let too_large = || {
         ApiError::new(
             Code::PayloadTooLarge,
@@ -76,19 +108,47 @@ pub async fn read_json(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
+    let raw = read_limited(&mut payload, declared, limit)
+        .await?
+        .ok_or_else(too_large)?;
+    let value = parse_strict(&raw)?;
+    Ok(JsonBody { raw, value })
+}
+
+/// Streams the body into memory: `None` as soon as it exceeds `limit`, 408 if it stalls for
+/// [`BODY_IDLE_TIMEOUT`] or is not complete within [`BODY_READ_DEADLINE`].
+async fn read_limited(
+    payload: &mut web::Payload,
+    declared: Option<usize>,
+    limit: usize,
+) -> Result<Option<web::Bytes>, ApiError> {
+    let deadline = tokio::time::Instant::now() + BODY_READ_DEADLINE;
+    let timed_out = || {
+        ApiError::new(
+            Code::RequestTimeout,
+            format!(
+                "the request body was not received in time (at most {}s without data, {}s in all)",
+                BODY_IDLE_TIMEOUT.as_secs(),
+                BODY_READ_DEADLINE.as_secs()
+            ),
+        )
+    };
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
-    while let Some(chunk) = payload.next().await {
+    loop {
+        let wait_until = deadline.min(tokio::time::Instant::now() + BODY_IDLE_TIMEOUT);
+        let next = tokio::time::timeout_at(wait_until, payload.next())
+            .await
+            .map_err(|_| timed_out())?;
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| {
             ApiError::new(Code::MalformedJson, format!("could not read the body: {e}"))
         })?;
         if buf.len() + chunk.len() > limit {
-            return Err(too_large());
+            return Ok(None);
         }
         buf.extend_from_slice(&chunk);
     }
-    let raw = buf.freeze();
-    let value = parse_strict(&raw)?;
-    Ok(JsonBody { raw, value })
+    Ok(Some(buf.freeze()))
 }
 
 /// Parses JSON, refusing duplicate object keys.
@@ -213,6 +273,37 @@ pub fn canonical(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_identity_or_no_content_encoding_counts_as_uncompressed() {
+        use actix_web::test::TestRequest;
+        let with = |values: &[&str]| {
+            let mut req = TestRequest::default();
+            for v in values {
+                req = req.append_header((header::CONTENT_ENCODING, *v));
+            }
+            is_identity_encoded(&req.to_http_request())
+        };
+        assert!(with(&[]));
+        assert!(with(&["identity"]));
+        assert!(with(&["IDENTITY"]));
+        assert!(with(&["identity, identity"]));
+        for coded in [
+            "gzip",
+            "br",
+            "deflate",
+            "zstd",
+            "x-gzip",
+            "compress",
+            "identity, gzip",
+        ] {
+            assert!(!with(&[coded]), "{coded}");
+        }
+        assert!(
+            !with(&["identity", "gzip"]),
+            "a second header line counts too"
+        );
+    }
 
     #[test]
     fn duplicate_keys_are_refused_at_any_depth() {
