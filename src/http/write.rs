@@ -22,6 +22,7 @@ use crate::ledger::ids::TenantId;
 use crate::store::{WriteOutcome, WriteRequest};
 
 /// Parses the `Idempotency-Key` header: 8–255 chars of `^[A-Za-z0-9][A-Za-z0-9._:\-]{7,254}$`.
+/// (A repeated header never gets here: the edge refuses it with `duplicate_header`.)
 pub fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
     let Some(raw) = req.headers().get("idempotency-key") else {
         return Err(ApiError::new(
