@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::auth::Scope;
 use crate::http::AppState;
-use crate::http::body::{canonical, read_json};
+use crate::http::body::{canonical, closing_response, read_json};
 use crate::http::problem::{ApiError, Code};
 use crate::http::validate::Report;
 use crate::ledger::commands::Command;
@@ -124,14 +124,19 @@ pub struct WriteRoute {
 /// Runs the shared write path with a route-specific body parser.
 pub async fn handle_write(
     req: HttpRequest,
-    payload: web::Payload,
+    mut payload: web::Payload,
     state: Data<AppState>,
     route: WriteRoute,
     parse: fn(&Value) -> Result<Command, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     let principal = state.authenticate(&req, route.scope).await?;
     let key = idempotency_key(&req)?;
-    let body = read_json(&req, payload, route.limit).await?;
+    let body = match read_json(&req, &mut payload, route.limit).await {
+        Ok(body) => body,
+        // A stalled body: answer 408 and close the connection (never keep draining it).
+        Err(e) if e.code == Code::RequestTimeout => return Ok(closing_response(&e, payload)),
+        Err(e) => return Err(e),
+    };
     let command = parse(&body.value)?;
     // Stored and returned verbatim (the client's own text), never used for financial logic.
     let metadata = body.raw_metadata();

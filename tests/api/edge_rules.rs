@@ -362,38 +362,61 @@ fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool)
     }
 }
 
-#[tokio::test]
-async fn a_body_that_stalls_is_cut_off_with_408_within_the_read_timeout() {
-    let app = spawn_app().await;
-    let caller = app.tenant();
-    let request = format!(
-        "POST /v1/disbursements HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
-         Idempotency-Key: {}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{",
-        caller.token,
-        key("stall")
-    );
+/// Sends `head` and the first byte of a body, then stalls; returns how long the server took to
+/// close the connection (if it did within 30 s) and what it answered.
+async fn stall_after(app: &TestApp, head: String) -> (Duration, Vec<u8>, bool) {
     let port = app.port;
-    let (elapsed, received, closed) = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream.write_all(request.as_bytes()).expect("write");
+        stream.write_all(head.as_bytes()).expect("write");
         let started = Instant::now();
-        // One byte of a 1000-byte body sent; now the client stalls.
         let (received, closed) = read_until_closed(&mut stream, Duration::from_secs(30));
         (started.elapsed(), received, closed)
     })
     .await
-    .expect("client thread");
-    assert!(closed, "the connection was not closed within 30 s");
-    assert!(elapsed < Duration::from_secs(30), "{elapsed:?}");
-    assert!(
-        elapsed >= Duration::from_secs(5),
-        "cut off too early ({elapsed:?}): a slow client deserves the full timeout"
+    .expect("client thread")
+}
+
+#[tokio::test]
+async fn a_body_that_stalls_is_cut_off_with_408_within_the_read_timeout() {
+    let app = spawn_app().await;
+    let caller = app.tenant();
+    let head = |framing: &str, first_bytes: &str| {
+        format!(
+            "POST /v1/disbursements HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {}\r\n\
+             Idempotency-Key: {}\r\nContent-Type: application/json\r\n{framing}\r\n\r\n\
+             {first_bytes}",
+            caller.token,
+            key("stall")
+        )
+    };
+    // One byte of a declared 1000-byte body; one chunk of a chunked body. Both then stall.
+    let (sized, chunked) = tokio::join!(
+        stall_after(&app, head("Content-Length: 1000", "{")),
+        stall_after(&app, head("Transfer-Encoding: chunked", "1\r\n{\r\n")),
     );
-    let text = String::from_utf8_lossy(&received);
-    if !received.is_empty() {
-        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
-        assert!(text.contains("request_timeout"), "{text}");
-        assert!(text.contains("application/problem+json"), "{text}");
+    for (framing, (elapsed, received, closed)) in [("sized", sized), ("chunked", chunked)] {
+        assert!(
+            closed,
+            "{framing}: the connection was not closed within 30 s"
+        );
+        assert!(elapsed < Duration::from_secs(30), "{framing}: {elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_secs(5),
+            "{framing}: cut off too early ({elapsed:?}); a slow client deserves the timeout"
+        );
+        let text = String::from_utf8_lossy(&received);
+        if !received.is_empty() {
+            assert!(text.starts_with("HTTP/1.1 408"), "{framing}: {text}");
+            assert!(
+                text.contains("\"code\":\"request_timeout\""),
+                "{framing}: {text}"
+            );
+            assert!(
+                text.contains("application/problem+json"),
+                "{framing}: {text}"
+            );
+        }
     }
     assert_eq!(written(&app), [0; 4], "nothing was written");
 }
