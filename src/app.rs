@@ -102,12 +102,13 @@ impl Application {
         let listener = TcpListener::bind(&settings.listen)?;
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
-            // `wrap` order: the last one is outermost. Request-head rules run innermost, just
-            // before routing, so their answers are still counted, logged and traced, and the
-            // method they settle on is the one the metrics record.
+            // `wrap` order: the last one is outermost. Request-head rules run outside the
+            // metrics middleware, which answers `GET /metrics` itself whatever the routes said
+            // (so a repeated header is refused there too), and the method they settle on is
+            // the one the metrics record; their answers are still logged and traced.
             App::new()
-                .wrap(from_fn(request_rules))
                 .wrap(prometheus.clone())
+                .wrap(from_fn(request_rules))
                 .wrap(TracingLogger::<HptsRootSpan>::new())
                 .wrap(from_fn(trace_context))
                 .app_data(state.clone())

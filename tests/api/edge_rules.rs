@@ -109,6 +109,8 @@ async fn a_second_authorization_header_is_refused_even_on_a_get_and_before_authe
             &"Basic y".to_owned(),
         ),
         ("/v1/health/live".to_owned(), &bearer, &bearer),
+        ("/metrics".to_owned(), &bearer, &bearer),
+        ("/openapi.json".to_owned(), &bearer, &bearer),
     ] {
         let a = send(
             app.client
@@ -442,6 +444,7 @@ async fn head_is_answered_on_every_get_route_like_get_without_a_body() {
         "/v1/loans/not-a-uuid/balance".to_owned(),
         "/metrics".to_owned(),
         "/openapi.json".to_owned(),
+        "/docs/".to_owned(),
     ];
     for path in &routes {
         let url = format!("{}{path}", app.address);
