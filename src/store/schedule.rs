@@ -99,10 +99,12 @@ impl<K: Eq + Hash + Clone, T> FairQueue<K, T> {
             let (job, _) = lane.jobs.pop_front().expect("lane is not empty");
             self.now = self.now.max(lane.start);
             lane.start = lane.start.saturating_add(job_cost);
-            if lane.jobs.is_empty() {
-                self.queues.remove(&key);
-            }
             self.len -= 1;
+            // An emptied lane keeps its clock while it is ahead of virtual time: a tenant whose
+            // large jobs arrive one at a time must not come back with its cost forgiven.
+            let now = self.now;
+            self.queues
+                .retain(|_, lane| !lane.jobs.is_empty() || lane.start > now);
             cost = cost.saturating_add(job_cost);
             batch.push(job);
         }
@@ -135,6 +137,24 @@ mod tests {
         q.push("light", "fee".to_owned(), 2);
         assert_eq!(q.next_batch(512, 4096), vec!["fee".to_owned()]);
         assert_eq!(q.next_batch(512, 4096), vec!["accrual-1".to_owned()]);
+    }
+
+    #[test]
+    fn a_tenant_whose_large_jobs_arrive_one_at_a_time_is_still_charged_for_them() {
+        let mut q = FairQueue::new();
+        q.push("heavy", "b0".to_owned(), 10_000);
+        assert_eq!(q.next_batch(512, 4096), vec!["b0"]);
+        for c in ["c0", "c1", "c2", "c3"] {
+            q.push("light", c.to_owned(), 2);
+        }
+        let mut order = Vec::new();
+        for i in 1..=4 {
+            // The heavy tenant always has its next large job queued again right away.
+            q.push("heavy", format!("b{i}"), 10_000);
+            order.extend(q.next_batch(512, 4096));
+        }
+        let light: Vec<&String> = order.iter().filter(|j| j.starts_with('c')).collect();
+        assert_eq!(light.len(), 4, "the light tenant was starved: {order:?}");
     }
 
     #[test]
@@ -184,11 +204,18 @@ mod tests {
             q.push("b", format!("b{i}"), 1);
         }
         let _ = q.next_batch(5, 100);
-        q.push("a", "a1".to_owned(), 1);
-        q.push("a", "a2".to_owned(), 1);
-        q.push("b", "b5".to_owned(), 1);
-        q.push("b", "b6".to_owned(), 1);
-        // Had `a` kept its old clock it would go twice in a row; it alternates instead.
-        assert_eq!(q.drain_all(), vec!["a1", "b5", "a2", "b6"]);
+        for i in 1..=3 {
+            q.push("a", format!("a{i}"), 1);
+        }
+        for i in 5..=7 {
+            q.push("b", format!("b{i}"), 1);
+        }
+        // Had `a` kept its old clock (1, far behind) its three jobs would all go first.
+        let order = q.drain_all();
+        assert_eq!(order.len(), 6);
+        assert!(
+            order[..3].iter().any(|j| j.starts_with('b')),
+            "the idle tenant banked credit: {order:?}"
+        );
     }
 }

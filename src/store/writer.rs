@@ -2,7 +2,7 @@
 //! is a `Job` on its bounded queue. This file is the only place a write transaction begins.
 //!
 //! Group commit: the thread takes every job already waiting into a per-tenant fair queue
-//! ([`super::schedule`]), picks the next batch from it — fair across tenants, bounded by job
+//! (`store::schedule`), picks the next batch from it — fair across tenants, bounded by job
 //! count (`max_batch`) and by journal lines (`max_batch_cost`) — and runs it inside ONE
 //! `BEGIN IMMEDIATE`, each inside its own
 //! SAVEPOINT (a job that fails rolls back alone and gets its own error). Then one COMMIT — one
