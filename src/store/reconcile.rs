@@ -719,13 +719,14 @@ fn read_line(l: &Row<'_>) -> Result<LineRow, StoreError> {
     })
 }
 
-/// Whether an entry's lines balance per currency; the first line that cannot be counted, if any.
-fn entry_balances(lines: &[LineRow]) -> Result<bool, String> {
+/// What is wrong with an entry's lines: too few of them, not the number declared, or
+/// currencies whose debits and credits differ (summed in `i128`); `None` when nothing is.
+fn entry_problem(lines: &[LineRow], declared: Result<i64, &'static str>) -> Option<String> {
     let mut net: Vec<(&str, i128)> = Vec::new();
     for l in lines {
         let (Ok(amount), Some(debit)) = (l.amount_minor, is_debit(&l.direction)) else {
             let sequence = l.sequence.map_or_else(str::to_owned, |n| n.to_string());
-            return Err(format!(
+            return Some(format!(
                 "line {sequence}: {}",
                 uncountable(l.amount_minor, &l.direction)
             ));
@@ -740,7 +741,19 @@ fn entry_balances(lines: &[LineRow]) -> Result<bool, String> {
             None => net.push((l.currency.as_str(), signed)),
         }
     }
-    Ok(net.iter().all(|(_, n)| *n == 0))
+    let actual = lines.len();
+    let count_ok = actual >= 2 && declared.is_ok_and(|d| usize::try_from(d) == Ok(actual));
+    if !count_ok {
+        let declared = declared.map_or_else(str::to_owned, |d| d.to_string());
+        return Some(format!("{actual} lines, {declared} declared"));
+    }
+    let unbalanced: Vec<&str> = net
+        .iter()
+        .filter(|(_, n)| *n != 0)
+        .map(|(c, _)| *c)
+        .collect();
+    (!unbalanced.is_empty())
+        .then(|| format!("debits differ from credits in {}", unbalanced.join(", ")))
 }
 
 /// The entry's hash recomputed over `lines`, or why it cannot be.
@@ -808,20 +821,9 @@ fn walk_entries(conn: &Connection, tenant: &str, stop: &ReadStop) -> Result<Entr
             tick(&mut seen, stop)?;
             lines.push(read_line(l)?);
         }
-        let actual = lines.len();
-        match entry_balances(&lines) {
-            Ok(balanced)
-                if balanced
-                    && actual >= 2
-                    && declared.is_ok_and(|d| usize::try_from(d) == Ok(actual)) => {}
-            Ok(_) => walk.unbalanced.push(|| {
-                let declared = declared.map_or_else(str::to_owned, |d| d.to_string());
-                format!(
-                    "entry {} does not balance ({actual} lines, {declared} declared)",
-                    s(0)
-                )
-            }),
-            Err(why) => walk.unbalanced.push(|| format!("entry {}: {why}", s(0))),
+        if let Some(why) = entry_problem(&lines, declared) {
+            walk.unbalanced
+                .push(|| format!("entry {} does not balance: {why}", s(0)));
         }
         let entry = ChainedEntry {
             entry_id: s(0),
@@ -1116,4 +1118,304 @@ pub fn tenants(conn: &Connection) -> Result<Vec<String>, StoreError> {
     let mut stmt = conn.prepare("SELECT tenant_id FROM tenants ORDER BY tenant_id")?;
     let rows = stmt.query_map([], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    //! The checks on a real store (writer thread, migrations, a database file), tampered with
+    //! through a second connection the way someone with the file could.
+
+    use std::path::PathBuf;
+
+    use clap::Parser;
+    use rusqlite::OpenFlags;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::clock::Sources;
+    use crate::config::{Cli, Command as CliCommand, Settings};
+    use crate::ledger::commands::{Command, Disbursement, DisbursementMethod};
+    use crate::ledger::ids::{BorrowerId, LoanId, TenantId};
+    use crate::ledger::money::{Currency, Money};
+    use crate::store::{Store, WriteOutcome, WriteRequest};
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+        store: Store,
+        tenant: TenantId,
+    }
+
+    /// A loan id that sorts by `n`.
+    fn loan(n: u128) -> LoanId {
+        LoanId::from_uuid(Uuid::from_u128(
+            0x0190_0000_0000_7000_8000_0000_0000_0000 + n,
+        ))
+    }
+
+    impl Fixture {
+        /// A fresh database, opened with the production settings of a test command line.
+        fn new() -> Fixture {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("ledger.db");
+            let db = path.display().to_string();
+            let cli = Cli::try_parse_from([
+                "hpts",
+                "serve",
+                "--database",
+                &db,
+                "--auth-issuer",
+                "https://issuer.test",
+                "--auth-audience",
+                "hpts-test",
+                "--auth-jwks",
+                "/nonexistent/jwks.json",
+            ])
+            .expect("arguments");
+            let CliCommand::Serve(args) = cli.command else {
+                panic!("not serve")
+            };
+            let settings = Settings::from_args(&args).expect("settings");
+            let store = Store::open(&settings.store, Sources::default()).expect("store");
+            Fixture {
+                _dir: dir,
+                path,
+                store,
+                tenant: TenantId::from_uuid(Uuid::from_u128(42)),
+            }
+        }
+
+        async fn disburse(&self, loan_id: LoanId, amount: i64, currency: &str) {
+            let request = WriteRequest {
+                tenant: self.tenant,
+                actor: None,
+                route: "POST /v1/disbursements",
+                idempotency_key: format!("disb-{loan_id}-{amount}"),
+                payload: format!("{{\"loan\":\"{loan_id}\",\"amount\":{amount}}}"),
+                metadata: None,
+                command: Command::Disburse(Disbursement {
+                    loan_id,
+                    borrower_id: BorrowerId::from_uuid(Uuid::from_u128(7)),
+                    amount: Money::from_minor(amount),
+                    currency: Currency::parse(currency).expect("currency"),
+                    effective_at: crate::clock::parse_date("2026-01-10").expect("date"),
+                    method: DisbursementMethod::Ach,
+                    destination_ref: None,
+                }),
+            };
+            let outcome = self.store.write(request).await.expect("written");
+            assert!(matches!(outcome, WriteOutcome::Created(_)));
+        }
+
+        /// Runs SQL on the file behind the service's back.
+        fn tamper(&self, sql: &str) {
+            let conn = Connection::open(&self.path).expect("open");
+            conn.busy_timeout(std::time::Duration::from_secs(5))
+                .expect("busy timeout");
+            conn.execute_batch(sql).expect("tamper");
+        }
+
+        fn reconcile_with(&self, stop: &ReadStop) -> Result<Reconciliation, StoreError> {
+            let conn = Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .expect("open read-only");
+            reconcile(&conn, &self.tenant.to_string(), None, stop)
+        }
+
+        fn reconcile(&self) -> Reconciliation {
+            self.reconcile_with(&ReadStop::new()).expect("reconciled")
+        }
+    }
+
+    fn check<'r>(report: &'r Reconciliation, name: &str) -> &'r Check {
+        report
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("no check {name}: {report:?}"))
+    }
+
+    /// Asserts the named checks fail and every other check holds.
+    fn assert_failing(report: &Reconciliation, failing: &[&str]) {
+        assert_eq!(report.checks.len(), 6, "{report:?}");
+        for c in &report.checks {
+            assert_eq!(
+                c.ok,
+                !failing.contains(&c.name),
+                "{}: {}\n{report:#?}",
+                c.name,
+                c.detail
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_clean_ledger_passes_every_check_and_rolls_up_each_currency_on_its_own() {
+        let fx = Fixture::new();
+        fx.disburse(loan(1), 100_000, "USD").await;
+        fx.disburse(loan(2), 2_500, "EUR").await;
+        fx.disburse(loan(3), 40_000, "USD").await;
+        let report = fx.reconcile();
+        assert_failing(&report, &[]);
+        assert_eq!(report.entries_checked, 3);
+        assert_eq!(report.mismatched_account_count, 0);
+        assert!(report.rollup.ok(), "{:?}", report.rollup);
+        let per_currency: Vec<(&str, i128, i128)> = report
+            .rollup
+            .currencies
+            .iter()
+            .map(|c| {
+                (
+                    c.currency.as_str(),
+                    c.gl_principal_minor,
+                    c.sum_of_loan_balances_minor,
+                )
+            })
+            .collect();
+        assert_eq!(
+            per_currency,
+            [("EUR", 2_500, 2_500), ("USD", 140_000, 140_000)]
+        );
+        assert_eq!(report.rollup.gl_principal_minor(), 142_500);
+    }
+
+    #[tokio::test]
+    async fn a_real_stored_total_fails_only_the_materialised_check_and_names_the_column() {
+        let fx = Fixture::new();
+        fx.disburse(loan(1), 100_000, "USD").await;
+        // What an older release left behind when a total overflowed: a REAL in an INTEGER column.
+        fx.tamper(&format!(
+            "UPDATE account_balances SET dr_minor = 9.3e18 \
+             WHERE tenant_id = '{}' AND account_code = '1100'",
+            fx.tenant
+        ));
+        let report = fx.reconcile();
+        assert_failing(&report, &["materialised_balances_match_lines"]);
+        let detail = &check(&report, "materialised_balances_match_lines").detail;
+        assert!(
+            detail.contains("account_balances.dr_minor is REAL for 1100 USD SETTLED"),
+            "{detail}"
+        );
+        assert_eq!(report.mismatched_account_count, 1);
+    }
+
+    #[tokio::test]
+    async fn a_check_whose_query_cannot_run_fails_with_its_reason_and_the_other_checks_still_run() {
+        let fx = Fixture::new();
+        fx.disburse(loan(1), 100_000, "USD").await;
+        fx.tamper("DROP TABLE account_balances");
+        let report = fx.reconcile();
+        assert_failing(&report, &["materialised_balances_match_lines"]);
+        let detail = &check(&report, "materialised_balances_match_lines").detail;
+        assert!(
+            detail.starts_with("could not be computed: account balances:")
+                && detail.contains("no such table: account_balances"),
+            "{detail}"
+        );
+        assert!(report.rollup.ok(), "the roll-up does not need that table");
+    }
+
+    #[tokio::test]
+    async fn line_sums_beyond_i64_are_computed_exactly_instead_of_failing_the_reconciliation() {
+        let fx = Fixture::new();
+        fx.disburse(loan(1), 100_000, "USD").await;
+        fx.disburse(loan(2), 200_000, "USD").await;
+        // Two principal lines of 5·10^18: their sum (10^19) is beyond i64, where SQLite's
+        // sum() raises "integer overflow". The trigger is put back, so only the numbers differ.
+        fx.tamper(
+            "DROP TRIGGER journal_lines_no_update; \
+             UPDATE journal_lines SET amount_minor = 5000000000000000000 WHERE account_code = '1100'; \
+             CREATE TRIGGER journal_lines_no_update BEFORE UPDATE ON journal_lines \
+             BEGIN SELECT RAISE(ABORT, 'journal_lines is append-only'); END;",
+        );
+        let report = fx.reconcile();
+        assert_failing(
+            &report,
+            &[
+                "trial_balance",
+                "entries_balanced",
+                "loan_subledger_matches_gl",
+                "materialised_balances_match_lines",
+                "hash_chain_intact",
+            ],
+        );
+        let detail = &check(&report, "trial_balance").detail;
+        assert_eq!(detail, "USD: debits 10000000000000000000 != credits 300000");
+        assert_eq!(
+            report.rollup.gl_principal_minor(),
+            10_000_000_000_000_000_000
+        );
+        assert_eq!(report.rollup.sum_of_loan_balances_minor(), 300_000);
+        assert!(!report.rollup.ok());
+    }
+
+    #[tokio::test]
+    async fn loans_without_lines_and_lines_without_a_loan_record_are_reported_wherever_they_sort() {
+        let fx = Fixture::new();
+        for n in [2, 4, 6] {
+            fx.disburse(loan(n), 1_000, "USD").await;
+        }
+        // Loan 4 loses its record; loans 1, 5 and 7 (first, middle, last) have no lines.
+        let tenant = fx.tenant;
+        let fake = |n: u128| {
+            format!(
+                "INSERT INTO loans (tenant_id, loan_id, borrower_id, currency, opened_at, \
+                 principal_minor, last_activity_at) VALUES ('{tenant}', '{}', '{}', 'USD', \
+                 '2026-01-10', 500, '2026-01-10');",
+                loan(n),
+                Uuid::from_u128(7)
+            )
+        };
+        fx.tamper(&format!(
+            "DELETE FROM loans WHERE loan_id = '{}'; {} {} {}",
+            loan(4),
+            fake(1),
+            fake(5),
+            fake(7)
+        ));
+        let report = fx.reconcile();
+        let detail = &check(&report, "materialised_balances_match_lines").detail;
+        assert!(
+            detail.contains(&format!("loan {} has lines but no loan record", loan(4))),
+            "{detail}"
+        );
+        for n in [1, 5, 7] {
+            assert!(
+                detail.contains(&format!(
+                    "loan {}: stored [500, 0, 0, 0, 0, 0] != lines [0, 0, 0, 0, 0, 0]",
+                    loan(n)
+                )),
+                "{n}: {detail}"
+            );
+        }
+        for n in [2, 6] {
+            assert!(!detail.contains(&loan(n).to_string()), "{n}: {detail}");
+        }
+        assert_eq!(
+            check(&report, "loan_subledger_matches_gl").detail,
+            "1100 USD: GL 3000 != sum of loans 3500"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stopped_reconciliation_ends_with_cancelled_and_reports_nothing() {
+        let fx = Fixture::new();
+        fx.disburse(loan(1), 100_000, "USD").await;
+        let stop = ReadStop::new();
+        stop.raise();
+        assert!(matches!(
+            fx.reconcile_with(&stop),
+            Err(StoreError::Cancelled)
+        ));
+    }
+
+    #[test]
+    fn a_failed_check_shows_its_first_five_problems_and_counts_the_rest() {
+        let mut problems = Problems::default();
+        for n in 1..=8 {
+            problems.push(|| format!("p{n}"));
+        }
+        let c = problems.into_check("trial_balance", String::new);
+        assert!(!c.ok);
+        assert_eq!(c.detail, "p1; p2; p3; p4; p5 (+3 more)");
+    }
 }
