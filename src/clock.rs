@@ -73,7 +73,7 @@ pub fn format_timestamp(t: OffsetDateTime) -> String {
 
 /// `YYYY-MM-DD`.
 pub fn format_date(d: time::Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    crate::ledger::iso_date(d)
 }
 
 /// Parses `YYYY-MM-DD` strictly (exactly ten characters, a real calendar date).

@@ -129,6 +129,12 @@ pub struct ServeArgs {
     /// Most requests committed in one transaction.
     #[arg(long, env = "HPTS_WRITER_MAX_BATCH", default_value_t = 512)]
     pub writer_max_batch: usize,
+    /// Most loans the writer keeps in memory to decide writes without reading them back.
+    #[arg(long, env = "HPTS_WRITER_CACHE_LOANS", default_value_t = 200_000)]
+    pub writer_cache_loans: usize,
+    /// Most journal lines committed in one transaction (a larger single request runs alone).
+    #[arg(long, env = "HPTS_WRITER_MAX_BATCH_COST", default_value_t = 4096)]
+    pub writer_max_batch_cost: usize,
     /// HTTP worker threads [default: number of CPU cores].
     #[arg(long, env = "HPTS_WORKERS")]
     pub workers: Option<usize>,
@@ -305,8 +311,11 @@ impl Settings {
                 a.idempotency_retention_hours
             ));
         }
-        if a.writer_queue == 0 || a.writer_max_batch == 0 {
-            problems.push("HPTS_WRITER_QUEUE and HPTS_WRITER_MAX_BATCH must be at least 1".into());
+        if a.writer_queue == 0 || a.writer_max_batch == 0 || a.writer_max_batch_cost == 0 {
+            problems.push(
+                "HPTS_WRITER_QUEUE, HPTS_WRITER_MAX_BATCH and HPTS_WRITER_MAX_BATCH_COST must be at least 1"
+                    .into(),
+            );
         }
         if a.workers == Some(0) {
             problems.push("HPTS_WORKERS must be at least 1".into());
@@ -433,6 +442,8 @@ impl Settings {
                 writer: WriterConfig {
                     group_commit,
                     max_batch: a.writer_max_batch,
+                    max_batch_cost: a.writer_max_batch_cost,
+                    cache_loans: a.writer_cache_loans,
                     queue_capacity: a.writer_queue,
                     idempotency_retention: Duration::from_hours(a.idempotency_retention_hours),
                     purge_interval: Duration::from_mins(10),
@@ -471,6 +482,8 @@ impl Settings {
             "group_commit": self.store.writer.group_commit,
             "writer_queue": self.store.writer.queue_capacity,
             "writer_max_batch": self.store.writer.max_batch,
+            "writer_max_batch_cost": self.store.writer.max_batch_cost,
+            "writer_cache_loans": self.store.writer.cache_loans,
             "read_pool_size": self.store.read_pool_size,
             "heavy_reads_per_tenant": self.store.heavy_reads_per_tenant,
             "idempotency_retention_hours": self.store.writer.idempotency_retention.as_secs() / 3600,

@@ -65,6 +65,8 @@ impl Fixture {
                 writer: WriterConfig {
                     group_commit,
                     max_batch: 256,
+                    max_batch_cost: 4096,
+                    cache_loans: 10_000,
                     queue_capacity: 4096,
                     idempotency_retention: Duration::from_hours(24),
                     purge_interval: Duration::from_hours(1),
@@ -333,7 +335,10 @@ async fn a_failing_job_in_a_batch_does_not_affect_its_neighbours() {
     valid_new(&mut jobs, 102);
     jobs.push((
         reversal(tenant, new_uuid()),
-        Expect::Fail(|e| matches!(e, StoreError::NotFound), "not_found"),
+        Expect::Fail(
+            |e| matches!(e, StoreError::Ledger(LedgerError::EntryNotFound)),
+            "not_found",
+        ),
     ));
     jobs.push((payment(tenant, loan_a, borrower_a, 100), Expect::Commit));
     // Opens the loan row, then refuses the zero amount: the loan row must roll back too.
@@ -348,7 +353,7 @@ async fn a_failing_job_in_a_batch_does_not_affect_its_neighbours() {
     jobs.push((
         reversal(tenant, entry_id(&p_disbursed)),
         Expect::Fail(
-            |e| matches!(e, StoreError::ReversalBlocked),
+            |e| matches!(e, StoreError::Ledger(LedgerError::ReversalBlocked)),
             "reversal_blocked_by_later_activity",
         ),
     ));

@@ -257,32 +257,65 @@ impl ResponseError for ApiError {
 
 impl From<LedgerError> for ApiError {
     fn from(e: LedgerError) -> Self {
-        let code = match &e {
-            LedgerError::AmountMustBePositive => Code::AmountMustBePositive,
-            LedgerError::BorrowerMismatch(_) => Code::BorrowerMismatch,
-            LedgerError::CurrencyMismatch(_) => Code::CurrencyMismatch,
-            LedgerError::LoanNotFound(_) => Code::LoanNotFound,
-            LedgerError::NegativeBalance(_) => Code::ReversalBlockedByLaterActivity,
-            LedgerError::EffectiveBeforeLoan(_) => {
-                return ApiError::new(Code::EffectiveBeforeLoan, e.to_string()).with_errors(vec![
-                    FieldError::new(
-                        "effective_at",
-                        "effective_before_loan",
-                        "no entry on a loan may be dated before its first disbursement",
-                    ),
-                ]);
+        let field = |field: &str, code: &'static str, message: &str| {
+            vec![FieldError::new(field, code, message)]
+        };
+        let (code, detail, errors) = match e {
+            LedgerError::AmountMustBePositive => (Code::AmountMustBePositive, e.to_string(), vec![]),
+            LedgerError::BorrowerMismatch(_) => (Code::BorrowerMismatch, e.to_string(), vec![]),
+            LedgerError::CurrencyMismatch(_) => (Code::CurrencyMismatch, e.to_string(), vec![]),
+            LedgerError::LoanNotFound(_) => (Code::LoanNotFound, e.to_string(), vec![]),
+            LedgerError::NegativeBalance(_) | LedgerError::ReversalBlocked => (
+                Code::ReversalBlockedByLaterActivity,
+                "reversing this entry would make a loan balance negative; reverse the later entries first".into(),
+                vec![],
+            ),
+            LedgerError::EffectiveBeforeLoan(_) => (
+                Code::EffectiveBeforeLoan,
+                e.to_string(),
+                field("effective_at", "effective_before_loan", "no entry on a loan may be dated before its first disbursement"),
+            ),
+            LedgerError::EffectiveBeforeOriginal => (
+                Code::EffectiveBeforeOriginal,
+                "a reversal is dated on or after the entry it reverses".into(),
+                field("effective_at", "effective_before_original", "must be on or after the original entry's effective_at"),
+            ),
+            LedgerError::Overflow => (
+                Code::AmountOutOfRange,
+                "a balance or total would leave the exact integer range; nothing was written".into(),
+                vec![],
+            ),
+            LedgerError::OutOfRange { field: name, detail } => {
+                let errors = field(&name, "amount_out_of_range", &detail);
+                (Code::AmountOutOfRange, format!("{detail}; nothing was written"), errors)
             }
-            LedgerError::Overflow => {
-                return ApiError::new(
-                    Code::AmountOutOfRange,
-                    "a balance or total would leave the exact integer range; nothing was written",
-                );
+            LedgerError::Unbalanced(_) => (Code::ValidationFailed, e.to_string(), vec![]),
+            LedgerError::EntryNotFound => return ApiError::not_found(),
+            LedgerError::AlreadyReversed => {
+                (Code::AlreadyReversed, "this journal entry is already reversed".into(), vec![])
             }
-            LedgerError::Unbalanced(_) => {
-                return ApiError::new(Code::ValidationFailed, e.to_string());
+            LedgerError::CannotReverseReversal => {
+                (Code::CannotReverseReversal, "a reversal cannot be reversed".into(), vec![])
+            }
+            LedgerError::DuplicateExternalRef => (
+                Code::DuplicateExternalRef,
+                "external_ref is already used by another payment".into(),
+                vec![],
+            ),
+            LedgerError::BatchRejected(problems) => {
+                let code = problems.first().and_then(|p| Code::from_wire(p.code)).unwrap_or(Code::ValidationFailed);
+                let errors: Vec<FieldError> = problems
+                    .into_iter()
+                    .map(|p| FieldError::new(format!("loans[{}].{}", p.index, p.field), p.code, p.message))
+                    .collect();
+                let loans: std::collections::BTreeSet<&str> =
+                    errors.iter().filter_map(|e| e.field.split('.').next()).collect();
+                let detail =
+                    format!("{} loan(s) of the batch were refused; nothing was written", loans.len());
+                (code, detail, errors)
             }
         };
-        ApiError::new(code, e.to_string())
+        ApiError::new(code, detail).with_errors(errors)
     }
 }
 
@@ -295,28 +328,6 @@ impl From<StoreError> for ApiError {
                 "this Idempotency-Key was already used with a different request body or route",
             ),
             StoreError::NotFound => ApiError::not_found(),
-            StoreError::AlreadyReversed => ApiError::new(Code::AlreadyReversed, "this journal entry is already reversed"),
-            StoreError::CannotReverseReversal => {
-                ApiError::new(Code::CannotReverseReversal, "a reversal cannot be reversed")
-            }
-            StoreError::ReversalBlocked => ApiError::new(
-                Code::ReversalBlockedByLaterActivity,
-                "reversing this entry would make a loan balance negative; reverse the later entries first",
-            ),
-            StoreError::AmountOutOfRange { field, detail } => ApiError::new(
-                Code::AmountOutOfRange,
-                format!("{detail}; nothing was written"),
-            )
-            .with_errors(vec![FieldError::new(field, "amount_out_of_range", detail)]),
-            StoreError::EffectiveBeforeOriginal => ApiError::new(
-                Code::EffectiveBeforeOriginal,
-                "a reversal is dated on or after the entry it reverses",
-            )
-            .with_errors(vec![FieldError::new(
-                "effective_at",
-                "effective_before_original",
-                "must be on or after the original entry's effective_at",
-            )]),
             StoreError::ReadBusy => ApiError::new(
                 Code::Overloaded,
                 "read capacity is exhausted; retry shortly",
@@ -327,21 +338,6 @@ impl From<StoreError> for ApiError {
                 "the read was cancelled before it finished; retry shortly",
             )
             .retry_after(1),
-            StoreError::DuplicateExternalRef => {
-                ApiError::new(Code::DuplicateExternalRef, "external_ref is already used by another payment")
-            }
-            StoreError::BatchRejected(problems) => {
-                let code = problems.first().and_then(|p| Code::from_wire(p.code)).unwrap_or(Code::ValidationFailed);
-                let errors: Vec<FieldError> = problems
-                    .into_iter()
-                    .map(|p| FieldError::new(format!("loans[{}].{}", p.index, p.field), p.code, p.message))
-                    .collect();
-                let loans: std::collections::BTreeSet<&str> =
-                    errors.iter().filter_map(|e| e.field.split('.').next()).collect();
-                let detail =
-                    format!("{} loan(s) of the batch were refused; nothing was written", loans.len());
-                ApiError::new(code, detail).with_errors(errors)
-            }
             StoreError::Overloaded => {
                 ApiError::new(Code::Overloaded, "the writer queue is full; retry shortly").retry_after(1)
             }

@@ -225,4 +225,26 @@ impl Command {
             Command::Reverse(_) => EventType::Reversal,
         }
     }
+
+    /// The request field an `amount_out_of_range` refusal names: the amount that would push a
+    /// balance or total out of the exact `i64` range.
+    pub const fn amount_field(&self) -> &'static str {
+        match self {
+            Command::Disburse(_) | Command::Pay(_) | Command::AssessFee(_) => "amount_minor",
+            Command::Accrue(_) => "loans",
+            Command::Reverse(_) => "reverses_entry_id",
+        }
+    }
+
+    /// What the command costs the writer, in journal lines it posts (an accrual batch posts two
+    /// per loan). The writer batches by this cost, not by job count, so one tenant's large
+    /// batches cannot make a transaction that holds everyone else's single writes for long.
+    pub fn cost(&self) -> usize {
+        match self {
+            Command::Accrue(a) => a.loans.len().saturating_mul(2).max(2),
+            // A payment posts up to five lines (cash and four allocation parts).
+            Command::Pay(_) => 5,
+            Command::Disburse(_) | Command::AssessFee(_) | Command::Reverse(_) => 2,
+        }
+    }
 }

@@ -1,7 +1,20 @@
-//! The ledger's one error type: business-rule failures, each of which the HTTP layer maps to a
-//! stable problem `code`.
+//! The ledger's one error type: every business refusal of a write, each of which the HTTP layer
+//! maps to a stable problem `code`. A refusal is decided before anything is written.
 
 use crate::ledger::ids::LoanId;
+
+/// One refused item of a batch (an accrual loan), reported as `loans[index].field`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemProblem {
+    /// Position in the request's `loans` array.
+    pub index: usize,
+    /// Field of that item.
+    pub field: &'static str,
+    /// Stable `snake_case` code.
+    pub code: &'static str,
+    /// Human explanation.
+    pub message: String,
+}
 
 /// A business rule refused the operation. Nothing is written when one of these is returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -9,9 +22,18 @@ pub enum LedgerError {
     /// An amount that must be strictly positive was zero.
     #[error("amount must be positive")]
     AmountMustBePositive,
-    /// Arithmetic on minor units would overflow `i64`.
+    /// Arithmetic on minor units would overflow `i64` (no request field known yet).
     #[error("amount overflow")]
     Overflow,
+    /// A balance or total the ledger keeps would leave the exact `i64` range; `field` names the
+    /// request field whose amount would push it out.
+    #[error("amount out of range at {field}: {detail}")]
+    OutOfRange {
+        /// Request field (`amount_minor`, `loans[3].interest_minor`, ...).
+        field: String,
+        /// Which balance or total would overflow.
+        detail: String,
+    },
     /// A journal entry does not balance or has fewer than two lines.
     #[error("journal entry is not balanced: {0}")]
     Unbalanced(&'static str),
@@ -30,4 +52,46 @@ pub enum LedgerError {
     /// Applying the entry would make a loan balance negative.
     #[error("a balance of loan {0} would become negative")]
     NegativeBalance(LoanId),
+    /// The referenced entry does not exist in the caller's tenant.
+    #[error("no such journal entry")]
+    EntryNotFound,
+    /// The entry is already reversed.
+    #[error("entry already reversed")]
+    AlreadyReversed,
+    /// A reversal cannot itself be reversed.
+    #[error("a reversal cannot be reversed")]
+    CannotReverseReversal,
+    /// Reversing would drive a loan balance negative.
+    #[error("reversal blocked by later activity")]
+    ReversalBlocked,
+    /// A reversal dated before the entry it reverses.
+    #[error("reversal dated before its original")]
+    EffectiveBeforeOriginal,
+    /// The payment's external reference was used before.
+    #[error("external_ref already used")]
+    DuplicateExternalRef,
+    /// Some items of a batch were refused (all-or-nothing).
+    #[error("batch refused")]
+    BatchRejected(Vec<ItemProblem>),
+}
+
+impl LedgerError {
+    /// Names `field` on an out-of-range refusal that does not name one yet (an overflow found
+    /// by shared arithmetic, which does not know which request it serves).
+    #[must_use]
+    pub fn at_field(self, field: &str) -> LedgerError {
+        match self {
+            LedgerError::Overflow => LedgerError::OutOfRange {
+                field: field.to_owned(),
+                detail: format!("a balance or total would exceed {}", i64::MAX),
+            },
+            LedgerError::OutOfRange { field: f, detail } if f.is_empty() => {
+                LedgerError::OutOfRange {
+                    field: field.to_owned(),
+                    detail,
+                }
+            }
+            other => other,
+        }
+    }
 }

@@ -1,12 +1,29 @@
 //! A loan's sub-ledger balances and how a journal line moves them. The same function is used
 //! when posting, when reversing (to refuse a reversal that would drive a balance negative) and by
-//! the reconciliation replay, so the three can never disagree.
+//! the reconciliation replay, so the three can never disagree. Every balance, and the loan's
+//! total exposure, stays an exact `i64`: a line that would push one out of range is refused.
+//! Also here: the dating rule, no entry on a loan before the disbursement that opened it.
 
 use crate::ledger::LedgerError;
 use crate::ledger::accounts::{Account, Direction};
 use crate::ledger::ids::LoanId;
 use crate::ledger::journal::JournalLine;
 use crate::ledger::money::Money;
+use time::Date;
+
+/// Refuses an entry on `loan_id` dated before `opened_on`, the effective date of the loan's
+/// first disbursement (SPEC §6: so an as-of balance is never negative). A loan recorded before
+/// opening dates were kept (`None`) is not restricted.
+pub fn check_not_before_opening(
+    loan_id: LoanId,
+    opened_on: Option<Date>,
+    date: Date,
+) -> Result<(), LedgerError> {
+    match opened_on {
+        Some(opened) if date < opened => Err(LedgerError::EffectiveBeforeLoan(loan_id)),
+        _ => Ok(()),
+    }
+}
 
 /// What a loan owes and has moved, in minor units of its one currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,6 +70,8 @@ impl LoanBalances {
         if slot.is_negative() {
             return Err(LedgerError::NegativeBalance(loan_id));
         }
+        // principal + interest + fees is shown as one exact figure, so it must fit too.
+        next.total_exposure()?;
         *self = next;
         Ok(())
     }

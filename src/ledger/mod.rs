@@ -19,5 +19,12 @@ pub mod loan;
 pub mod money;
 pub mod posting;
 pub mod receipts;
+pub mod rules;
+pub mod state;
 
-pub use error::LedgerError;
+pub use error::{ItemProblem, LedgerError};
+
+/// A date as `YYYY-MM-DD` (how dates appear on the wire, in descriptions and in the database).
+pub fn iso_date(d: time::Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+}

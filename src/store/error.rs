@@ -1,20 +1,9 @@
-//! The store's one error type. Business refusals carry enough detail for the HTTP layer's
-//! problem table; database failures are opaque (logged once at the boundary, never leaked).
+//! The store's one error type. Business refusals are the ledger's ([`LedgerError`], decided in
+//! memory before anything is written); the rest are storage conditions the HTTP layer turns into
+//! 404, 503 or an opaque 500 (logged once at the boundary, never leaked).
 
+pub use crate::ledger::ItemProblem;
 use crate::ledger::LedgerError;
-
-/// One refused item of a batch (an accrual loan), reported as `loans[index].field`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ItemProblem {
-    /// Position in the request's `loans` array.
-    pub index: usize,
-    /// Field of that item.
-    pub field: &'static str,
-    /// Stable `snake_case` code.
-    pub code: &'static str,
-    /// Human explanation.
-    pub message: String,
-}
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -28,39 +17,12 @@ pub enum StoreError {
     /// The referenced resource does not exist for this tenant.
     #[error("not found")]
     NotFound,
-    /// The entry is already reversed.
-    #[error("entry already reversed")]
-    AlreadyReversed,
-    /// A reversal cannot itself be reversed.
-    #[error("a reversal cannot be reversed")]
-    CannotReverseReversal,
-    /// Reversing would drive a loan balance negative.
-    #[error("reversal blocked by later activity")]
-    ReversalBlocked,
-    /// A balance or total the ledger keeps would leave the exact `i64` range; `field` names the
-    /// request field whose amount would push it out.
-    #[error("amount out of range at {field}: {detail}")]
-    AmountOutOfRange {
-        /// Request field (`amount_minor`, `loans[3].interest_minor`, ...).
-        field: String,
-        /// Which balance or total would overflow.
-        detail: String,
-    },
-    /// A reversal dated before the entry it reverses.
-    #[error("reversal dated before its original")]
-    EffectiveBeforeOriginal,
     /// Every read connection is busy, or this tenant already runs its share of heavy reads.
     #[error("read capacity exhausted")]
     ReadBusy,
     /// The client went away (or the read's time ran out) and the read was interrupted.
     #[error("read cancelled")]
     Cancelled,
-    /// The payment's external reference was used before.
-    #[error("external_ref already used")]
-    DuplicateExternalRef,
-    /// Some items of a batch were refused (all-or-nothing).
-    #[error("batch refused")]
-    BatchRejected(Vec<ItemProblem>),
     /// The writer queue is full.
     #[error("writer queue full")]
     Overloaded,

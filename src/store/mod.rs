@@ -8,15 +8,18 @@
 //! read whose caller went away (or whose deadline passed) is interrupted and answers
 //! `Cancelled`, leaving its connection clean.
 
+pub(crate) mod batch;
+pub(crate) mod cache;
 pub mod chain;
 pub mod error;
 pub mod migrate;
 pub mod outbox;
-pub(crate) mod postings;
 pub mod pragmas;
 pub mod read_control;
 pub mod readers;
 pub mod reconcile;
+pub(crate) mod rows;
+pub(crate) mod schedule;
 pub mod writer;
 
 use std::path::{Path, PathBuf};

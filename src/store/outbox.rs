@@ -49,30 +49,23 @@ pub enum DeliveryOutcome {
     },
 }
 
-/// Inserts the outbox row of a just-posted entry (called inside the writer's savepoint).
-pub(crate) fn enqueue(
-    conn: &Connection,
-    tenant: &str,
+/// The `journalEntryPosted` webhook body of an entry, fixed when the entry is posted (the
+/// writer stores it in the entry's outbox row, in the entry's own transaction).
+pub(crate) fn payload(
     entry_id: &str,
+    tenant: &str,
     event_type: &str,
     occurred_at: &str,
     correlation_id: &str,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    let payload = serde_json::json!({
+) -> String {
+    serde_json::json!({
         "journal_entry_id": entry_id,
         "tenant_id": tenant,
         "event_type": event_type,
         "occurred_at": occurred_at,
         "correlation_id": correlation_id,
     })
-    .to_string();
-    conn.prepare_cached(
-        "INSERT INTO webhook_outbox (webhook_id, tenant_id, journal_entry_id, occurred_at, payload, next_attempt_ms, created_ms) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
-    )?
-    .execute(params![format!("msg_{entry_id}"), tenant, entry_id, occurred_at, payload, now_ms])?;
-    Ok(())
+    .to_string()
 }
 
 /// Up to `limit` pending deliveries due at `now_ms`, oldest first.

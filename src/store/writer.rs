@@ -1,8 +1,10 @@
 //! The single writer. One thread owns the only read-write connection; every write of the service
 //! is a `Job` on its bounded queue. This file is the only place a write transaction begins.
 //!
-//! Group commit: the thread takes the first queued job, drains up to `max_batch - 1` more that
-//! are already waiting, and runs them all inside ONE `BEGIN IMMEDIATE`, each inside its own
+//! Group commit: the thread takes every job already waiting into a per-tenant fair queue
+//! ([`super::schedule`]), picks the next batch from it — fair across tenants, bounded by job
+//! count (`max_batch`) and by journal lines (`max_batch_cost`) — and runs it inside ONE
+//! `BEGIN IMMEDIATE`, each inside its own
 //! SAVEPOINT (a job that fails rolls back alone and gets its own error). Then one COMMIT — one
 //! fsync with `synchronous=FULL` — and only after COMMIT returns is any job answered. A crash at
 //! any point before that loses only unanswered jobs. With group commit off, every job gets its
@@ -17,16 +19,17 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use sha2::{Digest, Sha256};
+use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
-use crate::clock::{Sources, format_timestamp};
+use crate::clock::Sources;
 use crate::ledger::commands::Command;
 use crate::ledger::ids::TenantId;
 use crate::store::StoreError;
+use crate::store::batch::Batch;
+use crate::store::cache::WriterCache;
 use crate::store::outbox::{self, DeliveryOutcome};
-use crate::store::postings::{self, Ctx};
+use crate::store::schedule::FairQueue;
 
 /// One write as the HTTP layer hands it over: already authenticated and parsed.
 #[derive(Debug, Clone)]
@@ -50,11 +53,7 @@ pub struct WriteRequest {
 impl WriteRequest {
     /// SHA-256 of route and canonical body: what "the same request" means for idempotency.
     pub fn fingerprint(&self) -> String {
-        let mut h = Sha256::new();
-        h.update(self.route.as_bytes());
-        h.update([0]);
-        h.update(self.payload.as_bytes());
-        hex::encode(h.finalize())
+        crate::store::batch::fingerprint(self.route, &self.payload)
     }
 }
 
@@ -76,6 +75,11 @@ pub struct WriterConfig {
     pub max_batch: usize,
     /// Queue capacity; a full queue answers 503 `overloaded`.
     pub queue_capacity: usize,
+    /// Most loans the writer keeps in memory (`HPTS_WRITER_CACHE_LOANS`).
+    pub cache_loans: usize,
+    /// Most journal lines one transaction takes (a single larger job runs alone): what bounds
+    /// how long one tenant's large batches can hold another tenant's single writes.
+    pub max_batch_cost: usize,
     /// How long idempotency records are kept.
     pub idempotency_retention: Duration,
     /// How often expired idempotency records are purged.
@@ -99,6 +103,8 @@ pub struct WriterStats {
     pub idempotency_mismatches: AtomicU64,
     /// Idempotency records purged.
     pub idempotency_purged: AtomicU64,
+    /// Loans the writer holds in memory.
+    pub cached_loans: AtomicUsize,
     /// Largest batch so far.
     pub max_batch_seen: AtomicUsize,
     /// Total microseconds jobs spent waiting in the queue.
@@ -143,6 +149,11 @@ impl WriterHandle {
         sources: Sources,
         stats: Arc<WriterStats>,
     ) -> Result<Self, StoreError> {
+        let next_entry_seq: i64 = conn.query_row(
+            "SELECT coalesce(max(entry_seq), 0) + 1 FROM journal_entries",
+            [],
+            |r| r.get(0),
+        )?;
         let (tx, rx) = sync_channel(config.queue_capacity.max(1));
         stats.alive.store(true, Ordering::SeqCst);
         let thread_stats = Arc::clone(&stats);
@@ -152,10 +163,12 @@ impl WriterHandle {
                 // Clears `alive` however the thread ends, panics included, so readiness is honest.
                 let _alive = AliveGuard(Arc::clone(&thread_stats));
                 let mut writer = Writer {
+                    cache: WriterCache::new(config.cache_loans),
                     conn,
                     config,
                     sources,
                     stats: thread_stats,
+                    next_entry_seq,
                 };
                 writer.run(&rx);
             })
@@ -227,6 +240,10 @@ struct Writer {
     config: WriterConfig,
     sources: Sources,
     stats: Arc<WriterStats>,
+    cache: WriterCache,
+    /// Posting sequence of the next entry (entries are numbered by the writer, so a batch can
+    /// link loans to entries before writing them).
+    next_entry_seq: i64,
 }
 
 impl Writer {
@@ -237,35 +254,33 @@ impl Writer {
         } else {
             1
         };
+        let mut queue: FairQueue<TenantId, Job> = FairQueue::new();
+        let mut stopping = false;
         loop {
             if Instant::now() >= next_purge {
                 self.purge_expired_keys();
                 next_purge = Instant::now() + self.config.purge_interval;
             }
-            let timeout = next_purge.saturating_duration_since(Instant::now());
-            let mut batch = Vec::new();
-            let mut deliveries = Vec::new();
-            let mut stop = false;
-            match rx.recv_timeout(timeout) {
-                Ok(Msg::Job(job)) => batch.push(*job),
-                Ok(Msg::Deliveries(outcomes, reply)) => deliveries.push((outcomes, reply)),
-                Ok(Msg::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
-                Err(RecvTimeoutError::Timeout) => continue,
+            if queue.is_empty() {
+                if stopping {
+                    return;
+                }
+                let timeout = next_purge.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(timeout) {
+                    Ok(msg) => stopping |= self.accept(msg, &mut queue),
+                    Err(RecvTimeoutError::Disconnected) => return,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                }
             }
-            while batch.len() < max_batch && !batch.is_empty() {
+            // Take in everything already waiting (up to the queue's capacity), so the fair
+            // order below sees every tenant that is waiting now, not just the oldest job.
+            while !stopping && queue.len() < self.config.queue_capacity.max(1) {
                 match rx.try_recv() {
-                    Ok(Msg::Job(job)) => batch.push(*job),
-                    Ok(Msg::Deliveries(outcomes, reply)) => deliveries.push((outcomes, reply)),
-                    Ok(Msg::Shutdown) => {
-                        stop = true;
-                        break;
-                    }
+                    Ok(msg) => stopping |= self.accept(msg, &mut queue),
                     Err(_) => break,
                 }
             }
-            for (outcomes, reply) in deliveries {
-                let _ = reply.send(self.record_deliveries(&outcomes));
-            }
+            let batch = queue.next_batch(max_batch, self.config.max_batch_cost);
             if batch.is_empty() {
                 continue;
             }
@@ -276,9 +291,23 @@ impl Writer {
                 .max_batch_seen
                 .fetch_max(batch.len(), Ordering::Relaxed);
             self.run_batch(batch);
-            if stop {
-                return;
+        }
+    }
+
+    /// Handles one message from the channel: a job joins the fair queue, delivery outcomes are
+    /// recorded at once. Returns true for the shutdown marker.
+    fn accept(&mut self, msg: Msg, queue: &mut FairQueue<TenantId, Job>) -> bool {
+        match msg {
+            Msg::Job(job) => {
+                let cost = job.req.command.cost();
+                queue.push(job.req.tenant, *job, cost);
+                false
             }
+            Msg::Deliveries(outcomes, reply) => {
+                let _ = reply.send(self.record_deliveries(&outcomes));
+                false
+            }
+            Msg::Shutdown => true,
         }
     }
 
@@ -292,60 +321,36 @@ impl Writer {
         Ok(())
     }
 
-    /// One transaction for the whole batch, a savepoint per job, answers after COMMIT.
+    /// One transaction for the whole batch, answers after COMMIT. Refusals are decided in
+    /// memory and leave no trace, so a batch needs no savepoint per job; if a statement still
+    /// fails, the batch is rolled back and each of its jobs runs again in a transaction of its
+    /// own, so no job fails because of a neighbour.
     fn run_batch(&mut self, batch: Vec<Job>) {
         let started = Instant::now();
-        let span = tracing::debug_span!("sqlite.transaction", jobs = batch.len());
-        let _guard = span.enter();
-        let mut results: Vec<Result<WriteOutcome, StoreError>> = Vec::with_capacity(batch.len());
-        let committed = (|| -> Result<(), StoreError> {
-            let mut tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            for job in &batch {
-                let waited = started.saturating_duration_since(job.enqueued);
-                self.stats.queue_wait_micros.fetch_add(
-                    u64::try_from(waited.as_micros()).unwrap_or(u64::MAX),
-                    Ordering::Relaxed,
-                );
-                let sp = tx.savepoint()?;
-                let outcome = execute_job(
-                    &sp,
-                    &job.req,
-                    &self.sources,
-                    self.config.idempotency_retention,
-                );
-                match outcome {
-                    Ok(o) => {
-                        sp.commit()?;
-                        results.push(Ok(o));
-                    }
-                    Err(e) => {
-                        // Dropping the savepoint rolls back this job alone.
-                        drop(sp);
-                        results.push(Err(e));
-                    }
-                }
-            }
-            tx.commit()?;
-            Ok(())
-        })();
-        if let Err(e) = committed {
-            tracing::error!(error = %e, jobs = batch.len(), "write transaction failed; every job in it is refused");
-            results = batch
-                .iter()
-                .map(|_| {
-                    Err(match &e {
-                        StoreError::StorageFull => StoreError::StorageFull,
-                        _ => StoreError::Database("transaction failed".into()),
-                    })
-                })
-                .collect();
-        } else {
-            self.stats.commits.fetch_add(1, Ordering::Relaxed);
-            // New outbox rows are committed: wake the webhook delivery worker.
-            self.stats.outbox_signal.notify_one();
+        for job in &batch {
+            let waited = started.saturating_duration_since(job.enqueued);
+            self.stats.queue_wait_micros.fetch_add(
+                u64::try_from(waited.as_micros()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
         }
+        let results = match self.commit_batch(&batch) {
+            Ok(results) => results,
+            Err(e) if batch.len() > 1 && !matches!(e, StoreError::StorageFull) => {
+                tracing::warn!(error = %e, jobs = batch.len(), "write batch failed; running its jobs one by one");
+                batch
+                    .iter()
+                    .map(|job| match self.commit_batch(std::slice::from_ref(job)) {
+                        Ok(mut one) => one.pop().unwrap_or(Err(StoreError::Unavailable)),
+                        Err(e) => Err(refused_by_failed_commit(&e)),
+                    })
+                    .collect()
+            }
+            Err(e) => batch
+                .iter()
+                .map(|_| Err(refused_by_failed_commit(&e)))
+                .collect(),
+        };
         for (job, result) in batch.into_iter().zip(results) {
             match &result {
                 Ok(WriteOutcome::Replayed(_)) => {
@@ -370,6 +375,40 @@ impl Writer {
             // The requester may have gone away; its write is committed regardless.
             let _ = job.reply.send(result);
         }
+    }
+
+    /// Decides every job of `jobs` against the committed state, writes the accepted ones in one
+    /// transaction, and only after its COMMIT lets the cache take in what they decided.
+    fn commit_batch(
+        &mut self,
+        jobs: &[Job],
+    ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
+        let span = tracing::debug_span!("sqlite.transaction", jobs = jobs.len());
+        let _guard = span.enter();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut batch = Batch::new(
+            &tx,
+            &mut self.cache,
+            &self.sources,
+            self.config.idempotency_retention,
+            self.next_entry_seq,
+        );
+        let results: Vec<_> = jobs.iter().map(|job| batch.execute(&job.req)).collect();
+        batch.write()?;
+        let next_entry_seq = batch.next_entry_seq();
+        let (tenants, loans) = batch.into_committed();
+        tx.commit()?;
+        self.next_entry_seq = next_entry_seq;
+        self.cache.absorb(tenants, loans);
+        self.stats.commits.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .cached_loans
+            .store(self.cache.loan_count(), Ordering::Relaxed);
+        // New outbox rows are committed: wake the webhook delivery worker.
+        self.stats.outbox_signal.notify_one();
+        Ok(results)
     }
 
     fn purge_expired_keys(&mut self) {
@@ -398,76 +437,13 @@ impl Writer {
     }
 }
 
-/// Runs one job inside its savepoint.
-fn execute_job(
-    conn: &Connection,
-    req: &WriteRequest,
-    sources: &Sources,
-    retention: Duration,
-) -> Result<WriteOutcome, StoreError> {
-    let now = sources.clock.now();
-    let tenant = req.tenant.to_string();
-    let fingerprint = req.fingerprint();
-    let existing: Option<(String, Vec<u8>, i64)> = conn
-        .prepare_cached(
-            "SELECT fingerprint, response_body, expires_at FROM idempotency_keys \
-             WHERE tenant_id = ?1 AND idempotency_key = ?2",
-        )?
-        .query_row(params![tenant, req.idempotency_key], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .optional()?;
-    if let Some((stored_fingerprint, body, expires_at)) = existing {
-        if expires_at > now.unix_timestamp() {
-            return if stored_fingerprint == fingerprint {
-                Ok(WriteOutcome::Replayed(body))
-            } else {
-                Err(StoreError::IdempotencyMismatch)
-            };
-        }
-        // Past retention the key is free again; the purge task just has not reached it yet.
-        conn.prepare_cached(
-            "DELETE FROM idempotency_keys WHERE tenant_id = ?1 AND idempotency_key = ?2",
-        )?
-        .execute(params![tenant, req.idempotency_key])?;
+/// What a job of a batch whose transaction failed is told: nothing of it was written.
+fn refused_by_failed_commit(e: &StoreError) -> StoreError {
+    tracing::error!(error = %e, "write transaction failed; its jobs are refused");
+    match e {
+        StoreError::StorageFull => StoreError::StorageFull,
+        _ => StoreError::Database("transaction failed".into()),
     }
-
-    let ctx = Ctx {
-        conn,
-        tenant: &tenant,
-        actor: req.actor.as_deref(),
-        posted_at: format_timestamp(now),
-        now_ms: i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
-        payload: &req.payload,
-        metadata: req.metadata.as_deref(),
-        sources,
-        loans: std::cell::RefCell::default(),
-    };
-    postings::ensure_tenant(&ctx)?;
-    let receipt = match &req.command {
-        Command::Disburse(d) => postings::disburse(&ctx, d)?,
-        Command::Pay(p) => postings::pay(&ctx, p)?,
-        Command::AssessFee(f) => postings::assess_fee(&ctx, f)?,
-        Command::Accrue(a) => postings::accrue(&ctx, a)?,
-        Command::Reverse(r) => postings::reverse(&ctx, r)?,
-    };
-    let body = serde_json::to_vec(&receipt).map_err(|e| StoreError::Database(e.to_string()))?;
-    let retention_secs = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
-    conn.prepare_cached(
-        "INSERT INTO idempotency_keys \
-         (tenant_id, idempotency_key, route, fingerprint, status_code, response_body, created_at, expires_at) \
-         VALUES (?1, ?2, ?3, ?4, 201, ?5, ?6, ?7)",
-    )?
-    .execute(params![
-        tenant,
-        req.idempotency_key,
-        req.route,
-        fingerprint,
-        body,
-        ctx.posted_at,
-        now.unix_timestamp().saturating_add(retention_secs),
-    ])?;
-    Ok(WriteOutcome::Created(body))
 }
 
 /// Re-queues webhook deliveries of entries posted at or after `since`, from another process

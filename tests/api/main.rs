@@ -11,6 +11,7 @@ mod durability;
 mod edges;
 mod fees;
 mod idempotency;
+mod money_integrity;
 mod openapi;
 mod payments;
 mod reads;

@@ -1,0 +1,234 @@
+//! Upgrading a database written by the previous release. `tests/fixtures/release-0.1.0-v3.sql`
+//! is the `sqlite3 .dump` of a database that release (schema V1–V3, commit a7043fd) wrote
+//! through its own HTTP API: two tenants, USD, EUR and JPY loans, disbursements, a fee, an
+//! accrual with its inputs, a payment with an `external_ref`, a reversal, metadata — and one
+//! payment that release accepted although it is dated before its loan's first disbursement.
+//! Each test loads the dump into a fresh file, lets the current binary migrate it, and checks
+//! that nothing was lost, that `hpts verify` passes, and that the new rules hold on old data.
+
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rusqlite::Connection;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+use helpers::{ALL_SCOPES, KID, claims, free_port, spawn_binary, write_jwks};
+
+const FIXTURE: &str = include_str!("fixtures/release-0.1.0-v3.sql");
+const TENANT_1: &str = "01900000-0000-7000-8000-00000000a001";
+const LOAN_1: &str = "01900000-0000-7000-8000-00000000b001";
+const BORROWER_1: &str = "01900000-0000-7000-8000-00000000c001";
+
+/// A fresh file holding the previous release's database.
+fn old_database() -> (TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.db");
+    let conn = Connection::open(&path).expect("create");
+    conn.execute_batch(FIXTURE).expect("load the fixture dump");
+    conn.execute_batch("PRAGMA journal_mode = WAL;")
+        .expect("WAL");
+    (dir, path)
+}
+
+fn hpts(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hpts"))
+        .args(args)
+        .env_remove("HPTS_DATABASE")
+        .env_remove("HPTS_DATA_DIR")
+        .output()
+        .expect("run hpts")
+}
+
+fn db_arg(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Every row of `sql`, each as a `|`-joined string, for before/after comparisons.
+fn rows(conn: &Connection, sql: &str) -> Vec<String> {
+    let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let n = stmt.column_count();
+    stmt.query_map([], |r| {
+        (0..n)
+            .map(|i| {
+                r.get::<_, rusqlite::types::Value>(i)
+                    .map(|v| format!("{v:?}"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| v.join("|"))
+    })
+    .expect("query")
+    .map(|r| r.expect("row"))
+    .collect()
+}
+
+const KEPT: [&str; 6] = [
+    "SELECT * FROM journal_lines ORDER BY entry_id, sequence",
+    "SELECT * FROM journal_entries ORDER BY entry_seq",
+    "SELECT * FROM events ORDER BY event_id",
+    "SELECT tenant_id, account_code, currency, layer, dr_minor, cr_minor FROM account_balances ORDER BY 1, 2, 3, 4",
+    "SELECT entry_id, loan_id, tenant_id, program_id, accrual_date, day_count_convention, \
+     outstanding_principal_minor, annual_rate_bps, interest_minor FROM accrual_lines ORDER BY 1, 2",
+    "SELECT * FROM idempotency_keys ORDER BY 1, 2",
+];
+
+#[test]
+fn migrating_the_previous_releases_database_keeps_every_row_and_verifies() {
+    let (_dir, path) = old_database();
+    let before: Vec<Vec<String>> = {
+        let conn = Connection::open(&path).expect("open");
+        KEPT.iter().map(|q| rows(&conn, q)).collect()
+    };
+    assert!(
+        before.iter().all(|r| !r.is_empty()),
+        "the fixture has data in every table"
+    );
+
+    let migrated = hpts(&["migrate", "--database", &db_arg(&path)]);
+    assert!(migrated.status.success(), "{}", text(&migrated));
+    let verified = hpts(&["verify", "--database", &db_arg(&path)]);
+    assert!(verified.status.success(), "{}", text(&verified));
+
+    let conn = Connection::open(&path).expect("open");
+    let after: Vec<Vec<String>> = KEPT.iter().map(|q| rows(&conn, q)).collect();
+    assert_eq!(before, after, "the migration changed recorded data");
+    let version: i64 = conn
+        .query_row(
+            "SELECT max(version) FROM refinery_schema_history",
+            [],
+            |r| r.get(0),
+        )
+        .expect("version");
+    assert!(version >= 4, "schema version {version}");
+}
+
+#[test]
+fn every_old_loan_gets_the_opening_date_of_its_first_disbursement() {
+    let (_dir, path) = old_database();
+    assert!(
+        hpts(&["migrate", "--database", &db_arg(&path)])
+            .status
+            .success()
+    );
+    let conn = Connection::open(&path).expect("open");
+    let opened = rows(
+        &conn,
+        "SELECT loan_id, opened_on FROM loans ORDER BY loan_id",
+    );
+    assert_eq!(
+        opened,
+        vec![
+            format!("Text(\"{LOAN_1}\")|Text(\"2026-10-01\")"),
+            "Text(\"01900000-0000-7000-8000-00000000b002\")|Text(\"2026-10-03\")".to_owned(),
+            // Its first disbursement was reversed and posted again; the loan opened with the first.
+            "Text(\"01900000-0000-7000-8000-00000000b003\")|Text(\"2026-09-20\")".to_owned(),
+        ]
+    );
+}
+
+#[test]
+fn after_the_upgrade_the_database_refuses_non_integer_money_and_keeps_its_guards() {
+    let (_dir, path) = old_database();
+    assert!(
+        hpts(&["migrate", "--database", &db_arg(&path)])
+            .status
+            .success()
+    );
+    let conn = Connection::open(&path).expect("open");
+    let real_total = conn.execute(
+        "UPDATE account_balances SET dr_minor = 9223372036854775807.0 * 2 WHERE account_code = '1100'",
+        [],
+    );
+    assert!(
+        real_total
+            .expect_err("a REAL total is refused")
+            .to_string()
+            .contains("CHECK constraint failed"),
+    );
+    let real_interest = conn.execute(
+        "INSERT INTO accrual_lines SELECT entry_id, loan_id || 'x', tenant_id, program_id, accrual_date, \
+         day_count_convention, outstanding_principal_minor, annual_rate_bps, 1.5 FROM accrual_lines LIMIT 1",
+        [],
+    );
+    assert!(real_interest.is_err(), "a REAL interest is refused");
+    let edit = conn.execute("UPDATE accrual_lines SET interest_minor = 1", []);
+    assert!(
+        edit.expect_err("accrual_lines stays append-only")
+            .to_string()
+            .contains("append-only")
+    );
+}
+
+#[test]
+fn the_upgraded_service_serves_old_loans_under_the_new_rules() {
+    let (dir, path) = old_database();
+    let signing = hpts::auth::dev::generate_signing_key().expect("key");
+    let jwks = dir.path().join("jwks.json");
+    write_jwks(&jwks, &[(KID, &signing)]);
+    let mut app = spawn_binary(&path, &jwks, free_port());
+    let tenant = Uuid::parse_str(TENANT_1).expect("uuid");
+    let token = hpts::auth::dev::sign(&signing, KID, &claims(tenant, ALL_SCOPES)).expect("sign");
+    let client = reqwest::blocking::Client::new();
+    let post = |key: &str, body: &Value| {
+        client
+            .post(format!("{}/v1/payments", app.address))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .expect("send")
+    };
+    let payment = |date: &str| {
+        json!({
+            "loan_id": LOAN_1, "borrower_id": BORROWER_1, "amount_minor": "1000", "currency": "USD",
+            "effective_at": date, "source_method": "ach"
+        })
+    };
+
+    // A replay of a request the old release answered returns its stored body.
+    let replay = client
+        .post(format!("{}/v1/payments", app.address))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "pay:l1:1")
+        .json(&json!({
+            "loan_id": LOAN_1, "borrower_id": BORROWER_1, "amount_minor": "20000", "currency": "USD",
+            "effective_at": "2026-10-15", "source_method": "ach", "external_ref": "ach-0001"
+        }))
+        .send()
+        .expect("send");
+    assert_eq!(replay.status().as_u16(), 200);
+
+    let early = post("pay:l1:early", &payment("2026-09-30"));
+    assert_eq!(early.status().as_u16(), 422);
+    let body: Value = early.json().expect("json");
+    assert_eq!(body["code"], "effective_before_loan");
+
+    let on_time = post("pay:l1:2", &payment("2026-11-01"));
+    assert_eq!(on_time.status().as_u16(), 201);
+
+    let balance: Value = client
+        .get(format!("{}/v1/loans/{LOAN_1}/balance", app.address))
+        .bearer_auth(&token)
+        .send()
+        .expect("send")
+        .json()
+        .expect("json");
+    // 150,000 disbursed + 1,500 fee + 36 interest − 20,000 − 1,000 paid.
+    assert_eq!(balance["total_exposure_minor"], "130536");
+    let _ = app.child.kill();
+    let _ = app.child.wait();
+    let verified = hpts(&["verify", "--database", &db_arg(&path)]);
+    assert!(verified.status.success(), "{}", text(&verified));
+}
