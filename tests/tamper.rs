@@ -489,14 +489,15 @@ fn verify_checks_every_tenant_and_names_the_failed_checks_of_a_tampered_middle_o
     let (code, text) = verify(&site.db);
     assert_eq!(code, 0, "the untouched database verifies:\n{text}");
 
-    // The middle tenant as an older release could leave it after an overflow: its stored 1100
-    // total is a REAL beyond i64, and its two principal lines sum beyond i64 (where SQLite's
-    // sum() fails). The append-only trigger is put back, so the schema guard still holds.
+    // The middle tenant as an older release (before V4's typeof CHECKs, which the edit
+    // switches off) could leave it after an overflow: its stored 1100 total is a REAL beyond
+    // i64, and its two principal lines sum beyond i64 (where SQLite's sum() fails). The
+    // append-only trigger is put back, so the schema guard still holds.
     let middle = tenants[1];
     sqlite3(
         &site.db,
         &format!(
-            "UPDATE account_balances SET dr_minor = 9.3e18 \
+            "PRAGMA ignore_check_constraints = ON; UPDATE account_balances SET dr_minor = 9.3e18 \
              WHERE tenant_id = '{middle}' AND account_code = '1100'; \
              DROP TRIGGER journal_lines_no_update; \
              UPDATE journal_lines SET amount_minor = 5000000000000000000 \
@@ -580,4 +581,62 @@ fn verify_checks_every_tenant_and_names_the_failed_checks_of_a_tampered_middle_o
         assert_checks(&statuses, &report, &[], &CHECKS);
     }
     server.stop();
+}
+
+#[test]
+fn verify_reads_a_previous_release_file_whose_total_overflowed_into_a_real_and_checks_every_tenant()
+{
+    // The previous release's file (schema V1–V3, see tests/migrations.rs), not migrated: verify
+    // is read-only and runs on it as it is.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.db");
+    let conn = rusqlite::Connection::open(&db).expect("create");
+    conn.execute_batch(include_str!("fixtures/release-0.1.0-v3.sql"))
+        .expect("load the fixture dump");
+    // What that release's `dr_minor = dr_minor + ?` did on overflow: SQLite turned the total
+    // into a REAL, which its schema accepted.
+    let (first, second) = (
+        "01900000-0000-7000-8000-00000000a001",
+        "01900000-0000-7000-8000-00000000a002",
+    );
+    conn.execute_batch(&format!(
+        "UPDATE account_balances SET dr_minor = dr_minor + 9223372036854775807 \
+         WHERE tenant_id = '{first}' AND account_code = '1100' AND currency = 'USD'"
+    ))
+    .expect("overflow");
+    let class: String = conn
+        .query_row(
+            &format!(
+                "SELECT typeof(dr_minor) FROM account_balances \
+                 WHERE tenant_id = '{first}' AND account_code = '1100' AND currency = 'USD'"
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .expect("typeof");
+    assert_eq!(class, "real", "the overflow left a REAL behind");
+    drop(conn);
+
+    let (code, text) = verify(&db);
+    assert_eq!(code, 1, "a failed check is exit 1, never 2:\n{text}");
+    let sections = tenant_sections(&text);
+    let section = sections[first].join("\n");
+    assert_reported(&section, "materialised_balances_match_lines", "MISMATCH");
+    assert!(
+        section.contains("account_balances.dr_minor is REAL for 1100 USD SETTLED"),
+        "{section}"
+    );
+    for check in CHECKS
+        .iter()
+        .filter(|c| **c != "materialised_balances_match_lines")
+    {
+        assert_reported(&section, check, "ok");
+    }
+    let section = sections
+        .get(second)
+        .unwrap_or_else(|| panic!("the later tenant is checked too:\n{text}"))
+        .join("\n");
+    for check in CHECKS {
+        assert_reported(&section, check, "ok");
+    }
 }
