@@ -1,24 +1,39 @@
 #!/usr/bin/env bash
 # Benchmarks hpts with hpts-loadgen (issue 7; results and method in docs/PERFORMANCE.md).
 #
-# Builds the release binaries, then for group commit on and then off starts
+# Builds the release binaries and, out of tree, the reference ceiling server
+# (../shared/reference/ceiling: the bare durable write on this machine; never copied into the
+# project). First the ceiling and `hpts` take the same wrk load one after the other — wrk -t2
+# -c64, synchronous=FULL, real EdDSA JWT, fresh database each, WRK_SECONDS after a 3 s warm-up —
+# and the script prints req/s, p99 and server CPU per request of both and `hpts / ceiling`.
+# Then, for group commit on and then off, it starts
 # `hpts serve --dev` on a fresh temporary data directory and a free loopback port, runs the
 # load scenarios against it, stops exactly that server (SIGTERM, then waits), and prints a
 # markdown table plus the on/off throughput ratio. Stops by itself; removes its temp files.
 #
 # Environment: DURATION (measured seconds per scenario, default 20), CLIENTS (default 64),
-# WARMUP (seconds before measuring, default 2), TENANTS (default 4), KEEP (=1 keeps the temp dir).
+# WARMUP (seconds before measuring, default 2), TENANTS (default 4), KEEP (=1 keeps the temp dir),
+# WRK_SECONDS (default 10), CEILING_TARGET (where the ceiling is built, default outside the repo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-20}
 CLIENTS=${CLIENTS:-64}
+export CLIENTS
 WARMUP=${WARMUP:-2}
 TENANTS=${TENANTS:-4}
 
-for tool in cargo curl jq; do
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "== installing wrk (Debian package)"
+  apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+for tool in cargo curl jq wrk; do
   command -v "$tool" >/dev/null 2>&1 || { echo "bench.sh: $tool is required" >&2; exit 1; }
 done
+WRK_SECONDS=${WRK_SECONDS:-10}
+CEILING_DIR=$(cd .. && pwd)/shared/reference/ceiling
+CEILING_TARGET=${CEILING_TARGET:-${TMPDIR:-/tmp}/hpts-ceiling-target}
+[ -f "$CEILING_DIR/Cargo.toml" ] || { echo "bench.sh: $CEILING_DIR not found" >&2; exit 1; }
 
 # The server must see only the settings given here (an exported HPTS_DATABASE would redirect it).
 for var in $(compgen -e | grep '^HPTS_' || true); do
@@ -27,6 +42,9 @@ done
 
 echo "== cargo build --release --bins"
 cargo build --release --bins
+echo "== building the reference ceiling out of tree ($CEILING_TARGET)"
+CARGO_TARGET_DIR="$CEILING_TARGET" cargo build --release --quiet --manifest-path "$CEILING_DIR/Cargo.toml"
+CEILING_BIN="$CEILING_TARGET/release/calib"
 BIN=target/release/hpts
 LOADGEN=target/release/hpts-loadgen
 
@@ -85,7 +103,9 @@ start_server() {
   local port
   port=$(free_port)
   URL="http://127.0.0.1:$port"
-  HPTS_GROUP_COMMIT=$mode HPTS_LOG=warn "$BIN" serve --dev --data-dir "$DATA" --listen "127.0.0.1:$port" \
+  local group=$mode
+  [ "$mode" = wrk ] && group=on
+  HPTS_GROUP_COMMIT=$group HPTS_LOG=warn "$BIN" serve --dev --data-dir "$DATA" --listen "127.0.0.1:$port" \
     >"$WORK/server-$mode.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 300); do
@@ -118,9 +138,50 @@ run_scenario() {
   echo
 }
 
+# CPU seconds (user + system) the process has used so far.
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
+}
+
+# wrk_run NAME URL SCRIPT TOKEN PID: a 3 s warm-up, then WRK_SECONDS measured; writes
+# "rps p99_ms cpu_us_per_req non2xx" to $WORK/wrk-NAME.
+wrk_run() {
+  local name=$1 url=$2 script=$3 token=$4 pid=$5
+  TOKEN=$token RUNID=1 WPATH=/write wrk -t2 -c64 -d3s -s "$script" "$url" >/dev/null
+  local c0 c1 line
+  c0=$(cpu_seconds "$pid")
+  line=$(TOKEN=$token RUNID=2 WPATH=/write wrk -t2 -c64 -d"${WRK_SECONDS}s" -s "$script" "$url" | grep '^RESULT')
+  c1=$(cpu_seconds "$pid")
+  echo "   $name: $line (server CPU ${c0}s -> ${c1}s)"
+  echo "$line" | awk -v c0="$c0" -v c1="$c1" '{
+    for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    printf "%s %s %.1f %s\n", v["rps"], v["p99_ms"], (c1 - c0) * 1e6 / v["reqs"], v["non2xx"]
+  }' >"$WORK/wrk-$name"
+}
+
+ceiling_vs_hpts() {
+  echo "== ceiling vs hpts: wrk -t2 -c64, ${WRK_SECONDS}s after a 3 s warm-up, FULL, JWT"
+  local port
+  port=$(free_port)
+  PORT=$port DB="$WORK/ceiling.db" GROUP=1 SYNC=FULL JWT=2 "$CEILING_BIN" >"$WORK/ceiling.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+  wrk_run ceiling "http://127.0.0.1:$port/write" "$CEILING_DIR/bench.lua" "$("$CEILING_BIN" token)" "$SERVER_PID"
+  stop_server
+  start_server wrk
+  local token
+  token=$("$BIN" token --tenant 01900000-0000-7000-8000-00000000be01 --data-dir "$DATA")
+  wrk_run hpts "$URL" scripts/bench/disburse.lua "$token" "$SERVER_PID"
+  stop_server
+}
+
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
 echo "== temp dir $WORK on $(df -T "$WORK" | awk 'NR==2 {print $2}')"
 
+ceiling_vs_hpts
 for mode in on off; do
   start_server "$mode"
   run_scenario "$mode" mixed
@@ -165,6 +226,21 @@ for scenario in mixed disburse reads-under-writes accrual-10k; do
     row "$mode" "$scenario"
   done
 done
+echo
+echo "### Against the ceiling (same run; wrk -t2 -c64, ${WRK_SECONDS}s, FULL, JWT)"
+echo
+echo "| server | req/s | p99 ms | server CPU µs/request | non-2xx |"
+echo "|---|---:|---:|---:|---:|"
+read -r c_rps c_p99 c_cpu c_err <"$WORK/wrk-ceiling"
+read -r h_rps h_p99 h_cpu h_err <"$WORK/wrk-hpts"
+echo "| ceiling (bare durable write) | $c_rps | $c_p99 | $c_cpu | $c_err |"
+echo "| hpts POST /v1/disbursements | $h_rps | $h_p99 | $h_cpu | $h_err |"
+echo
+awk -v hr="$h_rps" -v cr="$c_rps" -v hc="$h_cpu" -v cc="$c_cpu" -v mixed="$(rate on mixed)" 'BEGIN {
+  printf "hpts / ceiling, disburse throughput: %.2fx\n", hr / cr
+  printf "hpts / ceiling, CPU per request: %.2fx (lower is better)\n", hc / cc
+  printf "hpts mixed (loadgen, %s clients) / ceiling throughput: %.2fx\n", ENVIRON["CLIENTS"], mixed / cr
+}'
 echo
 for scenario in disburse mixed; do
   awk -v s="$scenario" -v on="$(rate on "$scenario")" -v off="$(rate off "$scenario")" \

@@ -4,6 +4,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
@@ -15,10 +16,19 @@ use crate::auth::Authenticator;
 use crate::auth::dev::DevKey;
 use crate::clock::Sources;
 use crate::config::Settings;
+use crate::http::edge::request_rules;
 use crate::http::trace::{HptsRootSpan, trace_context};
 use crate::http::write::InFlight;
 use crate::http::{AppState, routes, unknown_route};
 use crate::store::{Store, StoreError};
+
+/// Longest time a client may take to send a request's headers (actix answers 408 and closes).
+/// The body has its own read timeouts ([`crate::http::body::BODY_IDLE_TIMEOUT`],
+/// [`crate::http::body::BODY_READ_DEADLINE`]).
+pub const REQUEST_HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection that is being closed (for example after a 408 with part of the body
+/// unread) may linger before it is dropped.
+pub const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -92,8 +102,13 @@ impl Application {
         let listener = TcpListener::bind(&settings.listen)?;
         let port = listener.local_addr()?.port();
         let mut server = HttpServer::new(move || {
+            // `wrap` order: the last one is outermost. Request-head rules run outside the
+            // metrics middleware, which answers `GET /metrics` itself whatever the routes said
+            // (so a repeated header is refused there too), and the method they settle on is
+            // the one the metrics record; their answers are still logged and traced.
             App::new()
                 .wrap(prometheus.clone())
+                .wrap(from_fn(request_rules))
                 .wrap(TracingLogger::<HptsRootSpan>::new())
                 .wrap(from_fn(trace_context))
                 .app_data(state.clone())
@@ -107,7 +122,9 @@ impl Application {
         // connections refused, actix drops the handler at once, and a read behind it (a
         // reconciliation) stops instead of holding a pooled connection until it finishes.
         .h1_allow_half_closed(false)
-        .shutdown_timeout(30);
+        .shutdown_timeout(30)
+        .client_request_timeout(REQUEST_HEAD_TIMEOUT)
+        .client_disconnect_timeout(LINGER_TIMEOUT);
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
         }

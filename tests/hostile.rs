@@ -520,6 +520,9 @@ fn bad_values(kind: FieldKind, required: bool) -> Vec<(String, u16)> {
             out.push((q("0"), 422));
         }
         FieldKind::Currency => add(&[
+            q("ZZZ"),
+            q("XAU"),
+            q("XTS"),
             q("usd"),
             q("US"),
             q("USDD"),
@@ -1012,6 +1015,31 @@ fn request_cases(route: &WriteRoute, token: &str) -> Vec<Case> {
             Expect::Any4xx,
         ),
         case(
+            "two Authorization headers",
+            post(valid.as_bytes()).add("Authorization", format!("Bearer {token}").into_bytes()),
+            Expect::Is(400),
+        ),
+        case(
+            "two Idempotency-Key headers",
+            post(valid.as_bytes()).add("Idempotency-Key", b"hostile:second-key".to_vec()),
+            Expect::Is(400),
+        ),
+        case(
+            "two Content-Type headers",
+            post(valid.as_bytes()).add("Content-Type", b"application/json".to_vec()),
+            Expect::Is(400),
+        ),
+        case(
+            "Content-Encoding gzip on a plain body",
+            post(valid.as_bytes()).set("Content-Encoding", b"gzip".to_vec()),
+            Expect::Is(415),
+        ),
+        case(
+            "Content-Encoding br on a plain body",
+            post(valid.as_bytes()).set("Content-Encoding", b"br".to_vec()),
+            Expect::Is(415),
+        ),
+        case(
             "two different Content-Lengths",
             post(valid.as_bytes()).add("Content-Length", b"3".to_vec()),
             Expect::Any4xx,
@@ -1221,6 +1249,7 @@ fn codes_for(status: u16) -> &'static [&'static str] {
             "malformed_json",
             "idempotency_key_missing",
             "idempotency_key_invalid",
+            "duplicate_header",
             "invalid_page_token",
         ],
         401 => &["unauthenticated"],
@@ -1516,11 +1545,19 @@ fn amount_field() -> impl Strategy<Value = Field> {
 }
 
 fn currency_field() -> impl Strategy<Value = Field> {
+    // Three capitals are not enough: the code must be an active ISO 4217 currency (SPEC §2).
+    let active = [
+        "USD", "EUR", "GBP", "JPY", "BHD", "KWD", "CLF", "XOF", "CHF", "ISK",
+    ];
+    let unknown = [
+        "ZZZ", "ABC", "XAU", "XAG", "XTS", "XXX", "XDR", "BGN", "HRK",
+    ];
     prop_oneof![
-        6 => "[A-Z]{3}".prop_map(|c| valid(format!("\"{c}\""))),
+        6 => proptest::sample::select(active.to_vec()).prop_map(|c| valid(format!("\"{c}\""))),
         1 => Just(OMITTED_BAD),
         1 => prop_oneof!["[a-z]{3}", "[A-Z]{1,2}", "[A-Z]{4,6}", Just("U\\u0000D".to_owned())]
             .prop_map(|c| invalid(format!("\"{c}\""))),
+        1 => proptest::sample::select(unknown.to_vec()).prop_map(|c| invalid(format!("\"{c}\""))),
     ]
 }
 
@@ -1653,7 +1690,6 @@ fn body_strategy() -> impl Strategy<Value = Body> {
 #[test]
 fn random_disbursement_bodies_are_created_exactly_when_valid_and_never_crash_the_server() {
     let h = Harness::spawn();
-    let token = h.token(uuid());
     let mut runner = TestRunner::new(Config {
         cases: 300,
         failure_persistence: None,
@@ -1661,6 +1697,9 @@ fn random_disbursement_bodies_are_created_exactly_when_valid_and_never_crash_the
     });
     let tally = std::sync::Mutex::new((0usize, 0usize));
     let result = runner.run(&body_strategy(), |body| {
+        // A tenant per case: amounts up to i64::MAX are valid alone, but two of them in one
+        // tenant would rightly be refused (422 amount_out_of_range, the currency's totals).
+        let token = h.token(uuid());
         let text = body.render();
         let before = h.counts();
         let raw = h.send(&Req::post("/v1/disbursements", &token, text.clone()).bytes());

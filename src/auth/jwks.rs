@@ -1,12 +1,14 @@
 //! The issuer's JSON Web Key Set, from a file or an HTTP(S) URL, cached by `kid`. An unknown
 //! `kid` triggers one refresh, at most once per `refresh_min_interval`, so a flood of forged
 //! kids cannot hammer the issuer. If the issuer is down, the keys already cached keep working.
+//! A key whose `use` is not `sig`, or whose `key_ops` lack `verify`, is never loaded, so it can
+//! never verify a token.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::jwk::{Jwk, JwkSet};
+use jsonwebtoken::jwk::{Jwk, JwkSet, KeyOperations, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey};
 
 /// Where the JWKS is read from.
@@ -42,6 +44,22 @@ pub struct KeyStore {
     min_interval: Duration,
     keys: parking_lot::RwLock<HashMap<String, CachedKey>>,
     last_refresh: tokio::sync::Mutex<Option<Instant>>,
+}
+
+/// Whether a JWK may verify signatures (RFC 7517 §4.2, §4.3): a `use` other than `sig`, or
+/// `key_ops` without `verify`, rules the key out. A key that states neither may verify.
+fn may_verify(jwk: &Jwk) -> bool {
+    let use_ok = jwk
+        .common
+        .public_key_use
+        .as_ref()
+        .is_none_or(|u| matches!(u, PublicKeyUse::Signature));
+    let ops_ok = jwk
+        .common
+        .key_operations
+        .as_ref()
+        .is_none_or(|ops| ops.iter().any(|op| matches!(op, KeyOperations::Verify)));
+    use_ok && ops_ok
 }
 
 fn key_alg(jwk: &Jwk) -> Option<Algorithm> {
@@ -99,6 +117,13 @@ impl KeyStore {
         let set = self.fetch().await?;
         let mut keys = HashMap::new();
         for (i, jwk) in set.keys.iter().enumerate() {
+            if !may_verify(jwk) {
+                tracing::warn!(
+                    kid = jwk.common.key_id.as_deref().unwrap_or_default(),
+                    "skipping JWK not meant for verifying signatures (use/key_ops)"
+                );
+                continue;
+            }
             match DecodingKey::from_jwk(jwk) {
                 Ok(key) => {
                     let kid = jwk.common.key_id.clone().unwrap_or_else(|| format!("#{i}"));
@@ -142,5 +167,52 @@ impl KeyStore {
             tracing::warn!(error = %e, "JWKS refresh failed; keeping cached keys");
         }
         self.lookup(kid, alg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwk(extra: &serde_json::Value) -> Jwk {
+        let mut key = serde_json::json!({
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "alg": "EdDSA",
+            "kid": "k",
+            "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+        });
+        for (name, value) in extra.as_object().expect("object") {
+            key[name] = value.clone();
+        }
+        serde_json::from_value(key).expect("a JWK")
+    }
+
+    #[test]
+    fn a_signing_key_or_one_that_says_nothing_may_verify() {
+        for extra in [
+            serde_json::json!({}),
+            serde_json::json!({ "use": "sig" }),
+            serde_json::json!({ "key_ops": ["verify"] }),
+            serde_json::json!({ "key_ops": ["sign", "verify"] }),
+            serde_json::json!({ "use": "sig", "key_ops": ["verify"] }),
+        ] {
+            assert!(may_verify(&jwk(&extra)), "{extra}");
+        }
+    }
+
+    #[test]
+    fn an_encryption_key_or_one_without_verify_never_verifies() {
+        for extra in [
+            serde_json::json!({ "use": "enc" }),
+            serde_json::json!({ "use": "other" }),
+            serde_json::json!({ "key_ops": [] }),
+            serde_json::json!({ "key_ops": ["sign"] }),
+            serde_json::json!({ "key_ops": ["encrypt", "wrapKey"] }),
+            serde_json::json!({ "use": "enc", "key_ops": ["verify"] }),
+            serde_json::json!({ "use": "sig", "key_ops": ["sign"] }),
+        ] {
+            assert!(!may_verify(&jwk(&extra)), "{extra}");
+        }
     }
 }

@@ -180,16 +180,9 @@ impl Authenticator {
         }))
     }
 
-    /// Verifies `Authorization` header value `Bearer <jwt>`.
+    /// Verifies `Authorization` header value `Bearer <jwt>` (scheme in any case, RFC 9110).
     pub async fn authenticate(&self, header: Option<&str>) -> Result<Principal, AuthError> {
-        let token = header
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(AuthError::Missing)?;
+        let token = header.and_then(bearer_token).ok_or(AuthError::Missing)?;
         let now = unix_now();
         if let Some(p) = self.cache.read().get(token)
             && p.expires_at > now.saturating_sub(self.settings.leeway_seconds)
@@ -209,6 +202,7 @@ impl Authenticator {
     }
 
     async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
+        refuse_critical_extensions(token)?;
         let header = jsonwebtoken::decode_header(token)
             .map_err(|e| AuthError::Invalid(format!("header: {e}")))?;
         if !self.settings.algorithms.contains(&header.alg) {
@@ -256,6 +250,35 @@ impl Authenticator {
     }
 }
 
+/// The token of an `Authorization` value `<scheme> <token>` whose scheme is `Bearer` in any
+/// letter case (RFC 9110 §11.1: auth schemes are case-insensitive), separated by one or more
+/// spaces. `None` for another scheme or an empty token.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    let (scheme, rest) = header.split_once(' ')?;
+    let token = rest.trim_matches(' ');
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Refuses a JWS whose protected header has a `crit` member (RFC 7515 §4.1.11): `crit` names
+/// extensions the recipient must understand, and this service understands none. The header is
+/// read here as plain JSON, so any `crit` value counts (`null`, `[]`, a string), whatever a JWT
+/// library's header type would make of it.
+fn refuse_critical_extensions(token: &str) -> Result<(), AuthError> {
+    use base64::Engine;
+    let segment = token.split('.').next().unwrap_or_default();
+    let json = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|e| AuthError::Invalid(format!("header is not base64url: {e}")))?;
+    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&json)
+        .map_err(|e| AuthError::Invalid(format!("header is not a JSON object: {e}")))?;
+    if header.contains_key("crit") {
+        return Err(AuthError::Invalid(
+            "header names critical extensions (crit); none is understood".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Parses `HPTS_AUTH_ALGORITHMS` (comma-separated); only RS256, ES256 and `EdDSA` are allowed.
 pub fn parse_algorithms(s: &str) -> Result<Vec<Algorithm>, String> {
     let mut out = Vec::new();
@@ -275,4 +298,64 @@ pub fn parse_algorithms(s: &str) -> Result<Vec<Algorithm>, String> {
         return Err("at least one algorithm is required".into());
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_matched_in_any_case() {
+        for header in [
+            "Bearer abc",
+            "bearer abc",
+            "BEARER abc",
+            "bEaReR abc",
+            "Bearer   abc  ",
+        ] {
+            assert_eq!(bearer_token(header), Some("abc"), "{header:?}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_and_empty_tokens_are_not_bearer_tokens() {
+        for header in [
+            "Basic abc",
+            "Bearerabc",
+            "Bearer",
+            "Bearer ",
+            "Bearer    ",
+            "abc",
+            "Token abc",
+            "",
+            " Bearer abc",
+        ] {
+            assert_eq!(bearer_token(header), None, "{header:?}");
+        }
+    }
+
+    fn token_with_header(header: &serde_json::Value) -> String {
+        use base64::Engine;
+        let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        format!(
+            "{}.{}.sig",
+            b64(&serde_json::to_vec(header).expect("json")),
+            b64(b"{}")
+        )
+    }
+
+    #[test]
+    fn a_header_with_crit_is_refused_whatever_its_value() {
+        for crit in [
+            serde_json::json!(["exp"]),
+            serde_json::json!([]),
+            serde_json::json!(null),
+            serde_json::json!("b64"),
+        ] {
+            let token = token_with_header(&serde_json::json!({ "alg": "EdDSA", "crit": crit }));
+            assert!(refuse_critical_extensions(&token).is_err(), "{crit}");
+        }
+        let plain = token_with_header(&serde_json::json!({ "alg": "EdDSA", "kid": "k" }));
+        assert_eq!(refuse_critical_extensions(&plain), Ok(()));
+    }
 }

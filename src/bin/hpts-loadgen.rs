@@ -290,7 +290,7 @@ struct Tenant {
     auth: HeaderValue,
     /// Loans created during setup (empty for `disburse`).
     pool: Vec<Loan>,
-    /// Days after 1970-01-01 of this tenant's next accrual batch (one date per batch, so two
+    /// Days after the opening date of this tenant's next accrual batch (one date per batch, so two
     /// batches never accrue the same loan for the same date).
     next_accrual_day: AtomicU64,
 }
@@ -474,12 +474,13 @@ fn accrual_body(program: &str, date: &str, loans: &[(&Loan, String)]) -> String 
     .to_string()
 }
 
-/// `YYYY-MM-DD` of `days` after 1970-01-01.
+/// `YYYY-MM-DD` of `days` after [`EFFECTIVE_AT`], the date every loan opens: an accrual may not
+/// be dated before its loan's first disbursement.
 fn day_string(days: u64) -> String {
-    let epoch =
-        time::Date::from_calendar_date(1970, time::Month::January, 1).unwrap_or(time::Date::MIN);
+    let opening =
+        time::Date::from_calendar_date(2025, time::Month::June, 2).unwrap_or(time::Date::MIN);
     let days = i64::try_from(days).unwrap_or(i64::MAX);
-    let date = epoch
+    let date = opening
         .checked_add(time::Duration::days(days))
         .unwrap_or(time::Date::MAX);
     format!(
@@ -1362,8 +1363,8 @@ mod tests {
     }
 
     #[test]
-    fn accrual_dates_count_days_from_1970() {
-        assert_eq!(day_string(0), "1970-01-01");
-        assert_eq!(day_string(365), "1971-01-01");
+    fn accrual_dates_count_days_from_the_loans_opening_date() {
+        assert_eq!(day_string(0), EFFECTIVE_AT);
+        assert_eq!(day_string(365), "2026-06-02");
     }
 }

@@ -1,12 +1,21 @@
-//! Request bodies: `Content-Type: application/json` (else 415), a size limit per route (else
-//! 413, checked while streaming so a huge body is never buffered), strict JSON (duplicate keys
-//! and invalid UTF-8 are 400 `malformed_json`), and the canonical form used for fingerprints.
+//! Request bodies: `Content-Type: application/json` (else 415), no `Content-Encoding` but
+//! `identity` (else 415: bodies are never decompressed), a size limit per route (else 413,
+//! checked while streaming so a huge body is never buffered), a read timeout (408, so a
+//! stalled or drip-fed body never holds a handler), strict JSON (duplicate keys and invalid
+//! UTF-8 are 400 `malformed_json`), and the canonical form used for fingerprints.
+//!
+//! The body is read from the raw [`web::Payload`], which actix never decompresses (only its
+//! `Bytes`/`Json` extractors would), so the `Content-Encoding` check is the only gate.
 
 use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use actix_web::HttpRequest;
+use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::http::header;
 use actix_web::web::{self, BytesMut};
+use actix_web::{HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -17,6 +26,26 @@ use crate::http::problem::{ApiError, Code};
 pub const SMALL_LIMIT: usize = 64 * 1024;
 /// Limit for `/v1/accruals/batch` (4 MiB).
 pub const BATCH_LIMIT: usize = 4 * 1024 * 1024;
+
+/// Longest wait for the next bytes of a body once its headers have arrived: a client that sends
+/// nothing for this long is answered 408 `request_timeout` and the connection is closed.
+pub const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest time a whole body may take, however steadily it trickles in (a 4 MiB accrual batch
+/// needs about 0.6 Mbit/s to make it); past it, 408 `request_timeout`.
+pub const BODY_READ_DEADLINE: Duration = Duration::from_mins(1);
+
+/// True unless the body carries a content coding other than `identity` (in any header line).
+fn is_identity_encoded(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::CONTENT_ENCODING)
+        .all(|value| {
+            value.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .all(|coding| coding.is_empty() || coding.eq_ignore_ascii_case("identity"))
+            })
+        })
+}
 
 fn is_json(req: &HttpRequest) -> bool {
     req.headers()
@@ -50,16 +79,23 @@ impl JsonBody {
     }
 }
 
-/// Reads and parses the body as JSON.
+/// Reads and parses the body as JSON. On 408 `request_timeout` the caller should answer with
+/// [`closing_response`], so the connection is closed rather than left draining.
 pub async fn read_json(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: &mut web::Payload,
     limit: usize,
 ) -> Result<JsonBody, ApiError> {
     if !is_json(req) {
         return Err(ApiError::new(
             Code::UnsupportedMediaType,
             "Content-Type must be application/json",
+        ));
+    }
+    if !is_identity_encoded(req) {
+        return Err(ApiError::new(
+            Code::UnsupportedMediaType,
+            "Content-Encoding is not supported: send the body uncompressed (identity)",
         ));
     }
     let too_large = || {
@@ -76,19 +112,106 @@ pub async fn read_json(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
+    let raw = read_limited(payload, declared, limit, ReadTimeouts::BODY)
+        .await?
+        .ok_or_else(too_large)?;
+    let value = parse_strict(&raw)?;
+    Ok(JsonBody { raw, value })
+}
+
+/// How long a body read may wait.
+#[derive(Debug, Clone, Copy)]
+struct ReadTimeouts {
+    /// Longest pause between two pieces of the body.
+    idle: Duration,
+    /// Longest time for the whole body.
+    deadline: Duration,
+}
+
+impl ReadTimeouts {
+    const BODY: ReadTimeouts = ReadTimeouts {
+        idle: BODY_IDLE_TIMEOUT,
+        deadline: BODY_READ_DEADLINE,
+    };
+}
+
+/// Streams the body into memory: `None` as soon as it exceeds `limit`, 408 if it pauses for
+/// longer than `timeouts.idle` or is not complete within `timeouts.deadline`.
+async fn read_limited<S, E>(
+    payload: &mut S,
+    declared: Option<usize>,
+    limit: usize,
+    timeouts: ReadTimeouts,
+) -> Result<Option<web::Bytes>, ApiError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
+    E: fmt::Display,
+{
+    let deadline = tokio::time::Instant::now() + timeouts.deadline;
+    let timed_out = || {
+        ApiError::new(
+            Code::RequestTimeout,
+            format!(
+                "the request body was not received in time (at most {}s without data, {}s in all)",
+                timeouts.idle.as_secs(),
+                timeouts.deadline.as_secs()
+            ),
+        )
+    };
     let mut buf = BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
-    while let Some(chunk) = payload.next().await {
+    loop {
+        let wait_until = deadline.min(tokio::time::Instant::now() + timeouts.idle);
+        let next = tokio::time::timeout_at(wait_until, payload.next())
+            .await
+            .map_err(|_| timed_out())?;
+        let Some(chunk) = next else { break };
         let chunk = chunk.map_err(|e| {
             ApiError::new(Code::MalformedJson, format!("could not read the body: {e}"))
         })?;
         if buf.len() + chunk.len() > limit {
-            return Err(too_large());
+            return Ok(None);
         }
         buf.extend_from_slice(&chunk);
     }
-    let raw = buf.freeze();
-    let value = parse_strict(&raw)?;
-    Ok(JsonBody { raw, value })
+    Ok(Some(buf.freeze()))
+}
+
+/// `problem` as a response that closes the connection once it is sent.
+///
+/// When a handler answers before the body has fully arrived, actix-http keeps reading (and
+/// discarding) a chunked body whose payload was dropped, with no timer: a client that stalled
+/// would hold the connection for ever. Keeping the unread payload alive until the answer is
+/// written makes actix close the connection instead (`Connection: close`, then a short linger).
+pub fn closing_response(problem: &ApiError, payload: web::Payload) -> HttpResponse {
+    use actix_web::ResponseError;
+    problem
+        .error_response()
+        .map_body(|_, body| HoldPayload {
+            body,
+            _payload: payload,
+        })
+        .map_into_boxed_body()
+}
+
+/// A response body that owns the request payload until it has been sent.
+struct HoldPayload {
+    body: BoxBody,
+    _payload: web::Payload,
+}
+
+impl MessageBody for HoldPayload {
+    type Error = <BoxBody as MessageBody>::Error;
+
+    fn size(&self) -> BodySize {
+        self.body.size()
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<web::Bytes, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_next(cx)
+    }
 }
 
 /// Parses JSON, refusing duplicate object keys.
@@ -213,6 +336,102 @@ pub fn canonical(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_identity_or_no_content_encoding_counts_as_uncompressed() {
+        use actix_web::test::TestRequest;
+        let with = |values: &[&str]| {
+            let mut req = TestRequest::default();
+            for v in values {
+                req = req.append_header((header::CONTENT_ENCODING, *v));
+            }
+            is_identity_encoded(&req.to_http_request())
+        };
+        assert!(with(&[]));
+        assert!(with(&["identity"]));
+        assert!(with(&["IDENTITY"]));
+        assert!(with(&["identity, identity"]));
+        for coded in [
+            "gzip",
+            "br",
+            "deflate",
+            "zstd",
+            "x-gzip",
+            "compress",
+            "identity, gzip",
+        ] {
+            assert!(!with(&[coded]), "{coded}");
+        }
+        assert!(
+            !with(&["identity", "gzip"]),
+            "a second header line counts too"
+        );
+    }
+
+    /// A body arriving as `pieces`, each after `gap`, then (if `then_stall`) never finishing.
+    fn trickle(
+        pieces: usize,
+        gap: Duration,
+        then_stall: bool,
+    ) -> impl futures_util::Stream<Item = Result<web::Bytes, std::convert::Infallible>> + Unpin
+    {
+        let body = futures_util::stream::unfold(0, move |n| async move {
+            if n == pieces {
+                if then_stall {
+                    std::future::pending::<()>().await;
+                }
+                return None;
+            }
+            tokio::time::sleep(gap).await;
+            Some((Ok(web::Bytes::from_static(b" ")), n + 1))
+        });
+        Box::pin(body)
+    }
+
+    const FAST: ReadTimeouts = ReadTimeouts {
+        idle: Duration::from_millis(200),
+        deadline: Duration::from_millis(800),
+    };
+
+    #[actix_web::rt::test]
+    async fn a_body_that_arrives_in_time_is_read_whole() {
+        let mut body = trickle(5, Duration::from_millis(10), false);
+        let read = read_limited(&mut body, None, 100, FAST)
+            .await
+            .expect("read");
+        assert_eq!(read.as_deref(), Some(&b"     "[..]));
+        let mut big = trickle(5, Duration::from_millis(1), false);
+        let read = read_limited(&mut big, None, 4, FAST).await.expect("read");
+        assert!(read.is_none(), "over the limit");
+    }
+
+    #[actix_web::rt::test]
+    async fn a_body_that_stops_arriving_is_a_408_after_the_idle_timeout() {
+        let started = std::time::Instant::now();
+        let mut body = trickle(1, Duration::from_millis(1), true);
+        let err = read_limited(&mut body, None, 100, FAST)
+            .await
+            .expect_err("timed out");
+        assert_eq!(err.code, Code::RequestTimeout);
+        let waited = started.elapsed();
+        assert!(waited >= FAST.idle && waited < FAST.deadline, "{waited:?}");
+    }
+
+    #[actix_web::rt::test]
+    async fn a_body_that_trickles_is_a_408_at_the_deadline_however_steady() {
+        let started = std::time::Instant::now();
+        // A byte every 100 ms never trips the 200 ms idle timeout, but runs past 800 ms.
+        let mut body = trickle(1_000, Duration::from_millis(100), false);
+        let err = read_limited(&mut body, None, 10_000, FAST)
+            .await
+            .expect_err("timed out");
+        assert_eq!(err.code, Code::RequestTimeout);
+        let waited = started.elapsed();
+        assert!(
+            waited >= FAST.deadline && waited < FAST.deadline * 2,
+            "{waited:?}"
+        );
+    }
 
     #[test]
     fn duplicate_keys_are_refused_at_any_depth() {

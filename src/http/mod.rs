@@ -1,10 +1,12 @@
 //! The HTTP edge (actix-web): the route table, shared state, authentication of requests, the
-//! problem+json error table ([`problem`]), body parsing ([`body`], [`validate`]), the shared
-//! write path ([`mod@write`]), trace context ([`trace`]) and thin handlers ([`handlers`]).
+//! problem+json error table ([`problem`]), request-head rules ([`edge`]: repeated headers,
+//! `HEAD`, unknown methods), body parsing ([`body`], [`validate`]), the shared write path
+//! ([`mod@write`]), trace context ([`trace`]) and thin handlers ([`handlers`]).
 //! Handlers parse into domain types, check scope, call the store, and shape the answer.
 
 pub mod body;
 pub mod dto;
+pub mod edge;
 pub mod handlers;
 pub mod metrics;
 pub mod openapi;
@@ -48,6 +50,7 @@ impl AppState {
         req: &HttpRequest,
         scope: Scope,
     ) -> Result<Principal, ApiError> {
+        // A repeated `Authorization` never gets here: the edge refuses it (`duplicate_header`).
         let header = req
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)
@@ -91,6 +94,10 @@ pub async fn unknown_route() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(Code::NotFound, "no such route"))
 }
 
+/// The `Allow` header of a GET resource: `HEAD` is answered wherever `GET` is (the edge serves
+/// it as `GET`, see [`edge`]).
+pub const ALLOW_GET: &str = "GET, HEAD";
+
 /// A resource answering `method` with `handler`, and 405 (with `Allow`) to any other method.
 fn endpoint<F, Args>(path: &str, method: &'static str, handler: F) -> actix_web::Resource
 where
@@ -98,15 +105,15 @@ where
     Args: actix_web::FromRequest + 'static,
     F::Output: actix_web::Responder + 'static,
 {
-    let route = if method == "POST" {
-        web::post()
+    let (route, allow) = if method == "POST" {
+        (web::post(), "POST")
     } else {
-        web::get()
+        (web::get(), ALLOW_GET)
     };
     web::resource(path.to_owned())
         .route(route.to(handler))
         .default_service(web::to(move || async move {
-            Err::<HttpResponse, _>(method_not_allowed(method))
+            Err::<HttpResponse, _>(method_not_allowed(allow))
         }))
 }
 

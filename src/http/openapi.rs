@@ -15,7 +15,7 @@
 //!    scheme, the `traceparent` header on every response, `Idempotent-Replayed: true`.
 //! 4. `schemas`: documentation-only types (never constructed): request bodies (closed, with every
 //!    wire rule the parser enforces), receipts, read responses and the problem body.
-//! 5. `responses`: reusable error responses (401, 403, 405, 413, 415, 429, 500, 503).
+//! 5. `responses`: reusable error responses (401, 403, 405, 408, 413, 415, 429, 500, 503).
 //! 6. `params`: the `Idempotency-Key` header and the query strings.
 //! 7. `operations`: one stub per route of [`crate::http::routes`] plus `/metrics` and
 //!    `/openapi.json`, each with its scope (in the security requirement and the description) and
@@ -28,7 +28,7 @@
 //! |---|---|
 //! | money in a request, and non-negative money in a response | `^(0\|[1-9][0-9]{0,18})$`, a string |
 //! | money that may be negative (account balances, reconciliation) | `^(0\|-?[1-9][0-9]{0,18})$` |
-//! | currency | `^[A-Z]{3}$` |
+//! | currency | `^[A-Z]{3}$` and an active ISO 4217 code (else `unknown_currency`) |
 //! | account code | `^[0-9]{4}$` |
 //! | `Idempotency-Key` | `^[A-Za-z0-9][A-Za-z0-9._:\-]{7,254}$` |
 //! | `traceparent` | `^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$` |
@@ -93,7 +93,7 @@ async fn redirect_to_docs() -> impl Responder {
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError {
-        allow: Some("GET"),
+        allow: Some(crate::http::ALLOW_GET),
         ..ApiError::new(
             Code::MethodNotAllowed,
             "this method is not allowed on this resource",
@@ -123,6 +123,10 @@ key with the same body answers 200 with the identical stored body and `Idempoten
 true`; the same key with another body is 422 `idempotency_mismatch`.\n\n\
 **Errors** are RFC 9457 `application/problem+json` with a stable `code`; validation errors list \
 every failing field in `errors[]`.\n\n\
+**Headers**: `Authorization`, `Idempotency-Key` and `Content-Type` may each appear once; a \
+repeated one is 400 `duplicate_header` on any route. `HEAD` is answered wherever `GET` is. A \
+request body must not be compressed (`Content-Encoding` other than `identity` is 415) and must \
+arrive in time (408 `request_timeout` after 10 s without data or 60 s in all).\n\n\
 **Tracing**: send a W3C `traceparent` to join your trace; every response carries the server \
 span's `traceparent`, and `tracestate` is echoed unchanged.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
@@ -193,6 +197,7 @@ span's `traceparent`, and `tracestate` is echoed unchanged.",
             responses::Unauthenticated,
             responses::Forbidden,
             responses::MethodNotAllowed,
+            responses::RequestTimeout,
             responses::PayloadTooLarge,
             responses::UnsupportedMediaType,
             responses::RateLimited,
@@ -339,7 +344,8 @@ mod schemas {
         errors: Vec<FieldError>,
     }
 
-    /// Stable error codes (SPEC §10, plus `method_not_allowed` and `headers_too_large`).
+    /// Stable error codes (SPEC §10, plus `method_not_allowed`, `request_timeout` and
+    /// `headers_too_large`).
     #[derive(ToSchema)]
     #[serde(rename_all = "snake_case")]
     pub enum ProblemCode {
@@ -347,6 +353,7 @@ mod schemas {
         MalformedJson,
         IdempotencyKeyMissing,
         IdempotencyKeyInvalid,
+        DuplicateHeader,
         InvalidPageToken,
         Unauthenticated,
         InsufficientScope,
@@ -355,6 +362,7 @@ mod schemas {
         IdempotencyInProgress,
         AlreadyReversed,
         DuplicateExternalRef,
+        RequestTimeout,
         PayloadTooLarge,
         UnsupportedMediaType,
         HeadersTooLarge,
@@ -385,8 +393,9 @@ mod schemas {
         field: String,
         /// Stable reason: `required`, `invalid_type`, `invalid_format`, `invalid_value`,
         /// `out_of_range`, `too_short`, `too_long`, `unknown_field`, `duplicate`,
-        /// `amount_must_be_positive`, or a batch item code (`loan_not_found`,
-        /// `principal_mismatch`, `interest_mismatch`, `already_accrued`, `mixed_currency_batch`).
+        /// `unknown_currency`, `duplicate_header`, `amount_must_be_positive`, or a batch item
+        /// code (`loan_not_found`, `principal_mismatch`, `interest_mismatch`, `already_accrued`,
+        /// `mixed_currency_batch`).
         #[schema(pattern = "^[a-z][a-z0-9_]*$", example = "invalid_format")]
         code: String,
         /// Human explanation.
@@ -440,7 +449,8 @@ mod schemas {
         /// most 9223372036854775807.
         #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "150000")]
         amount_minor: String,
-        /// ISO 4217 code (bound by the first disbursement).
+        /// An active ISO 4217 code (else 400, `errors[].code` `unknown_currency`); bound by the
+        /// first disbursement.
         #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
         currency: String,
         /// Effective date, `YYYY-MM-DD`.
@@ -478,7 +488,8 @@ mod schemas {
         /// Amount in minor units, greater than 0.
         #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "88849")]
         amount_minor: String,
-        /// Must be the loan's currency (else 422 `currency_mismatch`).
+        /// An active ISO 4217 code (else 400 `unknown_currency`) and the loan's currency (else
+        /// 422 `currency_mismatch`).
         #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
         currency: String,
         /// Effective date, `YYYY-MM-DD`.
@@ -516,7 +527,8 @@ mod schemas {
         /// Amount in minor units, greater than 0.
         #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "2500")]
         amount_minor: String,
-        /// Must be the loan's currency (else 422 `currency_mismatch`).
+        /// An active ISO 4217 code (else 400 `unknown_currency`) and the loan's currency (else
+        /// 422 `currency_mismatch`).
         #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
         currency: String,
         /// Effective date, `YYYY-MM-DD`.
@@ -1066,7 +1078,7 @@ mod responses {
     #[derive(ToResponse)]
     #[response(
         content_type = "application/problem+json",
-        headers(("Allow" = String, description = "The method the path answers: `GET` or `POST`"))
+        headers(("Allow" = String, description = "The methods the path answers: `GET, HEAD` or `POST`"))
     )]
     pub struct MethodNotAllowed(Problem);
 
@@ -1075,7 +1087,14 @@ mod responses {
     #[response(content_type = "application/problem+json")]
     pub struct PayloadTooLarge(Problem);
 
-    /// 415 `unsupported_media_type`: `Content-Type` is not `application/json`.
+    /// 408 `request_timeout`: the request body stalled (10 s without data) or took longer than
+    /// 60 s in all. Nothing was written and the key was not used; the connection is closed.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct RequestTimeout(Problem);
+
+    /// 415 `unsupported_media_type`: `Content-Type` is not `application/json`, or the body has
+    /// a `Content-Encoding` other than `identity` (bodies are never decompressed).
     #[derive(ToResponse)]
     #[response(content_type = "application/problem+json")]
     pub struct UnsupportedMediaType(Problem);
@@ -1151,7 +1170,8 @@ mod params {
     #[derive(IntoParams)]
     #[into_params(parameter_in = Query)]
     pub struct AccountBalanceQuery {
-        /// ISO 4217 code of the balance (required).
+        /// Active ISO 4217 code of the balance (required; an unknown code is 400
+        /// `unknown_currency`).
         #[param(pattern = "^[A-Z]{3}$", example = "USD")]
         currency: String,
         /// Balance layer; `SETTLED` when absent.
@@ -1212,7 +1232,7 @@ mod operations {
         ReconciliationQuery,
     };
     use super::responses::{
-        Forbidden, InternalError, MethodNotAllowed, PayloadTooLarge, RateLimited,
+        Forbidden, InternalError, MethodNotAllowed, PayloadTooLarge, RateLimited, RequestTimeout,
         ServiceUnavailable, Unauthenticated, UnsupportedMediaType,
     };
     #[allow(
@@ -1239,7 +1259,7 @@ mod operations {
             (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
                 body = DisbursementReceipt,
                 headers(("Idempotent-Replayed" = String, description = "`true`"))),
-            (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing` or `idempotency_key_invalid`.",
+            (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
                 body = Problem, content_type = "application/problem+json"),
             (status = 401, response = Unauthenticated),
             (status = 403, response = Forbidden),
@@ -1248,6 +1268,7 @@ mod operations {
             (status = 409, description = "`idempotency_in_progress`: the first request with this key is still being processed.",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+            (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
             (status = 422, description = "`idempotency_mismatch`, `borrower_mismatch`, `currency_mismatch` or `amount_must_be_positive`.",
@@ -1275,7 +1296,7 @@ mod operations {
             (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
                 body = PaymentReceipt,
                 headers(("Idempotent-Replayed" = String, description = "`true`"))),
-            (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing` or `idempotency_key_invalid`.",
+            (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
                 body = Problem, content_type = "application/problem+json"),
             (status = 401, response = Unauthenticated),
             (status = 403, response = Forbidden),
@@ -1284,6 +1305,7 @@ mod operations {
             (status = 409, description = "`duplicate_external_ref` (another payment of this tenant has this `external_ref`), or `idempotency_in_progress` (with `Retry-After`).",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying (`idempotency_in_progress` only)"))),
+            (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
             (status = 422, description = "`idempotency_mismatch`, `loan_not_found`, `borrower_mismatch`, `currency_mismatch` or `amount_must_be_positive`.",
@@ -1309,7 +1331,7 @@ mod operations {
             (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
                 body = FeeReceipt,
                 headers(("Idempotent-Replayed" = String, description = "`true`"))),
-            (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing` or `idempotency_key_invalid`.",
+            (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
                 body = Problem, content_type = "application/problem+json"),
             (status = 401, response = Unauthenticated),
             (status = 403, response = Forbidden),
@@ -1318,6 +1340,7 @@ mod operations {
             (status = 409, description = "`idempotency_in_progress`: the first request with this key is still being processed.",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+            (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
             (status = 422, description = "`idempotency_mismatch`, `loan_not_found`, `currency_mismatch` or `amount_must_be_positive`.",
@@ -1345,7 +1368,7 @@ mod operations {
             (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
                 body = AccrualReceipt,
                 headers(("Idempotent-Replayed" = String, description = "`true`"))),
-            (status = 400, description = "`validation_failed` (every failing field in `errors[]`, e.g. `loans[3].interest_minor`; a loan listed twice is `duplicate`), `malformed_json`, `idempotency_key_missing` or `idempotency_key_invalid`.",
+            (status = 400, description = "`validation_failed` (every failing field in `errors[]`, e.g. `loans[3].interest_minor`; a loan listed twice is `duplicate`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
                 body = Problem, content_type = "application/problem+json"),
             (status = 401, response = Unauthenticated),
             (status = 403, response = Forbidden),
@@ -1354,6 +1377,7 @@ mod operations {
             (status = 409, description = "`idempotency_in_progress`: the first request with this key is still being processed.",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+            (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
             (status = 422, description = "`idempotency_mismatch`, `amount_must_be_positive`, or a refused batch: `loan_not_found`, `principal_mismatch`, `interest_mismatch`, `already_accrued` or `mixed_currency_batch` (the code of the first refused loan), with one `errors[]` item per refused loan. Nothing is written.",
@@ -1382,7 +1406,7 @@ mod operations {
             (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
                 body = ReversalReceipt,
                 headers(("Idempotent-Replayed" = String, description = "`true`"))),
-            (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing` or `idempotency_key_invalid`.",
+            (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
                 body = Problem, content_type = "application/problem+json"),
             (status = 401, response = Unauthenticated),
             (status = 403, response = Forbidden),
@@ -1393,6 +1417,7 @@ mod operations {
             (status = 409, description = "`already_reversed`, or `idempotency_in_progress` (with `Retry-After`).",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying (`idempotency_in_progress` only)"))),
+            (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
             (status = 422, description = "`idempotency_mismatch`, `cannot_reverse_reversal` or `reversal_blocked_by_later_activity`.",

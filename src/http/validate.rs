@@ -9,10 +9,26 @@ use uuid::Uuid;
 use crate::clock::parse_date;
 use crate::http::problem::FieldError;
 use crate::ledger::ids::parse_uuid;
-use crate::ledger::money::{Currency, Money, MoneyParseError};
+use crate::ledger::money::{Currency, CurrencyParseError, Money, MoneyParseError};
 
 /// Most bytes a serialised `metadata` object may have.
 pub const METADATA_MAX_BYTES: usize = 2048;
+
+/// Parses a client's currency code: `invalid_format` unless `^[A-Z]{3}$`, `unknown_currency`
+/// for a well-formed code that is not an active ISO 4217 currency. Shared by bodies and query
+/// strings so both answer alike.
+pub fn currency(raw: &str, field: String) -> Result<Currency, FieldError> {
+    Currency::parse_wire(raw).map_err(|e| match e {
+        CurrencyParseError::Format => {
+            FieldError::new(field, "invalid_format", "must match ^[A-Z]{3}$")
+        }
+        CurrencyParseError::Unknown => FieldError::new(
+            field,
+            "unknown_currency",
+            "is not an active ISO 4217 currency code",
+        ),
+    })
+}
 
 /// Collected failures of one request.
 #[derive(Debug, Default)]
@@ -167,18 +183,12 @@ impl<'a> Obj<'a> {
         }
     }
 
-    /// An ISO 4217 code.
+    /// An active ISO 4217 code (see [`currency`]).
     pub fn currency(&mut self, name: &'static str, report: &mut Report) -> Option<Currency> {
         let s = self.string(name, true, report)?;
-        let parsed = Currency::parse(s);
-        if parsed.is_none() {
-            report.errors.push(FieldError::new(
-                self.path_of(name),
-                "invalid_format",
-                "must match ^[A-Z]{3}$",
-            ));
-        }
-        parsed
+        currency(s, self.path_of(name))
+            .map_err(|e| report.errors.push(e))
+            .ok()
     }
 
     /// A `YYYY-MM-DD` calendar date.

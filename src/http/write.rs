@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::auth::Scope;
 use crate::http::AppState;
-use crate::http::body::{canonical, read_json};
+use crate::http::body::{canonical, closing_response, read_json};
 use crate::http::problem::{ApiError, Code};
 use crate::http::validate::Report;
 use crate::ledger::commands::Command;
@@ -22,6 +22,7 @@ use crate::ledger::ids::TenantId;
 use crate::store::{WriteOutcome, WriteRequest};
 
 /// Parses the `Idempotency-Key` header: 8–255 chars of `^[A-Za-z0-9][A-Za-z0-9._:\-]{7,254}$`.
+/// (A repeated header never gets here: the edge refuses it with `duplicate_header`.)
 pub fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
     let Some(raw) = req.headers().get("idempotency-key") else {
         return Err(ApiError::new(
@@ -123,14 +124,19 @@ pub struct WriteRoute {
 /// Runs the shared write path with a route-specific body parser.
 pub async fn handle_write(
     req: HttpRequest,
-    payload: web::Payload,
+    mut payload: web::Payload,
     state: Data<AppState>,
     route: WriteRoute,
     parse: fn(&Value) -> Result<Command, ApiError>,
 ) -> Result<HttpResponse, ApiError> {
     let principal = state.authenticate(&req, route.scope).await?;
     let key = idempotency_key(&req)?;
-    let body = read_json(&req, payload, route.limit).await?;
+    let body = match read_json(&req, &mut payload, route.limit).await {
+        Ok(body) => body,
+        // A stalled body: answer 408 and close the connection (never keep draining it).
+        Err(e) if e.code == Code::RequestTimeout => return Ok(closing_response(&e, payload)),
+        Err(e) => return Err(e),
+    };
     let command = parse(&body.value)?;
     // Stored and returned verbatim (the client's own text), never used for financial logic.
     let metadata = body.raw_metadata();

@@ -11,6 +11,7 @@
 pub(crate) mod batch;
 pub(crate) mod cache;
 pub mod chain;
+pub(crate) mod checkpoint;
 pub mod error;
 pub mod migrate;
 pub mod outbox;
@@ -77,6 +78,7 @@ pub struct Store {
 
 struct Inner {
     writer: WriterHandle,
+    checkpointer: checkpoint::Checkpointer,
     readers: r2d2::Pool<SqliteConnectionManager>,
     heavy: Arc<HeavyReads>,
     stats: Arc<WriterStats>,
@@ -280,9 +282,11 @@ impl Store {
         let stats = Arc::new(WriterStats::default());
         let writer =
             WriterHandle::spawn(conn, settings.writer.clone(), sources, Arc::clone(&stats))?;
+        let checkpointer = checkpoint::Checkpointer::spawn(&settings.path, Arc::clone(&stats))?;
         Ok(Store {
             inner: Arc::new(Inner {
                 writer,
+                checkpointer,
                 readers,
                 heavy,
                 stats,
@@ -468,5 +472,6 @@ impl Store {
     /// Finishes queued writes and stops the writer. Later writes answer `Unavailable`.
     pub fn shutdown(&self) {
         self.inner.writer.shutdown();
+        self.inner.checkpointer.shutdown();
     }
 }

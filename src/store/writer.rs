@@ -103,6 +103,12 @@ pub struct WriterStats {
     pub idempotency_mismatches: AtomicU64,
     /// Idempotency records purged.
     pub idempotency_purged: AtomicU64,
+    /// Passive WAL checkpoints run by the checkpoint thread.
+    pub checkpoints: AtomicU64,
+    /// The WAL's length as the checkpoint thread last saw it.
+    pub wal: crate::store::checkpoint::WalProgress,
+    /// Checkpoints the writer finished itself so the WAL could start over.
+    pub wal_resets: AtomicU64,
     /// Loans the writer holds in memory.
     pub cached_loans: AtomicUsize,
     /// Largest batch so far.
@@ -291,6 +297,24 @@ impl Writer {
                 .max_batch_seen
                 .fetch_max(batch.len(), Ordering::Relaxed);
             self.run_batch(batch);
+            self.let_the_wal_start_over();
+        }
+    }
+
+    /// Between two batches, once the WAL is long, finishes the background thread's checkpoint
+    /// (only the frames written since it last ran remain to copy), so the next transaction
+    /// starts the WAL from the beginning instead of growing it forever.
+    fn let_the_wal_start_over(&mut self) {
+        if !self.stats.wal.wants_reset() {
+            return;
+        }
+        match crate::store::checkpoint::passive(&self.conn) {
+            Ok((frames, done)) => {
+                self.stats.wal.frames.store(0, Ordering::Relaxed);
+                tracing::debug!(frames, done, "writer finished a WAL checkpoint");
+                self.stats.wal_resets.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => tracing::warn!(error = %e, "passive WAL checkpoint failed"),
         }
     }
 

@@ -8,6 +8,7 @@ mod accruals;
 mod auth;
 mod disbursements;
 mod durability;
+mod edge_rules;
 mod edges;
 mod fees;
 mod idempotency;

@@ -60,12 +60,14 @@ const ALWAYS_SENT: &[&str] = &[
 const MONEY: &str = "^(0|[1-9][0-9]{0,18})$";
 const IDEMPOTENCY_KEY: &str = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{7,254}$";
 
-/// Every error code of SPEC §10, plus `method_not_allowed` and `headers_too_large`.
+/// Every error code of SPEC §10, plus `method_not_allowed`, `request_timeout` and
+/// `headers_too_large`.
 const PROBLEM_CODES: &[&str] = &[
     "validation_failed",
     "malformed_json",
     "idempotency_key_missing",
     "idempotency_key_invalid",
+    "duplicate_header",
     "invalid_page_token",
     "unauthenticated",
     "insufficient_scope",
@@ -74,6 +76,7 @@ const PROBLEM_CODES: &[&str] = &[
     "idempotency_in_progress",
     "already_reversed",
     "duplicate_external_ref",
+    "request_timeout",
     "payload_too_large",
     "unsupported_media_type",
     "headers_too_large",
@@ -985,7 +988,7 @@ async fn malformed_reads_and_wrong_methods_answer_what_the_document_says() {
     )
     .await;
     audit.problem("get", DOCUMENT, &a, 405, "method_not_allowed");
-    assert_eq!(a.header("allow"), Some("GET"));
+    assert_eq!(a.header("allow"), Some("GET, HEAD"));
 
     // 400 on reads.
     let a = c.get("/v1/loans/not-a-uuid/balance").await;

@@ -10,8 +10,9 @@ use crate::clock::format_date;
 use crate::http::AppState;
 use crate::http::handlers::Query;
 use crate::http::problem::{ApiError, FieldError};
+use crate::http::validate;
 use crate::ledger::accounts::{Account, Direction, Layer};
-use crate::ledger::money::{Currency, Money};
+use crate::ledger::money::Money;
 
 /// Handler.
 pub async fn balance(
@@ -29,16 +30,15 @@ pub async fn balance(
             "must match ^[0-9]{4}$",
         ));
     }
-    let currency = query.get("currency").map(Currency::parse);
-    match currency {
-        None => query.fail(FieldError::new("currency", "required", "is required")),
-        Some(None) => query.fail(FieldError::new(
-            "currency",
-            "invalid_format",
-            "must match ^[A-Z]{3}$",
-        )),
-        Some(Some(_)) => {}
-    }
+    let currency = match query.get("currency") {
+        None => {
+            query.fail(FieldError::new("currency", "required", "is required"));
+            None
+        }
+        Some(raw) => validate::currency(raw, "currency".to_owned())
+            .map_err(|e| query.fail(e))
+            .ok(),
+    };
     let layer = query
         .get("layer")
         .map_or(Some(Layer::Settled), Layer::parse);
@@ -51,7 +51,7 @@ pub async fn balance(
     }
     let as_of = query.date("as_of_date");
     query.finish()?;
-    let (Some(Some(currency)), Some(layer)) = (currency, layer) else {
+    let (Some(currency), Some(layer)) = (currency, layer) else {
         return Err(ApiError::validation(Vec::new()));
     };
     let account = Account::from_code(code).ok_or_else(ApiError::not_found)?;

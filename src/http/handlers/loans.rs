@@ -145,7 +145,8 @@ pub async fn journal_entries(
     let items: Vec<JournalEntry> = page.items.into_iter().map(JournalEntry::from).collect();
     let next_page_token = page
         .next_after_seq
-        .map(|seq| page_token::encode(key, &scope, seq));
+        .map(|seq| page_token::encode(key, &scope, seq))
+        .transpose()?;
     Ok(HttpResponse::Ok()
         .json(serde_json::json!({ "items": items, "next_page_token": next_page_token })))
 }
