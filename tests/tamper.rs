@@ -461,11 +461,8 @@ fn tenant_sections(report: &str) -> HashMap<String, Vec<String>> {
     sections
 }
 
-#[test]
-fn verify_checks_every_tenant_and_names_the_failed_checks_of_a_tampered_middle_one() {
-    let site = Site::new();
-    let server = site.start();
-    // Three tenants, in the order verify checks them (by id).
+/// Three tenants with two loans each (100,000 and 250,000), in the order verify checks them.
+fn three_tenants(site: &Site, server: &Server) -> [Uuid; 3] {
     let mut tenants = [uuid(), uuid(), uuid()];
     tenants.sort();
     for tenant in tenants {
@@ -485,6 +482,39 @@ fn verify_checks_every_tenant_and_names_the_failed_checks_of_a_tampered_middle_o
             );
         }
     }
+    tenants
+}
+
+/// The report of the tenant whose total became a REAL and whose lines sum beyond i64.
+fn assert_overflowed_tenant_reported(section: &str) {
+    for check in [
+        "trial_balance",
+        "entries_balanced",
+        "materialised_balances_match_lines",
+        "hash_chain_intact",
+    ] {
+        assert_reported(section, check, "MISMATCH");
+    }
+    assert_reported(section, "append_only_guard_present", "ok");
+    assert!(
+        section.contains("does not balance: debits differ from credits in USD"),
+        "the unbalanced entries are named:\n{section}"
+    );
+    assert!(
+        section.contains("account_balances.dr_minor is REAL for 1100 USD SETTLED"),
+        "the REAL total is named:\n{section}"
+    );
+    assert!(
+        section.contains("USD: debits 10000000000000000000 != credits 350000"),
+        "the overflowing sum is computed exactly:\n{section}"
+    );
+}
+
+#[test]
+fn verify_checks_every_tenant_and_names_the_failed_checks_of_a_tampered_middle_one() {
+    let site = Site::new();
+    let server = site.start();
+    let tenants = three_tenants(&site, &server);
     server.stop();
     let (code, text) = verify(&site.db);
     assert_eq!(code, 0, "the untouched database verifies:\n{text}");
@@ -516,27 +546,7 @@ fn verify_checks_every_tenant_and_names_the_failed_checks_of_a_tampered_middle_o
             .unwrap_or_else(|| panic!("tenant {tenant} is not reported:\n{text}"));
         let section = lines.join("\n");
         if i == 1 {
-            for check in [
-                "trial_balance",
-                "entries_balanced",
-                "materialised_balances_match_lines",
-                "hash_chain_intact",
-            ] {
-                assert_reported(&section, check, "MISMATCH");
-            }
-            assert_reported(&section, "append_only_guard_present", "ok");
-            assert!(
-                section.contains("does not balance: debits differ from credits in USD"),
-                "the unbalanced entries are named:\n{section}"
-            );
-            assert!(
-                section.contains("account_balances.dr_minor is REAL for 1100 USD SETTLED"),
-                "the REAL total is named:\n{section}"
-            );
-            assert!(
-                section.contains("USD: debits 10000000000000000000 != credits 350000"),
-                "the overflowing sum is computed exactly:\n{section}"
-            );
+            assert_overflowed_tenant_reported(&section);
         } else {
             for check in CHECKS {
                 assert_reported(&section, check, "ok");
