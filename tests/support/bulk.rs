@@ -43,6 +43,9 @@ impl Server {
         let signing = generate_signing_key().expect("key");
         write_jwks(&jwks, &[(KID, &signing)]);
         let settings = settings_from(&serve_args(&db, &jwks, extra));
+        if std::env::var("TEST_LOG").is_ok() {
+            hpts::telemetry::init(&settings.log_filter, hpts::telemetry::LogFormat::Pretty);
+        }
         let app = Application::build(settings).await.expect("app builds");
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
