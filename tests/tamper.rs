@@ -650,3 +650,15 @@ fn verify_reads_a_previous_release_file_whose_total_overflowed_into_a_real_and_c
         assert_reported(&section, check, "ok");
     }
 }
+
+#[test]
+fn verify_exits_2_only_for_a_missing_file_or_one_that_is_not_a_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, text) = verify(&dir.path().join("missing.db"));
+    assert_eq!(code, 2, "{text}");
+    let not_a_database = dir.path().join("notes.db");
+    std::fs::write(&not_a_database, "these are notes, not a ledger\n").expect("write");
+    let (code, text) = verify(&not_a_database);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("not a database"), "{text}");
+}
