@@ -6,7 +6,9 @@
 //! `hpts_writer_queue_depth`, `hpts_writer_commits_total`, `hpts_writer_jobs_total`,
 //! `hpts_writer_jobs_failed_total`, `hpts_writer_requests_per_commit`,
 //! `hpts_writer_max_batch_size`, `hpts_writer_queue_wait_seconds_total`,
-//! `hpts_writer_up`, `hpts_idempotency_replays_total`,
+//! `hpts_writer_up`, `hpts_writer_cached_loans`, `hpts_writer_wal_frames`,
+//! `hpts_writer_checkpoints_total`, `hpts_writer_wal_resets_total`,
+//! `hpts_idempotency_replays_total`,
 //! `hpts_idempotency_conflicts_total{kind="mismatch"|"in_progress"}`,
 //! `hpts_idempotency_purged_total`, `hpts_webhook_deliveries_total`,
 //! `hpts_webhook_attempt_failures_total`, `hpts_webhook_given_up_total`, `hpts_webhook_pending`,
@@ -42,6 +44,10 @@ pub struct LedgerCollector {
     max_batch: IntGauge,
     queue_wait: Gauge,
     up: IntGauge,
+    cached_loans: IntGauge,
+    wal_frames: IntGauge,
+    checkpoints: IntCounter,
+    wal_resets: IntCounter,
     replays: IntCounter,
     conflicts: IntCounterVec,
     purged: IntCounter,
@@ -127,6 +133,22 @@ impl LedgerCollector {
                 "Total time write requests waited in the queue",
             ),
             up: int_gauge("writer_up", "1 while the writer thread runs"),
+            cached_loans: int_gauge(
+                "writer_cached_loans",
+                "Loans the writer holds in memory to decide writes",
+            ),
+            wal_frames: int_gauge(
+                "writer_wal_frames",
+                "Frames in the WAL when the checkpoint thread last looked",
+            ),
+            checkpoints: counter(
+                "writer_checkpoints_total",
+                "Passive WAL checkpoints run by the checkpoint thread",
+            ),
+            wal_resets: counter(
+                "writer_wal_resets_total",
+                "Checkpoints the writer finished between batches so the WAL could start over",
+            ),
             replays: counter(
                 "idempotency_replays_total",
                 "Idempotent replays answered with the stored body",
@@ -156,6 +178,10 @@ impl LedgerCollector {
             &self.max_batch,
             &self.queue_wait,
             &self.up,
+            &self.cached_loans,
+            &self.wal_frames,
+            &self.checkpoints,
+            &self.wal_resets,
             &self.replays,
             &self.conflicts,
             &self.purged,
@@ -196,6 +222,11 @@ impl Collector for LedgerCollector {
         self.queue_wait
             .set(s.queue_wait_micros.load(Ordering::Relaxed) as f64 / 1e6);
         self.up.set(i64::from(self.store.is_ready()));
+        self.cached_loans
+            .set(i64::try_from(s.cached_loans.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+        self.wal_frames.set(s.wal.frames.load(Ordering::Relaxed));
+        sync_counter(&self.checkpoints, s.checkpoints.load(Ordering::Relaxed));
+        sync_counter(&self.wal_resets, s.wal_resets.load(Ordering::Relaxed));
         sync_counter(&self.replays, s.idempotent_replays.load(Ordering::Relaxed));
         sync_counter(
             &self.conflicts.with_label_values(&["mismatch"]),

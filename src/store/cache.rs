@@ -52,6 +52,11 @@ impl WriterCache {
         })
     }
 
+    /// A cached loan, without marking it used.
+    pub(crate) fn peek_loan(&self, tenant: TenantId, loan: LoanId) -> Option<LoanState> {
+        self.loans.get(&(tenant, loan)).map(|(state, _)| *state)
+    }
+
     /// Remembers a tenant's committed state.
     pub(crate) fn put_tenant(&mut self, tenant: TenantId, state: TenantState) {
         self.tenants.insert(tenant, state);

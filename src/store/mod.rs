@@ -436,6 +436,16 @@ impl Store {
         .await
     }
 
+    /// The loan's state as the writer holds it in memory to decide writes (`None` when it is not
+    /// cached). For diagnostics and for the tests proving that state equals the journal.
+    pub async fn writer_loan_state(
+        &self,
+        tenant: TenantId,
+        loan: LoanId,
+    ) -> Result<Option<crate::ledger::state::LoanState>, StoreError> {
+        self.inner.writer.inspect_loan(tenant, loan).await
+    }
+
     /// Records delivery outcomes (through the writer).
     pub async fn record_deliveries(
         &self,

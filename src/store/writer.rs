@@ -24,7 +24,7 @@ use tokio::sync::oneshot;
 
 use crate::clock::Sources;
 use crate::ledger::commands::Command;
-use crate::ledger::ids::TenantId;
+use crate::ledger::ids::{LoanId, TenantId};
 use crate::store::StoreError;
 use crate::store::batch::Batch;
 use crate::store::cache::WriterCache;
@@ -137,6 +137,12 @@ pub(crate) enum Msg {
         Vec<DeliveryOutcome>,
         oneshot::Sender<Result<(), StoreError>>,
     ),
+    /// What the writer holds in memory for one loan (diagnostics and tests).
+    Inspect(
+        TenantId,
+        LoanId,
+        oneshot::Sender<Option<crate::ledger::state::LoanState>>,
+    ),
     Shutdown,
 }
 
@@ -207,6 +213,22 @@ impl WriterHandle {
     }
 
     /// Records webhook delivery outcomes through the writer.
+    /// The loan's state as the writer holds it in memory, if it holds it (answered between
+    /// batches, so it is always committed state).
+    pub(crate) async fn inspect_loan(
+        &self,
+        tenant: TenantId,
+        loan: LoanId,
+    ) -> Result<Option<crate::ledger::state::LoanState>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let tx = self.tx.clone();
+        tokio::task::spawn_blocking(move || tx.send(Msg::Inspect(tenant, loan, reply)))
+            .await
+            .map_err(|_| StoreError::Unavailable)?
+            .map_err(|_| StoreError::Unavailable)?;
+        answer.await.map_err(|_| StoreError::Unavailable)
+    }
+
     pub(crate) async fn record_deliveries(
         &self,
         outcomes: Vec<DeliveryOutcome>,
@@ -329,6 +351,10 @@ impl Writer {
             }
             Msg::Deliveries(outcomes, reply) => {
                 let _ = reply.send(self.record_deliveries(&outcomes));
+                false
+            }
+            Msg::Inspect(tenant, loan, reply) => {
+                let _ = reply.send(self.cache.peek_loan(tenant, loan));
                 false
             }
             Msg::Shutdown => true,
