@@ -118,6 +118,10 @@ impl Application {
         // Signals are handled by the binary (SIGTERM and SIGINT both stop gracefully); a test
         // process keeps its own Ctrl-C behaviour.
         .disable_signals()
+        // A client that closes its connection has abandoned its request: with half-closed
+        // connections refused, actix drops the handler at once, and a read behind it (a
+        // reconciliation) stops instead of holding a pooled connection until it finishes.
+        .h1_allow_half_closed(false)
         .shutdown_timeout(30)
         .client_request_timeout(REQUEST_HEAD_TIMEOUT)
         .client_disconnect_timeout(LINGER_TIMEOUT);

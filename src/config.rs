@@ -147,6 +147,9 @@ pub struct ServeArgs {
     /// Read-only database connections.
     #[arg(long, env = "HPTS_READ_POOL_SIZE", default_value_t = 8)]
     pub read_pool_size: u32,
+    /// Heavy reads (reconciliation, exports) one tenant may run at once; more are 503.
+    #[arg(long, env = "HPTS_HEAVY_READS_PER_TENANT", default_value_t = 1)]
+    pub heavy_reads_per_tenant: u32,
     /// Log filter (e.g. info, hpts=debug).
     #[arg(long, env = "HPTS_LOG", default_value = "info")]
     pub log: String,
@@ -446,6 +449,7 @@ impl Settings {
                     purge_interval: Duration::from_mins(10),
                 },
                 read_pool_size: a.read_pool_size,
+                heavy_reads_per_tenant: a.heavy_reads_per_tenant,
             },
             auth: AuthSettings {
                 issuer,
@@ -481,6 +485,7 @@ impl Settings {
             "writer_max_batch_cost": self.store.writer.max_batch_cost,
             "writer_cache_loans": self.store.writer.cache_loans,
             "read_pool_size": self.store.read_pool_size,
+            "heavy_reads_per_tenant": self.store.heavy_reads_per_tenant,
             "idempotency_retention_hours": self.store.writer.idempotency_retention.as_secs() / 3600,
             "auth": {
                 "issuer": self.auth.issuer,

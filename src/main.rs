@@ -108,22 +108,27 @@ fn main() -> ExitCode {
     }
 }
 
-/// `hpts verify`: exit 0 when every check holds, 1 on any mismatch, 2 if the file is unusable.
+/// `hpts verify`: every tenant is checked and reported, whatever the earlier ones showed. Exit
+/// 0 when every check of every tenant holds, 1 when any check fails (or a tenant cannot be
+/// checked at all), 2 only when the file itself is unusable (missing, not a database).
 fn verify(path: &Path) -> ExitCode {
     eprintln!("verifying {}", path.display());
     let started = Instant::now();
     let result = verify_file(path, |i, n, tenant| {
         eprintln!("[{}/{n}] tenant {tenant}", i + 1);
     });
-    match result {
+    let reports = match result {
+        Ok(reports) => reports,
         Err(e) => {
             eprintln!("hpts: {e}");
-            ExitCode::from(2)
+            return ExitCode::from(2);
         }
-        Ok(reports) => {
-            let mut ok = true;
-            let mut entries = 0;
-            for (tenant, report) in &reports {
+    };
+    let mut failing = 0;
+    let mut entries = 0;
+    for (tenant, outcome) in &reports {
+        match outcome {
+            Ok(report) => {
                 entries += report.entries_checked;
                 println!("tenant {tenant}: {} entries", report.entries_checked);
                 for check in &report.checks {
@@ -134,24 +139,31 @@ fn verify(path: &Path) -> ExitCode {
                         check.detail
                     );
                 }
-                ok &= report.ok();
+                if !report.ok() {
+                    failing += 1;
+                }
             }
-            println!(
-                "{}: {} tenant(s), {entries} entries checked in {:.1}s",
-                if ok { "OK" } else { "MISMATCH" },
-                reports.len(),
-                started.elapsed().as_secs_f64()
-            );
-            if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
+            Err(e) => {
+                println!("tenant {tenant}: could not be checked: {e}");
+                failing += 1;
             }
         }
     }
+    println!(
+        "{}: {} tenant(s), {failing} failing, {entries} entries checked in {:.1}s",
+        if failing == 0 { "OK" } else { "MISMATCH" },
+        reports.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if failing == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
-/// `hpts backup`: VACUUM INTO with progress, then verify the copy.
+/// `hpts backup`: VACUUM INTO with progress, then verify the copy (1 if no copy could be made;
+/// otherwise the exit codes of `verify`).
 fn backup(path: &Path, out: &Path) -> ExitCode {
     let wal = path.with_extension(format!(
         "{}-wal",

@@ -72,6 +72,7 @@ impl Fixture {
                     purge_interval: Duration::from_hours(1),
                 },
                 read_pool_size: 2,
+                heavy_reads_per_tenant: 1,
             },
             Sources::default(),
         )

@@ -434,3 +434,231 @@ fn an_edited_posted_at_breaks_only_the_hash_chain_and_the_guard() {
     );
     server.stop();
 }
+
+/// The report lines of each tenant in `hpts verify`'s output, by tenant id.
+fn tenant_sections(report: &str) -> HashMap<String, Vec<String>> {
+    let mut sections: HashMap<String, Vec<String>> = HashMap::new();
+    let mut current = None;
+    for line in report.lines() {
+        if let Some(rest) = line.strip_prefix("tenant ") {
+            let tenant = rest.split(':').next().unwrap_or_default().to_owned();
+            sections
+                .entry(tenant.clone())
+                .or_default()
+                .push(line.to_owned());
+            current = Some(tenant);
+        } else if line.starts_with("  ")
+            && let Some(tenant) = &current
+        {
+            sections
+                .get_mut(tenant)
+                .expect("section")
+                .push(line.to_owned());
+        } else {
+            current = None;
+        }
+    }
+    sections
+}
+
+/// Three tenants with two loans each (100,000 and 250,000), in the order verify checks them.
+fn three_tenants(site: &Site, server: &Server) -> [Uuid; 3] {
+    let mut tenants = [uuid(), uuid(), uuid()];
+    tenants.sort();
+    for tenant in tenants {
+        let token = site.token(tenant);
+        for amount in ["100000", "250000"] {
+            server.post(
+                &token,
+                "/v1/disbursements",
+                &json!({
+                    "loan_id": uuid().to_string(),
+                    "borrower_id": uuid().to_string(),
+                    "amount_minor": amount,
+                    "currency": "USD",
+                    "effective_at": "2026-01-10",
+                    "method": "ach",
+                }),
+            );
+        }
+    }
+    tenants
+}
+
+/// The report of the tenant whose total became a REAL and whose lines sum beyond i64.
+fn assert_overflowed_tenant_reported(section: &str) {
+    for check in [
+        "trial_balance",
+        "entries_balanced",
+        "materialised_balances_match_lines",
+        "hash_chain_intact",
+    ] {
+        assert_reported(section, check, "MISMATCH");
+    }
+    assert_reported(section, "append_only_guard_present", "ok");
+    assert!(
+        section.contains("does not balance: debits differ from credits in USD"),
+        "the unbalanced entries are named:\n{section}"
+    );
+    assert!(
+        section.contains("account_balances.dr_minor is REAL for 1100 USD SETTLED"),
+        "the REAL total is named:\n{section}"
+    );
+    assert!(
+        section.contains("USD: debits 10000000000000000000 != credits 350000"),
+        "the overflowing sum is computed exactly:\n{section}"
+    );
+}
+
+#[test]
+fn verify_checks_every_tenant_and_names_the_failed_checks_of_a_tampered_middle_one() {
+    let site = Site::new();
+    let server = site.start();
+    let tenants = three_tenants(&site, &server);
+    server.stop();
+    let (code, text) = verify(&site.db);
+    assert_eq!(code, 0, "the untouched database verifies:\n{text}");
+
+    // The middle tenant as an older release (before V4's typeof CHECKs, which the edit
+    // switches off) could leave it after an overflow: its stored 1100 total is a REAL beyond
+    // i64, and its two principal lines sum beyond i64 (where SQLite's sum() fails). The
+    // append-only trigger is put back, so the schema guard still holds.
+    let middle = tenants[1];
+    sqlite3(
+        &site.db,
+        &format!(
+            "PRAGMA ignore_check_constraints = ON; UPDATE account_balances SET dr_minor = 9.3e18 \
+             WHERE tenant_id = '{middle}' AND account_code = '1100'; \
+             DROP TRIGGER journal_lines_no_update; \
+             UPDATE journal_lines SET amount_minor = 5000000000000000000 \
+             WHERE tenant_id = '{middle}' AND account_code = '1100'; \
+             CREATE TRIGGER journal_lines_no_update BEFORE UPDATE ON journal_lines \
+             BEGIN SELECT RAISE(ABORT, 'journal_lines is append-only'); END;"
+        ),
+    );
+
+    let (code, text) = verify(&site.db);
+    assert_eq!(code, 1, "a failed check is exit 1, not 2:\n{text}");
+    let sections = tenant_sections(&text);
+    for (i, tenant) in tenants.iter().enumerate() {
+        let lines = sections
+            .get(&tenant.to_string())
+            .unwrap_or_else(|| panic!("tenant {tenant} is not reported:\n{text}"));
+        let section = lines.join("\n");
+        if i == 1 {
+            assert_overflowed_tenant_reported(&section);
+        } else {
+            for check in CHECKS {
+                assert_reported(&section, check, "ok");
+            }
+        }
+    }
+    assert!(
+        text.contains("MISMATCH: 3 tenant(s), 1 failing"),
+        "the summary counts the failing tenant:\n{text}"
+    );
+    assert!(
+        text.contains("[3/3] tenant"),
+        "progress is shown per tenant:\n{text}"
+    );
+
+    // `hpts backup` copies the file and reports the same, for every tenant.
+    let copy = site.path("copy.db");
+    let out = hpts(&[
+        "backup",
+        "--database",
+        &site.db.display().to_string(),
+        "--out",
+        &copy.display().to_string(),
+    ]);
+    let backup_text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{backup_text}");
+    assert_eq!(tenant_sections(&backup_text).len(), 3, "{backup_text}");
+
+    // Online, the tampered tenant's report is a 200 that says what is wrong, with the exact
+    // roll-up; the other tenants are whole.
+    let server = site.start();
+    let (statuses, report) = server.reconciliation(&site.token(middle));
+    assert_eq!(report["ledger_integrity"]["status"], "mismatch", "{report}");
+    assert_eq!(statuses["materialised_balances_match_lines"], "mismatch");
+    assert_eq!(
+        report["portfolio_rollup"]["gl_principal_minor"], "10000000000000000000",
+        "{report}"
+    );
+    assert_eq!(report["portfolio_rollup"]["status"], "mismatch", "{report}");
+    for tenant in [tenants[0], tenants[2]] {
+        let (statuses, report) = server.reconciliation(&site.token(tenant));
+        assert_checks(&statuses, &report, &[], &CHECKS);
+    }
+    server.stop();
+}
+
+#[test]
+fn verify_reads_a_previous_release_file_whose_total_overflowed_into_a_real_and_checks_every_tenant()
+{
+    // The previous release's file (schema V1–V3, see tests/migrations.rs), not migrated: verify
+    // is read-only and runs on it as it is.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.db");
+    let conn = rusqlite::Connection::open(&db).expect("create");
+    conn.execute_batch(include_str!("fixtures/release-0.1.0-v3.sql"))
+        .expect("load the fixture dump");
+    // What that release's `dr_minor = dr_minor + ?` did on overflow: SQLite turned the total
+    // into a REAL, which its schema accepted.
+    let (first, second) = (
+        "01900000-0000-7000-8000-00000000a001",
+        "01900000-0000-7000-8000-00000000a002",
+    );
+    conn.execute_batch(&format!(
+        "UPDATE account_balances SET dr_minor = dr_minor + 9223372036854775807 \
+         WHERE tenant_id = '{first}' AND account_code = '1100' AND currency = 'USD'"
+    ))
+    .expect("overflow");
+    let class: String = conn
+        .query_row(
+            &format!(
+                "SELECT typeof(dr_minor) FROM account_balances \
+                 WHERE tenant_id = '{first}' AND account_code = '1100' AND currency = 'USD'"
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .expect("typeof");
+    assert_eq!(class, "real", "the overflow left a REAL behind");
+    drop(conn);
+
+    let (code, text) = verify(&db);
+    assert_eq!(code, 1, "a failed check is exit 1, never 2:\n{text}");
+    let sections = tenant_sections(&text);
+    let section = sections[first].join("\n");
+    assert_reported(&section, "materialised_balances_match_lines", "MISMATCH");
+    assert!(
+        section.contains("account_balances.dr_minor is REAL for 1100 USD SETTLED"),
+        "{section}"
+    );
+    for check in CHECKS
+        .iter()
+        .filter(|c| **c != "materialised_balances_match_lines")
+    {
+        assert_reported(&section, check, "ok");
+    }
+    let section = sections
+        .get(second)
+        .unwrap_or_else(|| panic!("the later tenant is checked too:\n{text}"))
+        .join("\n");
+    for check in CHECKS {
+        assert_reported(&section, check, "ok");
+    }
+}
+
+#[test]
+fn verify_exits_2_only_for_a_missing_file_or_one_that_is_not_a_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (code, text) = verify(&dir.path().join("missing.db"));
+    assert_eq!(code, 2, "{text}");
+    let not_a_database = dir.path().join("notes.db");
+    std::fs::write(&not_a_database, "these are notes, not a ledger\n").expect("write");
+    let (code, text) = verify(&not_a_database);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("not a database"), "{text}");
+}

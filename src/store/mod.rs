@@ -1,6 +1,12 @@
 //! All SQL lives here. Writes go through [`Store::write`] to the single writer thread
 //! ([`writer`], the only place a write transaction begins); reads go through the read-only r2d2
 //! pool ([`readers`]). Nothing outside this module names rusqlite.
+//!
+//! Reads are bounded so that no tenant can take the pool from the others ([`read_control`]): a
+//! read that cannot get a connection within [`READ_CHECKOUT_WAIT`] is `ReadBusy` (503), heavy
+//! reads (reconciliation, exports) are admitted per tenant and in all or refused at once, and a
+//! read whose caller went away (or whose deadline passed) is interrupted and answers
+//! `Cancelled`, leaving its connection clean.
 
 pub(crate) mod batch;
 pub(crate) mod cache;
@@ -10,6 +16,7 @@ pub mod error;
 pub mod migrate;
 pub mod outbox;
 pub mod pragmas;
+pub mod read_control;
 pub mod readers;
 pub mod reconcile;
 pub(crate) mod rows;
@@ -19,6 +26,7 @@ pub mod writer;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, OpenFlags};
@@ -26,14 +34,25 @@ use time::Date;
 
 pub use error::{ItemProblem, StoreError};
 pub use pragmas::Synchronous;
+pub use read_control::ReadStop;
 pub use readers::{AccountBalanceView, EntryPage, EntryPageQuery, EntryView, LineView, LoanView};
-pub use reconcile::{Check, Reconciliation};
+pub use reconcile::{Check, CurrencyRollup, Reconciliation, Rollup};
 pub use writer::{WriteOutcome, WriteRequest, WriterConfig, WriterStats, requeue_webhooks};
 
 use crate::clock::Sources;
 use crate::ledger::accounts::Account;
 use crate::ledger::ids::{EntryId, LoanId, TenantId};
+use read_control::{HeavyPermit, HeavyReads};
 use writer::WriterHandle;
+
+/// How long a read waits for a pooled connection before it answers `ReadBusy` (503
+/// `overloaded` with `Retry-After`): short, so a caller learns quickly that it should retry
+/// instead of holding its request (and a blocking thread) open.
+pub const READ_CHECKOUT_WAIT: Duration = Duration::from_secs(1);
+
+/// The longest a heavy read (reconciliation, export) may run; it is then interrupted and
+/// answers `Cancelled`. Generous: a large tenant's reconciliation takes seconds, not minutes.
+pub const HEAVY_READ_DEADLINE: Duration = Duration::from_mins(2);
 
 /// Where and how the database is opened.
 #[derive(Debug, Clone)]
@@ -46,6 +65,9 @@ pub struct StoreSettings {
     pub writer: WriterConfig,
     /// Read-only connections in the pool.
     pub read_pool_size: u32,
+    /// Heavy reads (reconciliation, exports) one tenant may run at a time; heavy reads of all
+    /// tenants together never take more than half the pool.
+    pub heavy_reads_per_tenant: u32,
 }
 
 /// The ledger's storage: one writer thread, a read-only pool. Cheap to clone.
@@ -58,6 +80,7 @@ struct Inner {
     writer: WriterHandle,
     checkpointer: checkpoint::Checkpointer,
     readers: r2d2::Pool<SqliteConnectionManager>,
+    heavy: Arc<HeavyReads>,
     stats: Arc<WriterStats>,
     path: PathBuf,
     page_token_key: [u8; 32],
@@ -115,18 +138,29 @@ fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Offline verification of a database file: every tenant's reconciliation checks.
+/// One tenant's outcome in [`verify_file`]: its checks, or why they could not be run at all.
+pub type TenantVerification = (String, Result<Reconciliation, StoreError>);
+
+/// Offline verification of a database file: every tenant's reconciliation checks. A tenant
+/// whose checks fail (or cannot even start) is reported and the next tenant is checked all the
+/// same; the outer error means the file itself is unusable (missing, not a database).
 /// `progress` is called before each tenant with (index, count, tenant).
 pub fn verify_file(
     path: &Path,
     mut progress: impl FnMut(usize, usize, &str),
-) -> Result<Vec<(String, Reconciliation)>, StoreError> {
+) -> Result<Vec<TenantVerification>, StoreError> {
     let conn = open_read_only(path)?;
     let tenants = reconcile::tenants(&conn)?;
+    let stop = ReadStop::new();
     let mut out = Vec::with_capacity(tenants.len());
     for (i, tenant) in tenants.iter().enumerate() {
         progress(i, tenants.len(), tenant);
-        out.push((tenant.clone(), reconcile::reconcile(&conn, tenant, None)?));
+        let outcome = reconcile::reconcile(&conn, tenant, None, &stop);
+        if !conn.is_autocommit() {
+            // A tenant that failed half-way must not leave its snapshot to the next one.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        out.push((tenant.clone(), outcome));
     }
     Ok(out)
 }
@@ -181,6 +215,49 @@ fn open_writer_connection(path: &Path, synchronous: Synchronous) -> Result<Conne
     Ok(conn)
 }
 
+/// One read on one pooled connection, inside one read transaction (one WAL snapshot), watched
+/// by `stop`. However it ends, the connection goes back to the pool with no progress handler
+/// and no open transaction.
+fn read_on_pool<T>(
+    pool: &r2d2::Pool<SqliteConnectionManager>,
+    stop: &ReadStop,
+    f: impl FnOnce(&Connection, &ReadStop) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let conn = pool.get().map_err(|e| {
+        tracing::debug!(error = %e, "no read connection within the checkout wait");
+        StoreError::ReadBusy
+    })?;
+    // The caller may have gone while this read waited for a thread or a connection.
+    stop.check()?;
+    if !conn.is_autocommit() {
+        // Never expected (every read ends its transaction below), but a connection must not
+        // carry an old snapshot into the next read.
+        conn.execute_batch("ROLLBACK")?;
+    }
+    stop.watch(&conn)?;
+    let result = conn
+        .execute_batch("BEGIN")
+        .map_err(StoreError::from)
+        .and_then(|()| f(&conn, stop));
+    // Handler first, so ending the transaction cannot itself be interrupted.
+    let unwatched = ReadStop::unwatch(&conn);
+    // Nothing to keep: ending the read transaction releases the snapshot for checkpoints.
+    let ended = if conn.is_autocommit() {
+        Ok(())
+    } else {
+        conn.execute_batch("ROLLBACK")
+    };
+    match result {
+        Err(_) if stop.is_raised() => Err(StoreError::Cancelled),
+        Err(e) => Err(e),
+        Ok(value) => {
+            unwatched?;
+            ended?;
+            Ok(value)
+        }
+    }
+}
+
 impl Store {
     /// Opens the database, runs pending migrations, starts the writer and the read pool.
     pub fn open(settings: &StoreSettings, sources: Sources) -> Result<Store, StoreError> {
@@ -193,10 +270,15 @@ impl Store {
         let manager = SqliteConnectionManager::file(&settings.path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
             .with_init(|c| pragmas::apply_reader(c));
+        let pool_size = settings.read_pool_size.max(1);
         let readers = r2d2::Pool::builder()
-            .max_size(settings.read_pool_size.max(1))
-            .connection_timeout(std::time::Duration::from_secs(5))
+            .max_size(pool_size)
+            .connection_timeout(READ_CHECKOUT_WAIT)
             .build(manager)?;
+        let heavy = HeavyReads::new(
+            settings.heavy_reads_per_tenant,
+            HeavyReads::global_bound(pool_size),
+        );
         let stats = Arc::new(WriterStats::default());
         let writer =
             WriterHandle::spawn(conn, settings.writer.clone(), sources, Arc::clone(&stats))?;
@@ -206,6 +288,7 @@ impl Store {
                 writer,
                 checkpointer,
                 readers,
+                heavy,
                 stats,
                 path: settings.path.clone(),
                 page_token_key,
@@ -224,21 +307,50 @@ impl Store {
         self.inner.writer.submit(req).await
     }
 
-    /// Runs a read on a pooled read-only connection, off the async executor.
+    /// Runs a light read (one loan, one entry, one page) on a pooled read-only connection, off
+    /// the async executor. It stops if this future is dropped (the client went away).
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.run_read(ReadStop::new(), None, move |c, _| f(c)).await
+    }
+
+    /// Runs a heavy read for `tenant` (reconciliation; the journal export uses the same path).
+    /// It is admitted only while the tenant runs fewer than `heavy_reads_per_tenant` heavy
+    /// reads and all tenants together fewer than half the pool, else `ReadBusy` at once. It
+    /// stops when this future is dropped or after [`HEAVY_READ_DEADLINE`]: SQL statements are
+    /// interrupted by the connection's progress handler, and `f` must call
+    /// [`ReadStop::check`] between its own steps. A streaming producer (an export writing
+    /// chunks into a channel) also stops when its receiver is gone and its send fails.
+    async fn heavy_read<T, F>(&self, tenant: TenantId, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &ReadStop) -> Result<T, StoreError> + Send + 'static,
+    {
+        let permit = self.inner.heavy.admit(tenant)?;
+        let stop = ReadStop::with_deadline(Instant::now() + HEAVY_READ_DEADLINE);
+        self.run_read(stop, Some(permit), f).await
+    }
+
+    /// The shared read path: the stop is raised when this future is dropped; the permit (if
+    /// any) is released only when the blocking read has really ended.
+    async fn run_read<T, F>(
+        &self,
+        stop: ReadStop,
+        permit: Option<HeavyPermit>,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &ReadStop) -> Result<T, StoreError> + Send + 'static,
+    {
         let pool = self.inner.readers.clone();
+        let _stop_on_drop = stop.raise_on_drop();
         tokio::task::spawn_blocking(move || {
-            let conn = pool.get()?;
-            // One read transaction per read: every statement of it sees the same WAL snapshot.
-            conn.execute_batch("BEGIN")?;
-            let result = f(&conn);
-            // Nothing to keep: ending the read transaction releases the snapshot for checkpoints.
-            let _ = conn.execute_batch("COMMIT");
-            result
+            let _permit = permit;
+            read_on_pool(&pool, &stop, f)
         })
         .await
         .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
@@ -295,11 +407,12 @@ impl Store {
         tenant: TenantId,
         as_of: Option<Date>,
     ) -> Result<Reconciliation, StoreError> {
-        self.read(move |c| {
+        self.heavy_read(tenant, move |c, stop| {
             reconcile::reconcile(
                 c,
                 &tenant.to_string(),
                 as_of.map(crate::clock::format_date).as_deref(),
+                stop,
             )
         })
         .await

@@ -1,5 +1,9 @@
-//! Read queries, run on the read-only pool. Each read is one short implicit read transaction
-//! (one WAL snapshot), so it never blocks the writer and never holds back checkpoints for long.
+//! Read queries, run on the read-only pool. Each read is one short read transaction (one WAL
+//! snapshot), so it never blocks the writer and never holds back checkpoints for long.
+//!
+//! Every number shown is exact: a balance replayed from lines is summed in `i128` and must fit
+//! in `i64`, and a loan's total exposure is a checked sum. A stored value that does not fit (a
+//! database damaged behind the service's back) is an error, never a clamped number.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use time::Date;
@@ -35,18 +39,61 @@ pub struct LoanView {
     pub paid_total: Money,
     /// `posted_at` of the latest entry counted.
     pub last_activity_at: Option<String>,
+    /// principal + interest + fees, summed (checked) when the view was read.
+    exposure: Money,
 }
 
 impl LoanView {
-    /// principal + interest + fees.
+    /// principal + interest + fees (exact: the writer keeps it within `i64`, and the read
+    /// refuses a loan whose sum does not fit).
     pub fn total_exposure(&self) -> Money {
-        Money::from_minor(
-            self.principal
-                .minor()
-                .saturating_add(self.interest.minor())
-                .saturating_add(self.fees.minor()),
-        )
+        self.exposure
     }
+}
+
+/// A stored or replayed amount that must fit in `i64`.
+fn exact(value: i128, what: &str, loan: &str) -> Result<i64, StoreError> {
+    i64::try_from(value)
+        .map_err(|_| StoreError::Database(format!("loan {loan}: {what} {value} is out of range")))
+}
+
+/// A loan's balances as of `date`, replayed from its lines in `i128`.
+fn replay_loan(
+    conn: &Connection,
+    tenant: &str,
+    loan: &str,
+    date: &str,
+) -> Result<[i64; 6], StoreError> {
+    let mut m = [0i128; 6];
+    let mut stmt = conn.prepare_cached(
+        "SELECT account_code, direction, amount_minor FROM journal_lines \
+         WHERE tenant_id = ?1 AND loan_id = ?2 AND effective_at <= ?3",
+    )?;
+    let mut rows = stmt.query(params![tenant, loan, date])?;
+    while let Some(r) = rows.next()? {
+        let account = Account::from_code(&r.get::<_, String>(0)?);
+        let direction = Direction::parse(&r.get::<_, String>(1)?);
+        let amount: i64 = r.get(2)?;
+        let (slot, increases_on) = match account {
+            Some(Account::PrincipalReceivable) => (0, Direction::Dr),
+            Some(Account::InterestReceivable) => (1, Direction::Dr),
+            Some(Account::FeesReceivable) => (2, Direction::Dr),
+            Some(Account::BorrowerSuspense) => (3, Direction::Cr),
+            Some(Account::DisbursementClearing) => (4, Direction::Cr),
+            Some(Account::Cash) => (5, Direction::Dr),
+            _ => continue,
+        };
+        m[slot] += if direction == Some(increases_on) {
+            i128::from(amount)
+        } else {
+            -i128::from(amount)
+        };
+    }
+    let mut out = [0i64; 6];
+    for (o, v) in out.iter_mut().zip(m) {
+        *o = exact(v, "a replayed balance", loan)?;
+    }
+    Ok(out)
 }
 
 /// Status derived from balances.
@@ -88,31 +135,7 @@ pub fn loan_balance(
         None => (current, Some(last_activity)),
         Some(date) => {
             let date = format_date(date);
-            let mut m = [0i64; 6];
-            let mut stmt = conn.prepare_cached(
-                "SELECT account_code, direction, sum(amount_minor) FROM journal_lines \
-                 WHERE tenant_id = ?1 AND loan_id = ?2 AND effective_at <= ?3 GROUP BY account_code, direction",
-            )?;
-            let mut rows = stmt.query(params![tenant_s, loan_s, date])?;
-            while let Some(r) = rows.next()? {
-                let account = Account::from_code(&r.get::<_, String>(0)?);
-                let direction = Direction::parse(&r.get::<_, String>(1)?);
-                let amount: i64 = r.get(2)?;
-                let (slot, increases_on) = match account {
-                    Some(Account::PrincipalReceivable) => (0, Direction::Dr),
-                    Some(Account::InterestReceivable) => (1, Direction::Dr),
-                    Some(Account::FeesReceivable) => (2, Direction::Dr),
-                    Some(Account::BorrowerSuspense) => (3, Direction::Cr),
-                    Some(Account::DisbursementClearing) => (4, Direction::Cr),
-                    Some(Account::Cash) => (5, Direction::Dr),
-                    _ => continue,
-                };
-                m[slot] = if direction == Some(increases_on) {
-                    m[slot].saturating_add(amount)
-                } else {
-                    m[slot].saturating_sub(amount)
-                };
-            }
+            let m = replay_loan(conn, &tenant_s, &loan_s, &date)?;
             let last: Option<String> = conn
                 .prepare_cached(
                     "SELECT max(e.posted_at) FROM loan_entries le JOIN journal_entries e ON e.entry_seq = le.entry_seq \
@@ -122,6 +145,13 @@ pub fn loan_balance(
             (m, last)
         }
     };
+    let exposure = m[0]
+        .checked_add(m[1])
+        .and_then(|pi| pi.checked_add(m[2]))
+        .map(Money::from_minor)
+        .ok_or_else(|| {
+            StoreError::Database(format!("loan {loan_s}: total exposure is out of range"))
+        })?;
     Ok(Some(LoanView {
         loan_id: loan_s,
         borrower_id,
@@ -134,6 +164,7 @@ pub fn loan_balance(
         disbursed_total: Money::from_minor(m[4]),
         paid_total: Money::from_minor(m[5]),
         last_activity_at,
+        exposure,
     }))
 }
 

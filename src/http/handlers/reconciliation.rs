@@ -1,5 +1,8 @@
 //! `GET /v1/reconciliation/status[?as_of_date=]` (`hpts:reconciliation:read`): the proof that
-//! the caller's ledger is whole, computed on one read snapshot (never blocks writers).
+//! the caller's ledger is whole, computed on one read snapshot (never blocks writers). It is a
+//! heavy read: one at a time per tenant (`HPTS_HEAVY_READS_PER_TENANT`), refused with 503
+//! `overloaded` and `Retry-After` over the bound, and stopped when the client disconnects.
+//! The roll-up totals are exact `i128` sums, written as decimal strings.
 
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
@@ -10,7 +13,6 @@ use crate::clock::{format_date, format_timestamp};
 use crate::http::AppState;
 use crate::http::handlers::Query;
 use crate::http::problem::ApiError;
-use crate::ledger::money::Money;
 
 const fn status(ok: bool) -> &'static str {
     if ok { "ok" } else { "mismatch" }
@@ -27,7 +29,6 @@ pub async fn status_report(
     query.finish()?;
     let report = state.store.reconcile(principal.tenant, as_of).await?;
     let now = state.sources.clock.now();
-    let rollup_ok = report.gl_principal_minor == report.sum_of_loan_balances_minor;
     let checks: Vec<_> = report
         .checks
         .iter()
@@ -42,9 +43,9 @@ pub async fn status_report(
         },
         "bank_reconciliation": [],
         "portfolio_rollup": {
-            "status": status(rollup_ok),
-            "gl_principal_minor": Money::from_minor(report.gl_principal_minor),
-            "sum_of_loan_balances_minor": Money::from_minor(report.sum_of_loan_balances_minor),
+            "status": status(report.rollup.ok()),
+            "gl_principal_minor": report.rollup.gl_principal_minor().to_string(),
+            "sum_of_loan_balances_minor": report.rollup.sum_of_loan_balances_minor().to_string(),
         },
         "checks": checks,
     })))
