@@ -43,6 +43,31 @@ pub struct LoanBalances {
 }
 
 impl LoanBalances {
+    /// From `[principal, interest, fees, suspense, disbursed_total, paid_total]` minor units,
+    /// the order the `loans` table stores them in.
+    pub const fn from_minor_parts(m: [i64; 6]) -> Self {
+        LoanBalances {
+            principal: Money::from_minor(m[0]),
+            interest: Money::from_minor(m[1]),
+            fees: Money::from_minor(m[2]),
+            suspense: Money::from_minor(m[3]),
+            disbursed_total: Money::from_minor(m[4]),
+            paid_total: Money::from_minor(m[5]),
+        }
+    }
+
+    /// `[principal, interest, fees, suspense, disbursed_total, paid_total]` in minor units.
+    pub const fn minor_parts(&self) -> [i64; 6] {
+        [
+            self.principal.minor(),
+            self.interest.minor(),
+            self.fees.minor(),
+            self.suspense.minor(),
+            self.disbursed_total.minor(),
+            self.paid_total.minor(),
+        ]
+    }
+
     /// principal + interest + fees.
     pub fn total_exposure(&self) -> Result<Money, LedgerError> {
         self.principal

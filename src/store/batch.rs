@@ -589,28 +589,18 @@ impl<'a> Batch<'a> {
         let loans: Vec<LoanRow> = self
             .loans
             .iter()
-            .map(|((tenant, loan), t)| {
-                let b = t.state.balances;
-                LoanRow {
-                    tenant_id: tenant.to_string(),
-                    loan_id: loan.to_string(),
-                    borrower_id: t.state.borrower_id.to_string(),
-                    currency: t.state.currency.as_str().to_owned(),
-                    opened_at: t
-                        .opened_at
-                        .clone()
-                        .unwrap_or_else(|| t.last_activity_at.clone()),
-                    opened_on: t.state.opened_on.map(format_date),
-                    balances: [
-                        b.principal.minor(),
-                        b.interest.minor(),
-                        b.fees.minor(),
-                        b.suspense.minor(),
-                        b.disbursed_total.minor(),
-                        b.paid_total.minor(),
-                    ],
-                    last_activity_at: t.last_activity_at.clone(),
-                }
+            .map(|((tenant, loan), t)| LoanRow {
+                tenant_id: tenant.to_string(),
+                loan_id: loan.to_string(),
+                borrower_id: t.state.borrower_id.to_string(),
+                currency: t.state.currency.as_str().to_owned(),
+                opened_at: t
+                    .opened_at
+                    .clone()
+                    .unwrap_or_else(|| t.last_activity_at.clone()),
+                opened_on: t.state.opened_on.map(format_date),
+                balances: t.state.balances.minor_parts(),
+                last_activity_at: t.last_activity_at.clone(),
             })
             .collect();
         let balances: Vec<BalanceRow> = self
@@ -774,14 +764,7 @@ fn load_loan(
         opened_on: opened_on
             .map(|d| crate::clock::parse_date(&d).ok_or_else(|| corrupt("loans.opened_on")))
             .transpose()?,
-        balances: LoanBalances {
-            principal: Money::from_minor(m[0]),
-            interest: Money::from_minor(m[1]),
-            fees: Money::from_minor(m[2]),
-            suspense: Money::from_minor(m[3]),
-            disbursed_total: Money::from_minor(m[4]),
-            paid_total: Money::from_minor(m[5]),
-        },
+        balances: LoanBalances::from_minor_parts(m),
     }))
 }
 
