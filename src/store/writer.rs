@@ -4,14 +4,13 @@
 //! Group commit: the thread takes every job already waiting into a per-tenant fair queue
 //! (`store::schedule`), picks the next batch from it — fair across tenants, bounded by job
 //! count (`max_batch`) and by journal lines (`max_batch_cost`) — and runs it inside ONE
-//! `BEGIN IMMEDIATE`, each inside its own
-//! SAVEPOINT (a job that fails rolls back alone and gets its own error). Then one COMMIT — one
-//! fsync with `synchronous=FULL` — and only after COMMIT returns is any job answered. A crash at
-//! any point before that loses only unanswered jobs. With group commit off, every job gets its
-//! own transaction (kept to benchmark against).
-//!
-//! Each job, inside its savepoint: idempotency lookup (replay or mismatch) → the ledger posting
-//! rules via `store::postings` → the stored answer written with the idempotency key.
+//! `BEGIN IMMEDIATE`: every job is decided in memory against the committed state the writer
+//! keeps (`store::cache`) and the batch's own overlay (`store::batch`), a refused job leaving no
+//! trace, then the accepted jobs' rows are written with a few multi-row statements and the batch
+//! commits — one fsync with `synchronous=FULL`. Only after COMMIT returns is any job answered and
+//! the cache updated; if a statement or the COMMIT fails, the batch rolls back and its jobs run
+//! again one per transaction. A crash at any point before COMMIT loses only unanswered jobs.
+//! With group commit off, every job gets its own transaction (kept to benchmark against).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -212,7 +211,6 @@ impl WriterHandle {
         answer.await.unwrap_or(Err(StoreError::Unavailable))
     }
 
-    /// Records webhook delivery outcomes through the writer.
     /// The loan's state as the writer holds it in memory, if it holds it (answered between
     /// batches, so it is always committed state).
     pub(crate) async fn inspect_loan(
@@ -229,6 +227,7 @@ impl WriterHandle {
         answer.await.map_err(|_| StoreError::Unavailable)
     }
 
+    /// Records webhook delivery outcomes through the writer.
     pub(crate) async fn record_deliveries(
         &self,
         outcomes: Vec<DeliveryOutcome>,
