@@ -345,42 +345,25 @@ mod schemas {
     }
 
     /// Stable error codes (SPEC §10, plus `method_not_allowed`, `request_timeout` and
-    /// `headers_too_large`).
-    #[derive(ToSchema)]
-    #[serde(rename_all = "snake_case")]
-    pub enum ProblemCode {
-        ValidationFailed,
-        MalformedJson,
-        IdempotencyKeyMissing,
-        IdempotencyKeyInvalid,
-        DuplicateHeader,
-        InvalidPageToken,
-        Unauthenticated,
-        InsufficientScope,
-        NotFound,
-        MethodNotAllowed,
-        IdempotencyInProgress,
-        AlreadyReversed,
-        DuplicateExternalRef,
-        RequestTimeout,
-        PayloadTooLarge,
-        UnsupportedMediaType,
-        HeadersTooLarge,
-        IdempotencyMismatch,
-        BorrowerMismatch,
-        CurrencyMismatch,
-        LoanNotFound,
-        AmountMustBePositive,
-        PrincipalMismatch,
-        InterestMismatch,
-        AlreadyAccrued,
-        MixedCurrencyBatch,
-        CannotReverseReversal,
-        ReversalBlockedByLaterActivity,
-        RateLimited,
-        NotReady,
-        Overloaded,
-        Internal,
+    /// `headers_too_large`): derived from the one error table, `problem::Code::ALL`.
+    pub struct ProblemCode;
+
+    impl PartialSchema for ProblemCode {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some("Stable error code (SPEC §10)."))
+                .enum_values(Some(
+                    crate::http::problem::Code::ALL.iter().map(|c| c.meta().1),
+                ))
+                .into()
+        }
+    }
+
+    impl ToSchema for ProblemCode {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("ProblemCode")
+        }
     }
 
     /// One failing field.
@@ -393,9 +376,10 @@ mod schemas {
         field: String,
         /// Stable reason: `required`, `invalid_type`, `invalid_format`, `invalid_value`,
         /// `out_of_range`, `too_short`, `too_long`, `unknown_field`, `duplicate`,
-        /// `unknown_currency`, `duplicate_header`, `amount_must_be_positive`, or a batch item
-        /// code (`loan_not_found`, `principal_mismatch`, `interest_mismatch`, `already_accrued`,
-        /// `mixed_currency_batch`).
+        /// `unknown_currency`, `duplicate_header`, `amount_must_be_positive`,
+        /// `amount_out_of_range`, `effective_before_loan`, `effective_before_original`, or a
+        /// batch item code (`loan_not_found`, `principal_mismatch`, `interest_mismatch`,
+        /// `already_accrued`, `mixed_currency_batch`).
         #[schema(pattern = "^[a-z][a-z0-9_]*$", example = "invalid_format")]
         code: String,
         /// Human explanation.
