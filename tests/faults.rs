@@ -6,7 +6,10 @@
 //!   write is present with its original `posted_at`, nothing half-written exists, reconciliation
 //!   is ok, and acknowledged requests replay byte for byte;
 //! - storage faults: a full disk (a 4 MiB tmpfs) answers 503 problem+json and writes nothing,
-//!   and writes resume once space is freed, without a restart; an unusable database location
+//!   and writes resume once space is freed, without a restart; a COMMIT that fails on a full
+//!   disk (a burst of writes batched together) leaves nothing in the writer's memory: once a
+//!   filler file is deleted, a payment on the loan sees exactly the writes answered 201, refused
+//!   keys are free again, and `hpts verify` passes; an unusable database location
 //!   stops startup with a clear message naming the path; a missing directory is created.
 //!
 //! The storage tests mount tmpfs, so they must run as root (they fail, never skip, otherwise).
@@ -226,6 +229,33 @@ impl Server {
 
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then waits (bounded) for a graceful exit with status 0.
+    fn stop(&mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                break status;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "hpts did not stop within 30 s of SIGTERM: {}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            status.success(),
+            "graceful stop exits 0, got {status}: {}",
+            self.log_text()
+        );
     }
 
     /// SIGKILL (no graceful shutdown, nothing flushed), then reap.
@@ -1007,6 +1037,418 @@ fn concurrent_writes_on_a_filling_disk_are_each_committed_or_refused_never_half_
         "{when}: journal entries = acknowledged writes"
     );
     assert_reconciled(&client(Duration::from_secs(30)), &server, &token, when);
+}
+
+/// Fills the file system holding `dir` with one file until the kernel refuses another byte
+/// (ENOSPC); returns the file. Writes shrink from 64 KiB to one byte, so no space is left over.
+fn fill_the_disk(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    const ENOSPC: i32 = 28;
+    let path = dir.join("filler");
+    let mut file = File::create(&path).expect("filler file");
+    let mut written = 0usize;
+    for size in [64 * 1024, 4096, 512, 1] {
+        let chunk = vec![0xa5u8; size];
+        loop {
+            assert!(written < 1 << 30, "a small tmpfs took 1 GiB of filler");
+            match file.write(&chunk) {
+                Ok(0) => break,
+                Ok(n) => written += n,
+                Err(e) if e.raw_os_error() == Some(ENOSPC) => break,
+                Err(e) => panic!("filling {}: {e}", path.display()),
+            }
+        }
+    }
+    assert!(written > 0, "the filler took some space");
+    path
+}
+
+/// A padded disbursement (as [`padded_disbursement`]) on a given loan.
+fn padded_disbursement_on(loan: Uuid, borrower: Uuid, amount: i64) -> Value {
+    let mut body = padded_disbursement();
+    body["loan_id"] = json!(loan);
+    body["borrower_id"] = json!(borrower);
+    body["amount_minor"] = json!(amount.to_string());
+    body
+}
+
+/// One unlabelled integer series of `GET /metrics`.
+fn metric(client: &reqwest::blocking::Client, server: &Server, name: &str) -> usize {
+    let text = client
+        .get(server.url("/metrics"))
+        .send()
+        .and_then(reqwest::blocking::Response::text)
+        .expect("metrics");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+}
+
+/// The answer to a write on a full disk: 503 problem+json `not_ready` about space.
+fn assert_storage_full(reply: &Reply, what: &str) {
+    assert_eq!(reply.status, 503, "{what}: {}", reply.text);
+    assert_eq!(
+        reply.content_type, "application/problem+json",
+        "{what}: {}",
+        reply.text
+    );
+    let problem: Value = serde_json::from_str(&reply.text).expect("problem json");
+    assert_eq!(problem["code"], "not_ready", "{what}: {problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("space")),
+        "{what}: the detail mentions space: {problem}"
+    );
+}
+
+/// One disbursement of a burst: its amount, key, body and answer.
+struct BurstWrite {
+    amount: i64,
+    key: String,
+    body: Value,
+    reply: Reply,
+}
+
+/// Writes in one burst.
+const BURST: usize = 8;
+
+/// Fires [`BURST`] concurrent padded disbursements on `loan`. Meanwhile a write lock on the file
+/// keeps the writer waiting in `BEGIN IMMEDIATE` (its busy timeout is 5 s; the lock is held at
+/// most 1.5 s) until the burst is in its queue, so the burst is decided in few batches of several
+/// writes. Returns every write with its answer, and the most writes seen queued together.
+fn burst_of_disbursements(
+    server: &Server,
+    db: &Path,
+    token: &str,
+    (loan, borrower): (Uuid, Uuid),
+    round: i64,
+) -> (Vec<BurstWrite>, usize) {
+    let lock =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)
+            .expect("lock connection");
+    lock.pragma_update(None, "busy_timeout", 5000)
+        .expect("busy timeout");
+    lock.execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let url = server.url("/v1/disbursements");
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..BURST)
+            .map(|j| {
+                let url = &url;
+                scope.spawn(move || {
+                    let amount = 1_000 + 100 * round + i64::try_from(j).expect("small");
+                    let key = format!("burst:{round}:{j}:{}", uuid());
+                    let body = padded_disbursement_on(loan, borrower, amount);
+                    let reply = post(&client(Duration::from_secs(30)), url, token, &key, &body)
+                        .expect("answer");
+                    BurstWrite {
+                        amount,
+                        key,
+                        body,
+                        reply,
+                    }
+                })
+            })
+            .collect();
+        // Every write but the (at most one) batch the writer took before it blocked.
+        let probe = client(Duration::from_secs(1));
+        let started = Instant::now();
+        let mut queued = 0;
+        while queued < BURST - 1 && started.elapsed() < Duration::from_millis(1500) {
+            queued = queued.max(metric(&probe, server, "hpts_writer_queue_depth"));
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        lock.execute_batch("ROLLBACK")
+            .expect("release the write lock");
+        let answered = writers
+            .into_iter()
+            .map(|w| w.join().expect("burst writer"))
+            .collect();
+        (answered, queued)
+    })
+}
+
+/// What a full disk did to the bursts on one loan.
+struct FullDisk {
+    /// Burst writes answered 201.
+    committed: Vec<BurstWrite>,
+    /// Burst writes answered 503 (their batch's COMMIT failed).
+    refused: Vec<BurstWrite>,
+    /// The loan a refused probe tried to open.
+    refused_probe_loan: String,
+    /// Most writes of the refused burst seen waiting for the writer together.
+    queued_together: usize,
+}
+
+/// On a full disk, writes may still commit into WAL space `SQLite` reuses: probes (padded
+/// disbursements on new loans) until one fails, then a burst on `loan`; again if every write of
+/// the burst happened to fit (at most ten rounds).
+fn burst_until_a_commit_fails(
+    server: &Server,
+    db: &Path,
+    token: &str,
+    loan: (Uuid, Uuid),
+) -> FullDisk {
+    let http = client(Duration::from_secs(30));
+    let url = server.url("/v1/disbursements");
+    let (mut committed, mut refused) = (Vec::new(), Vec::new());
+    for round in 0..10 {
+        let failed_probe = (0..5_000).find_map(|_| {
+            let body = padded_disbursement();
+            let reply =
+                post(&http, &url, token, &format!("probe:{}", uuid()), &body).expect("answer");
+            if reply.status == 201 {
+                return None;
+            }
+            assert_storage_full(&reply, "a write on the full disk");
+            Some(body["loan_id"].as_str().expect("loan id").to_owned())
+        });
+        let refused_probe_loan =
+            failed_probe.expect("a write fails on the full disk within 5 000 attempts");
+        let (burst, queued_together) = burst_of_disbursements(server, db, token, loan, round);
+        for w in burst {
+            if w.reply.status == 201 {
+                committed.push(w);
+            } else {
+                assert_storage_full(&w.reply, "a burst write on the full disk");
+                refused.push(w);
+            }
+        }
+        if !refused.is_empty() {
+            return FullDisk {
+                committed,
+                refused,
+                refused_probe_loan,
+                queued_together,
+            };
+        }
+    }
+    panic!("no burst on the full disk met a failing COMMIT in ten rounds");
+}
+
+/// The loan's balance: `(principal, disbursed, suspense, paid)`.
+fn loan_balance(
+    http: &reqwest::blocking::Client,
+    server: &Server,
+    token: &str,
+    loan: Uuid,
+) -> [String; 4] {
+    let (status, balance) = get_json(
+        http,
+        &server.url(&format!("/v1/loans/{loan}/balance")),
+        token,
+    );
+    assert_eq!(status, 200, "{balance}");
+    [
+        "principal_outstanding_minor",
+        "disbursed_total_minor",
+        "suspense_minor",
+        "paid_total_minor",
+    ]
+    .map(|f| {
+        balance[f]
+            .as_str()
+            .unwrap_or_else(|| panic!("{f}: {balance}"))
+            .to_owned()
+    })
+}
+
+/// After space returned: a refused burst request's key was never taken (sent again it is a new
+/// write, committed), every committed request replays its first answer, and new writes commit.
+fn assert_keys_after_the_full_disk(
+    server: &Server,
+    token: &str,
+    loan: Uuid,
+    (opening, opened): (&Value, &Reply),
+    full: &FullDisk,
+) {
+    let http = client(Duration::from_secs(30));
+    let url = server.url("/v1/disbursements");
+    // A refused request's key was never taken: sent again it is a new write, now committed.
+    let again = &full.refused[0];
+    let retried = post(&http, &url, token, &again.key, &again.body).expect("answer");
+    assert_eq!(retried.status, 201, "{}", retried.text);
+    assert!(!retried.replayed, "a refused request is not replayed");
+    assert_eq!(
+        loan_balance(&http, server, token, loan)[0],
+        again.amount.to_string(),
+        "the retried disbursement is all the loan owes"
+    );
+    // Committed requests replay their first answer.
+    let first_answers = std::iter::once(("commit-fails:open", opening, opened)).chain(
+        full.committed
+            .iter()
+            .map(|w| (w.key.as_str(), &w.body, &w.reply)),
+    );
+    for (key, body, first) in first_answers {
+        let answer = post(&http, &url, token, key, body).expect("answer");
+        assert_eq!(
+            (answer.status, answer.replayed, answer.text.as_str()),
+            (200, true, first.text.as_str()),
+            "key {key} replays its first answer"
+        );
+    }
+    for _ in 0..5 {
+        let fresh = post(
+            &http,
+            &url,
+            token,
+            &format!("space-returned:{}", uuid()),
+            &padded_disbursement(),
+        )
+        .expect("answer");
+        assert_eq!(fresh.status, 201, "{}", fresh.text);
+    }
+}
+
+/// Pays `paid` (more than the loan can owe) on `loan`: exactly `principal` goes to principal, the
+/// rest to suspense, and the loan's balance agrees.
+fn assert_a_payment_of_everything_pays_exactly(
+    server: &Server,
+    token: &str,
+    (loan, borrower): (Uuid, Uuid),
+    paid: i64,
+    principal: i64,
+) {
+    let http = client(Duration::from_secs(30));
+    let payment = json!({
+        "loan_id": loan, "borrower_id": borrower, "amount_minor": paid.to_string(),
+        "currency": "USD", "effective_at": "2026-11-03", "source_method": "ach",
+    });
+    let paid_reply = post(
+        &http,
+        &server.url("/v1/payments"),
+        token,
+        "commit-fails:pay",
+        &payment,
+    )
+    .expect("answer");
+    assert_eq!(
+        paid_reply.status, 201,
+        "writes resume once space returns: {}",
+        paid_reply.text
+    );
+    let receipt: Value = serde_json::from_str(&paid_reply.text).expect("receipt");
+    let allocation = [
+        "fees_minor",
+        "interest_minor",
+        "principal_minor",
+        "suspense_minor",
+    ]
+    .map(|f| receipt["allocation"][f].as_str().map(str::to_owned));
+    assert_eq!(
+        allocation,
+        [0, 0, principal, paid - principal].map(|m| Some(m.to_string())),
+        "the payment pays exactly the opening and the burst writes answered 201, none refused: {receipt}"
+    );
+    assert_eq!(
+        loan_balance(&http, server, token, loan),
+        [0, principal, paid - principal, paid].map(|m| m.to_string()),
+        "the loan's balance agrees"
+    );
+}
+
+/// SIGTERM, a graceful exit without a panic, then `hpts verify` on the file exits 0.
+fn stop_and_verify(server: &mut Server, db: &Path) {
+    server.stop();
+    assert!(
+        !server.log_text().contains("panicked"),
+        "{}",
+        server.log_text()
+    );
+    let verify = hpts()
+        .args(["verify", "--database"])
+        .arg(db)
+        .output()
+        .expect("hpts verify");
+    assert!(
+        verify.status.success(),
+        "hpts verify: {}{}",
+        String::from_utf8_lossy(&verify.stdout),
+        String::from_utf8_lossy(&verify.stderr)
+    );
+}
+
+#[test]
+fn a_commit_that_fails_on_a_full_disk_leaves_nothing_in_the_writers_memory_and_writes_resume_when_space_returns()
+ {
+    const OPENING: i64 = 250_000;
+    let disk = Tmpfs::mount("8m");
+    let keys = tempfile::tempdir().expect("tempdir");
+    let jwks = keys.path().join("jwks.json");
+    let signing = generate_signing_key().expect("key");
+    write_jwks(&jwks, &signing);
+    let db = disk.path().join("ledger.db");
+    let mut server = Server::start(&db, &jwks, &keys.path().join("hpts.log"));
+    let token = token(&signing, uuid());
+    let http = client(Duration::from_secs(30));
+    let url = server.url("/v1/disbursements");
+    let (loan, borrower) = (uuid(), uuid());
+    let opening = json!({
+        "loan_id": loan, "borrower_id": borrower, "amount_minor": OPENING.to_string(),
+        "currency": "USD", "effective_at": "2026-11-01", "method": "ach",
+    });
+    let opened = post(&http, &url, &token, "commit-fails:open", &opening).expect("answer");
+    assert_eq!(opened.status, 201, "{}", opened.text);
+
+    let filler = fill_the_disk(disk.path());
+    let full = burst_until_a_commit_fails(&server, &db, &token, (loan, borrower));
+    assert!(
+        full.queued_together >= 2,
+        "the refused burst's writes waited for the writer together ({} queued)",
+        full.queued_together
+    );
+    assert!(
+        metric(&http, &server, "hpts_writer_max_batch_size") >= 2,
+        "the writer took several burst writes into one batch"
+    );
+    eprintln!(
+        "full disk: {} burst writes refused, {} committed, {} queued together",
+        full.refused.len(),
+        full.committed.len(),
+        full.queued_together
+    );
+
+    // Space returns; the service is not restarted. A payment larger than every possible
+    // principal shows what the writer believes the loan owes.
+    std::fs::remove_file(&filler).expect("remove the filler");
+    let principal = OPENING + full.committed.iter().map(|w| w.amount).sum::<i64>();
+    let paid = OPENING
+        + full
+            .committed
+            .iter()
+            .chain(&full.refused)
+            .map(|w| w.amount)
+            .sum::<i64>()
+        + 1_000_000;
+    assert_a_payment_of_everything_pays_exactly(&server, &token, (loan, borrower), paid, principal);
+    let (status, body) = get_json(
+        &http,
+        &server.url(&format!("/v1/loans/{}/balance", full.refused_probe_loan)),
+        &token,
+    );
+    assert_eq!(status, 404, "a refused write opened no loan: {body}");
+
+    assert_keys_after_the_full_disk(&server, &token, loan, (&opening, &opened), &full);
+    let when = "after space returned";
+    assert_reconciled(&http, &server, &token, when);
+    assert_ledger_whole(&db, when);
+    let disbursements: i64 = open_db(&db)
+        .query_row(
+            "SELECT count(*) FROM events WHERE loan_id = ?1 AND event_type = 'disbursement'",
+            [loan.to_string()],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(
+        disbursements,
+        i64::try_from(full.committed.len() + 2).expect("small"),
+        "{when}: the loan holds the opening, the burst writes answered 201 and the retry"
+    );
+
+    stop_and_verify(&mut server, &db);
 }
 
 /// Runs `hpts serve` on `db`, which must fail to start within 30 s; returns status and stderr.

@@ -1,0 +1,1213 @@
+//! The writer decides every write from state it holds in memory (tenants, GL totals and an LRU
+//! of loans), so that memory must always be exactly what the journal says. Driven through the
+//! real store (writer thread, group commit, a database file) without HTTP, as
+//! `tests/ledger_properties.rs` does:
+//!
+//! - random histories of every write type — disbursements (on varying dates), payments (some
+//!   with an `external_ref`, repeated ones included), fees, accrual batches (sometimes for a date
+//!   already accrued), reversals (of reversals and of already reversed entries too), and requests
+//!   repeating an earlier idempotency key with the same body (a replay) or another (a mismatch) —
+//!   some submitted one by one, some several at once so they share a group-commit batch. After
+//!   every step, for every loan, what `Store::writer_loan_state` holds (when it holds the loan)
+//!   equals the state recomputed from `journal_lines` / `journal_entries` by a separate read-only
+//!   connection, and so does the `loans` row. Each case ends with the store's reconciliation and
+//!   `hpts verify` on the file;
+//! - a writer whose cache holds two loans, written round-robin on five, answers exactly what was
+//!   posted: eviction never loses or corrupts a loan's state.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::pin::pin;
+use std::process::{Command as Process, Stdio};
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use hpts::clock::{Sources, parse_date};
+use hpts::ledger::LedgerError;
+use hpts::ledger::accrual::DayCount;
+use hpts::ledger::commands::{
+    AccrualBatch, AccrualItem, Command, Disbursement, DisbursementMethod, Fee, FeeType, Payment,
+    PaymentMethod, ReasonCode, Reversal,
+};
+use hpts::ledger::ids::{BorrowerId, EntryId, LoanId, ProgramId, TenantId};
+use hpts::ledger::loan::LoanBalances;
+use hpts::ledger::money::{Currency, Money};
+use hpts::ledger::state::LoanState;
+use hpts::store::{
+    Store, StoreError, StoreSettings, Synchronous, WriteOutcome, WriteRequest, WriterConfig,
+};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use serde_json::Value;
+use uuid::Uuid;
+
+// ---------------------------------------------------------------------------------------------
+// Shared pieces: the book of loans, the store, requests, the journal replay.
+
+/// The loans of a case: fixed ids, one borrower each; loan 2 is in EUR, the others in USD (so
+/// accrual batches mixing currencies are refused, and per-currency totals are exercised).
+struct Book {
+    tenant: TenantId,
+    loans: Vec<(LoanId, BorrowerId, Currency)>,
+}
+
+impl Book {
+    fn new(count: usize) -> Book {
+        let loans = (0..count)
+            .map(|i| {
+                let n = u128::try_from(i).expect("small");
+                let currency = if i == 2 { "EUR" } else { "USD" };
+                (
+                    LoanId::from_uuid(Uuid::from_u128(
+                        0x0190_0000_0000_7000_8000_0000_0000_1000 + n,
+                    )),
+                    BorrowerId::from_uuid(Uuid::from_u128(
+                        0x0190_0000_0000_7000_8000_0000_0000_2000 + n,
+                    )),
+                    Currency::parse(currency).expect("currency"),
+                )
+            })
+            .collect();
+        Book {
+            tenant: TenantId::from_uuid(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001)),
+            loans,
+        }
+    }
+}
+
+fn settings(path: &Path, cache_loans: usize) -> StoreSettings {
+    StoreSettings {
+        path: path.to_path_buf(),
+        synchronous: Synchronous::Normal,
+        writer: WriterConfig {
+            group_commit: true,
+            max_batch: 64,
+            max_batch_cost: 4096,
+            cache_loans,
+            queue_capacity: 1024,
+            idempotency_retention: Duration::from_hours(24),
+            purge_interval: Duration::from_hours(1),
+        },
+        read_pool_size: 2,
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+fn route(command: &Command) -> &'static str {
+    match command {
+        Command::Disburse(_) => "POST /v1/disbursements",
+        Command::Pay(_) => "POST /v1/payments",
+        Command::AssessFee(_) => "POST /v1/fees",
+        Command::Accrue(_) => "POST /v1/accruals/batch",
+        Command::Reverse(_) => "POST /v1/reversals",
+    }
+}
+
+/// The body a client would send for `command`: two requests have the same body exactly when
+/// they carry the same command.
+fn payload(command: &Command) -> String {
+    serde_json::json!({ "command": format!("{command:?}") }).to_string()
+}
+
+fn date(day: u8) -> time::Date {
+    parse_date(&format!("2026-11-{:02}", 10 + day)).expect("date")
+}
+
+fn reversal(entry: EntryId) -> Command {
+    Command::Reverse(Reversal {
+        reverses_entry_id: entry,
+        reason_code: ReasonCode::ErrorCorrection,
+        reason_description: None,
+        effective_at: None,
+    })
+}
+
+fn entry_of(receipt: &Value) -> EntryId {
+    receipt["journal_entry_id"]
+        .as_str()
+        .and_then(EntryId::parse)
+        .unwrap_or_else(|| panic!("receipt without journal_entry_id: {receipt}"))
+}
+
+fn money_field(v: &Value) -> i64 {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not a money string: {v}"))
+}
+
+/// `[principal, interest, fees, suspense, disbursed, paid]` as `LoanBalances`.
+fn balances(m: [i64; 6]) -> LoanBalances {
+    LoanBalances {
+        principal: Money::from_minor(m[0]),
+        interest: Money::from_minor(m[1]),
+        fees: Money::from_minor(m[2]),
+        suspense: Money::from_minor(m[3]),
+        disbursed_total: Money::from_minor(m[4]),
+        paid_total: Money::from_minor(m[5]),
+    }
+}
+
+/// A loan's state recomputed from the journal alone: the six balances from its lines (1100,
+/// 1200, 1300 debit-normal; 2100 credit-normal as suspense; 2000 credit-normal as disbursed;
+/// 1000 debit-normal as paid), borrower and currency from its lines, and the opening date from
+/// its first disbursement entry in posting order. `None` for a loan with no disbursement (which
+/// then has no line at all).
+fn state_from_journal(db: &Connection, tenant: &str, loan: &str) -> Option<LoanState> {
+    let first_disbursement: Option<String> = db
+        .query_row(
+            "SELECT e.effective_at FROM journal_entries e WHERE e.tenant_id = ?1 \
+             AND e.event_type = 'disbursement' AND EXISTS \
+             (SELECT 1 FROM journal_lines l WHERE l.entry_id = e.entry_id AND l.loan_id = ?2) \
+             ORDER BY e.entry_seq LIMIT 1",
+            params![tenant, loan],
+            |r| r.get(0),
+        )
+        .optional()
+        .expect("first disbursement");
+    // The loan's entry links (loan journal paging) must name the same first disbursement.
+    let first_linked: Option<String> = db
+        .query_row(
+            "SELECT e.effective_at FROM loan_entries le JOIN journal_entries e \
+             ON e.tenant_id = le.tenant_id AND e.entry_seq = le.entry_seq \
+             WHERE le.tenant_id = ?1 AND le.loan_id = ?2 AND e.event_type = 'disbursement' \
+             ORDER BY le.entry_seq LIMIT 1",
+            params![tenant, loan],
+            |r| r.get(0),
+        )
+        .optional()
+        .expect("first linked disbursement");
+    assert_eq!(
+        first_disbursement, first_linked,
+        "loan {loan}: loan_entries and the journal disagree on its first disbursement"
+    );
+    let Some(opened) = first_disbursement else {
+        let lines: i64 = db
+            .query_row(
+                "SELECT count(*) FROM journal_lines WHERE tenant_id = ?1 AND loan_id = ?2",
+                params![tenant, loan],
+                |r| r.get(0),
+            )
+            .expect("count lines");
+        assert_eq!(lines, 0, "loan {loan} has lines but no disbursement");
+        return None;
+    };
+    let distinct = |column: &str| -> Vec<Option<String>> {
+        let sql = format!(
+            "SELECT DISTINCT {column} FROM journal_lines WHERE tenant_id = ?1 AND loan_id = ?2"
+        );
+        let mut stmt = db.prepare(&sql).expect("prepare");
+        stmt.query_map(params![tenant, loan], |r| r.get(0))
+            .expect("query")
+            .map(|r| r.expect("row"))
+            .collect()
+    };
+    let borrowers = distinct("borrower_id");
+    let currencies = distinct("currency");
+    let [Some(borrower)] = borrowers.as_slice() else {
+        panic!("loan {loan}: its lines name borrowers {borrowers:?}, not exactly one");
+    };
+    let [Some(currency)] = currencies.as_slice() else {
+        panic!("loan {loan}: its lines are in currencies {currencies:?}, not exactly one");
+    };
+    let mut m = [0i64; 6];
+    let mut stmt = db
+        .prepare(
+            "SELECT account_code, sum(CASE direction WHEN 'DR' THEN amount_minor ELSE -amount_minor END) \
+             FROM journal_lines WHERE tenant_id = ?1 AND loan_id = ?2 GROUP BY account_code",
+        )
+        .expect("prepare");
+    let rows = stmt
+        .query_map(params![tenant, loan], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .expect("query");
+    for row in rows {
+        let (account, dr_minus_cr) = row.expect("row");
+        match account.as_str() {
+            "1100" => m[0] += dr_minus_cr,
+            "1200" => m[1] += dr_minus_cr,
+            "1300" => m[2] += dr_minus_cr,
+            "2100" => m[3] -= dr_minus_cr,
+            "2000" => m[4] -= dr_minus_cr,
+            "1000" => m[5] += dr_minus_cr,
+            "4000" | "4100" => {}
+            other => panic!("loan {loan}: unexpected account {other} on a loan line"),
+        }
+    }
+    Some(LoanState {
+        borrower_id: BorrowerId::parse(borrower).expect("borrower id"),
+        currency: Currency::parse(currency).expect("currency"),
+        opened_on: Some(parse_date(&opened).expect("effective_at")),
+        balances: balances(m),
+    })
+}
+
+/// A loan's state as its `loans` row stores it.
+fn state_from_row(db: &Connection, tenant: &str, loan: &str) -> Option<LoanState> {
+    db.query_row(
+        "SELECT borrower_id, currency, opened_on, principal_minor, interest_minor, fees_minor, \
+         suspense_minor, disbursed_total_minor, paid_total_minor FROM loans \
+         WHERE tenant_id = ?1 AND loan_id = ?2",
+        params![tenant, loan],
+        |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                [
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ],
+            ))
+        },
+    )
+    .optional()
+    .expect("loans row")
+    .map(|(borrower, currency, opened_on, m)| LoanState {
+        borrower_id: BorrowerId::parse(&borrower).expect("borrower id"),
+        currency: Currency::parse(&currency).expect("currency"),
+        opened_on: opened_on.map(|d| parse_date(&d).expect("opened_on")),
+        balances: balances(m),
+    })
+}
+
+/// For every loan of the book: the `loans` row equals the journal, and what the writer holds in
+/// memory (when it holds the loan) equals both. With `all_cached` (a cache larger than the book)
+/// the writer must hold exactly the loans that exist.
+async fn assert_writer_state_is_the_journal(
+    store: &Store,
+    book: &Book,
+    db: &Connection,
+    all_cached: bool,
+    when: &str,
+) {
+    let tenant = book.tenant.to_string();
+    for (loan_id, _, _) in &book.loans {
+        let held = store
+            .writer_loan_state(book.tenant, *loan_id)
+            .await
+            .expect("the writer answers what it holds");
+        let loan = loan_id.to_string();
+        // One read snapshot for both views (every write of the step has been answered already).
+        db.execute_batch("BEGIN").expect("begin read");
+        let journal = state_from_journal(db, &tenant, &loan);
+        let row = state_from_row(db, &tenant, &loan);
+        db.execute_batch("COMMIT").expect("end read");
+        assert_eq!(
+            row, journal,
+            "{when}: loan {loan}: the loans row differs from the journal"
+        );
+        if let Some(held) = held {
+            assert_eq!(
+                Some(held),
+                journal,
+                "{when}: loan {loan}: the writer's memory differs from the journal"
+            );
+        }
+        if all_cached {
+            assert_eq!(
+                held.is_some(),
+                journal.is_some(),
+                "{when}: loan {loan}: with room for every loan the writer holds exactly the loans that exist"
+            );
+        }
+    }
+}
+
+/// Runs `hpts verify --database <path>` (bounded) and expects exit 0.
+fn assert_hpts_verify_passes(path: &Path) {
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let (stdout, stderr) = (out_dir.path().join("out"), out_dir.path().join("err"));
+    let mut cmd = Process::new(env!("CARGO_BIN_EXE_hpts"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("HPTS_") {
+            cmd.env_remove(name);
+        }
+    }
+    let mut child = cmd
+        .args(["verify", "--database"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+        .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+        .spawn()
+        .expect("run hpts verify");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for hpts verify") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_mins(2) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("hpts verify did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(
+        status.success(),
+        "hpts verify {}: {status}\n{}{}",
+        path.display(),
+        std::fs::read_to_string(&stdout).unwrap_or_default(),
+        std::fs::read_to_string(&stderr).unwrap_or_default()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Random histories.
+
+/// Which earlier entries a reversal picks from.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// Any committed entry.
+    Any,
+    /// A committed reversal (must be refused: a reversal cannot be reversed).
+    Reversal,
+    /// An entry already reversed (must be refused: already reversed).
+    Reversed,
+}
+
+/// One random write. Loans are indexes into the case's 1–4 loans; `day` picks a date
+/// (2026-11-10 plus `day`: disbursements on days 0–2, fees 1–4, accruals 1–3, payments 2–6), so
+/// loans open on different dates and some entries predate a loan's opening and are refused.
+#[derive(Debug, Clone)]
+enum Op {
+    Disburse {
+        loan: usize,
+        amount: i64,
+        day: u8,
+    },
+    Fee {
+        loan: usize,
+        amount: i64,
+        day: u8,
+    },
+    /// `(loan, interest)` per accrued loan; three possible dates, so repeats happen.
+    Accrue {
+        loans: Vec<(usize, i64)>,
+        day: u8,
+    },
+    /// `external_ref` picks one of three references, so duplicates happen.
+    Pay {
+        loan: usize,
+        amount: i64,
+        day: u8,
+        external_ref: Option<u8>,
+    },
+    /// With `twice`, two requests reverse the same entry one after the other (in one batch when
+    /// the step sends writes together): the second must be refused.
+    Reverse {
+        pick: Index,
+        target: Target,
+        twice: bool,
+    },
+    /// Sends an earlier request's idempotency key again, with the same body or another.
+    Repeat {
+        pick: Index,
+        same_body: bool,
+    },
+}
+
+/// One step: a single write, or 2–8 writes submitted at once. With `hold`, the writer is kept
+/// out of the database (a write lock on the file) while they are queued, so they are certain to
+/// share batches.
+#[derive(Debug, Clone)]
+enum Step {
+    One(Op),
+    Together { ops: Vec<Op>, hold: bool },
+}
+
+fn op(loans: usize) -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0..loans, 1i64..1_000_000, 0u8..3)
+            .prop_map(|(loan, amount, day)| Op::Disburse { loan, amount, day }),
+        2 => (0..loans, 1i64..50_000, 1u8..5)
+            .prop_map(|(loan, amount, day)| Op::Fee { loan, amount, day }),
+        2 => (proptest::collection::vec((any::<bool>(), 1i64..20_000), loans), 1u8..4).prop_map(
+            |(picks, day)| {
+                let mut chosen: Vec<(usize, i64)> = picks
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (take, _))| *take)
+                    .map(|(i, (_, interest))| (i, *interest))
+                    .collect();
+                if chosen.is_empty() {
+                    chosen.push((0, picks[0].1));
+                }
+                Op::Accrue { loans: chosen, day }
+            }
+        ),
+        3 => (0..loans, 1i64..1_200_000, 2u8..7, proptest::option::of(0u8..3)).prop_map(
+            |(loan, amount, day, external_ref)| Op::Pay { loan, amount, day, external_ref }
+        ),
+        3 => (
+            any::<Index>(),
+            prop_oneof![4 => Just(Target::Any), 1 => Just(Target::Reversal), 1 => Just(Target::Reversed)],
+            proptest::bool::weighted(0.25),
+        )
+            .prop_map(|(pick, target, twice)| Op::Reverse { pick, target, twice }),
+        2 => (any::<Index>(), any::<bool>())
+            .prop_map(|(pick, same_body)| Op::Repeat { pick, same_body }),
+    ]
+}
+
+fn step(loans: usize) -> impl Strategy<Value = Step> {
+    prop_oneof![
+        3 => op(loans).prop_map(Step::One),
+        1 => (proptest::collection::vec(op(loans), 2..=8), any::<bool>())
+            .prop_map(|(ops, hold)| Step::Together { ops, hold }),
+    ]
+}
+
+/// `(loans, writer cache size, steps)`: the cache holds every loan, or just two (so a case with
+/// 3–4 loans evicts and reloads them).
+fn history() -> impl Strategy<Value = (usize, usize, Vec<Step>)> {
+    (1usize..=4).prop_flat_map(|loans| {
+        (
+            Just(loans),
+            prop_oneof![2 => Just(10_000usize), 1 => Just(2usize)],
+            proptest::collection::vec(step(loans), 1..=40),
+        )
+    })
+}
+
+/// One request as sent.
+#[derive(Debug, Clone)]
+struct Sent {
+    key: String,
+    route: &'static str,
+    payload: String,
+    command: Command,
+    /// Its accrual principals were read right before it was submitted, alone (a request sent
+    /// with others, or repeated later, may meet a principal that moved meanwhile).
+    fresh: bool,
+}
+
+impl Sent {
+    fn new(key: String, command: Command, fresh: bool) -> Sent {
+        Sent {
+            key,
+            route: route(&command),
+            payload: payload(&command),
+            command,
+            fresh,
+        }
+    }
+
+    fn request(&self, book: &Book) -> WriteRequest {
+        WriteRequest {
+            tenant: book.tenant,
+            actor: Some("writer-state".into()),
+            route: self.route,
+            idempotency_key: self.key.clone(),
+            payload: self.payload.clone(),
+            metadata: None,
+            command: self.command.clone(),
+        }
+    }
+}
+
+/// The same kind of request with another body (an amount one higher, or a reason text).
+fn altered(command: &Command) -> Command {
+    let mut c = command.clone();
+    let bump = |m: &mut Money| *m = Money::from_minor(m.minor() + 1);
+    match &mut c {
+        Command::Disburse(d) => bump(&mut d.amount),
+        Command::Pay(p) => bump(&mut p.amount),
+        Command::AssessFee(f) => bump(&mut f.amount),
+        Command::Accrue(a) => bump(&mut a.loans[0].interest),
+        Command::Reverse(r) => r.reason_description = Some("sent again with another body".into()),
+    }
+    c
+}
+
+/// What the history has committed so far, as the client saw it.
+#[derive(Default)]
+struct Model {
+    /// Every request built, in submission order (repeats pick from these).
+    sent: Vec<Sent>,
+    /// Committed idempotency keys: route, body and the answer given.
+    answered: HashMap<String, (&'static str, String, Vec<u8>)>,
+    /// Committed entries, reversals among them, and entries that have been reversed.
+    posted: Vec<EntryId>,
+    reversals: Vec<EntryId>,
+    reversed: Vec<EntryId>,
+    /// External references of committed payments.
+    refs: HashSet<String>,
+    /// Requests submitted so far (for fresh idempotency keys).
+    n: usize,
+}
+
+/// What a loan owes now, as the store reads it.
+async fn principal_now(store: &Store, book: &Book, loan: usize) -> Money {
+    store
+        .loan_balance(book.tenant, book.loans[loan].0, None)
+        .await
+        .expect("balance read")
+        .map_or(Money::ZERO, |v| v.principal)
+}
+
+/// The command of a disbursement, fee, accrual or payment op; accrual principals are read from
+/// the current balance.
+async fn new_command(store: &Store, book: &Book, op: &Op) -> Command {
+    let money = Money::from_minor;
+    match op {
+        Op::Disburse { loan, amount, day } => {
+            let (loan_id, borrower_id, currency) = book.loans[*loan];
+            Command::Disburse(Disbursement {
+                loan_id,
+                borrower_id,
+                amount: money(*amount),
+                currency,
+                effective_at: date(*day),
+                method: DisbursementMethod::Ach,
+                destination_ref: None,
+            })
+        }
+        Op::Fee { loan, amount, day } => {
+            let (loan_id, _, currency) = book.loans[*loan];
+            Command::AssessFee(Fee {
+                loan_id,
+                fee_type: FeeType::Late,
+                amount: money(*amount),
+                currency,
+                effective_at: date(*day),
+            })
+        }
+        Op::Accrue { loans, day } => {
+            let mut items = Vec::with_capacity(loans.len());
+            for (loan, interest) in loans {
+                items.push(AccrualItem {
+                    loan_id: book.loans[*loan].0,
+                    outstanding_principal: principal_now(store, book, *loan).await,
+                    interest: money(*interest),
+                    annual_rate_bps: None,
+                });
+            }
+            Command::Accrue(AccrualBatch {
+                program_id: ProgramId::from_uuid(Uuid::from_u128(7)),
+                accrual_date: date(*day),
+                convention: DayCount::Act365,
+                loans: items,
+            })
+        }
+        Op::Pay {
+            loan,
+            amount,
+            day,
+            external_ref,
+        } => {
+            let (loan_id, borrower_id, currency) = book.loans[*loan];
+            Command::Pay(Payment {
+                loan_id,
+                borrower_id,
+                amount: money(*amount),
+                currency,
+                effective_at: date(*day),
+                source_method: PaymentMethod::Wire,
+                external_ref: external_ref.map(|r| format!("ref-{r}")),
+            })
+        }
+        Op::Reverse { .. } | Op::Repeat { .. } => unreachable!("built from the history"),
+    }
+}
+
+impl Model {
+    fn new_key(&mut self) -> String {
+        self.n += 1;
+        format!("op-{:06}", self.n)
+    }
+
+    /// Builds the requests of `op` (and remembers them): none when the op has nothing to act on
+    /// yet (a reversal or a repeat before anything was posted or sent), two for a reversal sent
+    /// twice, one otherwise.
+    async fn build(&mut self, store: &Store, book: &Book, op: &Op, alone: bool) -> Vec<Sent> {
+        let command = match op {
+            Op::Reverse {
+                pick,
+                target,
+                twice,
+            } => {
+                let from = match target {
+                    Target::Reversal if !self.reversals.is_empty() => &self.reversals,
+                    Target::Reversed if !self.reversed.is_empty() => &self.reversed,
+                    _ => &self.posted,
+                };
+                if from.is_empty() {
+                    return Vec::new();
+                }
+                let entry = *pick.get(from);
+                if *twice {
+                    let first = Sent::new(self.new_key(), reversal(entry), alone);
+                    let second = Sent::new(self.new_key(), reversal(entry), alone);
+                    self.sent.extend([first.clone(), second.clone()]);
+                    return vec![first, second];
+                }
+                reversal(entry)
+            }
+            Op::Repeat { pick, same_body } => {
+                if self.sent.is_empty() {
+                    return Vec::new();
+                }
+                let earlier = pick.get(&self.sent).clone();
+                let command = if *same_body {
+                    earlier.command
+                } else {
+                    altered(&earlier.command)
+                };
+                let sent = Sent::new(earlier.key, command, false);
+                self.sent.push(sent.clone());
+                return vec![sent];
+            }
+            _ => new_command(store, book, op).await,
+        };
+        let key = self.new_key();
+        let sent = Sent::new(key, command, alone);
+        self.sent.push(sent.clone());
+        vec![sent]
+    }
+
+    /// Judges one answer, in submission order (within one tenant the writer keeps that order,
+    /// across batches and inside one): a committed key replays its first answer byte for byte
+    /// or is a mismatch; a new one is committed or refused for a business reason that the
+    /// history explains.
+    fn judge(&mut self, sent: &Sent, result: Result<WriteOutcome, StoreError>, label: &str) {
+        if let Some((route, payload, body)) = self.answered.get(&sent.key) {
+            if *route == sent.route && *payload == sent.payload {
+                match result {
+                    Ok(WriteOutcome::Replayed(replayed)) => assert!(
+                        replayed == *body,
+                        "{label}: a replay answers the first answer byte for byte"
+                    ),
+                    other => panic!(
+                        "{label}: expected a replay of key {}, got {other:?}",
+                        sent.key
+                    ),
+                }
+            } else {
+                assert!(
+                    matches!(result, Err(StoreError::IdempotencyMismatch)),
+                    "{label}: key {} reused with another body must be a mismatch, got {result:?}",
+                    sent.key
+                );
+            }
+            return;
+        }
+        match result {
+            Ok(WriteOutcome::Created(body)) => {
+                let receipt: Value = serde_json::from_slice(&body).expect("receipt is JSON");
+                let entry = entry_of(&receipt);
+                match &sent.command {
+                    Command::Reverse(r) => {
+                        let target = r.reverses_entry_id;
+                        assert!(
+                            !self.reversals.contains(&target) && !self.reversed.contains(&target),
+                            "{label}: reversed {target}, which is a reversal or already reversed"
+                        );
+                        self.reversals.push(entry);
+                        self.reversed.push(target);
+                    }
+                    Command::Pay(p) => {
+                        if let Some(r) = &p.external_ref {
+                            assert!(
+                                self.refs.insert(r.clone()),
+                                "{label}: external_ref {r} accepted twice"
+                            );
+                        }
+                        let a = &receipt["allocation"];
+                        let parts: i64 = [
+                            "fees_minor",
+                            "interest_minor",
+                            "principal_minor",
+                            "suspense_minor",
+                        ]
+                        .iter()
+                        .map(|f| money_field(&a[*f]))
+                        .sum();
+                        assert_eq!(
+                            parts,
+                            p.amount.minor(),
+                            "{label}: allocation sums to the payment"
+                        );
+                    }
+                    Command::Disburse(_) | Command::AssessFee(_) | Command::Accrue(_) => {}
+                }
+                self.posted.push(entry);
+                self.answered
+                    .insert(sent.key.clone(), (sent.route, sent.payload.clone(), body));
+            }
+            Ok(WriteOutcome::Replayed(_)) => {
+                panic!(
+                    "{label}: replayed although key {} never committed",
+                    sent.key
+                )
+            }
+            Err(e) => self.judge_refusal(sent, &e, label),
+        }
+    }
+
+    /// A refusal must be one a random history can meet, and one its history explains.
+    fn judge_refusal(&self, sent: &Sent, e: &StoreError, label: &str) {
+        let target = match &sent.command {
+            Command::Reverse(r) => Some(r.reverses_entry_id),
+            _ => None,
+        };
+        match e {
+            StoreError::Ledger(LedgerError::AlreadyReversed) => assert!(
+                target.is_some_and(|t| self.reversed.contains(&t)),
+                "{label}: 'already reversed' for an entry never reversed"
+            ),
+            StoreError::Ledger(LedgerError::CannotReverseReversal) => assert!(
+                target.is_some_and(|t| self.reversals.contains(&t)),
+                "{label}: 'cannot reverse a reversal' for an entry that is not one"
+            ),
+            StoreError::Ledger(LedgerError::DuplicateExternalRef) => {
+                let Command::Pay(p) = &sent.command else {
+                    panic!("{label}: duplicate external_ref on a non-payment");
+                };
+                assert!(
+                    p.external_ref
+                        .as_ref()
+                        .is_some_and(|r| self.refs.contains(r)),
+                    "{label}: duplicate external_ref for a reference never accepted"
+                );
+            }
+            StoreError::Ledger(
+                LedgerError::LoanNotFound(_)
+                | LedgerError::EffectiveBeforeLoan(_)
+                | LedgerError::ReversalBlocked,
+            ) => {}
+            StoreError::Ledger(LedgerError::BatchRejected(problems)) => {
+                for p in problems {
+                    let explained = matches!(
+                        p.code,
+                        "loan_not_found"
+                            | "already_accrued"
+                            | "mixed_currency_batch"
+                            | "effective_before_loan"
+                    ) || (!sent.fresh && p.code == "principal_mismatch");
+                    assert!(explained, "{label}: unexpected accrual problem {p:?}");
+                }
+            }
+            other => panic!("{label}: unexpected refusal {other:?}"),
+        }
+    }
+}
+
+/// Submits `requests` at once and answers in their order. Each write is queued when its future
+/// is first polled, so one poll of the joined futures queues all of them, in order, before any
+/// is answered. With `hold`, a write lock on the file keeps the writer from starting a
+/// transaction meanwhile (it waits in `BEGIN IMMEDIATE`, within its busy timeout), so with three
+/// or more writes at least two share a batch.
+async fn submit_together(
+    store: &Store,
+    lock: &Connection,
+    requests: Vec<WriteRequest>,
+    hold: bool,
+) -> Vec<Result<WriteOutcome, StoreError>> {
+    if hold {
+        lock.execute_batch("BEGIN IMMEDIATE")
+            .expect("take the write lock");
+    }
+    let mut all = pin!(join_all(requests.into_iter().map(|r| store.write(r))));
+    let mut early = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = all.as_mut().poll(cx) {
+            early = Some(out);
+        }
+        Poll::Ready(())
+    })
+    .await;
+    if hold {
+        lock.execute_batch("ROLLBACK")
+            .expect("release the write lock");
+    }
+    match early {
+        Some(out) => out,
+        None => all.await,
+    }
+}
+
+fn run_history(loan_count: usize, cache_loans: usize, steps: &[Step]) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.db");
+    let runtime = runtime();
+    let store =
+        Store::open(&settings(&path, cache_loans), Sources::default()).expect("store opens");
+    let book = Book::new(loan_count);
+    let db = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("read connection");
+    let lock = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .expect("lock connection");
+    lock.pragma_update(None, "busy_timeout", 5000)
+        .expect("busy timeout");
+    let all_cached = cache_loans >= loan_count;
+
+    runtime.block_on(async {
+        let mut model = Model::default();
+        let mut held_three = false;
+        for (s, step) in steps.iter().enumerate() {
+            match step {
+                Step::One(op) => {
+                    for sent in model.build(&store, &book, op, true).await {
+                        let result = store.write(sent.request(&book)).await;
+                        model.judge(&sent, result, &format!("step {s} ({op:?}) {sent:?}"));
+                    }
+                }
+                Step::Together { ops, hold } => {
+                    let mut sents = Vec::with_capacity(ops.len());
+                    for op in ops {
+                        sents.extend(model.build(&store, &book, op, false).await);
+                    }
+                    held_three |= *hold && sents.len() >= 3;
+                    let requests = sents.iter().map(|s| s.request(&book)).collect();
+                    let results = submit_together(&store, &lock, requests, *hold).await;
+                    for (i, (sent, result)) in sents.iter().zip(results).enumerate() {
+                        model.judge(
+                            &sent.clone(),
+                            result,
+                            &format!("step {s} write {i} of a group: {sent:?}"),
+                        );
+                    }
+                }
+            }
+            assert_writer_state_is_the_journal(
+                &store,
+                &book,
+                &db,
+                all_cached,
+                &format!("after step {s} ({step:?})"),
+            )
+            .await;
+        }
+        if held_three {
+            assert!(
+                store.stats().max_batch_seen.load(Ordering::Relaxed) >= 2,
+                "writes queued together while the writer waited shared a batch"
+            );
+        }
+        let proof = store
+            .reconcile(book.tenant, None)
+            .await
+            .expect("reconciliation runs");
+        assert!(proof.ok(), "reconciliation fails: {:?}", proof.checks);
+    });
+    drop(lock);
+    drop(db);
+    store.shutdown();
+    assert_hpts_verify_passes(&path);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_writers_memory_of_every_loan_equals_the_journal_after_every_write_and_every_batch(
+        (loans, cache_loans, steps) in history()
+    ) {
+        run_history(loans, cache_loans, &steps);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Eviction.
+
+/// `[principal, interest, fees, suspense, disbursed, paid]`, kept by the test.
+type Owed = [i64; 6];
+
+/// The waterfall: fees, then interest, then principal, the rest to suspense.
+fn allocate(owed: &Owed, amount: i64) -> [i64; 4] {
+    let fees = amount.min(owed[2]);
+    let interest = (amount - fees).min(owed[1]);
+    let principal = (amount - fees - interest).min(owed[0]);
+    [
+        fees,
+        interest,
+        principal,
+        amount - fees - interest - principal,
+    ]
+}
+
+/// Five USD loans of one tenant behind a writer that holds two, and what the test posted on
+/// each.
+struct RoundRobin {
+    store: Store,
+    tenant: TenantId,
+    usd: Currency,
+    opened_on: time::Date,
+    loans: Vec<(LoanId, BorrowerId)>,
+    owed: Vec<Owed>,
+    writes: usize,
+    /// Whether some existing loan was, at some check, not held by the writer.
+    evicted_seen: bool,
+}
+
+impl RoundRobin {
+    const LOANS: usize = 5;
+
+    fn open(path: &Path) -> RoundRobin {
+        let loans = (0..Self::LOANS)
+            .map(|i| {
+                let n = u128::try_from(i).expect("small");
+                (
+                    LoanId::from_uuid(Uuid::from_u128(
+                        0x0190_0000_0000_7000_8000_0000_0000_3000 + n,
+                    )),
+                    BorrowerId::from_uuid(Uuid::from_u128(
+                        0x0190_0000_0000_7000_8000_0000_0000_4000 + n,
+                    )),
+                )
+            })
+            .collect();
+        RoundRobin {
+            store: Store::open(&settings(path, 2), Sources::default()).expect("store opens"),
+            tenant: TenantId::from_uuid(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002)),
+            usd: Currency::parse("USD").expect("usd"),
+            opened_on: parse_date("2026-11-01").expect("date"),
+            loans,
+            owed: vec![[0; 6]; Self::LOANS],
+            writes: 0,
+            evicted_seen: false,
+        }
+    }
+
+    /// Writes `command`, which must be committed; returns its receipt.
+    async fn write(&mut self, command: Command) -> Value {
+        self.writes += 1;
+        let req = WriteRequest {
+            tenant: self.tenant,
+            actor: Some("eviction".into()),
+            route: route(&command),
+            idempotency_key: format!("evict-{:04}", self.writes),
+            payload: payload(&command),
+            metadata: None,
+            command,
+        };
+        match self.store.write(req).await {
+            Ok(WriteOutcome::Created(body)) => serde_json::from_slice(&body).expect("receipt"),
+            other => panic!("write {} was not committed: {other:?}", self.writes),
+        }
+    }
+
+    /// Every loan reads back what the test posted, the writer holds at most two loans, and any
+    /// loan it holds is held exactly.
+    async fn check(&mut self, when: &str) {
+        for (i, (loan_id, borrower_id)) in self.loans.iter().enumerate() {
+            let view = self
+                .store
+                .loan_balance(self.tenant, *loan_id, None)
+                .await
+                .expect("read");
+            let read = view.map(|v| {
+                [
+                    v.principal,
+                    v.interest,
+                    v.fees,
+                    v.suspense,
+                    v.disbursed_total,
+                    v.paid_total,
+                ]
+                .map(Money::minor)
+            });
+            let expected = (self.owed[i][4] > 0).then_some(self.owed[i]);
+            assert_eq!(
+                read, expected,
+                "{when}: loan {i} reads back what was posted"
+            );
+            let held = self
+                .store
+                .writer_loan_state(self.tenant, *loan_id)
+                .await
+                .expect("inspect");
+            match held {
+                Some(held) => assert_eq!(
+                    held,
+                    LoanState {
+                        borrower_id: *borrower_id,
+                        currency: self.usd,
+                        opened_on: Some(self.opened_on),
+                        balances: balances(self.owed[i]),
+                    },
+                    "{when}: loan {i} as the writer holds it"
+                ),
+                None => self.evicted_seen |= expected.is_some(),
+            }
+        }
+        let cached = self.store.stats().cached_loans.load(Ordering::Relaxed);
+        assert!(
+            cached <= 2,
+            "{when}: the writer holds {cached} loans, more than 2"
+        );
+    }
+
+    async fn disburse(&mut self, i: usize, amount: i64) {
+        let (loan_id, borrower_id) = self.loans[i];
+        self.write(Command::Disburse(Disbursement {
+            loan_id,
+            borrower_id,
+            amount: Money::from_minor(amount),
+            currency: self.usd,
+            effective_at: self.opened_on,
+            method: DisbursementMethod::Ach,
+            destination_ref: None,
+        }))
+        .await;
+        self.owed[i][0] += amount;
+        self.owed[i][4] += amount;
+    }
+
+    async fn fee(&mut self, i: usize, amount: i64) {
+        self.write(Command::AssessFee(Fee {
+            loan_id: self.loans[i].0,
+            fee_type: FeeType::Late,
+            amount: Money::from_minor(amount),
+            currency: self.usd,
+            effective_at: parse_date("2026-11-02").expect("date"),
+        }))
+        .await;
+        self.owed[i][2] += amount;
+    }
+
+    /// One accrual over every loan (more than the cache holds), stating the principals the test
+    /// expects: a writer deciding from a stale principal would refuse it.
+    async fn accrue_all(&mut self, day: u8, interest: impl Fn(usize) -> i64) {
+        let items = self
+            .loans
+            .iter()
+            .enumerate()
+            .map(|(i, (loan_id, _))| AccrualItem {
+                loan_id: *loan_id,
+                outstanding_principal: Money::from_minor(self.owed[i][0]),
+                interest: Money::from_minor(interest(i)),
+                annual_rate_bps: None,
+            })
+            .collect();
+        self.write(Command::Accrue(AccrualBatch {
+            program_id: ProgramId::from_uuid(Uuid::from_u128(7)),
+            accrual_date: date(day),
+            convention: DayCount::Act365,
+            loans: items,
+        }))
+        .await;
+        for (i, o) in self.owed.iter_mut().enumerate() {
+            o[1] += interest(i);
+        }
+    }
+
+    /// Pays `amount` on loan `i`; the allocation must follow what the test says is owed.
+    /// Returns the entry and its allocation.
+    async fn pay(&mut self, i: usize, amount: i64) -> (EntryId, [i64; 4]) {
+        let (loan_id, borrower_id) = self.loans[i];
+        let receipt = self
+            .write(Command::Pay(Payment {
+                loan_id,
+                borrower_id,
+                amount: Money::from_minor(amount),
+                currency: self.usd,
+                effective_at: parse_date("2026-11-20").expect("date"),
+                source_method: PaymentMethod::Ach,
+                external_ref: None,
+            }))
+            .await;
+        let parts = allocate(&self.owed[i], amount);
+        let a = &receipt["allocation"];
+        let got = [
+            "fees_minor",
+            "interest_minor",
+            "principal_minor",
+            "suspense_minor",
+        ]
+        .map(|f| money_field(&a[f]));
+        assert_eq!(got, parts, "loan {i}'s payment allocation");
+        let o = &mut self.owed[i];
+        o[2] -= parts[0];
+        o[1] -= parts[1];
+        o[0] -= parts[2];
+        o[3] += parts[3];
+        o[5] += amount;
+        (entry_of(&receipt), parts)
+    }
+
+    /// Reverses payment `entry` of `amount` on loan `i`, allocated as `parts`.
+    async fn reverse_payment(&mut self, i: usize, entry: EntryId, parts: [i64; 4], amount: i64) {
+        self.write(reversal(entry)).await;
+        let o = &mut self.owed[i];
+        o[2] += parts[0];
+        o[1] += parts[1];
+        o[0] += parts[2];
+        o[3] -= parts[3];
+        o[5] -= amount;
+    }
+}
+
+#[test]
+fn a_writer_cache_of_two_loans_written_round_robin_on_five_never_loses_or_corrupts_a_loan() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("ledger.db");
+    let runtime = runtime();
+    let mut book = RoundRobin::open(&path);
+    runtime.block_on(async {
+        let mut first_payments = Vec::new();
+        for round in 0..4u8 {
+            let r = i64::from(round);
+            for i in 0..RoundRobin::LOANS {
+                let k = i64::try_from(i).expect("small");
+                book.disburse(i, 100_000 + 1_000 * k + r).await;
+                book.check(&format!("round {round}, disbursement on loan {i}"))
+                    .await;
+                book.fee(i, 500 + k).await;
+                book.check(&format!("round {round}, fee on loan {i}")).await;
+            }
+            book.accrue_all(round, |i| 100 + i64::try_from(i).expect("small"))
+                .await;
+            book.check(&format!("round {round}, accrual")).await;
+            for i in 0..RoundRobin::LOANS {
+                let k = i64::try_from(i).expect("small");
+                // Every fourth payment overpays, so suspense moves too.
+                let amount = if (k + r) % 4 == 0 {
+                    3 * book.owed[i][0]
+                } else {
+                    40_000 + 7 * k + r
+                };
+                let (entry, parts) = book.pay(i, amount).await;
+                if round == 0 {
+                    first_payments.push((i, entry, parts, amount));
+                }
+                book.check(&format!("round {round}, payment on loan {i}"))
+                    .await;
+            }
+        }
+        // Reversing the first round's payments reaches back into loans long evicted.
+        for (i, entry, parts, amount) in first_payments {
+            book.reverse_payment(i, entry, parts, amount).await;
+            book.check(&format!("reversal of loan {i}'s first payment"))
+                .await;
+        }
+        assert!(
+            book.evicted_seen,
+            "five loans through a two-loan cache evict some of them"
+        );
+        let proof = book
+            .store
+            .reconcile(book.tenant, None)
+            .await
+            .expect("reconciliation runs");
+        assert!(proof.ok(), "reconciliation fails: {:?}", proof.checks);
+    });
+    book.store.shutdown();
+    assert_hpts_verify_passes(&path);
+}
