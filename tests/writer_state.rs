@@ -92,6 +92,7 @@ fn settings(path: &Path, cache_loans: usize) -> StoreSettings {
             purge_interval: Duration::from_hours(1),
         },
         read_pool_size: 2,
+        heavy_reads_per_tenant: 1,
     }
 }
 
