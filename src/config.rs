@@ -269,12 +269,173 @@ fn err(msg: impl Into<String>) -> ConfigError {
     ConfigError(msg.into())
 }
 
+/// The database, the writer and the read pool (`HPTS_DATABASE`, `HPTS_SYNCHRONOUS`,
+/// `HPTS_GROUP_COMMIT`, `HPTS_IDEMPOTENCY_RETENTION_HOURS`, `HPTS_WRITER_*`, `HPTS_READ_POOL_SIZE`,
+/// `HPTS_HEAVY_READS_PER_TENANT`).
+fn store_settings(a: &ServeArgs, problems: &mut Vec<String>) -> StoreSettings {
+    let synchronous = match a.synchronous.to_ascii_lowercase().as_str() {
+        "full" => Synchronous::Full,
+        "normal" => Synchronous::Normal,
+        other => {
+            problems.push(format!(
+                "HPTS_SYNCHRONOUS: {other:?} must be full or normal"
+            ));
+            Synchronous::Full
+        }
+    };
+    let group_commit = match a.group_commit.to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" => true,
+        "off" | "false" | "0" => false,
+        other => {
+            problems.push(format!("HPTS_GROUP_COMMIT: {other:?} must be on or off"));
+            true
+        }
+    };
+    if a.idempotency_retention_hours < 24 {
+        problems.push(format!(
+            "HPTS_IDEMPOTENCY_RETENTION_HOURS: {} is below the minimum of 24",
+            a.idempotency_retention_hours
+        ));
+    }
+    if a.writer_queue == 0 || a.writer_max_batch == 0 || a.writer_max_batch_cost == 0 {
+        problems.push(
+            "HPTS_WRITER_QUEUE, HPTS_WRITER_MAX_BATCH and HPTS_WRITER_MAX_BATCH_COST must be at least 1"
+                .into(),
+        );
+    }
+    StoreSettings {
+        path: a
+            .database
+            .clone()
+            .unwrap_or_else(|| a.data_dir.join("hpts.db")),
+        synchronous,
+        writer: WriterConfig {
+            group_commit,
+            max_batch: a.writer_max_batch,
+            max_batch_cost: a.writer_max_batch_cost,
+            cache_loans: a.writer_cache_loans,
+            queue_capacity: a.writer_queue,
+            idempotency_retention: Duration::from_hours(a.idempotency_retention_hours),
+            purge_interval: Duration::from_mins(10),
+        },
+        read_pool_size: a.read_pool_size,
+        heavy_reads_per_tenant: a.heavy_reads_per_tenant,
+    }
+}
+
+/// The TLS listener settings (`HPTS_TLS_CERT`, `HPTS_TLS_KEY`, `HPTS_TLS_CLIENT_CA`).
+fn tls_settings(a: &ServeArgs, problems: &mut Vec<String>) -> Option<crate::tls::TlsSettings> {
+    match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::TlsSettings {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: a.tls_client_ca.clone(),
+        }),
+        (None, None) => {
+            if a.tls_client_ca.is_some() {
+                problems.push("HPTS_TLS_CLIENT_CA needs HPTS_TLS_CERT and HPTS_TLS_KEY".into());
+            }
+            None
+        }
+        (Some(_), None) => {
+            problems.push("HPTS_TLS_KEY must be set when HPTS_TLS_CERT is".into());
+            None
+        }
+        (None, Some(_)) => {
+            problems.push("HPTS_TLS_CERT must be set when HPTS_TLS_KEY is".into());
+            None
+        }
+    }
+}
+
+/// The webhook delivery settings (`HPTS_WEBHOOK_*`).
+fn webhook_settings(
+    a: &ServeArgs,
+    problems: &mut Vec<String>,
+) -> Option<crate::webhooks::WebhookSettings> {
+    match (&a.webhook_url, &a.webhook_secret) {
+        (None, None) => None,
+        (Some(url), Some(secret)) => {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                problems.push("HPTS_WEBHOOK_URL: must be an http:// or https:// URL".into());
+            }
+            if secret.is_empty() {
+                problems.push("HPTS_WEBHOOK_SECRET: must not be empty".into());
+            }
+            Some(crate::webhooks::WebhookSettings {
+                url: url.clone(),
+                key: crate::webhooks::signing_key(secret),
+                max_age: Duration::from_hours(a.webhook_max_age_hours.max(1)),
+                backoff_base: Duration::from_millis(a.webhook_backoff_ms.max(1)),
+                backoff_max: Duration::from_secs(a.webhook_backoff_max_seconds.max(1)),
+                timeout: Duration::from_secs(a.webhook_timeout_seconds.max(1)),
+            })
+        }
+        (Some(_), None) => {
+            problems.push("HPTS_WEBHOOK_SECRET must be set when HPTS_WEBHOOK_URL is".into());
+            None
+        }
+        (None, Some(_)) => {
+            problems.push("HPTS_WEBHOOK_URL must be set when HPTS_WEBHOOK_SECRET is".into());
+            None
+        }
+    }
+}
+
+/// Token verification: the dev key in `--dev`, else `HPTS_AUTH_*` (all three required).
+fn auth_settings(a: &ServeArgs, problems: &mut Vec<String>) -> (AuthSettings, Option<DevSettings>) {
+    let mut algorithms = parse_algorithms(&a.auth_algorithms).unwrap_or_else(|e| {
+        problems.push(format!("HPTS_AUTH_ALGORITHMS: {e}"));
+        Vec::new()
+    });
+    let (issuer, audience, jwks, dev) = if a.dev {
+        if !algorithms.contains(&jsonwebtoken::Algorithm::EdDSA) {
+            algorithms.push(jsonwebtoken::Algorithm::EdDSA);
+        }
+        (
+            DEV_ISSUER.to_owned(),
+            DEV_AUDIENCE.to_owned(),
+            JwksSource::File(a.data_dir.join("dev-jwks.json")),
+            Some(DevSettings {
+                data_dir: a.data_dir.clone(),
+            }),
+        )
+    } else {
+        let missing: Vec<&str> = [
+            ("HPTS_AUTH_ISSUER", a.auth_issuer.is_none()),
+            ("HPTS_AUTH_AUDIENCE", a.auth_audience.is_none()),
+            ("HPTS_AUTH_JWKS", a.auth_jwks.is_none()),
+        ]
+        .into_iter()
+        .filter_map(|(n, m)| m.then_some(n))
+        .collect();
+        if !missing.is_empty() {
+            problems.push(format!(
+                "{} must be set (or run `hpts serve --dev` for local development)",
+                missing.join(", ")
+            ));
+        }
+        (
+            a.auth_issuer.clone().unwrap_or_default(),
+            a.auth_audience.clone().unwrap_or_default(),
+            JwksSource::parse(a.auth_jwks.as_deref().unwrap_or_default()),
+            None,
+        )
+    };
+    let auth = AuthSettings {
+        issuer,
+        audience,
+        jwks,
+        algorithms,
+        leeway_seconds: a.auth_leeway_seconds,
+        refresh_min_interval: Duration::from_secs(a.auth_jwks_refresh_seconds),
+    };
+    (auth, dev)
+}
+
 impl Settings {
-    /// Builds and validates the settings.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "one flat list of checks, one per setting, reads best in one place"
-    )]
+    /// Builds and validates the settings: every problem is collected (each naming its
+    /// variable) and reported together.
     pub fn from_args(a: &ServeArgs) -> Result<Settings, ConfigError> {
         let mut problems: Vec<String> = Vec::new();
         if !a
@@ -286,36 +447,6 @@ impl Settings {
                 "HPTS_LISTEN: {:?} is not a host:port address",
                 a.listen
             ));
-        }
-        let synchronous = match a.synchronous.to_ascii_lowercase().as_str() {
-            "full" => Synchronous::Full,
-            "normal" => Synchronous::Normal,
-            other => {
-                problems.push(format!(
-                    "HPTS_SYNCHRONOUS: {other:?} must be full or normal"
-                ));
-                Synchronous::Full
-            }
-        };
-        let group_commit = match a.group_commit.to_ascii_lowercase().as_str() {
-            "on" | "true" | "1" => true,
-            "off" | "false" | "0" => false,
-            other => {
-                problems.push(format!("HPTS_GROUP_COMMIT: {other:?} must be on or off"));
-                true
-            }
-        };
-        if a.idempotency_retention_hours < 24 {
-            problems.push(format!(
-                "HPTS_IDEMPOTENCY_RETENTION_HOURS: {} is below the minimum of 24",
-                a.idempotency_retention_hours
-            ));
-        }
-        if a.writer_queue == 0 || a.writer_max_batch == 0 || a.writer_max_batch_cost == 0 {
-            problems.push(
-                "HPTS_WRITER_QUEUE, HPTS_WRITER_MAX_BATCH and HPTS_WRITER_MAX_BATCH_COST must be at least 1"
-                    .into(),
-            );
         }
         if a.workers == Some(0) {
             problems.push("HPTS_WORKERS must be at least 1".into());
@@ -334,10 +465,6 @@ impl Settings {
                 LogFormat::Json
             }
         };
-        let mut algorithms = parse_algorithms(&a.auth_algorithms).unwrap_or_else(|e| {
-            problems.push(format!("HPTS_AUTH_ALGORITHMS: {e}"));
-            Vec::new()
-        });
         for (name, set) in [("HPTS_OTLP_ENDPOINT", a.otlp_endpoint.is_some())] {
             if set {
                 problems.push(format!(
@@ -345,120 +472,18 @@ impl Settings {
                 ));
             }
         }
-        let tls = match (&a.tls_cert, &a.tls_key) {
-            (Some(cert), Some(key)) => Some(crate::tls::TlsSettings {
-                cert: cert.clone(),
-                key: key.clone(),
-                client_ca: a.tls_client_ca.clone(),
-            }),
-            (None, None) => {
-                if a.tls_client_ca.is_some() {
-                    problems.push("HPTS_TLS_CLIENT_CA needs HPTS_TLS_CERT and HPTS_TLS_KEY".into());
-                }
-                None
-            }
-            (Some(_), None) => {
-                problems.push("HPTS_TLS_KEY must be set when HPTS_TLS_CERT is".into());
-                None
-            }
-            (None, Some(_)) => {
-                problems.push("HPTS_TLS_CERT must be set when HPTS_TLS_KEY is".into());
-                None
-            }
-        };
-        let webhook = match (&a.webhook_url, &a.webhook_secret) {
-            (None, None) => None,
-            (Some(url), Some(secret)) => {
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    problems.push("HPTS_WEBHOOK_URL: must be an http:// or https:// URL".into());
-                }
-                if secret.is_empty() {
-                    problems.push("HPTS_WEBHOOK_SECRET: must not be empty".into());
-                }
-                Some(crate::webhooks::WebhookSettings {
-                    url: url.clone(),
-                    key: crate::webhooks::signing_key(secret),
-                    max_age: Duration::from_hours(a.webhook_max_age_hours.max(1)),
-                    backoff_base: Duration::from_millis(a.webhook_backoff_ms.max(1)),
-                    backoff_max: Duration::from_secs(a.webhook_backoff_max_seconds.max(1)),
-                    timeout: Duration::from_secs(a.webhook_timeout_seconds.max(1)),
-                })
-            }
-            (Some(_), None) => {
-                problems.push("HPTS_WEBHOOK_SECRET must be set when HPTS_WEBHOOK_URL is".into());
-                None
-            }
-            (None, Some(_)) => {
-                problems.push("HPTS_WEBHOOK_URL must be set when HPTS_WEBHOOK_SECRET is".into());
-                None
-            }
-        };
-        let (issuer, audience, jwks, dev) = if a.dev {
-            if !algorithms.contains(&jsonwebtoken::Algorithm::EdDSA) {
-                algorithms.push(jsonwebtoken::Algorithm::EdDSA);
-            }
-            (
-                DEV_ISSUER.to_owned(),
-                DEV_AUDIENCE.to_owned(),
-                JwksSource::File(a.data_dir.join("dev-jwks.json")),
-                Some(DevSettings {
-                    data_dir: a.data_dir.clone(),
-                }),
-            )
-        } else {
-            let missing: Vec<&str> = [
-                ("HPTS_AUTH_ISSUER", a.auth_issuer.is_none()),
-                ("HPTS_AUTH_AUDIENCE", a.auth_audience.is_none()),
-                ("HPTS_AUTH_JWKS", a.auth_jwks.is_none()),
-            ]
-            .into_iter()
-            .filter_map(|(n, m)| m.then_some(n))
-            .collect();
-            if !missing.is_empty() {
-                problems.push(format!(
-                    "{} must be set (or run `hpts serve --dev` for local development)",
-                    missing.join(", ")
-                ));
-            }
-            (
-                a.auth_issuer.clone().unwrap_or_default(),
-                a.auth_audience.clone().unwrap_or_default(),
-                JwksSource::parse(a.auth_jwks.as_deref().unwrap_or_default()),
-                None,
-            )
-        };
+        let store = store_settings(a, &mut problems);
+        let tls = tls_settings(a, &mut problems);
+        let webhook = webhook_settings(a, &mut problems);
+        let (auth, dev) = auth_settings(a, &mut problems);
         if !problems.is_empty() {
             return Err(err(problems.join("; ")));
         }
         Ok(Settings {
             listen: a.listen.clone(),
             workers: a.workers,
-            store: StoreSettings {
-                path: a
-                    .database
-                    .clone()
-                    .unwrap_or_else(|| a.data_dir.join("hpts.db")),
-                synchronous,
-                writer: WriterConfig {
-                    group_commit,
-                    max_batch: a.writer_max_batch,
-                    max_batch_cost: a.writer_max_batch_cost,
-                    cache_loans: a.writer_cache_loans,
-                    queue_capacity: a.writer_queue,
-                    idempotency_retention: Duration::from_hours(a.idempotency_retention_hours),
-                    purge_interval: Duration::from_mins(10),
-                },
-                read_pool_size: a.read_pool_size,
-                heavy_reads_per_tenant: a.heavy_reads_per_tenant,
-            },
-            auth: AuthSettings {
-                issuer,
-                audience,
-                jwks,
-                algorithms,
-                leeway_seconds: a.auth_leeway_seconds,
-                refresh_min_interval: Duration::from_secs(a.auth_jwks_refresh_seconds),
-            },
+            store,
+            auth,
             dev,
             log_filter: a.log.clone(),
             log_format,
