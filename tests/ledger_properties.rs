@@ -12,22 +12,23 @@
 //! and finally that reversing everything still standing returns every loan balance and every GL
 //! account to zero.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::Duration;
+#[path = "support/store_history.rs"]
+mod history;
 
-use hpts::clock::{Sources, parse_date};
+use history::{Book, date, principal_now, reversal, route, settings};
+
+use std::collections::BTreeMap;
+
+use hpts::clock::Sources;
 use hpts::ledger::LedgerError;
 use hpts::ledger::accrual::DayCount;
 use hpts::ledger::commands::{
     AccrualBatch, AccrualItem, Command, Disbursement, DisbursementMethod, Fee, FeeType, Payment,
-    PaymentMethod, ReasonCode, Reversal,
+    PaymentMethod,
 };
-use hpts::ledger::ids::{BorrowerId, EntryId, LoanId, ProgramId, TenantId};
-use hpts::ledger::money::{Currency, Money};
-use hpts::store::{
-    Store, StoreError, StoreSettings, Synchronous, WriteOutcome, WriteRequest, WriterConfig,
-};
+use hpts::ledger::ids::{EntryId, ProgramId};
+use hpts::ledger::money::Money;
+use hpts::store::{Store, StoreError, WriteOutcome, WriteRequest};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use rusqlite::{Connection, OpenFlags};
@@ -102,94 +103,16 @@ fn history(large: bool) -> impl Strategy<Value = (usize, Vec<Op>)> {
     })
 }
 
-/// The loans of a case: fixed ids, one borrower each; loan 2 is in EUR, the others in USD, so
-/// per-currency balancing and mixed-currency batches are exercised.
-struct Book {
-    tenant: TenantId,
-    loans: Vec<(LoanId, BorrowerId, Currency)>,
-}
-
-impl Book {
-    fn new(count: usize) -> Book {
-        let loans = (0..count)
-            .map(|i| {
-                let n = u128::try_from(i).expect("small");
-                let currency = if i == 2 { "EUR" } else { "USD" };
-                (
-                    LoanId::from_uuid(Uuid::from_u128(
-                        0x0190_0000_0000_7000_8000_0000_0000_1000 + n,
-                    )),
-                    BorrowerId::from_uuid(Uuid::from_u128(
-                        0x0190_0000_0000_7000_8000_0000_0000_2000 + n,
-                    )),
-                    Currency::parse(currency).expect("currency"),
-                )
-            })
-            .collect();
-        Book {
-            tenant: TenantId::from_uuid(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001)),
-            loans,
-        }
-    }
-}
-
-fn settings(path: &Path) -> StoreSettings {
-    StoreSettings {
-        path: path.to_path_buf(),
-        synchronous: Synchronous::Normal,
-        writer: WriterConfig {
-            group_commit: true,
-            max_batch: 64,
-            max_batch_cost: 4096,
-            cache_loans: 10_000,
-            queue_capacity: 1024,
-            idempotency_retention: Duration::from_hours(24),
-            purge_interval: Duration::from_hours(1),
-        },
-        read_pool_size: 2,
-        heavy_reads_per_tenant: 1,
-    }
-}
-
 fn request(book: &Book, n: usize, command: Command) -> WriteRequest {
-    let route = match &command {
-        Command::Disburse(_) => "POST /v1/disbursements",
-        Command::Pay(_) => "POST /v1/payments",
-        Command::AssessFee(_) => "POST /v1/fees",
-        Command::Accrue(_) => "POST /v1/accruals/batch",
-        Command::Reverse(_) => "POST /v1/reversals",
-    };
     WriteRequest {
         tenant: book.tenant,
         actor: Some("proptest".into()),
-        route,
+        route: route(&command),
         idempotency_key: format!("op-{n:06}"),
         payload: format!("{{\"op\":{n}}}"),
         metadata: None,
         command,
     }
-}
-
-fn date(day: u8) -> time::Date {
-    parse_date(&format!("2026-11-{:02}", 10 + day)).expect("date")
-}
-
-fn reversal(entry: EntryId) -> Command {
-    Command::Reverse(Reversal {
-        reverses_entry_id: entry,
-        reason_code: ReasonCode::ErrorCorrection,
-        reason_description: None,
-        effective_at: None,
-    })
-}
-
-/// What a loan owes now, as the store reads it.
-async fn principal_now(store: &Store, book: &Book, loan: usize) -> Money {
-    store
-        .loan_balance(book.tenant, book.loans[loan].0, None)
-        .await
-        .expect("balance read")
-        .map_or(Money::ZERO, |v| v.principal)
 }
 
 /// Turns an op into a command; accrual principals are read from the current balance.
@@ -635,7 +558,7 @@ fn run_history(loan_count: usize, ops: &[Op], unwind_to_zero: bool) {
         .enable_all()
         .build()
         .expect("runtime");
-    let store = Store::open(&settings(&path), Sources::default()).expect("store opens");
+    let store = Store::open(&settings(&path, 10_000), Sources::default()).expect("store opens");
     let book = Book::new(loan_count);
     let db = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .expect("read connection");

@@ -15,6 +15,11 @@
 //! - a writer whose cache holds two loans, written round-robin on five, answers exactly what was
 //!   posted: eviction never loses or corrupts a loan's state.
 
+#[path = "support/store_history.rs"]
+mod history;
+
+use history::{Book, date, principal_now, reversal, route, settings};
+
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::pin::pin;
@@ -29,15 +34,13 @@ use hpts::ledger::LedgerError;
 use hpts::ledger::accrual::DayCount;
 use hpts::ledger::commands::{
     AccrualBatch, AccrualItem, Command, Disbursement, DisbursementMethod, Fee, FeeType, Payment,
-    PaymentMethod, ReasonCode, Reversal,
+    PaymentMethod,
 };
 use hpts::ledger::ids::{BorrowerId, EntryId, LoanId, ProgramId, TenantId};
 use hpts::ledger::loan::LoanBalances;
 use hpts::ledger::money::{Currency, Money};
 use hpts::ledger::state::LoanState;
-use hpts::store::{
-    Store, StoreError, StoreSettings, Synchronous, WriteOutcome, WriteRequest, WriterConfig,
-};
+use hpts::store::{Store, StoreError, WriteOutcome, WriteRequest};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -47,55 +50,6 @@ use uuid::Uuid;
 // ---------------------------------------------------------------------------------------------
 // Shared pieces: the book of loans, the store, requests, the journal replay.
 
-/// The loans of a case: fixed ids, one borrower each; loan 2 is in EUR, the others in USD (so
-/// accrual batches mixing currencies are refused, and per-currency totals are exercised).
-struct Book {
-    tenant: TenantId,
-    loans: Vec<(LoanId, BorrowerId, Currency)>,
-}
-
-impl Book {
-    fn new(count: usize) -> Book {
-        let loans = (0..count)
-            .map(|i| {
-                let n = u128::try_from(i).expect("small");
-                let currency = if i == 2 { "EUR" } else { "USD" };
-                (
-                    LoanId::from_uuid(Uuid::from_u128(
-                        0x0190_0000_0000_7000_8000_0000_0000_1000 + n,
-                    )),
-                    BorrowerId::from_uuid(Uuid::from_u128(
-                        0x0190_0000_0000_7000_8000_0000_0000_2000 + n,
-                    )),
-                    Currency::parse(currency).expect("currency"),
-                )
-            })
-            .collect();
-        Book {
-            tenant: TenantId::from_uuid(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001)),
-            loans,
-        }
-    }
-}
-
-fn settings(path: &Path, cache_loans: usize) -> StoreSettings {
-    StoreSettings {
-        path: path.to_path_buf(),
-        synchronous: Synchronous::Normal,
-        writer: WriterConfig {
-            group_commit: true,
-            max_batch: 64,
-            max_batch_cost: 4096,
-            cache_loans,
-            queue_capacity: 1024,
-            idempotency_retention: Duration::from_hours(24),
-            purge_interval: Duration::from_hours(1),
-        },
-        read_pool_size: 2,
-        heavy_reads_per_tenant: 1,
-    }
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -104,33 +58,10 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-fn route(command: &Command) -> &'static str {
-    match command {
-        Command::Disburse(_) => "POST /v1/disbursements",
-        Command::Pay(_) => "POST /v1/payments",
-        Command::AssessFee(_) => "POST /v1/fees",
-        Command::Accrue(_) => "POST /v1/accruals/batch",
-        Command::Reverse(_) => "POST /v1/reversals",
-    }
-}
-
 /// The body a client would send for `command`: two requests have the same body exactly when
 /// they carry the same command.
 fn payload(command: &Command) -> String {
     serde_json::json!({ "command": format!("{command:?}") }).to_string()
-}
-
-fn date(day: u8) -> time::Date {
-    parse_date(&format!("2026-11-{:02}", 10 + day)).expect("date")
-}
-
-fn reversal(entry: EntryId) -> Command {
-    Command::Reverse(Reversal {
-        reverses_entry_id: entry,
-        reason_code: ReasonCode::ErrorCorrection,
-        reason_description: None,
-        effective_at: None,
-    })
 }
 
 fn entry_of(receipt: &Value) -> EntryId {
@@ -144,18 +75,6 @@ fn money_field(v: &Value) -> i64 {
     v.as_str()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("not a money string: {v}"))
-}
-
-/// `[principal, interest, fees, suspense, disbursed, paid]` as `LoanBalances`.
-fn balances(m: [i64; 6]) -> LoanBalances {
-    LoanBalances {
-        principal: Money::from_minor(m[0]),
-        interest: Money::from_minor(m[1]),
-        fees: Money::from_minor(m[2]),
-        suspense: Money::from_minor(m[3]),
-        disbursed_total: Money::from_minor(m[4]),
-        paid_total: Money::from_minor(m[5]),
-    }
 }
 
 /// A loan's state recomputed from the journal alone: the six balances from its lines (1100,
@@ -249,7 +168,7 @@ fn state_from_journal(db: &Connection, tenant: &str, loan: &str) -> Option<LoanS
         borrower_id: BorrowerId::parse(borrower).expect("borrower id"),
         currency: Currency::parse(currency).expect("currency"),
         opened_on: Some(parse_date(&opened).expect("effective_at")),
-        balances: balances(m),
+        balances: LoanBalances::from_minor_parts(m),
     })
 }
 
@@ -282,7 +201,7 @@ fn state_from_row(db: &Connection, tenant: &str, loan: &str) -> Option<LoanState
         borrower_id: BorrowerId::parse(&borrower).expect("borrower id"),
         currency: Currency::parse(&currency).expect("currency"),
         opened_on: opened_on.map(|d| parse_date(&d).expect("opened_on")),
-        balances: balances(m),
+        balances: LoanBalances::from_minor_parts(m),
     })
 }
 
@@ -551,15 +470,6 @@ struct Model {
     refs: HashSet<String>,
     /// Requests submitted so far (for fresh idempotency keys).
     n: usize,
-}
-
-/// What a loan owes now, as the store reads it.
-async fn principal_now(store: &Store, book: &Book, loan: usize) -> Money {
-    store
-        .loan_balance(book.tenant, book.loans[loan].0, None)
-        .await
-        .expect("balance read")
-        .map_or(Money::ZERO, |v| v.principal)
 }
 
 /// The command of a disbursement, fee, accrual or payment op; accrual principals are read from
@@ -1041,7 +951,7 @@ impl RoundRobin {
                         borrower_id: *borrower_id,
                         currency: self.usd,
                         opened_on: Some(self.opened_on),
-                        balances: balances(self.owed[i]),
+                        balances: LoanBalances::from_minor_parts(self.owed[i]),
                     },
                     "{when}: loan {i} as the writer holds it"
                 ),

@@ -1,0 +1,103 @@
+//! Pieces shared by the store-level property tests (`ledger_properties.rs`, `writer_state.rs`),
+//! which drive random histories through the real `Store` without HTTP: the case's book of
+//! loans, the store settings, the route of a command, dates and reversals.
+
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the helpers"
+)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use hpts::clock::parse_date;
+use hpts::ledger::commands::{Command, ReasonCode, Reversal};
+use hpts::ledger::ids::{BorrowerId, EntryId, LoanId, TenantId};
+use hpts::ledger::money::{Currency, Money};
+use hpts::store::{Store, StoreSettings, Synchronous, WriterConfig};
+use uuid::Uuid;
+
+/// The loans of a case: fixed ids, one borrower each; loan 2 is in EUR, the others in USD, so
+/// per-currency balancing and mixed-currency batches are exercised.
+pub struct Book {
+    pub tenant: TenantId,
+    pub loans: Vec<(LoanId, BorrowerId, Currency)>,
+}
+
+impl Book {
+    pub fn new(count: usize) -> Book {
+        let loans = (0..count)
+            .map(|i| {
+                let n = u128::try_from(i).expect("small");
+                let currency = if i == 2 { "EUR" } else { "USD" };
+                (
+                    LoanId::from_uuid(Uuid::from_u128(
+                        0x0190_0000_0000_7000_8000_0000_0000_1000 + n,
+                    )),
+                    BorrowerId::from_uuid(Uuid::from_u128(
+                        0x0190_0000_0000_7000_8000_0000_0000_2000 + n,
+                    )),
+                    Currency::parse(currency).expect("currency"),
+                )
+            })
+            .collect();
+        Book {
+            tenant: TenantId::from_uuid(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001)),
+            loans,
+        }
+    }
+}
+
+/// A store on `path` with group commit and a writer cache of `cache_loans` loans.
+pub fn settings(path: &Path, cache_loans: usize) -> StoreSettings {
+    StoreSettings {
+        path: path.to_path_buf(),
+        synchronous: Synchronous::Normal,
+        writer: WriterConfig {
+            group_commit: true,
+            max_batch: 64,
+            max_batch_cost: 4096,
+            cache_loans,
+            queue_capacity: 1024,
+            idempotency_retention: Duration::from_hours(24),
+            purge_interval: Duration::from_hours(1),
+        },
+        read_pool_size: 2,
+        heavy_reads_per_tenant: 1,
+    }
+}
+
+/// The route a command is posted on (part of the idempotency fingerprint).
+pub fn route(command: &Command) -> &'static str {
+    match command {
+        Command::Disburse(_) => "POST /v1/disbursements",
+        Command::Pay(_) => "POST /v1/payments",
+        Command::AssessFee(_) => "POST /v1/fees",
+        Command::Accrue(_) => "POST /v1/accruals/batch",
+        Command::Reverse(_) => "POST /v1/reversals",
+    }
+}
+
+/// Day `day` of a case's calendar (2026-11-10 onwards).
+pub fn date(day: u8) -> time::Date {
+    parse_date(&format!("2026-11-{:02}", 10 + day)).expect("date")
+}
+
+/// A reversal of `entry`, dated like its original.
+pub fn reversal(entry: EntryId) -> Command {
+    Command::Reverse(Reversal {
+        reverses_entry_id: entry,
+        reason_code: ReasonCode::ErrorCorrection,
+        reason_description: None,
+        effective_at: None,
+    })
+}
+
+/// What a loan owes now, as the store reads it.
+pub async fn principal_now(store: &Store, book: &Book, loan: usize) -> Money {
+    store
+        .loan_balance(book.tenant, book.loans[loan].0, None)
+        .await
+        .expect("balance read")
+        .map_or(Money::ZERO, |v| v.principal)
+}
