@@ -39,9 +39,12 @@ pub struct WalProgress {
 }
 
 impl WalProgress {
-    /// True when the WAL is long enough that the writer should let it start over.
+    /// True when the WAL is long enough that the writer should let it start over, and the
+    /// background thread has copied nearly all of it, so finishing costs the writer little.
     pub fn wants_reset(&self) -> bool {
-        self.frames.load(Ordering::Relaxed) >= RESET_FRAMES
+        let frames = self.frames.load(Ordering::Relaxed);
+        let done = self.checkpointed.load(Ordering::Relaxed);
+        frames >= RESET_FRAMES && frames - done <= RESET_FRAMES / 4
     }
 }
 
