@@ -9,9 +9,10 @@
 //! Under steady writes a checkpoint running beside the writer never quite finishes (new frames
 //! arrive while it copies), and `SQLite` only starts the WAL over once a checkpoint has copied
 //! every frame. So this thread publishes the WAL's length ([`WalProgress`]), and when it passes
-//! [`RESET_FRAMES`] the writer runs one `PASSIVE` checkpoint itself between two batches: the
-//! background thread has already copied nearly everything, so that one only copies the last
-//! few frames, completes, and the writer's next transaction starts the WAL from the beginning.
+//! [`RESET_FRAMES`] and this thread has copied all but a quarter of that, the writer runs one
+//! `PASSIVE` checkpoint itself between two batches: only the last few frames remain to copy, so
+//! it is short (a long one would stall every queued write), it completes, and the writer's next
+//! transaction starts the WAL from the beginning.
 
 use std::path::Path;
 use std::sync::Arc;
