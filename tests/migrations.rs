@@ -35,6 +35,14 @@ fn old_database() -> (TempDir, PathBuf) {
     (dir, path)
 }
 
+/// The previous release's database, migrated by `hpts migrate` (which must succeed).
+fn migrated_old_database() -> (TempDir, PathBuf) {
+    let (dir, path) = old_database();
+    let out = hpts(&["migrate", "--database", &db_arg(&path)]);
+    assert!(out.status.success(), "{}", text(&out));
+    (dir, path)
+}
+
 fn hpts(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hpts"))
         .args(args)
@@ -116,12 +124,7 @@ fn migrating_the_previous_releases_database_keeps_every_row_and_verifies() {
 
 #[test]
 fn every_old_loan_gets_the_opening_date_of_its_first_disbursement() {
-    let (_dir, path) = old_database();
-    assert!(
-        hpts(&["migrate", "--database", &db_arg(&path)])
-            .status
-            .success()
-    );
+    let (_dir, path) = migrated_old_database();
     let conn = Connection::open(&path).expect("open");
     let opened = rows(
         &conn,
@@ -140,12 +143,7 @@ fn every_old_loan_gets_the_opening_date_of_its_first_disbursement() {
 
 #[test]
 fn after_the_upgrade_the_database_refuses_non_integer_money_and_keeps_its_guards() {
-    let (_dir, path) = old_database();
-    assert!(
-        hpts(&["migrate", "--database", &db_arg(&path)])
-            .status
-            .success()
-    );
+    let (_dir, path) = migrated_old_database();
     let conn = Connection::open(&path).expect("open");
     let real_total = conn.execute(
         "UPDATE account_balances SET dr_minor = 9223372036854775807.0 * 2 WHERE account_code = '1100'",
