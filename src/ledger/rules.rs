@@ -428,13 +428,13 @@ pub fn reverse(original: Option<&OriginalEntry>, r: &Reversal) -> Result<Decisio
 /// on a refusal neither `loans` nor `gl` has changed. `loans` holds the current state of every
 /// loan the entry touches (the one a disbursement opens is added here). A reversal that would
 /// drive a balance negative is [`LedgerError::ReversalBlocked`]; an out-of-range total names
-/// `amount_field`.
+/// `amount_field`. Returns the GL keys the entry moved.
 pub fn apply<S: std::hash::BuildHasher>(
     decision: &Decision,
     loans: &mut HashMap<LoanId, LoanState, S>,
     gl: &mut GlTotals,
     amount_field: &str,
-) -> Result<(), LedgerError> {
+) -> Result<Vec<crate::ledger::state::GlKey>, LedgerError> {
     let refuse = |e: LedgerError| match e {
         LedgerError::NegativeBalance(_) if decision.event_type == EventType::Reversal => {
             LedgerError::ReversalBlocked
@@ -464,8 +464,8 @@ pub fn apply<S: std::hash::BuildHasher>(
         state.balances.apply(loan_id, line).map_err(refuse)?;
     }
     let mut next_gl = gl.clone();
-    next_gl.post(&decision.entry).map_err(refuse)?;
+    let moved_keys = next_gl.post(&decision.entry).map_err(refuse)?;
     *gl = next_gl;
     loans.extend(moved);
-    Ok(())
+    Ok(moved_keys)
 }

@@ -129,13 +129,12 @@ impl<'a> Batch<'a> {
         }
         let (mut tenant_state, new_tenant) = self.tenant_state(req.tenant)?;
         let (decision, mut loans) = self.decide(req)?;
-        rules::apply(
+        let gl_keys = rules::apply(
             &decision,
             &mut loans,
             &mut tenant_state.gl,
             req.command.amount_field(),
         )?;
-        let gl_keys = touched_keys(&decision.entry);
         let posted_at = format_timestamp(now);
         let now_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
         let event_id = EventId::from_uuid(self.sources.ids.new_id());
@@ -640,17 +639,6 @@ struct Ids<'a> {
     entry_id: EntryId,
     posted_at: &'a str,
     now_ms: i64,
-}
-
-fn touched_keys(entry: &JournalEntry) -> Vec<crate::ledger::state::GlKey> {
-    let mut keys: Vec<_> = entry
-        .lines()
-        .iter()
-        .map(|l| (l.account, l.currency, l.layer))
-        .collect();
-    keys.sort_by_key(|k| (k.0, k.1, k.2.as_str()));
-    keys.dedup();
-    keys
 }
 
 /// The answer of a decided write.
