@@ -15,7 +15,7 @@
 #[path = "support/store_history.rs"]
 mod history;
 
-use history::{Book, date, principal_now, reversal, route, settings};
+use history::{Book, date, loan_figures_from_journal, principal_now, reversal, route, settings};
 
 use std::collections::BTreeMap;
 
@@ -370,61 +370,21 @@ fn assert_entries_balance(db: &Connection) {
     assert_eq!(orphans, Vec::<String>::new(), "lines without an entry");
 }
 
-/// `[principal, interest, fees, suspense, disbursed, paid]` per loan, replayed from the lines.
-fn loan_balances_from_lines(db: &Connection) -> BTreeMap<String, [i64; 6]> {
-    let mut stmt = db
-        .prepare(
-            "SELECT loan_id, account_code, sum(CASE direction WHEN 'DR' THEN amount_minor ELSE -amount_minor END) \
-             FROM journal_lines WHERE loan_id IS NOT NULL GROUP BY loan_id, account_code",
-        )
-        .expect("prepare");
-    let mut out: BTreeMap<String, [i64; 6]> = BTreeMap::new();
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })
-        .expect("query");
-    for row in rows {
-        let (loan, account, dr_minus_cr) = row.expect("row");
-        let slot = out.entry(loan).or_default();
-        match account.as_str() {
-            "1100" => slot[0] += dr_minus_cr,
-            "1200" => slot[1] += dr_minus_cr,
-            "1300" => slot[2] += dr_minus_cr,
-            "2100" => slot[3] -= dr_minus_cr,
-            "2000" => slot[4] -= dr_minus_cr,
-            "1000" => slot[5] += dr_minus_cr,
-            "4000" | "4100" => {}
-            other => panic!("unexpected account {other} on a loan line"),
-        }
-    }
-    out
-}
-
-/// The `loans` table: `[principal, interest, fees, suspense, disbursed, paid]` per loan.
-fn materialised_loan_balances(db: &Connection) -> BTreeMap<String, [i64; 6]> {
+/// The `loans` table: `[principal, interest, fees, suspense, disbursed, paid, charged_off,
+/// recovered]` per loan.
+fn materialised_loan_balances(db: &Connection) -> BTreeMap<String, [i64; 8]> {
     let mut stmt = db
         .prepare(
             "SELECT loan_id, principal_minor, interest_minor, fees_minor, suspense_minor, disbursed_total_minor, \
-             paid_total_minor FROM loans",
+             paid_total_minor, charged_off_minor, recovered_minor FROM loans",
         )
         .expect("prepare");
     stmt.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            [
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ],
-        ))
+        let mut m = [0i64; 8];
+        for (i, slot) in m.iter_mut().enumerate() {
+            *slot = r.get(i + 1)?;
+        }
+        Ok((r.get(0)?, m))
     })
     .expect("query")
     .map(|r| r.expect("row"))
@@ -439,7 +399,7 @@ fn assert_loans_match_their_lines(db: &Connection) {
             "loan {loan} has a negative balance: {balances:?}"
         );
     }
-    let mut replayed = loan_balances_from_lines(db);
+    let mut replayed = loan_figures_from_journal(db, None);
     for loan in materialised.keys() {
         replayed.entry(loan.clone()).or_default();
     }
@@ -578,7 +538,7 @@ fn run_history(loan_count: usize, ops: &[Op], unwind_to_zero: bool) {
         unwind(&store, &book, &db, submitted).await;
         let gl = assert_invariants(&db);
         for (loan, balances) in materialised_loan_balances(&db) {
-            assert_eq!(balances, [0; 6], "loan {loan} is not back to zero");
+            assert_eq!(balances, [0; 8], "loan {loan} is not back to zero");
         }
         for ((account, currency, layer), (dr, cr)) in gl {
             assert_eq!(

@@ -85,7 +85,8 @@ fn rows(conn: &Connection, sql: &str) -> Vec<String> {
 const KEPT: [&str; 6] = [
     "SELECT * FROM journal_lines ORDER BY entry_id, sequence",
     "SELECT * FROM journal_entries ORDER BY entry_seq",
-    "SELECT * FROM events ORDER BY event_id",
+    "SELECT event_id, tenant_id, event_type, loan_id, payload, metadata, external_ref, \
+     allocation_policy, recorded_at FROM events ORDER BY event_id",
     "SELECT tenant_id, account_code, currency, layer, dr_minor, cr_minor FROM account_balances ORDER BY 1, 2, 3, 4",
     "SELECT entry_id, loan_id, tenant_id, program_id, accrual_date, day_count_convention, \
      outstanding_principal_minor, annual_rate_bps, interest_minor FROM accrual_lines ORDER BY 1, 2",
@@ -120,6 +121,39 @@ fn migrating_the_previous_releases_database_keeps_every_row_and_verifies() {
         )
         .expect("version");
     assert!(version >= 4, "schema version {version}");
+}
+
+#[test]
+fn every_existing_tenant_gets_the_recoveries_and_credit_losses_accounts() {
+    let (_dir, path) = migrated_old_database();
+    let conn = Connection::open(&path).expect("open");
+    let tenants = rows(&conn, "SELECT tenant_id FROM tenants ORDER BY 1");
+    assert!(!tenants.is_empty(), "the fixture has tenants");
+    let charted = rows(
+        &conn,
+        "SELECT tenant_id || ' ' || code || ' ' || normal_side FROM accounts \
+         WHERE code IN ('4200', '5000') ORDER BY 1",
+    );
+    assert_eq!(
+        charted.len(),
+        tenants.len() * 2,
+        "4200 and 5000 for every tenant: {charted:?}"
+    );
+    assert!(
+        charted
+            .iter()
+            .all(|r| r.contains(" 4200 CR") || r.contains(" 5000 DR")),
+        "{charted:?}"
+    );
+    let figures = rows(
+        &conn,
+        "SELECT count(*) FROM loans WHERE charged_off_minor = 0 AND recovered_minor = 0",
+    );
+    let loans = rows(&conn, "SELECT count(*) FROM loans");
+    assert_eq!(
+        figures, loans,
+        "every old loan starts with nothing charged off or recovered"
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@
 #[path = "support/store_history.rs"]
 mod history;
 
-use history::{Book, date, principal_now, reversal, route, settings};
+use history::{Book, date, loan_figures_from_journal, principal_now, reversal, route, settings};
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -33,8 +33,8 @@ use hpts::clock::{Sources, parse_date};
 use hpts::ledger::LedgerError;
 use hpts::ledger::accrual::DayCount;
 use hpts::ledger::commands::{
-    AccrualBatch, AccrualItem, Command, Disbursement, DisbursementMethod, Fee, FeeType, Payment,
-    PaymentMethod,
+    AccrualBatch, AccrualItem, ChargeOffReason, Command, Disbursement, DisbursementMethod, Fee,
+    FeeType, Payment, PaymentMethod,
 };
 use hpts::ledger::ids::{BorrowerId, EntryId, LoanId, ProgramId, TenantId};
 use hpts::ledger::loan::LoanBalances;
@@ -139,31 +139,9 @@ fn state_from_journal(db: &Connection, tenant: &str, loan: &str) -> Option<LoanS
     let [Some(currency)] = currencies.as_slice() else {
         panic!("loan {loan}: its lines are in currencies {currencies:?}, not exactly one");
     };
-    let mut m = [0i64; 6];
-    let mut stmt = db
-        .prepare(
-            "SELECT account_code, sum(CASE direction WHEN 'DR' THEN amount_minor ELSE -amount_minor END) \
-             FROM journal_lines WHERE tenant_id = ?1 AND loan_id = ?2 GROUP BY account_code",
-        )
-        .expect("prepare");
-    let rows = stmt
-        .query_map(params![tenant, loan], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-        })
-        .expect("query");
-    for row in rows {
-        let (account, dr_minus_cr) = row.expect("row");
-        match account.as_str() {
-            "1100" => m[0] += dr_minus_cr,
-            "1200" => m[1] += dr_minus_cr,
-            "1300" => m[2] += dr_minus_cr,
-            "2100" => m[3] -= dr_minus_cr,
-            "2000" => m[4] -= dr_minus_cr,
-            "1000" => m[5] += dr_minus_cr,
-            "4000" | "4100" => {}
-            other => panic!("loan {loan}: unexpected account {other} on a loan line"),
-        }
-    }
+    let m = loan_figures_from_journal(db, Some(tenant))
+        .remove(loan)
+        .unwrap_or_default();
     Some(LoanState {
         borrower_id: BorrowerId::parse(borrower).expect("borrower id"),
         currency: Currency::parse(currency).expect("currency"),
@@ -176,22 +154,19 @@ fn state_from_journal(db: &Connection, tenant: &str, loan: &str) -> Option<LoanS
 fn state_from_row(db: &Connection, tenant: &str, loan: &str) -> Option<LoanState> {
     db.query_row(
         "SELECT borrower_id, currency, opened_on, principal_minor, interest_minor, fees_minor, \
-         suspense_minor, disbursed_total_minor, paid_total_minor FROM loans \
-         WHERE tenant_id = ?1 AND loan_id = ?2",
+         suspense_minor, disbursed_total_minor, paid_total_minor, charged_off_minor, recovered_minor \
+         FROM loans WHERE tenant_id = ?1 AND loan_id = ?2",
         params![tenant, loan],
         |r| {
+            let mut m = [0i64; 8];
+            for (i, slot) in m.iter_mut().enumerate() {
+                *slot = r.get(i + 3)?;
+            }
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, Option<String>>(2)?,
-                [
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                ],
+                m,
             ))
         },
     )
@@ -451,6 +426,11 @@ fn altered(command: &Command) -> Command {
         Command::AssessFee(f) => bump(&mut f.amount),
         Command::Accrue(a) => bump(&mut a.loans[0].interest),
         Command::Reverse(r) => r.reason_description = Some("sent again with another body".into()),
+        Command::Settle(st) => st.bank_account_ref = Some("another-account".into()),
+        Command::ReturnPayment(r) => r.return_code = Some("R99".into()),
+        Command::WaiveFee(w) => w.reason.push_str(" (again)"),
+        Command::ChargeOff(co) => co.reason_code = ChargeOffReason::Other,
+        Command::Adjust(a) => a.description.push_str(" (again)"),
     }
     c
 }
@@ -655,7 +635,14 @@ impl Model {
                             "{label}: allocation sums to the payment"
                         );
                     }
-                    Command::Disburse(_) | Command::AssessFee(_) | Command::Accrue(_) => {}
+                    Command::Disburse(_)
+                    | Command::AssessFee(_)
+                    | Command::Accrue(_)
+                    | Command::Settle(_)
+                    | Command::ReturnPayment(_)
+                    | Command::WaiveFee(_)
+                    | Command::ChargeOff(_)
+                    | Command::Adjust(_) => {}
                 }
                 self.posted.push(entry);
                 self.answered
@@ -838,7 +825,7 @@ proptest! {
 // Eviction.
 
 /// `[principal, interest, fees, suspense, disbursed, paid]`, kept by the test.
-type Owed = [i64; 6];
+type Owed = [i64; 8];
 
 /// The waterfall: fees, then interest, then principal, the rest to suspense.
 fn allocate(owed: &Owed, amount: i64) -> [i64; 4] {
@@ -890,7 +877,7 @@ impl RoundRobin {
             usd: Currency::parse("USD").expect("usd"),
             opened_on: parse_date("2026-11-01").expect("date"),
             loans,
-            owed: vec![[0; 6]; Self::LOANS],
+            owed: vec![[0; 8]; Self::LOANS],
             writes: 0,
             evicted_seen: false,
         }
@@ -931,6 +918,8 @@ impl RoundRobin {
                     v.suspense,
                     v.disbursed_total,
                     v.paid_total,
+                    v.charged_off,
+                    v.recovered,
                 ]
                 .map(Money::minor)
             });

@@ -37,11 +37,15 @@ pub enum Scope {
     LedgerRead = 64,
     /// GET /v1/reconciliation/status.
     ReconciliationRead = 128,
+    /// POST /v1/charge-offs.
+    ChargeoffsWrite = 256,
+    /// POST /v1/adjustments.
+    AdjustmentsWrite = 512,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 8] = [
+    pub const ALL: [Scope; 10] = [
         Scope::DisbursementsWrite,
         Scope::PaymentsWrite,
         Scope::FeesWrite,
@@ -50,6 +54,8 @@ impl Scope {
         Scope::BalancesRead,
         Scope::LedgerRead,
         Scope::ReconciliationRead,
+        Scope::ChargeoffsWrite,
+        Scope::AdjustmentsWrite,
     ];
 
     /// The scope string in tokens.
@@ -63,6 +69,8 @@ impl Scope {
             Scope::BalancesRead => "hpts:balances:read",
             Scope::LedgerRead => "hpts:ledger:read",
             Scope::ReconciliationRead => "hpts:reconciliation:read",
+            Scope::ChargeoffsWrite => "hpts:chargeoffs:write",
+            Scope::AdjustmentsWrite => "hpts:adjustments:write",
         }
     }
 

@@ -21,6 +21,8 @@ pub struct LoanBalance {
     total_exposure_minor: Money,
     disbursed_total_minor: Money,
     paid_total_minor: Money,
+    charged_off_minor: Money,
+    recovered_minor: Money,
     last_activity_at: Option<String>,
 }
 
@@ -40,6 +42,8 @@ impl LoanBalance {
             suspense_minor: v.suspense,
             disbursed_total_minor: v.disbursed_total,
             paid_total_minor: v.paid_total,
+            charged_off_minor: v.charged_off,
+            recovered_minor: v.recovered,
             last_activity_at: v.last_activity_at,
         }
     }

@@ -135,8 +135,8 @@ fn write_endpoint(
 /// THE route table.
 pub fn routes(cfg: &mut ServiceConfig) {
     use handlers::{
-        accounts, accruals, disbursements, fees, health, journal_entries, loans, payments,
-        reconciliation, reversals,
+        accounts, accruals, adjustments, charge_offs, disbursements, fee_waivers, fees, health,
+        journal_entries, loans, payment_returns, payments, reconciliation, reversals, settlements,
     };
     cfg
         // Health: no authentication.
@@ -163,6 +163,32 @@ pub fn routes(cfg: &mut ServiceConfig) {
             "/v1/reversals",
             reversals::ROUTE,
             reversals::parse,
+        ))
+        // The loan lifecycle (SPEC §6c).
+        .service(write_endpoint(
+            "/v1/disbursement-settlements",
+            settlements::ROUTE,
+            settlements::parse,
+        ))
+        .service(write_endpoint(
+            "/v1/payment-returns",
+            payment_returns::ROUTE,
+            payment_returns::parse,
+        ))
+        .service(write_endpoint(
+            "/v1/fee-waivers",
+            fee_waivers::ROUTE,
+            fee_waivers::parse,
+        ))
+        .service(write_endpoint(
+            "/v1/charge-offs",
+            charge_offs::ROUTE,
+            charge_offs::parse,
+        ))
+        .service(write_endpoint(
+            "/v1/adjustments",
+            adjustments::ROUTE,
+            adjustments::parse,
         ))
         // Reads: tenant-scoped; another tenant's resource is a 404.
         .service(endpoint(

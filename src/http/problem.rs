@@ -76,6 +76,9 @@ error_codes! {
     IdempotencyInProgress => CONFLICT, "idempotency_in_progress", "A request with this idempotency key is in progress";
     AlreadyReversed => CONFLICT, "already_reversed", "Journal entry is already reversed";
     DuplicateExternalRef => CONFLICT, "duplicate_external_ref", "external_ref is already used";
+    AlreadySettled => CONFLICT, "already_settled", "Disbursement is already settled";
+    AlreadyReturned => CONFLICT, "already_returned", "Payment is already returned";
+    AlreadyChargedOff => CONFLICT, "already_charged_off", "Loan is already charged off";
     RequestTimeout => REQUEST_TIMEOUT, "request_timeout", "The request body was not received in time";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Request body is too large";
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Content-Type must be application/json";
@@ -94,6 +97,14 @@ error_codes! {
     MixedCurrencyBatch => UNPROCESSABLE_ENTITY, "mixed_currency_batch", "Accrual batch mixes currencies";
     CannotReverseReversal => UNPROCESSABLE_ENTITY, "cannot_reverse_reversal", "A reversal cannot be reversed";
     ReversalBlockedByLaterActivity => UNPROCESSABLE_ENTITY, "reversal_blocked_by_later_activity", "Reversal blocked by later activity";
+    EventReversed => UNPROCESSABLE_ENTITY, "event_reversed", "The referenced event is reversed";
+    EventReturned => UNPROCESSABLE_ENTITY, "event_returned", "The payment was returned";
+    WaiverExceedsOutstanding => UNPROCESSABLE_ENTITY, "waiver_exceeds_outstanding", "Waiver exceeds what can be waived";
+    NothingToChargeOff => UNPROCESSABLE_ENTITY, "nothing_to_charge_off", "Loan has nothing outstanding";
+    LoanChargedOff => UNPROCESSABLE_ENTITY, "loan_charged_off", "Loan is charged off";
+    EntryUnbalanced => UNPROCESSABLE_ENTITY, "entry_unbalanced", "Entry does not balance";
+    AccountNotFound => UNPROCESSABLE_ENTITY, "account_not_found", "Account is not in the chart";
+    AccountNotAdjustable => UNPROCESSABLE_ENTITY, "account_not_adjustable", "Account cannot be adjusted manually";
     RateLimited => TOO_MANY_REQUESTS, "rate_limited", "Too many requests";
     NotReady => SERVICE_UNAVAILABLE, "not_ready", "Service not ready";
     Overloaded => SERVICE_UNAVAILABLE, "overloaded", "Service overloaded";
@@ -267,7 +278,7 @@ impl From<LedgerError> for ApiError {
             LedgerError::LoanNotFound(_) => (Code::LoanNotFound, e.to_string(), vec![]),
             LedgerError::NegativeBalance(_) | LedgerError::ReversalBlocked => (
                 Code::ReversalBlockedByLaterActivity,
-                "reversing this entry would make a loan balance negative; reverse the later entries first".into(),
+                "later activity stands on this entry (a settlement, waiver or recovery) or reversing it would make a loan balance negative; reverse the later entries first".into(),
                 vec![],
             ),
             LedgerError::EffectiveBeforeLoan(_) => (
@@ -277,7 +288,7 @@ impl From<LedgerError> for ApiError {
             ),
             LedgerError::EffectiveBeforeOriginal => (
                 Code::EffectiveBeforeOriginal,
-                "a reversal is dated on or after the entry it reverses".into(),
+                "an entry that reverses, settles, returns or waives an earlier one is dated on or after it".into(),
                 field("effective_at", "effective_before_original", "must be on or after the original entry's effective_at"),
             ),
             LedgerError::Overflow => (
@@ -290,7 +301,7 @@ impl From<LedgerError> for ApiError {
                 (Code::AmountOutOfRange, format!("{detail}; nothing was written"), errors)
             }
             LedgerError::Unbalanced(_) => (Code::ValidationFailed, e.to_string(), vec![]),
-            LedgerError::EntryNotFound => return ApiError::not_found(),
+            LedgerError::EntryNotFound | LedgerError::EventNotFound => return ApiError::not_found(),
             LedgerError::AlreadyReversed => {
                 (Code::AlreadyReversed, "this journal entry is already reversed".into(), vec![])
             }
@@ -302,6 +313,14 @@ impl From<LedgerError> for ApiError {
                 "external_ref is already used by another payment".into(),
                 vec![],
             ),
+            LedgerError::LinesRejected(problems) => {
+                let code = problems.first().and_then(|p| Code::from_wire(p.code)).unwrap_or(Code::ValidationFailed);
+                let errors: Vec<FieldError> = problems
+                    .into_iter()
+                    .map(|p| FieldError::new(p.field, p.code, p.message))
+                    .collect();
+                (code, "the entry's lines were refused; nothing was written".into(), errors)
+            }
             LedgerError::BatchRejected(problems) => {
                 let code = problems.first().and_then(|p| Code::from_wire(p.code)).unwrap_or(Code::ValidationFailed);
                 let errors: Vec<FieldError> = problems
@@ -314,9 +333,61 @@ impl From<LedgerError> for ApiError {
                     format!("{} loan(s) of the batch were refused; nothing was written", loans.len());
                 (code, detail, errors)
             }
+            other => return lifecycle_refusal(other),
         };
         ApiError::new(code, detail).with_errors(errors)
     }
+}
+
+/// The refusals of the loan lifecycle writes (SPEC §6c).
+fn lifecycle_refusal(e: LedgerError) -> ApiError {
+    let field = |field: &str, code: &'static str, message: &str| {
+        vec![FieldError::new(field, code, message)]
+    };
+    let (code, detail, errors) = match e {
+        LedgerError::AlreadySettled => (
+            Code::AlreadySettled,
+            "this disbursement is already settled".into(),
+            vec![],
+        ),
+        LedgerError::AlreadyReturned => (
+            Code::AlreadyReturned,
+            "this payment is already returned".into(),
+            vec![],
+        ),
+        LedgerError::AlreadyChargedOff => (
+            Code::AlreadyChargedOff,
+            "this loan is already charged off".into(),
+            vec![],
+        ),
+        LedgerError::EventReversed => (
+            Code::EventReversed,
+            "the referenced event is reversed".into(),
+            vec![],
+        ),
+        LedgerError::EventReturned => (
+            Code::EventReturned,
+            "this payment was returned; reverse the return first".into(),
+            vec![],
+        ),
+        LedgerError::WaiverExceedsOutstanding { waivable } => {
+            let detail = format!("at most {waivable} of this fee can be waived now");
+            let errors = field("amount_minor", "waiver_exceeds_outstanding", &detail);
+            (Code::WaiverExceedsOutstanding, detail, errors)
+        }
+        LedgerError::NothingToChargeOff => (
+            Code::NothingToChargeOff,
+            "the loan owes no principal, interest or fees".into(),
+            vec![],
+        ),
+        LedgerError::LoanChargedOff { field: name } => {
+            let detail = "the loan is charged off".to_owned();
+            let errors = field(name, "loan_charged_off", &detail);
+            (Code::LoanChargedOff, detail, errors)
+        }
+        other => (Code::Internal, other.to_string(), vec![]),
+    };
+    ApiError::new(code, detail).with_errors(errors)
 }
 
 impl From<StoreError> for ApiError {

@@ -183,6 +183,39 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// An optional money string (absent or `null` is `None`); zero is noted like [`Obj::money`]
+    /// with `positive`.
+    pub fn optional_money(&mut self, name: &'static str, report: &mut Report) -> Option<Money> {
+        if self.map.get(name).is_none_or(Value::is_null) {
+            self.known.push(name);
+            return None;
+        }
+        self.money(name, true, report)
+    }
+
+    /// Text of 1..=`max` characters every one of which `allowed` accepts (`pattern` is what
+    /// the error message shows).
+    pub fn token(
+        &mut self,
+        name: &'static str,
+        required: bool,
+        max: usize,
+        allowed: fn(&str) -> bool,
+        pattern: &'static str,
+        report: &mut Report,
+    ) -> Option<String> {
+        let s = self.string(name, required, report)?;
+        if s.is_empty() || s.len() > max || !allowed(s) {
+            report.errors.push(FieldError::new(
+                self.path_of(name),
+                "invalid_format",
+                format!("must match {pattern}"),
+            ));
+            return None;
+        }
+        Some(s.to_owned())
+    }
+
     /// An active ISO 4217 code (see [`currency`]).
     pub fn currency(&mut self, name: &'static str, report: &mut Report) -> Option<Currency> {
         let s = self.string(name, true, report)?;

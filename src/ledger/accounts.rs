@@ -1,4 +1,4 @@
-//! The chart of accounts (SPEC §8): eight GL accounts, each with a normal side. The same table is
+//! The chart of accounts (SPEC §8): ten GL accounts, each with a normal side. The same table is
 //! seeded into the database by migration and copied per tenant on first use.
 
 use std::fmt;
@@ -59,11 +59,15 @@ pub enum Account {
     InterestIncome,
     /// 4100 Fee income.
     FeeIncome,
+    /// 4200 Recoveries (cash received on charged-off loans).
+    Recoveries,
+    /// 5000 Credit losses (charge-offs).
+    CreditLosses,
 }
 
 impl Account {
     /// Every account, in code order.
-    pub const ALL: [Account; 8] = [
+    pub const ALL: [Account; 10] = [
         Account::Cash,
         Account::PrincipalReceivable,
         Account::InterestReceivable,
@@ -72,6 +76,8 @@ impl Account {
         Account::BorrowerSuspense,
         Account::InterestIncome,
         Account::FeeIncome,
+        Account::Recoveries,
+        Account::CreditLosses,
     ];
 
     /// The four-digit account code.
@@ -85,6 +91,8 @@ impl Account {
             Account::BorrowerSuspense => "2100",
             Account::InterestIncome => "4000",
             Account::FeeIncome => "4100",
+            Account::Recoveries => "4200",
+            Account::CreditLosses => "5000",
         }
     }
 
@@ -99,6 +107,8 @@ impl Account {
             Account::BorrowerSuspense => "Borrower suspense (unapplied funds)",
             Account::InterestIncome => "Interest income",
             Account::FeeIncome => "Fee income",
+            Account::Recoveries => "Recoveries",
+            Account::CreditLosses => "Credit losses",
         }
     }
 
@@ -108,12 +118,26 @@ impl Account {
             Account::Cash
             | Account::PrincipalReceivable
             | Account::InterestReceivable
-            | Account::FeesReceivable => Direction::Dr,
+            | Account::FeesReceivable
+            | Account::CreditLosses => Direction::Dr,
             Account::DisbursementClearing
             | Account::BorrowerSuspense
             | Account::InterestIncome
-            | Account::FeeIncome => Direction::Cr,
+            | Account::FeeIncome
+            | Account::Recoveries => Direction::Cr,
         }
+    }
+
+    /// The loan control accounts: they move only with loan lines, so the sum of every loan's
+    /// balances always equals them (and a manual adjustment may not touch them).
+    pub const fn is_loan_control(self) -> bool {
+        matches!(
+            self,
+            Account::PrincipalReceivable
+                | Account::InterestReceivable
+                | Account::FeesReceivable
+                | Account::BorrowerSuspense
+        )
     }
 
     /// Looks an account up by its code.

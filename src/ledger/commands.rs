@@ -4,8 +4,9 @@
 
 use time::Date;
 
+use crate::ledger::accounts::Direction;
 use crate::ledger::accrual::DayCount;
-use crate::ledger::ids::{BorrowerId, EntryId, LoanId, ProgramId};
+use crate::ledger::ids::{BorrowerId, EntryId, EventId, LoanId, ProgramId};
 use crate::ledger::money::{Currency, Money};
 
 macro_rules! wire_enum {
@@ -104,6 +105,60 @@ wire_enum!(
         Accrual => "accrual",
         /// A reversal of an earlier entry.
         Reversal => "reversal",
+        /// Disbursed money left the lender's bank account.
+        DisbursementSettled => "disbursement_settled",
+        /// A received payment came back.
+        PaymentReturned => "payment_returned",
+        /// An assessed fee forgiven, in whole or part.
+        FeeWaived => "fee_waived",
+        /// A loan written off as uncollectable.
+        Chargeoff => "chargeoff",
+        /// Money received on a charged-off loan.
+        Recovery => "recovery",
+        /// A manual journal entry by the accountant.
+        ManualAdjustment => "manual_adjustment",
+    }
+);
+
+impl EventType {
+    /// The wire names the HPTS enum reserves without a write that posts them yet.
+    pub const RESERVED: &'static [&'static str] =
+        &["payment_allocated", "refinance", "restructure"];
+}
+
+wire_enum!(
+    /// Why a payment came back.
+    ReturnReason {
+        /// Not enough money in the account.
+        InsufficientFunds => "insufficient_funds",
+        /// The account is closed.
+        AccountClosed => "account_closed",
+        /// No such account.
+        NoAccount => "no_account",
+        /// The account holder did not authorise the debit.
+        Unauthorized => "unauthorized",
+        /// Payment stopped.
+        Stopped => "stopped",
+        /// Anything else.
+        Other => "other",
+    }
+);
+
+wire_enum!(
+    /// Why a loan is written off.
+    ChargeOffReason {
+        /// Long delinquency.
+        Delinquency => "delinquency",
+        /// Borrower bankruptcy.
+        Bankruptcy => "bankruptcy",
+        /// Fraud.
+        Fraud => "fraud",
+        /// Borrower deceased.
+        Deceased => "deceased",
+        /// Settled for less.
+        Settlement => "settlement",
+        /// Anything else.
+        Other => "other",
     }
 );
 
@@ -199,6 +254,80 @@ pub struct Reversal {
     pub effective_at: Option<Date>,
 }
 
+/// POST /v1/disbursement-settlements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settlement {
+    /// The disbursement that left the bank.
+    pub disbursement_event_id: EventId,
+    /// Effective date.
+    pub effective_at: Date,
+    /// The bank account it left, if given.
+    pub bank_account_ref: Option<String>,
+}
+
+/// POST /v1/payment-returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentReturn {
+    /// The payment (or recovery) that came back.
+    pub payment_event_id: EventId,
+    /// Why.
+    pub return_reason: ReturnReason,
+    /// The ACH return code (`R01`...), if given.
+    pub return_code: Option<String>,
+    /// Effective date.
+    pub effective_at: Date,
+    /// A returned-payment fee assessed with the return.
+    pub nsf_fee: Option<Money>,
+}
+
+/// POST /v1/fee-waivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeeWaiver {
+    /// The fee forgiven.
+    pub fee_event_id: EventId,
+    /// How much; the whole waivable amount when absent.
+    pub amount: Option<Money>,
+    /// Why (1–500 characters).
+    pub reason: String,
+    /// Effective date.
+    pub effective_at: Date,
+}
+
+/// POST /v1/charge-offs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeOff {
+    /// The loan written off.
+    pub loan_id: LoanId,
+    /// Effective date.
+    pub effective_at: Date,
+    /// Why.
+    pub reason_code: ChargeOffReason,
+}
+
+/// One line of a manual adjustment, as the client wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdjustmentLine {
+    /// Four-digit account code (checked against the chart by the rules).
+    pub account_code: String,
+    /// Debit or credit.
+    pub direction: Direction,
+    /// Positive amount.
+    pub amount: Money,
+    /// Currency.
+    pub currency: Currency,
+}
+
+/// POST /v1/adjustments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adjustment {
+    /// Effective date.
+    pub effective_at: Date,
+    /// The entry's description (1–500 characters).
+    pub description: String,
+    /// 2–50 lines, balanced per currency.
+    pub lines: Vec<AdjustmentLine>,
+}
+
 /// Any write the ledger accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -212,6 +341,16 @@ pub enum Command {
     Accrue(AccrualBatch),
     /// Reverse an entry.
     Reverse(Reversal),
+    /// Settle a disbursement.
+    Settle(Settlement),
+    /// Return a payment.
+    ReturnPayment(PaymentReturn),
+    /// Waive a fee.
+    WaiveFee(FeeWaiver),
+    /// Charge a loan off.
+    ChargeOff(ChargeOff),
+    /// Post a manual adjustment.
+    Adjust(Adjustment),
 }
 
 impl Command {
@@ -223,6 +362,11 @@ impl Command {
             Command::AssessFee(_) => EventType::FeeAssessed,
             Command::Accrue(_) => EventType::Accrual,
             Command::Reverse(_) => EventType::Reversal,
+            Command::Settle(_) => EventType::DisbursementSettled,
+            Command::ReturnPayment(_) => EventType::PaymentReturned,
+            Command::WaiveFee(_) => EventType::FeeWaived,
+            Command::ChargeOff(_) => EventType::Chargeoff,
+            Command::Adjust(_) => EventType::ManualAdjustment,
         }
     }
 
@@ -230,9 +374,17 @@ impl Command {
     /// balance or total out of the exact `i64` range.
     pub const fn amount_field(&self) -> &'static str {
         match self {
-            Command::Disburse(_) | Command::Pay(_) | Command::AssessFee(_) => "amount_minor",
+            Command::Disburse(_)
+            | Command::Pay(_)
+            | Command::AssessFee(_)
+            | Command::WaiveFee(_) => "amount_minor",
             Command::Accrue(_) => "loans",
             Command::Reverse(_) => "reverses_entry_id",
+            Command::Settle(_) => "disbursement_event_id",
+            Command::ReturnPayment(r) if r.nsf_fee.is_some() => "nsf_fee_minor",
+            Command::ReturnPayment(_) => "payment_event_id",
+            Command::ChargeOff(_) => "loan_id",
+            Command::Adjust(_) => "lines",
         }
     }
 
@@ -244,7 +396,15 @@ impl Command {
             Command::Accrue(a) => a.loans.len().saturating_mul(2).max(2),
             // A payment posts up to five lines (cash and four allocation parts).
             Command::Pay(_) => 5,
-            Command::Disburse(_) | Command::AssessFee(_) | Command::Reverse(_) => 2,
+            // Cash, four returned parts and two fee lines; six charge-off lines.
+            Command::ReturnPayment(_) => 7,
+            Command::ChargeOff(_) => 6,
+            Command::Adjust(a) => a.lines.len().max(2),
+            Command::Disburse(_)
+            | Command::AssessFee(_)
+            | Command::Reverse(_)
+            | Command::Settle(_)
+            | Command::WaiveFee(_) => 2,
         }
     }
 }

@@ -16,6 +16,17 @@ pub struct ItemProblem {
     pub message: String,
 }
 
+/// One refused field of a request that lists many (an adjustment's `lines[i].account_code`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldProblem {
+    /// JSON path of the field.
+    pub field: String,
+    /// Stable `snake_case` code.
+    pub code: &'static str,
+    /// Human explanation.
+    pub message: String,
+}
+
 /// A business rule refused the operation. Nothing is written when one of these is returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LedgerError {
@@ -73,6 +84,43 @@ pub enum LedgerError {
     /// Some items of a batch were refused (all-or-nothing).
     #[error("batch refused")]
     BatchRejected(Vec<ItemProblem>),
+    /// The referenced business event does not exist in the caller's tenant, or is of another
+    /// kind than the field names.
+    #[error("no such event")]
+    EventNotFound,
+    /// The disbursement is already settled.
+    #[error("disbursement already settled")]
+    AlreadySettled,
+    /// The payment is already returned.
+    #[error("payment already returned")]
+    AlreadyReturned,
+    /// The loan is already charged off.
+    #[error("loan already charged off")]
+    AlreadyChargedOff,
+    /// The referenced event is reversed.
+    #[error("the referenced event is reversed")]
+    EventReversed,
+    /// The payment was returned, so it cannot be reversed.
+    #[error("the payment was returned")]
+    EventReturned,
+    /// A waiver above what can be waived now.
+    #[error("at most {waivable} of this fee can be waived now")]
+    WaiverExceedsOutstanding {
+        /// What could be waived.
+        waivable: crate::ledger::money::Money,
+    },
+    /// A charge-off of a loan that owes nothing.
+    #[error("the loan has nothing outstanding to charge off")]
+    NothingToChargeOff,
+    /// The write is not allowed on a charged-off loan; `field` names what the client sent.
+    #[error("the loan is charged off")]
+    LoanChargedOff {
+        /// Request field.
+        field: &'static str,
+    },
+    /// Fields of a multi-line request refused (adjustments).
+    #[error("lines refused")]
+    LinesRejected(Vec<FieldProblem>),
 }
 
 impl LedgerError {

@@ -1,11 +1,14 @@
-//! A loan's sub-ledger balances and how a journal line moves them. The same function is used
-//! when posting, when reversing (to refuse a reversal that would drive a balance negative) and by
-//! the reconciliation replay, so the three can never disagree. Every balance, and the loan's
-//! total exposure, stays an exact `i64`: a line that would push one out of range is refused.
-//! Also here: the dating rule, no entry on a loan before the disbursement that opened it.
+//! A loan's sub-ledger balances and how a journal line moves them: [`effects`] is the one
+//! projection from lines to loan balances, used when posting ([`LoanBalances::apply`], which
+//! also refuses a negative balance, so a reversal that would drive one negative is blocked), by
+//! the as-of read and by the reconciliation replay, so the three can never disagree. Every
+//! balance, and the loan's total exposure, stays an exact `i64`: a line that would push one out
+//! of range is refused. Also here: the dating rule, no entry on a loan before the disbursement
+//! that opened it, and the loan's status.
 
 use crate::ledger::LedgerError;
 use crate::ledger::accounts::{Account, Direction};
+use crate::ledger::commands::EventType;
 use crate::ledger::ids::LoanId;
 use crate::ledger::journal::JournalLine;
 use crate::ledger::money::Money;
@@ -25,6 +28,87 @@ pub fn check_not_before_opening(
     }
 }
 
+/// One figure of a loan's balances (the order of [`LoanBalances::minor_parts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// 1100 principal receivable.
+    Principal = 0,
+    /// 1200 interest receivable.
+    Interest = 1,
+    /// 1300 fees receivable.
+    Fees = 2,
+    /// 2100 borrower suspense.
+    Suspense = 3,
+    /// Net disbursed (2000 credits less debits).
+    DisbursedTotal = 4,
+    /// Net paid in (1000 debits less credits).
+    PaidTotal = 5,
+    /// Principal, interest and fees written off by a charge-off (and not reversed).
+    ChargedOff = 6,
+    /// Recovered after a charge-off (4200 credits less debits).
+    Recovered = 7,
+}
+
+/// How many figures a loan has.
+pub const FIELDS: usize = 8;
+
+/// How a journal line moves a loan: up to two `(figure, +1 | -1)`. `kind` is the event type of
+/// the entry, or for a reversal the type of the entry it reverses (a reversal's lines are the
+/// mirror of those, so they move the same figures the other way). A settlement's lines carry
+/// the loan (so it lists under the loan) but move cash and clearing only, none of its figures;
+/// a charge-off's credits to 1100/1200/1300 also count as written off.
+pub fn effects(
+    account: Account,
+    direction: Direction,
+    kind: EventType,
+) -> [Option<(Field, i8)>; 2] {
+    if kind == EventType::DisbursementSettled {
+        return [None, None];
+    }
+    let (field, increases_on) = match account {
+        Account::PrincipalReceivable => (Field::Principal, Direction::Dr),
+        Account::InterestReceivable => (Field::Interest, Direction::Dr),
+        Account::FeesReceivable => (Field::Fees, Direction::Dr),
+        Account::BorrowerSuspense => (Field::Suspense, Direction::Cr),
+        Account::DisbursementClearing => (Field::DisbursedTotal, Direction::Cr),
+        Account::Cash => (Field::PaidTotal, Direction::Dr),
+        Account::Recoveries => (Field::Recovered, Direction::Cr),
+        Account::InterestIncome | Account::FeeIncome | Account::CreditLosses => {
+            return [None, None];
+        }
+    };
+    let sign = if direction == increases_on { 1 } else { -1 };
+    let written_off = (kind == EventType::Chargeoff
+        && matches!(
+            account,
+            Account::PrincipalReceivable | Account::InterestReceivable | Account::FeesReceivable
+        ))
+    .then_some((Field::ChargedOff, -sign));
+    [Some((field, sign)), written_off]
+}
+
+/// A loan's status (SPEC §7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoanStatus {
+    /// Something is owed (or nothing was disbursed yet).
+    Active,
+    /// Everything disbursed is repaid.
+    PaidOff,
+    /// Written off.
+    ChargedOff,
+}
+
+impl LoanStatus {
+    /// Wire form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LoanStatus::Active => "active",
+            LoanStatus::PaidOff => "paid_off",
+            LoanStatus::ChargedOff => "charged_off",
+        }
+    }
+}
+
 /// What a loan owes and has moved, in minor units of its one currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LoanBalances {
@@ -40,12 +124,15 @@ pub struct LoanBalances {
     pub disbursed_total: Money,
     /// Net amount paid in (1000 debits less credits).
     pub paid_total: Money,
+    /// Written off by a charge-off that stands.
+    pub charged_off: Money,
+    /// Recovered on the charged-off loan (4200).
+    pub recovered: Money,
 }
 
 impl LoanBalances {
-    /// From `[principal, interest, fees, suspense, disbursed_total, paid_total]` minor units,
-    /// the order the `loans` table stores them in.
-    pub const fn from_minor_parts(m: [i64; 6]) -> Self {
+    /// From minor units in [`Field`] order, the order the `loans` table stores them in.
+    pub const fn from_minor_parts(m: [i64; FIELDS]) -> Self {
         LoanBalances {
             principal: Money::from_minor(m[0]),
             interest: Money::from_minor(m[1]),
@@ -53,11 +140,13 @@ impl LoanBalances {
             suspense: Money::from_minor(m[3]),
             disbursed_total: Money::from_minor(m[4]),
             paid_total: Money::from_minor(m[5]),
+            charged_off: Money::from_minor(m[6]),
+            recovered: Money::from_minor(m[7]),
         }
     }
 
-    /// `[principal, interest, fees, suspense, disbursed_total, paid_total]` in minor units.
-    pub const fn minor_parts(&self) -> [i64; 6] {
+    /// Minor units in [`Field`] order.
+    pub const fn minor_parts(&self) -> [i64; FIELDS] {
         [
             self.principal.minor(),
             self.interest.minor(),
@@ -65,7 +154,15 @@ impl LoanBalances {
             self.suspense.minor(),
             self.disbursed_total.minor(),
             self.paid_total.minor(),
+            self.charged_off.minor(),
+            self.recovered.minor(),
         ]
+    }
+
+    /// The loan's status: charged off while a charge-off stands, paid off once something was
+    /// disbursed and nothing is owed, active otherwise.
+    pub fn status(&self) -> LoanStatus {
+        status_of(&self.minor_parts())
     }
 
     /// principal + interest + fees.
@@ -75,29 +172,46 @@ impl LoanBalances {
             .checked_add(self.fees)
     }
 
-    /// Applies one line; refuses (and leaves `self` untouched) if any balance would go negative.
-    pub fn apply(&mut self, loan_id: LoanId, line: &JournalLine) -> Result<(), LedgerError> {
-        let mut next = *self;
-        let (slot, increases_on) = match line.account {
-            Account::PrincipalReceivable => (&mut next.principal, Direction::Dr),
-            Account::InterestReceivable => (&mut next.interest, Direction::Dr),
-            Account::FeesReceivable => (&mut next.fees, Direction::Dr),
-            Account::BorrowerSuspense => (&mut next.suspense, Direction::Cr),
-            Account::DisbursementClearing => (&mut next.disbursed_total, Direction::Cr),
-            Account::Cash => (&mut next.paid_total, Direction::Dr),
-            Account::InterestIncome | Account::FeeIncome => return Ok(()),
-        };
-        *slot = if line.direction == increases_on {
-            slot.checked_add(line.amount)?
-        } else {
-            slot.checked_sub(line.amount)?
-        };
-        if slot.is_negative() {
-            return Err(LedgerError::NegativeBalance(loan_id));
+    /// Applies one line of an entry about `kind` (see [`effects`]); refuses (and leaves `self`
+    /// untouched) if any figure would go negative or out of range.
+    pub fn apply(
+        &mut self,
+        loan_id: LoanId,
+        line: &JournalLine,
+        kind: EventType,
+    ) -> Result<(), LedgerError> {
+        let mut parts = self.minor_parts();
+        for (field, sign) in effects(line.account, line.direction, kind)
+            .into_iter()
+            .flatten()
+        {
+            let slot = &mut parts[field as usize];
+            let moved = if sign > 0 {
+                slot.checked_add(line.amount.minor())
+            } else {
+                slot.checked_sub(line.amount.minor())
+            };
+            *slot = moved.ok_or(LedgerError::Overflow)?;
+            if *slot < 0 {
+                return Err(LedgerError::NegativeBalance(loan_id));
+            }
         }
+        let next = LoanBalances::from_minor_parts(parts);
         // principal + interest + fees is shown as one exact figure, so it must fit too.
         next.total_exposure()?;
         *self = next;
         Ok(())
+    }
+}
+
+/// The status of balances given in [`Field`] order (shared by the writer's state and the
+/// readers' replay).
+pub fn status_of(m: &[i64; FIELDS]) -> LoanStatus {
+    if m[Field::ChargedOff as usize] > 0 {
+        LoanStatus::ChargedOff
+    } else if m[0] == 0 && m[1] == 0 && m[2] == 0 && m[Field::DisbursedTotal as usize] > 0 {
+        LoanStatus::PaidOff
+    } else {
+        LoanStatus::Active
     }
 }

@@ -10,14 +10,19 @@ use std::collections::{BTreeSet, HashMap};
 use time::Date;
 
 use crate::ledger::LedgerError;
+use crate::ledger::accounts::{Account, Direction};
 use crate::ledger::accrual::daily_interest;
 use crate::ledger::allocation::{ALLOCATION_POLICY_VERSION, Allocation, allocate};
-use crate::ledger::commands::{AccrualBatch, Disbursement, EventType, Fee, Payment, Reversal};
-use crate::ledger::error::ItemProblem;
+use crate::ledger::commands::{
+    AccrualBatch, Adjustment, AdjustmentLine, ChargeOff, Disbursement, EventType, Fee, FeeWaiver,
+    Payment, PaymentReturn, Reversal, Settlement,
+};
+use crate::ledger::error::{FieldProblem, ItemProblem};
 use crate::ledger::ids::{EntryId, EventId, LoanId};
 use crate::ledger::journal::JournalEntry;
+use crate::ledger::loan::LoanStatus;
 use crate::ledger::money::{Currency, Money};
-use crate::ledger::posting::{self, AccrualPosting};
+use crate::ledger::posting::{self, AccrualPosting, LoanParty, WrittenOff};
 use crate::ledger::state::{GlTotals, LoanState};
 
 /// What a decided write posts, before ids and timestamps are assigned.
@@ -39,6 +44,12 @@ pub struct Decision {
     pub correlation_id: Option<EventId>,
     /// The entry this one reverses.
     pub reverses: Option<EntryId>,
+    /// For a reversal: the event type of the entry it reverses (what its mirrored lines are
+    /// about, for the loan projection).
+    pub mirrors: Option<EventType>,
+    /// The earlier event this one acts on (the disbursement a settlement settles, the payment a
+    /// return returns, the fee a waiver forgives).
+    pub subject: Option<EventId>,
     /// The balanced entry.
     pub entry: JournalEntry,
     /// A loan this write opens.
@@ -54,8 +65,44 @@ pub enum Outcome {
     Disbursement,
     /// A fee: nothing beyond ids.
     Fee,
-    /// How the payment was split.
-    Payment(Allocation),
+    /// How the payment was split, and what of it was recovered on a charged-off loan.
+    Payment(Allocation, Money),
+    /// The disbursement settled, its amount and currency.
+    Settlement {
+        /// The disbursement.
+        disbursement: EventId,
+        /// Its amount.
+        amount: Money,
+        /// Its currency.
+        currency: Currency,
+    },
+    /// The payment returned, the parts that went back, the fee.
+    Return {
+        /// The payment.
+        payment: EventId,
+        /// Its allocation, now undone.
+        returned: Allocation,
+        /// The returned-payment fee ("0" without one).
+        nsf_fee: Money,
+    },
+    /// The fee waived and by how much.
+    Waiver {
+        /// The fee.
+        fee: EventId,
+        /// Amount waived.
+        waived: Money,
+    },
+    /// What a charge-off wrote off.
+    ChargeOff {
+        /// The loan.
+        loan: LoanId,
+        /// Per balance.
+        written_off: WrittenOff,
+        /// Their sum.
+        total: Money,
+    },
+    /// A manual adjustment: nothing beyond ids.
+    Adjustment,
     /// How many loans accrued and how much in total.
     Accrual {
         /// Loans in the batch.
@@ -89,10 +136,19 @@ impl Decision {
             allocation_policy: None,
             correlation_id: None,
             reverses: None,
+            mirrors: None,
+            subject: None,
             entry,
             opens: None,
             outcome,
         }
+    }
+
+    /// What the entry's lines are about, for the loan projection
+    /// ([`crate::ledger::loan::effects`]): the event type, or the reversed entry's for a
+    /// reversal.
+    pub fn kind(&self) -> EventType {
+        self.mirrors.unwrap_or(self.event_type)
     }
 
     /// Every loan the entry touches, in id order.
@@ -124,11 +180,21 @@ fn existing(
     Ok(loan)
 }
 
+/// Refuses new receivables on a charged-off loan.
+fn not_charged_off(loan: &LoanState) -> Result<(), LedgerError> {
+    if loan.balances.status() == LoanStatus::ChargedOff {
+        Err(LedgerError::LoanChargedOff { field: "loan_id" })
+    } else {
+        Ok(())
+    }
+}
+
 /// POST /v1/disbursements: the first disbursement opens the loan and binds borrower and
-/// currency; later ones must match and may not predate it.
+/// currency; later ones must match, may not predate it, and may not add to a charged-off loan.
 pub fn disburse(loan: Option<&LoanState>, d: &Disbursement) -> Result<Decision, LedgerError> {
     let opens = match loan {
         Some(loan) => {
+            not_charged_off(loan)?;
             if loan.borrower_id != d.borrower_id {
                 return Err(LedgerError::BorrowerMismatch(d.loan_id));
             }
@@ -177,6 +243,9 @@ pub fn pay(
     if external_ref_taken {
         return Err(LedgerError::DuplicateExternalRef);
     }
+    if loan.balances.status() == LoanStatus::ChargedOff {
+        return recover(&loan, p);
+    }
     let allocation = allocate(p.amount, &loan.balances);
     let description = format!(
         "Payment of {} {} via {}",
@@ -188,7 +257,10 @@ pub fn pay(
         external_ref: p.external_ref.clone(),
         allocation_policy: Some(ALLOCATION_POLICY_VERSION),
         ..Decision::for_loan(
-            (EventType::PaymentReceived, Outcome::Payment(allocation)),
+            (
+                EventType::PaymentReceived,
+                Outcome::Payment(allocation, Money::ZERO),
+            ),
             p.loan_id,
             p.effective_at,
             description,
@@ -197,9 +269,47 @@ pub fn pay(
     })
 }
 
+/// A payment on a charged-off loan: Cr 4200 up to what is still unrecovered, the rest to
+/// suspense.
+fn recover(loan: &LoanState, p: &Payment) -> Result<Decision, LedgerError> {
+    let unrecovered = loan
+        .balances
+        .charged_off
+        .checked_sub(loan.balances.recovered)?;
+    let recovered = if p.amount < unrecovered {
+        p.amount
+    } else {
+        unrecovered
+    };
+    let suspense = p.amount.checked_sub(recovered)?;
+    let allocation = Allocation {
+        fees: Money::ZERO,
+        interest: Money::ZERO,
+        principal: Money::ZERO,
+        suspense,
+    };
+    let description = format!(
+        "Recovery of {} {} via {} on a charged-off loan",
+        p.amount,
+        p.currency,
+        p.source_method.as_str()
+    );
+    Ok(Decision {
+        external_ref: p.external_ref.clone(),
+        ..Decision::for_loan(
+            (EventType::Recovery, Outcome::Payment(allocation, recovered)),
+            p.loan_id,
+            p.effective_at,
+            description,
+            posting::recovery(p, recovered, suspense)?,
+        )
+    })
+}
+
 /// POST /v1/fees.
 pub fn assess_fee(loan: Option<&LoanState>, f: &Fee) -> Result<Decision, LedgerError> {
     let loan = existing(loan, f.loan_id, None, f.currency, f.effective_at)?;
+    not_charged_off(&loan)?;
     let description = format!("{} fee of {} {}", f.fee_type.as_str(), f.amount, f.currency);
     Ok(Decision::for_loan(
         (EventType::FeeAssessed, Outcome::Fee),
@@ -258,6 +368,13 @@ fn accrual_item_problems(
             return Ok(problems);
         }
         Some(_) => {}
+    }
+    if loan.balances.status() == LoanStatus::ChargedOff {
+        problem(
+            "loan_id",
+            "loan_charged_off",
+            "the loan is charged off and accrues no more interest".to_owned(),
+        );
     }
     if loan.check_dated(item.loan_id, a.accrual_date).is_err() {
         problem(
@@ -358,6 +475,8 @@ pub fn accrue(a: &AccrualBatch, facts: &[AccrualFacts<'_>]) -> Result<Decision, 
         allocation_policy: None,
         correlation_id: None,
         reverses: None,
+        mirrors: None,
+        subject: None,
         entry: posting::accrual(currency, &postings)?,
         opens: None,
         outcome: Outcome::Accrual {
@@ -367,9 +486,10 @@ pub fn accrue(a: &AccrualBatch, facts: &[AccrualFacts<'_>]) -> Result<Decision, 
     })
 }
 
-/// The entry a reversal names, as the writer found it.
+/// A posted business event and its entry, as the writer found it: the entry a reversal names,
+/// the event a settlement, return or waiver acts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OriginalEntry {
+pub struct PostedEvent {
     /// Its business event.
     pub event_id: EventId,
     /// Its event type.
@@ -382,14 +502,339 @@ pub struct OriginalEntry {
     pub reversed: bool,
 }
 
-/// POST /v1/reversals: the exact mirror of the original's lines, dated on or after it.
-pub fn reverse(original: Option<&OriginalEntry>, r: &Reversal) -> Result<Decision, LedgerError> {
+impl PostedEvent {
+    /// The loan, borrower and currency of its first loan line.
+    fn party(&self) -> Option<LoanParty> {
+        self.entry.lines().iter().find_map(|l| {
+            Some(LoanParty {
+                loan_id: l.loan_id?,
+                borrower_id: l.borrower_id?,
+                currency: l.currency,
+            })
+        })
+    }
+
+    /// The amount of its first line on `account` and `direction` (zero if none).
+    fn amount_on(&self, account: Account, direction: Direction) -> Money {
+        self.entry
+            .lines()
+            .iter()
+            .find(|l| l.account == account && l.direction == direction)
+            .map_or(Money::ZERO, |l| l.amount)
+    }
+}
+
+/// What stands on an event now, gathered by the store: later events that depend on it and are
+/// themselves in force (not reversed; a recovery also not returned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Standing {
+    /// A disbursement's settlement.
+    pub settled: bool,
+    /// A payment's (or recovery's) return.
+    pub returned: bool,
+    /// How much of a fee its waivers forgave.
+    pub waived: Money,
+    /// A charge-off: a recovery posted after it.
+    pub recovered: bool,
+}
+
+/// The event a settlement, return or waiver names: it must exist as one of `kinds`, stand
+/// unreversed, and not postdate the new entry.
+fn subject<'a>(
+    event: Option<&'a PostedEvent>,
+    kinds: &[EventType],
+    effective_at: Date,
+) -> Result<(&'a PostedEvent, LoanParty), LedgerError> {
+    let event = event
+        .filter(|e| kinds.contains(&e.event_type))
+        .ok_or(LedgerError::EventNotFound)?;
+    if event.reversed {
+        return Err(LedgerError::EventReversed);
+    }
+    if effective_at < event.effective_at {
+        return Err(LedgerError::EffectiveBeforeOriginal);
+    }
+    let party = event.party().ok_or(LedgerError::EventNotFound)?;
+    Ok((event, party))
+}
+
+/// POST /v1/disbursement-settlements: Dr 2000 / Cr 1000 for the disbursed amount, once.
+pub fn settle(
+    disbursement: Option<&PostedEvent>,
+    standing: Standing,
+    s: &Settlement,
+) -> Result<Decision, LedgerError> {
+    let (event, party) = subject(disbursement, &[EventType::Disbursement], s.effective_at)?;
+    if standing.settled {
+        return Err(LedgerError::AlreadySettled);
+    }
+    let amount = event.amount_on(Account::PrincipalReceivable, Direction::Dr);
+    let description = match &s.bank_account_ref {
+        Some(bank) => format!("Settlement of {amount} {} from {bank}", party.currency),
+        None => format!("Settlement of {amount} {}", party.currency),
+    };
+    Ok(Decision {
+        subject: Some(event.event_id),
+        ..Decision::for_loan(
+            (
+                EventType::DisbursementSettled,
+                Outcome::Settlement {
+                    disbursement: event.event_id,
+                    amount,
+                    currency: party.currency,
+                },
+            ),
+            party.loan_id,
+            s.effective_at,
+            description,
+            posting::settlement(party, amount)?,
+        )
+    })
+}
+
+/// POST /v1/payment-returns: the payment's lines mirrored (its allocation undone), plus an
+/// optional returned-payment fee. An ordinary payment on a loan charged off since cannot come
+/// back (its parts were written off); a recovery's return takes back only the recovery.
+pub fn return_payment(
+    payment: Option<&PostedEvent>,
+    standing: Standing,
+    loan: Option<&LoanState>,
+    r: &PaymentReturn,
+) -> Result<Decision, LedgerError> {
+    let (event, party) = subject(
+        payment,
+        &[EventType::PaymentReceived, EventType::Recovery],
+        r.effective_at,
+    )?;
+    if standing.returned {
+        return Err(LedgerError::AlreadyReturned);
+    }
+    let loan = loan.ok_or(LedgerError::LoanNotFound(party.loan_id))?;
+    let charged_off = loan.balances.status() == LoanStatus::ChargedOff;
+    if charged_off && event.event_type == EventType::PaymentReceived {
+        return Err(LedgerError::LoanChargedOff {
+            field: "payment_event_id",
+        });
+    }
+    let nsf_fee = r.nsf_fee.unwrap_or(Money::ZERO);
+    if charged_off && nsf_fee.is_positive() {
+        return Err(LedgerError::LoanChargedOff {
+            field: "nsf_fee_minor",
+        });
+    }
+    let returned = Allocation {
+        fees: event.amount_on(Account::FeesReceivable, Direction::Cr),
+        interest: event.amount_on(Account::InterestReceivable, Direction::Cr),
+        principal: event.amount_on(Account::PrincipalReceivable, Direction::Cr),
+        suspense: event.amount_on(Account::BorrowerSuspense, Direction::Cr),
+    };
+    let amount = event.amount_on(Account::Cash, Direction::Dr);
+    let description = format!(
+        "Return of a payment of {amount} {} ({}{})",
+        party.currency,
+        r.return_reason.as_str(),
+        r.return_code
+            .as_deref()
+            .map(|c| format!(", {c}"))
+            .unwrap_or_default()
+    );
+    Ok(Decision {
+        subject: Some(event.event_id),
+        ..Decision::for_loan(
+            (
+                EventType::PaymentReturned,
+                Outcome::Return {
+                    payment: event.event_id,
+                    returned,
+                    nsf_fee,
+                },
+            ),
+            party.loan_id,
+            r.effective_at,
+            description,
+            posting::payment_return(&event.entry, party, nsf_fee)?,
+        )
+    })
+}
+
+/// POST /v1/fee-waivers: Dr 4100 / Cr 1300, at most what is still waivable — the fee less
+/// what its waivers forgave, and no more than the loan's fees receivable now.
+pub fn waive_fee(
+    fee: Option<&PostedEvent>,
+    standing: Standing,
+    loan: Option<&LoanState>,
+    w: &FeeWaiver,
+) -> Result<Decision, LedgerError> {
+    let (event, party) = subject(fee, &[EventType::FeeAssessed], w.effective_at)?;
+    let loan = loan.ok_or(LedgerError::LoanNotFound(party.loan_id))?;
+    let assessed = event.amount_on(Account::FeesReceivable, Direction::Dr);
+    let left = assessed.checked_sub(standing.waived)?.max(Money::ZERO);
+    let waivable = left.min(loan.balances.fees);
+    let waived = w.amount.unwrap_or(waivable);
+    if !waivable.is_positive() || waived > waivable {
+        return Err(LedgerError::WaiverExceedsOutstanding { waivable });
+    }
+    let description = format!("Waiver of {waived} {}: {}", party.currency, w.reason);
+    Ok(Decision {
+        subject: Some(event.event_id),
+        ..Decision::for_loan(
+            (
+                EventType::FeeWaived,
+                Outcome::Waiver {
+                    fee: event.event_id,
+                    waived,
+                },
+            ),
+            party.loan_id,
+            w.effective_at,
+            description,
+            posting::fee_waiver(party, waived)?,
+        )
+    })
+}
+
+/// POST /v1/charge-offs: every non-zero principal, interest and fees balance written off.
+pub fn charge_off(loan: Option<&LoanState>, c: &ChargeOff) -> Result<Decision, LedgerError> {
+    let loan = *loan.ok_or(LedgerError::LoanNotFound(c.loan_id))?;
+    loan.check_dated(c.loan_id, c.effective_at)?;
+    if loan.balances.status() == LoanStatus::ChargedOff {
+        return Err(LedgerError::AlreadyChargedOff);
+    }
+    let total = loan.balances.total_exposure()?;
+    if !total.is_positive() {
+        return Err(LedgerError::NothingToChargeOff);
+    }
+    let written_off = WrittenOff {
+        principal: loan.balances.principal,
+        interest: loan.balances.interest,
+        fees: loan.balances.fees,
+    };
+    let party = LoanParty {
+        loan_id: c.loan_id,
+        borrower_id: loan.borrower_id,
+        currency: loan.currency,
+    };
+    Ok(Decision::for_loan(
+        (
+            EventType::Chargeoff,
+            Outcome::ChargeOff {
+                loan: c.loan_id,
+                written_off,
+                total,
+            },
+        ),
+        c.loan_id,
+        c.effective_at,
+        format!(
+            "Charge-off of {total} {} ({})",
+            loan.currency,
+            c.reason_code.as_str()
+        ),
+        posting::charge_off(party, written_off)?,
+    ))
+}
+
+/// POST /v1/adjustments: the accountant's balanced lines on chart accounts other than the loan
+/// control accounts, every refused line reported.
+pub fn adjust(a: &Adjustment) -> Result<Decision, LedgerError> {
+    let mut problems = Vec::new();
+    let mut lines = Vec::with_capacity(a.lines.len());
+    for (i, line) in a.lines.iter().enumerate() {
+        let field = format!("lines[{i}].account_code");
+        match Account::from_code(&line.account_code) {
+            None => problems.push(FieldProblem {
+                field,
+                code: "account_not_found",
+                message: format!("account {} is not in the chart", line.account_code),
+            }),
+            Some(account) if account.is_loan_control() => problems.push(FieldProblem {
+                field,
+                code: "account_not_adjustable",
+                message: format!(
+                    "account {} moves only with loan events (use reversals and the lifecycle endpoints)",
+                    line.account_code
+                ),
+            }),
+            Some(account) => lines.push((account, line)),
+        }
+    }
+    let entry = if problems.is_empty() {
+        match posting::adjustment(&lines) {
+            Ok(entry) => Some(entry),
+            Err(LedgerError::Unbalanced(_)) => {
+                problems.push(FieldProblem {
+                    field: "lines".to_owned(),
+                    code: "entry_unbalanced",
+                    message: "debits and credits must be equal in each currency".to_owned(),
+                });
+                None
+            }
+            Err(e) => return Err(e.at_field("lines")),
+        }
+    } else {
+        if !balances_per_currency(&a.lines) {
+            problems.push(FieldProblem {
+                field: "lines".to_owned(),
+                code: "entry_unbalanced",
+                message: "debits and credits must be equal in each currency".to_owned(),
+            });
+        }
+        None
+    };
+    let Some(entry) = entry.filter(|_| problems.is_empty()) else {
+        return Err(LedgerError::LinesRejected(problems));
+    };
+    Ok(Decision {
+        event_type: EventType::ManualAdjustment,
+        loan_id: None,
+        effective_at: a.effective_at,
+        description: a.description.clone(),
+        external_ref: None,
+        allocation_policy: None,
+        correlation_id: None,
+        reverses: None,
+        mirrors: None,
+        subject: None,
+        entry,
+        opens: None,
+        outcome: Outcome::Adjustment,
+    })
+}
+
+/// Whether the lines' debits equal their credits in every currency (exact, in `i128`).
+fn balances_per_currency(lines: &[AdjustmentLine]) -> bool {
+    let mut net: HashMap<Currency, i128> = HashMap::new();
+    for l in lines {
+        let amount = i128::from(l.amount.minor());
+        *net.entry(l.currency).or_default() += if l.direction == Direction::Dr {
+            amount
+        } else {
+            -amount
+        };
+    }
+    net.values().all(|n| *n == 0)
+}
+
+/// POST /v1/reversals: the exact mirror of the original's lines, dated on or after it, once
+/// nothing stands on it any more (its settlement, return, waivers or recoveries are reversed
+/// first).
+pub fn reverse(
+    original: Option<&PostedEvent>,
+    standing: Standing,
+    r: &Reversal,
+) -> Result<Decision, LedgerError> {
     let original = original.ok_or(LedgerError::EntryNotFound)?;
     if original.event_type == EventType::Reversal {
         return Err(LedgerError::CannotReverseReversal);
     }
     if original.reversed {
         return Err(LedgerError::AlreadyReversed);
+    }
+    if standing.returned {
+        return Err(LedgerError::EventReturned);
+    }
+    if standing.settled || standing.waived.is_positive() || standing.recovered {
+        return Err(LedgerError::ReversalBlocked);
     }
     let effective_at = r.effective_at.unwrap_or(original.effective_at);
     if effective_at < original.effective_at {
@@ -415,6 +860,8 @@ pub fn reverse(original: Option<&OriginalEntry>, r: &Reversal) -> Result<Decisio
         allocation_policy: None,
         correlation_id: Some(original.event_id),
         reverses: Some(id),
+        mirrors: Some(original.event_type),
+        subject: None,
         entry: mirror,
         opens: None,
         outcome: Outcome::Reversal {
@@ -461,7 +908,10 @@ pub fn apply<S: std::hash::BuildHasher>(
                     .ok_or(LedgerError::LoanNotFound(loan_id))?,
             ),
         };
-        state.balances.apply(loan_id, line).map_err(refuse)?;
+        state
+            .balances
+            .apply(loan_id, line, decision.kind())
+            .map_err(refuse)?;
     }
     let mut next_gl = gl.clone();
     let moved_keys = next_gl.post(&decision.entry).map_err(refuse)?;

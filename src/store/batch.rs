@@ -22,12 +22,14 @@ use crate::ledger::accounts::{Account, Direction, Layer};
 use crate::ledger::commands::{Command, EventType};
 use crate::ledger::ids::{BorrowerId, EntryId, EventId, LoanId, TenantId};
 use crate::ledger::journal::{JournalEntry, JournalLine};
-use crate::ledger::loan::LoanBalances;
+use crate::ledger::loan::{FIELDS, LoanBalances};
 use crate::ledger::money::{Currency, Money};
 use crate::ledger::receipts::{
-    AccrualReceipt, DisbursementReceipt, FeeReceipt, PaymentReceipt, Receipt, ReversalReceipt,
+    AccrualReceipt, AdjustmentReceipt, ChargeOffReceipt, ChargedOff, DisbursementReceipt,
+    FeeReceipt, PaymentReceipt, Receipt, ReturnReceipt, ReversalReceipt, SettlementReceipt,
+    WaiverReceipt,
 };
-use crate::ledger::rules::{self, AccrualFacts, Decision, OriginalEntry, Outcome};
+use crate::ledger::rules::{self, AccrualFacts, Decision, Outcome, PostedEvent, Standing};
 use crate::ledger::state::{GlTotals, LoanState};
 use crate::store::StoreError;
 use crate::store::cache::{TenantState, WriterCache};
@@ -70,7 +72,14 @@ pub(crate) struct Batch<'a> {
     answers: HashMap<(TenantId, String), (String, Vec<u8>)>,
     external_refs: HashSet<(TenantId, String)>,
     accrued: HashSet<(TenantId, LoanId, Date)>,
-    entries: HashMap<(TenantId, EntryId), OriginalEntry>,
+    /// Events posted by this batch, by their entry.
+    entries: HashMap<(TenantId, EntryId), PostedEvent>,
+    /// The entry of each event posted by this batch.
+    event_entries: HashMap<(TenantId, EventId), EntryId>,
+    /// Entries of this batch acting on an earlier event (settlements, returns, waivers).
+    dependents: HashMap<(TenantId, EventId), Vec<EntryId>>,
+    /// Recoveries posted by this batch, per loan.
+    recoveries: HashMap<(TenantId, LoanId), Vec<EntryId>>,
     /// Entries reversed by this batch (committed ones included).
     reversed: HashSet<(TenantId, EntryId)>,
     rows: BatchRows,
@@ -85,7 +94,8 @@ struct Accepted {
     loans: HashMap<LoanId, LoanState>,
     opened: Option<LoanId>,
     entry_id: EntryId,
-    original: OriginalEntry,
+    posted: PostedEvent,
+    subject: Option<EventId>,
 }
 
 impl<'a> Batch<'a> {
@@ -110,6 +120,9 @@ impl<'a> Batch<'a> {
             external_refs: HashSet::new(),
             accrued: HashSet::new(),
             entries: HashMap::new(),
+            event_entries: HashMap::new(),
+            dependents: HashMap::new(),
+            recoveries: HashMap::new(),
             reversed: HashSet::new(),
             rows: BatchRows::default(),
         }
@@ -163,7 +176,7 @@ impl<'a> Batch<'a> {
                 .unix_timestamp()
                 .saturating_add(i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX)),
         });
-        let original = OriginalEntry {
+        let posted = PostedEvent {
             event_id,
             event_type: decision.event_type,
             effective_at: decision.effective_at,
@@ -180,7 +193,8 @@ impl<'a> Batch<'a> {
                 loans,
                 opened: decision.opens.map(|(id, _)| id),
                 entry_id,
-                original,
+                posted,
+                subject: decision.subject,
             },
             &posted_at,
         );
@@ -316,8 +330,31 @@ impl<'a> Batch<'a> {
             }
             Command::Reverse(r) => {
                 let original = self.original(t, r.reverses_entry_id)?;
-                rules::reverse(original.as_ref(), r)?
+                let standing = match &original {
+                    Some(o) => self.standing(t, o)?,
+                    None => Standing::default(),
+                };
+                rules::reverse(original.as_ref(), standing, r)?
             }
+            Command::Settle(st) => {
+                let (event, standing) = self.subject(t, st.disbursement_event_id)?;
+                rules::settle(event.as_ref(), standing, st)?
+            }
+            Command::ReturnPayment(r) => {
+                let (event, standing) = self.subject(t, r.payment_event_id)?;
+                let loan = self.loan_of(t, event.as_ref())?;
+                rules::return_payment(event.as_ref(), standing, loan.as_ref(), r)?
+            }
+            Command::WaiveFee(w) => {
+                let (event, standing) = self.subject(t, w.fee_event_id)?;
+                let loan = self.loan_of(t, event.as_ref())?;
+                rules::waive_fee(event.as_ref(), standing, loan.as_ref(), w)?
+            }
+            Command::ChargeOff(c) => {
+                let loan = self.loan(t, c.loan_id)?;
+                rules::charge_off(loan.as_ref(), c)?
+            }
+            Command::Adjust(a) => rules::adjust(a)?,
         };
         for id in decision.loans() {
             if decision.opens.is_some_and(|(opened, _)| opened == id) {
@@ -373,15 +410,113 @@ impl<'a> Batch<'a> {
         &self,
         tenant: TenantId,
         entry: EntryId,
-    ) -> Result<Option<OriginalEntry>, StoreError> {
-        if let Some(e) = self.entries.get(&(tenant, entry)) {
-            return Ok(Some(e.clone()));
-        }
-        let mut original = load_original(self.conn, tenant, entry)?;
-        if let Some(o) = &mut original {
+    ) -> Result<Option<PostedEvent>, StoreError> {
+        let mut posted = match self.entries.get(&(tenant, entry)) {
+            Some(e) => Some(e.clone()),
+            None => load_posted(self.conn, tenant, entry)?,
+        };
+        if let Some(o) = &mut posted {
             o.reversed |= self.reversed.contains(&(tenant, entry));
         }
-        Ok(original)
+        Ok(posted)
+    }
+
+    /// The event a settlement, return or waiver names, with what stands on it.
+    fn subject(
+        &self,
+        tenant: TenantId,
+        event: EventId,
+    ) -> Result<(Option<PostedEvent>, Standing), StoreError> {
+        let entry = match self.event_entries.get(&(tenant, event)) {
+            Some(e) => Some(*e),
+            None => entry_of_event(self.conn, tenant, event)?,
+        };
+        let Some(entry) = entry else {
+            return Ok((None, Standing::default()));
+        };
+        let posted = self.original(tenant, entry)?;
+        let standing = match &posted {
+            Some(p) => self.standing(tenant, p)?,
+            None => Standing::default(),
+        };
+        Ok((posted, standing))
+    }
+
+    /// The current state of the loan an event is about.
+    fn loan_of(
+        &mut self,
+        tenant: TenantId,
+        event: Option<&PostedEvent>,
+    ) -> Result<Option<LoanState>, StoreError> {
+        match event.and_then(|e| e.entry.lines().iter().find_map(|l| l.loan_id)) {
+            Some(loan) => self.loan(tenant, loan),
+            None => Ok(None),
+        }
+    }
+
+    /// The entries acting on `event` (committed and in this batch), as they stand now.
+    fn dependents_of(
+        &self,
+        tenant: TenantId,
+        event: EventId,
+    ) -> Result<Vec<(EntryId, PostedEvent)>, StoreError> {
+        let mut entries = committed_dependents(self.conn, tenant, event)?;
+        if let Some(batch) = self.dependents.get(&(tenant, event)) {
+            entries.extend(batch.iter().copied());
+        }
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if let Some(p) = self.original(tenant, entry)? {
+                out.push((entry, p));
+            }
+        }
+        Ok(out)
+    }
+
+    /// What stands on an event: its live settlement, return, waivers, and for a charge-off the
+    /// loan's live recoveries (a recovery stands while neither reversed nor returned).
+    fn standing(&self, tenant: TenantId, event: &PostedEvent) -> Result<Standing, StoreError> {
+        let mut standing = Standing::default();
+        for (_, dep) in self.dependents_of(tenant, event.event_id)? {
+            if dep.reversed {
+                continue;
+            }
+            match dep.event_type {
+                EventType::DisbursementSettled => standing.settled = true,
+                EventType::PaymentReturned => standing.returned = true,
+                EventType::FeeWaived => {
+                    let waived = dep
+                        .entry
+                        .lines()
+                        .iter()
+                        .filter(|l| l.account == Account::FeesReceivable)
+                        .try_fold(Money::ZERO, |t, l| t.checked_add(l.amount))?;
+                    standing.waived = standing.waived.checked_add(waived)?;
+                }
+                _ => {}
+            }
+        }
+        if event.event_type == EventType::Chargeoff {
+            // Any recovery in force postdates the charge-off in force: a recovery needs one,
+            // and a charge-off cannot be reversed under a recovery.
+            let loan = event.entry.lines().iter().find_map(|l| l.loan_id);
+            if let Some(loan) = loan {
+                let mut recoveries = committed_recoveries(self.conn, tenant, loan)?;
+                if let Some(batch) = self.recoveries.get(&(tenant, loan)) {
+                    recoveries.extend(batch.iter().copied());
+                }
+                for entry in recoveries {
+                    let Some(r) = self.original(tenant, entry)? else {
+                        continue;
+                    };
+                    if !r.reversed && !self.standing(tenant, &r)?.returned {
+                        standing.recovered = true;
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(standing)
     }
 
     /// Adds the rows of an accepted job: event, lines, header with its chain link, outbox row,
@@ -411,6 +546,7 @@ impl<'a> Batch<'a> {
             external_ref: d.external_ref.clone(),
             allocation_policy: d.allocation_policy,
             recorded_at: ids.posted_at.to_owned(),
+            subject_event_id: d.subject.map(|e| e.to_string()),
         });
         let first_line = self.rows.lines.len();
         for (i, line) in d.entry.lines().iter().enumerate() {
@@ -578,9 +714,31 @@ impl<'a> Batch<'a> {
                     }
                 }
             }
-            Command::Disburse(_) | Command::AssessFee(_) => {}
+            Command::Disburse(_)
+            | Command::AssessFee(_)
+            | Command::Settle(_)
+            | Command::ReturnPayment(_)
+            | Command::WaiveFee(_)
+            | Command::ChargeOff(_)
+            | Command::Adjust(_) => {}
         }
-        self.entries.insert((a.tenant, a.entry_id), a.original);
+        if let Some(subject) = a.subject {
+            self.dependents
+                .entry((a.tenant, subject))
+                .or_default()
+                .push(a.entry_id);
+        }
+        if a.posted.event_type == EventType::Recovery
+            && let Some(loan) = a.posted.entry.lines().iter().find_map(|l| l.loan_id)
+        {
+            self.recoveries
+                .entry((a.tenant, loan))
+                .or_default()
+                .push(a.entry_id);
+        }
+        self.event_entries
+            .insert((a.tenant, a.posted.event_id), a.entry_id);
+        self.entries.insert((a.tenant, a.entry_id), a.posted);
     }
 
     /// Writes every row of the batch (inside the caller's transaction).
@@ -655,10 +813,63 @@ fn receipt(d: &Decision, event_id: EventId, entry_id: EntryId, posted_at: &str) 
             journal_entry_id: entry_id,
             posted_at,
         }),
-        Outcome::Payment(allocation) => Receipt::Payment(PaymentReceipt {
+        Outcome::Payment(allocation, recovery_minor) => Receipt::Payment(PaymentReceipt {
             payment_event_id: event_id,
             journal_entry_id: entry_id,
             allocation,
+            recovery_minor,
+            posted_at,
+        }),
+        Outcome::Settlement {
+            disbursement,
+            amount,
+            currency,
+        } => Receipt::Settlement(SettlementReceipt {
+            settlement_event_id: event_id,
+            journal_entry_id: entry_id,
+            disbursement_event_id: disbursement,
+            amount_minor: amount,
+            currency,
+            posted_at,
+        }),
+        Outcome::Return {
+            payment,
+            returned,
+            nsf_fee,
+        } => Receipt::Return(ReturnReceipt {
+            return_event_id: event_id,
+            journal_entry_id: entry_id,
+            payment_event_id: payment,
+            returned_allocation: returned,
+            nsf_fee_minor: nsf_fee,
+            posted_at,
+        }),
+        Outcome::Waiver { fee, waived } => Receipt::Waiver(WaiverReceipt {
+            waiver_event_id: event_id,
+            journal_entry_id: entry_id,
+            fee_event_id: fee,
+            waived_minor: waived,
+            posted_at,
+        }),
+        Outcome::ChargeOff {
+            loan,
+            written_off,
+            total,
+        } => Receipt::ChargeOff(ChargeOffReceipt {
+            chargeoff_event_id: event_id,
+            journal_entry_id: entry_id,
+            loan_id: loan,
+            charged_off: ChargedOff {
+                principal_minor: written_off.principal,
+                interest_minor: written_off.interest,
+                fees_minor: written_off.fees,
+            },
+            total_minor: total,
+            posted_at,
+        }),
+        Outcome::Adjustment => Receipt::Adjustment(AdjustmentReceipt {
+            adjustment_event_id: event_id,
+            journal_entry_id: entry_id,
             posted_at,
         }),
         Outcome::Accrual { loan_count, total } => Receipt::Accrual(AccrualReceipt {
@@ -731,15 +942,20 @@ fn load_loan(
 ) -> Result<Option<LoanState>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT borrower_id, currency, principal_minor, interest_minor, fees_minor, suspense_minor, \
-             disbursed_total_minor, paid_total_minor, opened_on FROM loans WHERE tenant_id = ?1 AND loan_id = ?2",
+            "SELECT borrower_id, currency, opened_on, principal_minor, interest_minor, fees_minor, suspense_minor, \
+             disbursed_total_minor, paid_total_minor, charged_off_minor, recovered_minor \
+             FROM loans WHERE tenant_id = ?1 AND loan_id = ?2",
         )?
         .query_row(params![tenant.to_string(), loan_id.to_string()], |r| {
+            let mut m = [0i64; FIELDS];
+            for (i, slot) in m.iter_mut().enumerate() {
+                *slot = r.get(3 + i)?;
+            }
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
-                [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get::<_, i64>(7)?],
-                r.get::<_, Option<String>>(8)?,
+                m,
+                r.get::<_, Option<String>>(2)?,
             ))
         })
         .optional()?;
@@ -756,12 +972,63 @@ fn load_loan(
     }))
 }
 
-/// A committed entry as a reversal needs it.
-fn load_original(
+/// The entry of a committed event of the tenant.
+fn entry_of_event(
+    conn: &Connection,
+    tenant: TenantId,
+    event: EventId,
+) -> Result<Option<EntryId>, StoreError> {
+    let entry: Option<String> = conn
+        .prepare_cached(
+            "SELECT entry_id FROM journal_entries WHERE event_id = ?1 AND tenant_id = ?2",
+        )?
+        .query_row(params![event.to_string(), tenant.to_string()], |r| r.get(0))
+        .optional()?;
+    entry
+        .map(|e| EntryId::parse(&e).ok_or_else(|| corrupt("journal_entries.entry_id")))
+        .transpose()
+}
+
+/// The committed entries whose events act on `event`.
+fn committed_dependents(
+    conn: &Connection,
+    tenant: TenantId,
+    event: EventId,
+) -> Result<Vec<EntryId>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT je.entry_id FROM events ev JOIN journal_entries je ON je.event_id = ev.event_id \
+         WHERE ev.tenant_id = ?1 AND ev.subject_event_id = ?2",
+    )?;
+    let ids = stmt.query_map(params![tenant.to_string(), event.to_string()], |r| {
+        r.get::<_, String>(0)
+    })?;
+    ids.map(|e| EntryId::parse(&e?).ok_or_else(|| corrupt("journal_entries.entry_id")))
+        .collect()
+}
+
+/// The committed recovery entries of a loan.
+fn committed_recoveries(
+    conn: &Connection,
+    tenant: TenantId,
+    loan: LoanId,
+) -> Result<Vec<EntryId>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT je.entry_id FROM loan_entries le JOIN journal_entries je ON je.entry_seq = le.entry_seq \
+         WHERE le.tenant_id = ?1 AND le.loan_id = ?2 AND le.event_type = 'recovery'",
+    )?;
+    let ids = stmt.query_map(params![tenant.to_string(), loan.to_string()], |r| {
+        r.get::<_, String>(0)
+    })?;
+    ids.map(|e| EntryId::parse(&e?).ok_or_else(|| corrupt("journal_entries.entry_id")))
+        .collect()
+}
+
+/// A committed entry and its event.
+fn load_posted(
     conn: &Connection,
     tenant: TenantId,
     entry: EntryId,
-) -> Result<Option<OriginalEntry>, StoreError> {
+) -> Result<Option<PostedEvent>, StoreError> {
     let entry_s = entry.to_string();
     let header: Option<(String, String, String)> = conn
         .prepare_cached(
@@ -778,7 +1045,7 @@ fn load_original(
         .prepare_cached("SELECT 1 FROM journal_entries WHERE reverses_entry_id = ?1")?
         .exists(params![entry_s])?;
     let lines = load_lines(conn, &entry_s)?;
-    Ok(Some(OriginalEntry {
+    Ok(Some(PostedEvent {
         event_id: EventId::parse(&event).ok_or_else(|| corrupt("journal_entries.event_id"))?,
         event_type: EventType::parse(&event_type)
             .ok_or_else(|| corrupt("journal_entries.event_type"))?,

@@ -10,7 +10,9 @@ use time::Date;
 
 use crate::clock::format_date;
 use crate::ledger::accounts::{Account, Direction};
+use crate::ledger::commands::EventType;
 use crate::ledger::ids::{EntryId, LoanId, TenantId};
+use crate::ledger::loan::{FIELDS, effects, status_of};
 use crate::ledger::money::Money;
 use crate::store::StoreError;
 
@@ -23,7 +25,7 @@ pub struct LoanView {
     pub borrower_id: String,
     /// Currency.
     pub currency: String,
-    /// `active` while anything is owed, `paid_off` once everything disbursed is repaid.
+    /// `active`, `paid_off` or `charged_off` ([`crate::ledger::loan::LoanStatus`]).
     pub status: &'static str,
     /// 1100.
     pub principal: Money,
@@ -37,6 +39,10 @@ pub struct LoanView {
     pub disbursed_total: Money,
     /// Net paid in.
     pub paid_total: Money,
+    /// Written off by a charge-off that stands.
+    pub charged_off: Money,
+    /// Recovered since.
+    pub recovered: Money,
     /// `posted_at` of the latest entry counted.
     pub last_activity_at: Option<String>,
     /// principal + interest + fees, summed (checked) when the view was read.
@@ -57,52 +63,40 @@ fn exact(value: i128, what: &str, loan: &str) -> Result<i64, StoreError> {
         .map_err(|_| StoreError::Database(format!("loan {loan}: {what} {value} is out of range")))
 }
 
-/// A loan's balances as of `date`, replayed from its lines in `i128`.
+/// A loan's balances as of `date`, replayed from its lines in `i128` through the one loan
+/// projection ([`effects`]).
 fn replay_loan(
     conn: &Connection,
     tenant: &str,
     loan: &str,
     date: &str,
-) -> Result<[i64; 6], StoreError> {
-    let mut m = [0i128; 6];
+) -> Result<[i64; FIELDS], StoreError> {
+    let mut m = [0i128; FIELDS];
     let mut stmt = conn.prepare_cached(
-        "SELECT account_code, direction, amount_minor FROM journal_lines \
-         WHERE tenant_id = ?1 AND loan_id = ?2 AND effective_at <= ?3",
+        "SELECT l.account_code, l.direction, l.amount_minor, coalesce(o.event_type, e.event_type) \
+         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id \
+         LEFT JOIN journal_entries o ON o.entry_id = e.reverses_entry_id \
+         WHERE l.tenant_id = ?1 AND l.loan_id = ?2 AND l.effective_at <= ?3",
     )?;
     let mut rows = stmt.query(params![tenant, loan, date])?;
     while let Some(r) = rows.next()? {
-        let account = Account::from_code(&r.get::<_, String>(0)?);
-        let direction = Direction::parse(&r.get::<_, String>(1)?);
-        let amount: i64 = r.get(2)?;
-        let (slot, increases_on) = match account {
-            Some(Account::PrincipalReceivable) => (0, Direction::Dr),
-            Some(Account::InterestReceivable) => (1, Direction::Dr),
-            Some(Account::FeesReceivable) => (2, Direction::Dr),
-            Some(Account::BorrowerSuspense) => (3, Direction::Cr),
-            Some(Account::DisbursementClearing) => (4, Direction::Cr),
-            Some(Account::Cash) => (5, Direction::Dr),
-            _ => continue,
+        let (Some(account), Some(direction), Some(kind)) = (
+            Account::from_code(&r.get::<_, String>(0)?),
+            Direction::parse(&r.get::<_, String>(1)?),
+            EventType::parse(&r.get::<_, String>(3)?),
+        ) else {
+            continue;
         };
-        m[slot] += if direction == Some(increases_on) {
-            i128::from(amount)
-        } else {
-            -i128::from(amount)
-        };
+        let amount = i128::from(r.get::<_, i64>(2)?);
+        for (field, sign) in effects(account, direction, kind).into_iter().flatten() {
+            m[field as usize] += amount * i128::from(sign);
+        }
     }
-    let mut out = [0i64; 6];
+    let mut out = [0i64; FIELDS];
     for (o, v) in out.iter_mut().zip(m) {
         *o = exact(v, "a replayed balance", loan)?;
     }
     Ok(out)
-}
-
-/// Status derived from balances.
-fn loan_status(principal: i64, interest: i64, fees: i64, disbursed: i64) -> &'static str {
-    if principal == 0 && interest == 0 && fees == 0 && disbursed > 0 {
-        "paid_off"
-    } else {
-        "active"
-    }
 }
 
 /// Current balances (materialised), or as of an effective date (replayed from the lines).
@@ -116,15 +110,20 @@ pub fn loan_balance(
     let loan_s = loan_id.to_string();
     let row = conn
         .prepare_cached(
-            "SELECT borrower_id, currency, principal_minor, interest_minor, fees_minor, suspense_minor, \
-             disbursed_total_minor, paid_total_minor, last_activity_at FROM loans WHERE tenant_id = ?1 AND loan_id = ?2",
+            "SELECT borrower_id, currency, last_activity_at, principal_minor, interest_minor, fees_minor, \
+             suspense_minor, disbursed_total_minor, paid_total_minor, charged_off_minor, recovered_minor \
+             FROM loans WHERE tenant_id = ?1 AND loan_id = ?2",
         )?
         .query_row(params![tenant_s, loan_s], |r| {
+            let mut m = [0i64; FIELDS];
+            for (i, slot) in m.iter_mut().enumerate() {
+                *slot = r.get(3 + i)?;
+            }
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
-                [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get::<_, i64>(7)?],
-                r.get::<_, String>(8)?,
+                m,
+                r.get::<_, String>(2)?,
             ))
         })
         .optional()?;
@@ -156,13 +155,15 @@ pub fn loan_balance(
         loan_id: loan_s,
         borrower_id,
         currency,
-        status: loan_status(m[0], m[1], m[2], m[4]),
+        status: status_of(&m).as_str(),
         principal: Money::from_minor(m[0]),
         interest: Money::from_minor(m[1]),
         fees: Money::from_minor(m[2]),
         suspense: Money::from_minor(m[3]),
         disbursed_total: Money::from_minor(m[4]),
         paid_total: Money::from_minor(m[5]),
+        charged_off: Money::from_minor(m[6]),
+        recovered: Money::from_minor(m[7]),
         last_activity_at,
         exposure,
     }))

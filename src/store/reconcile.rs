@@ -29,6 +29,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row, Rows, params};
 
+use crate::ledger::accounts::{Account, Direction};
+use crate::ledger::commands::EventType;
+use crate::ledger::loan::{FIELDS, Field, effects};
 use crate::store::chain::{self, ChainedEntry, ChainedLine};
 use crate::store::{ReadStop, StoreError};
 
@@ -138,14 +141,16 @@ const CONTROL_ACCOUNTS: [(&str, bool); 4] = [
     ("2100", false),
 ];
 
-/// A loan's six stored balances, in `loans` column order.
-const LOAN_COLUMNS: [&str; 6] = [
+/// A loan's stored figures, in `loans` column order ([`Field`] order).
+const LOAN_COLUMNS: [&str; FIELDS] = [
     "principal_minor",
     "interest_minor",
     "fees_minor",
     "suspense_minor",
     "disbursed_total_minor",
     "paid_total_minor",
+    "charged_off_minor",
+    "recovered_minor",
 ];
 
 /// Runs every check for `tenant` inside one read transaction (one snapshot). `as_of` (a
@@ -471,35 +476,22 @@ struct LoanTotals {
 struct StoredLoan {
     loan_id: String,
     currency: String,
-    balances: [Result<i64, &'static str>; 6],
+    balances: [Result<i64, &'static str>; FIELDS],
 }
 
 /// One loan's balances replayed from its lines.
 #[derive(Debug, Default)]
 struct ReplayedLoan {
     loan_id: String,
-    balances: [i128; 6],
+    balances: [i128; FIELDS],
     bad_lines: usize,
-}
-
-/// A loan's slot for a line on `account`, and whether a debit increases it.
-fn loan_slot(account: &str) -> Option<(usize, bool)> {
-    Some(match account {
-        "1100" => (0, true),
-        "1200" => (1, true),
-        "1300" => (2, true),
-        "2100" => (3, false),
-        "2000" => (4, false),
-        "1000" => (5, true),
-        _ => return None,
-    })
 }
 
 fn next_stored(rows: &mut Rows<'_>) -> Result<Option<StoredLoan>, StoreError> {
     let Some(r) = rows.next()? else {
         return Ok(None);
     };
-    let mut balances = [Err("NULL"); 6];
+    let mut balances = [Err("NULL"); FIELDS];
     for (i, b) in balances.iter_mut().enumerate() {
         *b = integer(r, i + 2)?;
     }
@@ -514,7 +506,7 @@ impl LoanTotals {
     /// Compares one stored loan with its replay (zero when it has no lines).
     fn compare(&mut self, stored: &StoredLoan, replayed: Option<&ReplayedLoan>) {
         self.loans += 1;
-        let mut values = [0i64; 6];
+        let mut values = [0i64; FIELDS];
         for (i, b) in stored.balances.iter().enumerate() {
             match b {
                 Ok(v) => values[i] = *v,
@@ -530,7 +522,7 @@ impl LoanTotals {
         for (sum, v) in sums.iter_mut().zip(values) {
             *sum += i128::from(v);
         }
-        let replay = replayed.map_or([0; 6], |r| r.balances);
+        let replay = replayed.map_or([0; FIELDS], |r| r.balances);
         if values.map(i128::from) != replay {
             self.mismatched.push(|| {
                 format!(
@@ -588,14 +580,29 @@ fn loan_totals(
     as_of: Option<&str>,
     stop: &ReadStop,
 ) -> Result<LoanTotals, StoreError> {
-    let mut loans_stmt = conn.prepare(
+    // A file written before the lifecycle (schema V4 and older, which `hpts verify` reads as
+    // it is) has no charge-off figures: nothing was ever charged off or recovered there.
+    let lifecycle = conn
+        .prepare("SELECT 1 FROM pragma_table_info('loans') WHERE name = 'charged_off_minor'")?
+        .exists([])?;
+    let figures = if lifecycle {
+        "charged_off_minor, recovered_minor"
+    } else {
+        "0, 0"
+    };
+    let mut loans_stmt = conn.prepare(&format!(
         "SELECT loan_id, currency, principal_minor, interest_minor, fees_minor, suspense_minor, \
-         disbursed_total_minor, paid_total_minor FROM loans WHERE tenant_id = ?1 ORDER BY loan_id",
-    )?;
+         disbursed_total_minor, paid_total_minor, {figures} \
+         FROM loans WHERE tenant_id = ?1 ORDER BY loan_id"
+    ))?;
+    // Each line with what its entry is about (a reversal: the reversed entry's type), which
+    // the one loan projection (`ledger::loan::effects`) needs.
     let mut lines_stmt = conn.prepare(
-        "SELECT loan_id, account_code, direction, amount_minor, \
-                (?2 IS NULL OR effective_at <= ?2), currency \
-         FROM journal_lines WHERE tenant_id = ?1 AND loan_id IS NOT NULL ORDER BY loan_id",
+        "SELECT l.loan_id, l.account_code, l.direction, l.amount_minor, \
+                (?2 IS NULL OR l.effective_at <= ?2), l.currency, coalesce(o.event_type, e.event_type) \
+         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id \
+         LEFT JOIN journal_entries o ON o.entry_id = e.reverses_entry_id \
+         WHERE l.tenant_id = ?1 AND l.loan_id IS NOT NULL ORDER BY l.loan_id",
     )?;
     let mut stored_rows = loans_stmt.query(params![tenant])?;
     let mut lines = lines_stmt.query(params![tenant, as_of])?;
@@ -618,24 +625,27 @@ fn loan_totals(
         let Some(replay) = current.as_mut() else {
             continue;
         };
-        let (Ok(amount), Some(debit)) = (integer(r, 3)?, is_debit(text(r, 2)?)) else {
+        let (Ok(amount), Some(debit), Some(kind)) = (
+            integer(r, 3)?,
+            is_debit(text(r, 2)?),
+            EventType::parse(text(r, 6)?),
+        ) else {
             replay.bad_lines += 1;
             continue;
         };
         let amount = i128::from(amount);
-        let Some((slot, increases_on_debit)) = loan_slot(text(r, 1)?) else {
+        let Some(account) = Account::from_code(text(r, 1)?) else {
             continue;
         };
-        let signed = if debit == increases_on_debit {
-            amount
-        } else {
-            -amount
-        };
-        replay.balances[slot] += signed;
-        if slot == 0 && integer(r, 4)? == Ok(1) {
-            add_to(&mut totals.principal_as_of, text(r, 5)?, |net| {
-                *net += signed;
-            });
+        let direction = if debit { Direction::Dr } else { Direction::Cr };
+        for (field, sign) in effects(account, direction, kind).into_iter().flatten() {
+            let signed = amount * i128::from(sign);
+            replay.balances[field as usize] += signed;
+            if field == Field::Principal && integer(r, 4)? == Ok(1) {
+                add_to(&mut totals.principal_as_of, text(r, 5)?, |net| {
+                    *net += signed;
+                });
+            }
         }
     }
     if let Some(done) = current.take() {
@@ -1383,7 +1393,7 @@ mod tests {
         for n in [1, 5, 7] {
             assert!(
                 detail.contains(&format!(
-                    "loan {}: stored [500, 0, 0, 0, 0, 0] != lines [0, 0, 0, 0, 0, 0]",
+                    "loan {}: stored [500, 0, 0, 0, 0, 0, 0, 0] != lines [0, 0, 0, 0, 0, 0, 0, 0]",
                     loan(n)
                 )),
                 "{n}: {detail}"

@@ -99,12 +99,13 @@ pub(crate) struct EventRow {
     pub external_ref: Option<String>,
     pub allocation_policy: Option<&'static str>,
     pub recorded_at: String,
+    pub subject_event_id: Option<String>,
 }
 
 impl Row for EventRow {
     const HEAD: &'static str = "INSERT INTO events (event_id, tenant_id, event_type, loan_id, payload, metadata, \
-         external_ref, allocation_policy, recorded_at) VALUES";
-    const COLUMNS: usize = 9;
+         external_ref, allocation_policy, recorded_at, subject_event_id) VALUES";
+    const COLUMNS: usize = 10;
     fn bind(&self, stmt: &mut Statement<'_>, first: usize) -> rusqlite::Result<()> {
         bind_all(
             stmt,
@@ -119,6 +120,7 @@ impl Row for EventRow {
                 &self.external_ref,
                 &self.allocation_policy,
                 &self.recorded_at,
+                &self.subject_event_id,
             ],
         )
     }
@@ -351,21 +353,22 @@ pub(crate) struct LoanRow {
     pub currency: String,
     pub opened_at: String,
     pub opened_on: Option<String>,
-    /// principal, interest, fees, suspense, disbursed total, paid total.
-    pub balances: [i64; 6],
+    /// In [`crate::ledger::loan::Field`] order.
+    pub balances: [i64; crate::ledger::loan::FIELDS],
     pub last_activity_at: String,
 }
 
 impl Row for LoanRow {
     const HEAD: &'static str = "INSERT INTO loans (tenant_id, loan_id, borrower_id, currency, opened_at, opened_on, \
          principal_minor, interest_minor, fees_minor, suspense_minor, disbursed_total_minor, paid_total_minor, \
-         last_activity_at) VALUES";
+         charged_off_minor, recovered_minor, last_activity_at) VALUES";
     const TAIL: &'static str = "ON CONFLICT (tenant_id, loan_id) DO UPDATE SET \
          principal_minor = excluded.principal_minor, interest_minor = excluded.interest_minor, \
          fees_minor = excluded.fees_minor, suspense_minor = excluded.suspense_minor, \
          disbursed_total_minor = excluded.disbursed_total_minor, paid_total_minor = excluded.paid_total_minor, \
+         charged_off_minor = excluded.charged_off_minor, recovered_minor = excluded.recovered_minor, \
          last_activity_at = excluded.last_activity_at";
-    const COLUMNS: usize = 13;
+    const COLUMNS: usize = 15;
     fn bind(&self, stmt: &mut Statement<'_>, first: usize) -> rusqlite::Result<()> {
         let b = &self.balances;
         bind_all(
@@ -384,6 +387,8 @@ impl Row for LoanRow {
                 &b[3],
                 &b[4],
                 &b[5],
+                &b[6],
+                &b[7],
                 &self.last_activity_at,
             ],
         )

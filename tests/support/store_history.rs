@@ -75,6 +75,11 @@ pub fn route(command: &Command) -> &'static str {
         Command::AssessFee(_) => "POST /v1/fees",
         Command::Accrue(_) => "POST /v1/accruals/batch",
         Command::Reverse(_) => "POST /v1/reversals",
+        Command::Settle(_) => "POST /v1/disbursement-settlements",
+        Command::ReturnPayment(_) => "POST /v1/payment-returns",
+        Command::WaiveFee(_) => "POST /v1/fee-waivers",
+        Command::ChargeOff(_) => "POST /v1/charge-offs",
+        Command::Adjust(_) => "POST /v1/adjustments",
     }
 }
 
@@ -100,4 +105,58 @@ pub async fn principal_now(store: &Store, book: &Book, loan: usize) -> Money {
         .await
         .expect("balance read")
         .map_or(Money::ZERO, |v| v.principal)
+}
+
+/// Every loan's figures — `[principal, interest, fees, suspense, disbursed, paid, charged_off,
+/// recovered]` — summed from its journal lines by SQL, independently of the service's own
+/// projection: a line counts by its account, except that a settlement's lines (and their
+/// reversal's) move no loan figure, and a charge-off's credits to 1100/1200/1300 (and their
+/// reversal's debits) also count as written off. `tenant` limits it to one tenant.
+pub fn loan_figures_from_journal(
+    db: &rusqlite::Connection,
+    tenant: Option<&str>,
+) -> std::collections::BTreeMap<String, [i64; 8]> {
+    let mut stmt = db
+        .prepare(
+            "SELECT l.loan_id, l.account_code, coalesce(o.event_type, e.event_type), \
+                    sum(CASE l.direction WHEN 'DR' THEN l.amount_minor ELSE -l.amount_minor END) \
+             FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id \
+             LEFT JOIN journal_entries o ON o.entry_id = e.reverses_entry_id \
+             WHERE l.loan_id IS NOT NULL AND (?1 IS NULL OR l.tenant_id = ?1) \
+             GROUP BY 1, 2, 3",
+        )
+        .expect("prepare");
+    let rows = stmt
+        .query_map([tenant], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })
+        .expect("query");
+    let mut out: std::collections::BTreeMap<String, [i64; 8]> = std::collections::BTreeMap::new();
+    for row in rows {
+        let (loan, account, kind, dr_minus_cr) = row.expect("row");
+        let m = out.entry(loan).or_default();
+        if kind == "disbursement_settled" {
+            continue;
+        }
+        match account.as_str() {
+            "1100" => m[0] += dr_minus_cr,
+            "1200" => m[1] += dr_minus_cr,
+            "1300" => m[2] += dr_minus_cr,
+            "2100" => m[3] -= dr_minus_cr,
+            "2000" => m[4] -= dr_minus_cr,
+            "1000" => m[5] += dr_minus_cr,
+            "4200" => m[7] -= dr_minus_cr,
+            "4000" | "4100" | "5000" => {}
+            other => panic!("unexpected account {other} on a loan line"),
+        }
+        if kind == "chargeoff" && matches!(account.as_str(), "1100" | "1200" | "1300") {
+            m[6] -= dr_minus_cr;
+        }
+    }
+    out
 }

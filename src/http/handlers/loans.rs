@@ -11,6 +11,7 @@ use crate::http::dto::{JournalEntry, LoanBalance};
 use crate::http::handlers::Query;
 use crate::http::page_token;
 use crate::http::problem::{ApiError, FieldError};
+use crate::ledger::commands::EventType;
 use crate::ledger::ids::LoanId;
 use crate::store::EntryPageQuery;
 
@@ -49,23 +50,10 @@ pub async fn balance(
     Ok(HttpResponse::Ok().json(LoanBalance::new(view, as_of_date)))
 }
 
-/// Every event type the API knows (SPEC §7), including the reserved ones.
-pub const EVENT_TYPES: [&str; 14] = [
-    "disbursement",
-    "payment_received",
-    "fee_assessed",
-    "accrual",
-    "reversal",
-    "disbursement_settled",
-    "payment_allocated",
-    "payment_returned",
-    "fee_waived",
-    "chargeoff",
-    "recovery",
-    "refinance",
-    "restructure",
-    "manual_adjustment",
-];
+/// Whether `t` is an event type the API knows (SPEC §7): one a write posts, or a reserved one.
+fn known_event_type(t: &str) -> bool {
+    EventType::parse(t).is_some() || EventType::RESERVED.contains(&t)
+}
 
 /// `GET /v1/loans/{loan_id}/journal-entries` (`hpts:ledger:read`): keyset pages in posting order.
 pub async fn journal_entries(
@@ -88,14 +76,15 @@ pub async fn journal_entries(
     let from_date = query.date("from_date");
     let to_date = query.date("to_date");
     let event_type = query.get("event_type").map(str::to_owned);
-    if event_type
-        .as_deref()
-        .is_some_and(|t| !EVENT_TYPES.contains(&t))
-    {
+    if event_type.as_deref().is_some_and(|t| !known_event_type(t)) {
         query.fail(FieldError::new(
             "event_type",
             "invalid_value",
-            format!("must be one of: {}", EVENT_TYPES.join(", ")),
+            format!(
+                "must be one of: {}, {}",
+                EventType::WIRE.join(", "),
+                EventType::RESERVED.join(", ")
+            ),
         ));
     }
     let page_size = match query

@@ -3,14 +3,19 @@
 
 pub mod accounts;
 pub mod accruals;
+pub mod adjustments;
+pub mod charge_offs;
 pub mod disbursements;
+pub mod fee_waivers;
 pub mod fees;
 pub mod health;
 pub mod journal_entries;
 pub mod loans;
+pub mod payment_returns;
 pub mod payments;
 pub mod reconciliation;
 pub mod reversals;
+pub mod settlements;
 
 use std::collections::HashMap;
 
