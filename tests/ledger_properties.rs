@@ -1,8 +1,9 @@
 //! Ledger invariants under random histories, driven through the real store (writer thread, group
-//! commit, savepoints, a database file) without HTTP. Each case opens a fresh database, applies up
-//! to 40 random disbursements, fees, accrual batches, payments and reversals over 1–4 loans
-//! (business refusals such as a blocked reversal are allowed outcomes), then checks with a
-//! separate read-only connection that:
+//! commit, a database file) without HTTP. Each case opens a fresh database, applies up to 40
+//! random writes of every type — disbursements, fees, accrual batches, payments (recoveries on a
+//! charged-off loan), reversals, settlements, payment returns, fee waivers, charge-offs and
+//! manual adjustments — over 1–4 loans (business refusals such as a blocked reversal are allowed
+//! outcomes), then checks with a separate read-only connection that:
 //!
 //! - every journal entry has at least two lines and balances per currency;
 //! - every loan's materialised balances are non-negative and equal the sum of its lines;
@@ -21,12 +22,14 @@ use std::collections::BTreeMap;
 
 use hpts::clock::Sources;
 use hpts::ledger::LedgerError;
+use hpts::ledger::accounts::Direction;
 use hpts::ledger::accrual::DayCount;
 use hpts::ledger::commands::{
-    AccrualBatch, AccrualItem, Command, Disbursement, DisbursementMethod, Fee, FeeType, Payment,
-    PaymentMethod,
+    AccrualBatch, AccrualItem, Adjustment, AdjustmentLine, ChargeOff, ChargeOffReason, Command,
+    Disbursement, DisbursementMethod, Fee, FeeType, FeeWaiver, Payment, PaymentMethod,
+    PaymentReturn, ReturnReason, Settlement,
 };
-use hpts::ledger::ids::{EntryId, ProgramId};
+use hpts::ledger::ids::{EntryId, EventId, ProgramId};
 use hpts::ledger::money::Money;
 use hpts::store::{Store, StoreError, WriteOutcome, WriteRequest};
 use proptest::prelude::*;
@@ -60,7 +63,32 @@ enum Op {
     Reverse {
         pick: Index,
     },
+    /// Settles one of the disbursements posted so far.
+    Settle {
+        pick: Index,
+    },
+    /// Returns one of the payments (or recoveries) posted so far, maybe with an NSF fee.
+    Return {
+        pick: Index,
+        nsf_fee: Option<i64>,
+    },
+    /// Waives (part of) one of the fees posted so far.
+    Waive {
+        pick: Index,
+        amount: Option<i64>,
+    },
+    ChargeOff {
+        loan: usize,
+    },
+    /// A manual adjustment between two of the accounts an accountant may adjust.
+    Adjust {
+        accounts: (Index, Index),
+        amount: i64,
+    },
 }
+
+/// The accounts a manual adjustment may touch (every chart account but the loan controls).
+const ADJUSTABLE: [&str; 6] = ["1000", "2000", "4000", "4100", "4200", "5000"];
 
 /// An amount below `small`, or — in the large-amounts histories — one near `i64::MAX`, half of
 /// it or a third of it, so that totals meet the edge of the exact range.
@@ -91,6 +119,11 @@ fn op(loans: usize, large: bool) -> impl Strategy<Value = Op> {
         }),
         3 => (0..loans, amount(1_200_000, large)).prop_map(|(loan, amount)| Op::Pay { loan, amount }),
         2 => any::<Index>().prop_map(|pick| Op::Reverse { pick }),
+        2 => any::<Index>().prop_map(|pick| Op::Settle { pick }),
+        2 => (any::<Index>(), proptest::option::of(amount(5_000, large))).prop_map(|(pick, nsf_fee)| Op::Return { pick, nsf_fee }),
+        2 => (any::<Index>(), proptest::option::of(amount(30_000, large))).prop_map(|(pick, amount)| Op::Waive { pick, amount }),
+        1 => (0..loans).prop_map(|loan| Op::ChargeOff { loan }),
+        1 => (any::<Index>(), any::<Index>(), amount(100_000, large)).prop_map(|(a, b, amount)| Op::Adjust { accounts: (a, b), amount }),
     ]
 }
 
@@ -115,8 +148,42 @@ fn request(book: &Book, n: usize, command: Command) -> WriteRequest {
     }
 }
 
+/// What a history has posted so far: every entry, and the business events later writes may
+/// name (disbursements, payments and recoveries, fees).
+#[derive(Default)]
+struct Posted {
+    entries: Vec<EntryId>,
+    disbursements: Vec<EventId>,
+    payments: Vec<EventId>,
+    fees: Vec<EventId>,
+}
+
+impl Posted {
+    fn record(&mut self, receipt: &Value) {
+        let id = |field: &str| receipt[field].as_str().and_then(EventId::parse);
+        if let Some(e) = receipt["journal_entry_id"]
+            .as_str()
+            .and_then(EntryId::parse)
+        {
+            self.entries.push(e);
+        }
+        if let Some(e) =
+            id("disbursement_event_id").filter(|_| receipt.get("settlement_event_id").is_none())
+        {
+            self.disbursements.push(e);
+        }
+        if let Some(e) = id("payment_event_id").filter(|_| receipt.get("return_event_id").is_none())
+        {
+            self.payments.push(e);
+        }
+        if let Some(e) = id("fee_event_id").filter(|_| receipt.get("waiver_event_id").is_none()) {
+            self.fees.push(e);
+        }
+    }
+}
+
 /// Turns an op into a command; accrual principals are read from the current balance.
-async fn command(store: &Store, book: &Book, op: &Op, posted: &[EntryId]) -> Option<Command> {
+async fn command(store: &Store, book: &Book, op: &Op, posted: &Posted) -> Option<Command> {
     let money = Money::from_minor;
     Some(match op {
         Op::Disburse { loan, amount } => {
@@ -171,11 +238,67 @@ async fn command(store: &Store, book: &Book, op: &Op, posted: &[EntryId]) -> Opt
             })
         }
         Op::Reverse { pick } => {
-            if posted.is_empty() {
+            if posted.entries.is_empty() {
                 return None;
             }
-            reversal(*pick.get(posted))
+            reversal(*pick.get(&posted.entries))
         }
+        lifecycle => return lifecycle_command(book, lifecycle, posted),
+    })
+}
+
+/// The lifecycle writes of a history: each names an event posted earlier (none yet: no write).
+fn lifecycle_command(book: &Book, op: &Op, posted: &Posted) -> Option<Command> {
+    let money = Money::from_minor;
+    let pick = |from: &[EventId], i: &Index| (!from.is_empty()).then(|| *i.get(from));
+    Some(match op {
+        Op::Settle { pick: i } => Command::Settle(Settlement {
+            disbursement_event_id: pick(&posted.disbursements, i)?,
+            effective_at: date(3),
+            bank_account_ref: None,
+        }),
+        Op::Return { pick: i, nsf_fee } => Command::ReturnPayment(PaymentReturn {
+            payment_event_id: pick(&posted.payments, i)?,
+            return_reason: ReturnReason::InsufficientFunds,
+            return_code: Some("R01".into()),
+            effective_at: date(3),
+            nsf_fee: nsf_fee.map(money),
+        }),
+        Op::Waive { pick: i, amount } => Command::WaiveFee(FeeWaiver {
+            fee_event_id: pick(&posted.fees, i)?,
+            amount: amount.map(money),
+            reason: "goodwill".into(),
+            effective_at: date(3),
+        }),
+        Op::ChargeOff { loan } => Command::ChargeOff(ChargeOff {
+            loan_id: book.loans[*loan].0,
+            effective_at: date(3),
+            reason_code: ChargeOffReason::Delinquency,
+        }),
+        Op::Adjust {
+            accounts: (a, b),
+            amount,
+        } => {
+            let line = |account: &str, direction| AdjustmentLine {
+                account_code: account.to_owned(),
+                direction,
+                amount: money(*amount),
+                currency: book.loans[0].2,
+            };
+            Command::Adjust(Adjustment {
+                effective_at: date(3),
+                description: "bank charge".into(),
+                lines: vec![
+                    line(a.get::<&str>(&ADJUSTABLE), Direction::Dr),
+                    line(b.get::<&str>(&ADJUSTABLE), Direction::Cr),
+                ],
+            })
+        }
+        Op::Disburse { .. }
+        | Op::Fee { .. }
+        | Op::Accrue { .. }
+        | Op::Pay { .. }
+        | Op::Reverse { .. } => return None,
     })
 }
 
@@ -187,7 +310,15 @@ fn is_business_refusal(e: &StoreError) -> bool {
             | LedgerError::ReversalBlocked
             | LedgerError::AlreadyReversed
             | LedgerError::CannotReverseReversal
-            | LedgerError::OutOfRange { .. },
+            | LedgerError::OutOfRange { .. }
+            | LedgerError::AlreadySettled
+            | LedgerError::AlreadyReturned
+            | LedgerError::AlreadyChargedOff
+            | LedgerError::EventReversed
+            | LedgerError::EventReturned
+            | LedgerError::WaiverExceedsOutstanding { .. }
+            | LedgerError::NothingToChargeOff
+            | LedgerError::LoanChargedOff { .. },
         ) => true,
         // The principal is read right before submitting, so only these item problems can occur.
         StoreError::Ledger(LedgerError::BatchRejected(problems)) => problems.iter().all(|p| {
@@ -197,6 +328,7 @@ fn is_business_refusal(e: &StoreError) -> bool {
                     | "already_accrued"
                     | "mixed_currency_batch"
                     | "amount_out_of_range"
+                    | "loan_charged_off"
             )
         }),
         _ => false,
@@ -220,12 +352,15 @@ fn allocation_parts(receipt: &Value) -> [i64; 4] {
     ]
 }
 
-/// Checks a payment's allocation against what the loan owed just before it.
+/// Checks a payment's allocation against what the loan owed just before it (a recovery on a
+/// charged-off loan owes nothing: its allocation is suspense only, beside `recovery_minor`).
 fn check_allocation(receipt: &Value, amount: i64, owed: [i64; 3]) {
     let parts = allocation_parts(receipt);
+    let recovered = minor(&receipt["recovery_minor"]);
     assert!(parts.iter().all(|p| *p >= 0), "negative part: {receipt}");
+    assert!(recovered >= 0, "negative recovery: {receipt}");
     assert_eq!(
-        parts.iter().sum::<i64>(),
+        parts.iter().sum::<i64>() + recovered,
         amount,
         "allocation does not sum to the payment: {receipt}"
     );
@@ -255,7 +390,7 @@ async fn submit(store: &Store, book: &Book, n: usize, command: Command) -> Optio
 
 /// Applies a random history; returns how many writes were submitted.
 async fn apply(store: &Store, book: &Book, ops: &[Op]) -> usize {
-    let mut posted: Vec<EntryId> = Vec::new();
+    let mut posted = Posted::default();
     for (n, op) in ops.iter().enumerate() {
         let Some(cmd) = command(store, book, op, &posted).await else {
             continue;
@@ -274,11 +409,14 @@ async fn apply(store: &Store, book: &Book, ops: &[Op]) -> usize {
         if let (Op::Pay { amount, .. }, Some(owed)) = (op, owed_before) {
             check_allocation(&receipt, *amount, owed);
         }
-        let entry = receipt["journal_entry_id"]
-            .as_str()
-            .and_then(EntryId::parse)
-            .expect("journal_entry_id");
-        posted.push(entry);
+        assert!(
+            receipt["journal_entry_id"]
+                .as_str()
+                .and_then(EntryId::parse)
+                .is_some(),
+            "op {n}: no journal_entry_id in {receipt}"
+        );
+        posted.record(&receipt);
         for (loan_id, _, _) in &book.loans {
             if let Some(v) = store
                 .loan_balance(book.tenant, *loan_id, None)
@@ -292,6 +430,8 @@ async fn apply(store: &Store, book: &Book, ops: &[Op]) -> usize {
                     v.suspense,
                     v.disbursed_total,
                     v.paid_total,
+                    v.charged_off,
+                    v.recovered,
                 ] {
                     assert!(
                         !m.is_negative(),
@@ -304,23 +444,37 @@ async fn apply(store: &Store, book: &Book, ops: &[Op]) -> usize {
     ops.len()
 }
 
-/// Reverses every entry still standing, latest first. A payment can always be reversed (it only
-/// takes back what payments put in suspense and cash); once no payment stands, every remaining
-/// entry only raised balances, so each can be reversed. A blocked reversal in the first pass (a
-/// fee or disbursement whose amount an earlier, still standing payment consumed) therefore
-/// succeeds in the second.
-async fn unwind(store: &Store, book: &Book, db: &Connection, mut n: usize) {
-    for _pass in 0..2 {
+/// Reverses every entry still standing, latest first, in passes; returns whether everything
+/// was reversed. Whatever stands on an entry (its settlement, return, waivers, a charge-off's
+/// recoveries) is later than it, so latest first removes it before. A reversal blocked in one
+/// pass (a fee or disbursement whose amount an earlier, still standing payment consumed)
+/// succeeds in a later one. One history cannot be unwound at all, and rightly: a payment is
+/// returned, which puts the interest it paid back on the loan, and then the accrual that interest
+/// came from is reversed; the return can no longer be reversed (interest would go negative) nor
+/// the payment (it was returned). Every entry left standing must be refused for exactly such a
+/// reason, and the ledger must still hold every invariant.
+async fn unwind(store: &Store, book: &Book, db: &Connection, mut n: usize) -> bool {
+    for _pass in 0..4 {
         for entry in standing_entries(db) {
             n += 1;
             submit(store, book, n, reversal(entry)).await;
         }
     }
-    assert_eq!(
-        standing_entries(db),
-        Vec::<EntryId>::new(),
-        "entries still standing after two passes"
-    );
+    let left = standing_entries(db);
+    for entry in &left {
+        n += 1;
+        let refused = store.write(request(book, n, reversal(*entry))).await;
+        assert!(
+            matches!(
+                refused,
+                Err(StoreError::Ledger(
+                    LedgerError::ReversalBlocked | LedgerError::EventReturned
+                ))
+            ),
+            "entry {entry} still stands after four passes and its reversal answers {refused:?}"
+        );
+    }
+    left.is_empty()
 }
 
 /// Non-reversal entries without a reversal, latest first.
@@ -460,9 +614,13 @@ fn assert_payment_receipts_match_their_lines(db: &Connection) {
             .map(|r| r.expect("row"))
             .collect();
         let parts = allocation_parts(&receipt);
-        let amount = parts.iter().sum::<i64>();
+        let recovered = minor(&receipt["recovery_minor"]);
+        let amount = parts.iter().sum::<i64>() + recovered;
         let mut expected = vec![("1000".to_owned(), "DR".to_owned(), amount)];
-        for (account, part) in ["1300", "1200", "1100", "2100"].into_iter().zip(parts) {
+        for (account, part) in ["1300", "1200", "1100", "2100", "4200"]
+            .into_iter()
+            .zip(parts.into_iter().chain([recovered]))
+        {
             if part > 0 {
                 expected.push((account.to_owned(), "CR".to_owned(), part));
             }
@@ -487,7 +645,8 @@ fn assert_money_is_integer(db: &Connection) {
          UNION ALL SELECT 'loans' FROM loans WHERE typeof(principal_minor) != 'integer' \
            OR typeof(interest_minor) != 'integer' OR typeof(fees_minor) != 'integer' \
            OR typeof(suspense_minor) != 'integer' OR typeof(disbursed_total_minor) != 'integer' \
-           OR typeof(paid_total_minor) != 'integer' \
+           OR typeof(paid_total_minor) != 'integer' OR typeof(charged_off_minor) != 'integer' \
+           OR typeof(recovered_minor) != 'integer' \
          UNION ALL SELECT 'accrual_lines' FROM accrual_lines WHERE typeof(interest_minor) != 'integer' \
            OR typeof(outstanding_principal_minor) != 'integer'",
     );
@@ -535,8 +694,20 @@ fn run_history(loan_count: usize, ops: &[Op], unwind_to_zero: bool) {
             return;
         }
 
-        unwind(&store, &book, &db, submitted).await;
+        let unwound = unwind(&store, &book, &db, submitted).await;
         let gl = assert_invariants(&db);
+        let proof = store
+            .reconcile(book.tenant, None)
+            .await
+            .expect("reconciliation runs");
+        assert!(
+            proof.ok(),
+            "reconciliation fails after the unwind: {:?}",
+            proof.checks
+        );
+        if !unwound {
+            return;
+        }
         for (loan, balances) in materialised_loan_balances(&db) {
             assert_eq!(balances, [0; 8], "loan {loan} is not back to zero");
         }

@@ -913,6 +913,20 @@ pub fn apply<S: std::hash::BuildHasher>(
             .apply(loan_id, line, decision.kind())
             .map_err(refuse)?;
     }
+    // A charged-off loan owes nothing until its charge-off is reversed: an entry that would put
+    // principal, interest or fees back on it (the reversal of a payment received before the
+    // charge-off) waits for that reversal.
+    for state in moved.values() {
+        if state.balances.status() == LoanStatus::ChargedOff
+            && state.balances.total_exposure()?.is_positive()
+        {
+            return Err(if decision.event_type == EventType::Reversal {
+                LedgerError::ReversalBlocked
+            } else {
+                LedgerError::LoanChargedOff { field: "loan_id" }
+            });
+        }
+    }
     let mut next_gl = gl.clone();
     let moved_keys = next_gl.post(&decision.entry).map_err(refuse)?;
     *gl = next_gl;

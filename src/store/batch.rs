@@ -141,7 +141,12 @@ impl<'a> Batch<'a> {
             return replay;
         }
         let (mut tenant_state, new_tenant) = self.tenant_state(req.tenant)?;
-        let (decision, mut loans) = self.decide(req)?;
+        // An overflow the rules met (an entry whose debits would leave `i64`) names the
+        // request field whose amount caused it.
+        let (decision, mut loans) = self.decide(req).map_err(|e| match e {
+            StoreError::Ledger(l) => StoreError::Ledger(l.at_field(req.command.amount_field())),
+            other => other,
+        })?;
         let gl_keys = rules::apply(
             &decision,
             &mut loans,
