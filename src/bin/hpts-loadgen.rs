@@ -8,10 +8,24 @@
 //!
 //! Scenarios:
 //! - `disburse`: every operation is a disbursement; about one in ten opens a new loan.
-//! - `mixed`: a pool of loans per tenant, then 40 % disbursements, 30 % payments, 10 % fees,
-//!   5 % accrual batches of 10 loans (principal read with `GET /v1/loans/{id}/balance` just
-//!   before; a 422 `principal_mismatch` from a race is counted as expected, not as an error),
-//!   15 % balance reads.
+//! - `mixed`: a small lender's servicing day. A pool of loans per tenant (plus a segment of
+//!   delinquent loans that only charge-offs and recoveries touch), then, per 1000 operations
+//!   ([`MIXED`]):
+//!   - 265 disbursements, 225 disbursement settlements (most disbursements settle),
+//!     200 payments, 68 late fees, 50 accrual batches of 10 loans (principal read with
+//!     `GET /v1/loans/{id}/balance` just before; a 422 `principal_mismatch` from a race is
+//!     counted as expected, not as an error), 150 balance reads: today's traffic;
+//!   - 17 payment returns (about 2 per 100 writes; most `insufficient_funds`, half of those
+//!     with an `nsf_fee_minor`), 9 fee waivers (about 1 per 100 writes; a 422
+//!     `waiver_exceeds_outstanding`, when a payment paid the fee off first, is expected),
+//!     4 charge-offs and 8 recoveries (payments on charged-off loans), and 4 manual
+//!     adjustments (a clearing correction, Dr 1000 / Cr 2000).
+//!
+//!   Settlements, returns and waivers name events from earlier responses of the same run,
+//!   kept in small bounded pools per tenant; each id is taken out of its pool when used, so no
+//!   event is settled, returned or waived twice (no `already_settled`, `already_returned`). While
+//!   a pool is still empty the operation posts the event it would refer to instead (a
+//!   disbursement, a payment, a fee); a recovery before the first charge-off is a payment.
 //! - `reads-under-writes`: half the clients read balances, half post disbursements.
 //! - `accrual-10k`: 10 000 loans, then ONE accrual batch over all of them.
 #![expect(
@@ -19,7 +33,7 @@
     reason = "a load generator reads the wall clock for token times and mints its own UUIDv7 ids"
 )]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -32,6 +46,7 @@ use clap::{Parser, ValueEnum};
 use futures_util::future::join_all;
 use hpts::auth::Scope;
 use hpts::auth::dev::DevKey;
+use parking_lot::Mutex;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -40,12 +55,27 @@ use uuid::Uuid;
 const EFFECTIVE_AT: &str = "2025-06-02";
 /// Loans in one accrual batch of the `mixed` scenario.
 const SMALL_BATCH: usize = 10;
+/// The late fee each delinquent loan of `mixed` carries before it is charged off, so its
+/// charge-off writes off fees as well as principal.
+const DELINQUENT_LATE_FEE: u64 = 3_500;
+/// Scopes of the SPEC §6c routes (settlements, returns and waivers share the disbursement,
+/// payment and fee scopes); tokens carry them besides every scope `hpts` knows, and a server
+/// ignores scopes it does not know.
+const LIFECYCLE_SCOPES: [&str; 5] = [
+    "hpts:disbursements:write",
+    "hpts:payments:write",
+    "hpts:fees:write",
+    "hpts:chargeoffs:write",
+    "hpts:adjustments:write",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
     /// Disbursements only (a new loan about every 10th).
     Disburse,
-    /// 40 % disbursements, 30 % payments, 10 % fees, 5 % accrual batches, 15 % balance reads.
+    /// Servicing traffic, per 1000 operations: 265 disbursements, 225 settlements, 200 payments,
+    /// 68 fees, 50 accrual batches, 150 balance reads, 17 payment returns, 9 fee waivers,
+    /// 4 charge-offs, 8 recoveries, 4 manual adjustments.
     Mixed,
     /// Half the clients read balances, half post disbursements.
     ReadsUnderWrites,
@@ -102,6 +132,11 @@ struct Args {
     /// Loans created per tenant before `mixed` and `reads-under-writes`.
     #[arg(long, default_value_t = 500)]
     pool_loans: usize,
+    /// Delinquent loans per tenant opened before `mixed` (a disbursement and a late fee each)
+    /// that only its charge-offs and recoveries touch; once they are all charged off, a
+    /// charge-off opens its loan first.
+    #[arg(long, default_value_t = 200)]
+    chargeoff_loans: usize,
     /// Loans in the `accrual-10k` batch.
     #[arg(long, default_value_t = 10_000)]
     accrual_loans: usize,
@@ -114,8 +149,15 @@ struct Args {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
     Disbursement,
+    Settlement,
     Payment,
+    PaymentReturn,
+    /// A payment on a charged-off loan.
+    Recovery,
     Fee,
+    FeeWaiver,
+    ChargeOff,
+    Adjustment,
     AccrualBatch,
     BalanceRead,
     /// The balance reads that precede an accrual batch in `mixed`.
@@ -126,8 +168,14 @@ impl Kind {
     fn name(self) -> &'static str {
         match self {
             Kind::Disbursement => "disbursement",
+            Kind::Settlement => "settlement",
             Kind::Payment => "payment",
+            Kind::PaymentReturn => "payment_return",
+            Kind::Recovery => "recovery",
             Kind::Fee => "fee",
+            Kind::FeeWaiver => "fee_waiver",
+            Kind::ChargeOff => "charge_off",
+            Kind::Adjustment => "adjustment",
             Kind::AccrualBatch => "accrual_batch",
             Kind::BalanceRead => "balance_read",
             Kind::AccrualPrepRead => "balance_read_for_accrual",
@@ -140,7 +188,8 @@ impl Kind {
 enum Outcome {
     /// 2xx.
     Ok(u16),
-    /// A refusal the scenario expects (a racing `principal_mismatch`).
+    /// A refusal the scenario expects (a racing `principal_mismatch` or
+    /// `waiver_exceeds_outstanding`).
     Expected(u16),
     /// Anything else: status (or `transport`) and a short description.
     Error(String, String),
@@ -290,9 +339,57 @@ struct Tenant {
     auth: HeaderValue,
     /// Loans created during setup (empty for `disburse`).
     pool: Vec<Loan>,
+    /// `mixed`: delinquent loans created during setup for charge-offs, never in `pool`, so no
+    /// disbursement, fee or accrual of the run meets a charged-off loan.
+    delinquent: Vec<Loan>,
+    /// Index of the next `delinquent` loan to charge off (each is charged off once).
+    next_delinquent: AtomicUsize,
+    /// `mixed`: ids from this run's responses that later events refer to.
+    recent: Mutex<Recent>,
     /// Days after the opening date of this tenant's next accrual batch (one date per batch, so two
     /// batches never accrue the same loan for the same date).
     next_accrual_day: AtomicU64,
+}
+
+impl Tenant {
+    fn new(auth: HeaderValue, pool: Vec<Loan>, delinquent: Vec<Loan>) -> Self {
+        Tenant {
+            auth,
+            pool,
+            delinquent,
+            next_delinquent: AtomicUsize::new(0),
+            recent: Mutex::new(Recent::default()),
+            next_accrual_day: AtomicU64::new(0),
+        }
+    }
+}
+
+/// How many ids each pool of [`Recent`] keeps; the oldest falls out when a new one comes in.
+const RECENT_CAP: usize = 1024;
+
+/// Bounded pools of event ids (and loans) from earlier `mixed` responses of one tenant. Each
+/// settlement, return or waiver takes its id out, so no id is used twice. The lock is held only
+/// to push or pop, never across a request.
+#[derive(Debug, Default)]
+struct Recent {
+    /// Disbursements of pool loans not yet settled, oldest first (settled oldest first: the
+    /// bank confirms them in order).
+    unsettled: VecDeque<String>,
+    /// Ordinary payments on pool loans not yet returned, oldest first.
+    payments: VecDeque<String>,
+    /// Late fees on pool loans not yet waived, with their amounts, oldest first (waived newest
+    /// first: a courtesy waiver follows the fee closely).
+    fees: VecDeque<(String, u64)>,
+    /// Loans charged off in this run, for recoveries (not taken out: a charged-off loan keeps
+    /// receiving the occasional recovery).
+    charged_off: VecDeque<Loan>,
+}
+
+fn push_bounded<T>(pool: &mut VecDeque<T>, item: T) {
+    if pool.len() >= RECENT_CAP {
+        pool.pop_front();
+    }
+    pool.push_back(item);
 }
 
 struct Api {
@@ -405,6 +502,13 @@ impl Timed {
         matches!(&self.result, Ok((s, _)) if (200..300).contains(s))
     }
 
+    /// The string field `field` (an event id) of a 2xx answer.
+    fn event_id(&self, field: &str) -> Option<String> {
+        self.json()
+            .filter(|_| self.is_success())
+            .and_then(|v| v.get(field).and_then(Value::as_str).map(str::to_owned))
+    }
+
     fn json(&self) -> Option<Value> {
         self.result
             .as_ref()
@@ -454,6 +558,98 @@ fn fee_body(loan: &Loan, amount: u64) -> String {
         "amount_minor": amount.to_string(),
         "currency": "USD",
         "effective_at": EFFECTIVE_AT,
+    })
+    .to_string()
+}
+
+fn settlement_body(disbursement_event_id: &str) -> String {
+    json!({
+        "disbursement_event_id": disbursement_event_id,
+        "effective_at": EFFECTIVE_AT,
+        "bank_account_ref": "operating-001",
+    })
+    .to_string()
+}
+
+/// Why a payment came back, with its ACH return code, and whether an NSF fee is charged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReturnReason {
+    reason: &'static str,
+    code: &'static str,
+    nsf_fee: bool,
+}
+
+/// Picks a return reason the way ACH returns of consumer loan payments are spread: most are
+/// insufficient funds (R01), half of those with the lender's NSF fee; then closed accounts (R02),
+/// stopped payments (R08), unlocatable accounts (R03) and unauthorized debits (R10).
+fn return_reason(roll: usize) -> ReturnReason {
+    let (reason, code, nsf_fee) = match roll % 20 {
+        0..6 => ("insufficient_funds", "R01", true),
+        6..12 => ("insufficient_funds", "R01", false),
+        12..15 => ("account_closed", "R02", false),
+        15..17 => ("stopped", "R08", false),
+        17..19 => ("no_account", "R03", false),
+        _ => ("unauthorized", "R10", false),
+    };
+    ReturnReason {
+        reason,
+        code,
+        nsf_fee,
+    }
+}
+
+/// The NSF fee a returned payment carries when [`ReturnReason::nsf_fee`] is set.
+const NSF_FEE_MINOR: u64 = 2_500;
+
+fn payment_return_body(payment_event_id: &str, why: ReturnReason) -> String {
+    let mut body = json!({
+        "payment_event_id": payment_event_id,
+        "return_reason": why.reason,
+        "return_code": why.code,
+        "effective_at": EFFECTIVE_AT,
+    });
+    if why.nsf_fee {
+        body["nsf_fee_minor"] = json!(NSF_FEE_MINOR.to_string());
+    }
+    body.to_string()
+}
+
+/// A waiver of the whole waivable amount, or of `amount` when given.
+fn fee_waiver_body(fee_event_id: &str, amount: Option<u64>) -> String {
+    let mut body = json!({
+        "fee_event_id": fee_event_id,
+        "reason": "Courtesy waiver: first late payment",
+        "effective_at": EFFECTIVE_AT,
+    });
+    if let Some(amount) = amount {
+        body["amount_minor"] = json!(amount.to_string());
+    }
+    body.to_string()
+}
+
+fn chargeoff_body(loan: &Loan, reason_code: &str) -> String {
+    json!({
+        "loan_id": loan.id,
+        "effective_at": EFFECTIVE_AT,
+        "reason_code": reason_code,
+    })
+    .to_string()
+}
+
+/// A manual adjustment as an accountant posts one. The chart has no bank-charge expense account,
+/// and the loan control accounts (1100, 1200, 1300, 2100) cannot be adjusted, so the entry is a
+/// clearing correction: the bank refunded a duplicate debit on a settled disbursement, so cash
+/// (1000) comes back up and disbursement clearing (2000) holds it until the duplicate is
+/// resolved. Dr 1000 / Cr 2000, both in USD: balanced, and only accounts adjustments may use.
+fn adjustment_body(amount: u64) -> String {
+    let amount = amount.to_string();
+    json!({
+        "effective_at": EFFECTIVE_AT,
+        "description": "Clearing correction: bank refunded a duplicate disbursement debit",
+        "lines": [
+            {"account_code": "1000", "direction": "DR", "amount_minor": amount, "currency": "USD"},
+            {"account_code": "2000", "direction": "CR", "amount_minor": amount, "currency": "USD"},
+        ],
     })
     .to_string()
 }
@@ -623,7 +819,91 @@ async fn read_balance(api: &Api, tenant: &Tenant, loan: &Loan) -> Timed {
         .await
 }
 
-/// One `mixed` operation: 40 % disbursement, 30 % payment, 10 % fee, 5 % accrual batch, 15 % read.
+/// What one `mixed` operation does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MixedOp {
+    Disbursement,
+    Settlement,
+    Payment,
+    Fee,
+    AccrualBatch,
+    PaymentReturn,
+    FeeWaiver,
+    ChargeOff,
+    Recovery,
+    Adjustment,
+    BalanceRead,
+}
+
+/// The `mixed` operation mix, per 1000 operations (the weights add up to 1000). Without the
+/// reads, 850 of 1000 operations are writes; per 100 writes that is about 31 disbursements, 26
+/// settlements (85 % of disbursements settle), 24 payments, 8 fees, 6 accrual batches, 2 payment
+/// returns, 1 fee waiver, 0.5 charge-offs, 1 recovery and 0.5 manual adjustments.
+const MIXED: [(MixedOp, usize); 11] = [
+    (MixedOp::Disbursement, 265),
+    (MixedOp::Settlement, 225),
+    (MixedOp::Payment, 200),
+    (MixedOp::Fee, 68),
+    (MixedOp::AccrualBatch, 50),
+    (MixedOp::PaymentReturn, 17),
+    (MixedOp::FeeWaiver, 9),
+    (MixedOp::ChargeOff, 4),
+    (MixedOp::Recovery, 8),
+    (MixedOp::Adjustment, 4),
+    (MixedOp::BalanceRead, 150),
+];
+
+/// The operation of a roll in `0..1000`.
+fn mixed_op(roll: usize) -> MixedOp {
+    let mut rest = roll;
+    for (op, weight) in MIXED {
+        if rest < weight {
+            return op;
+        }
+        rest -= weight;
+    }
+    MixedOp::BalanceRead
+}
+
+/// A disbursement on `loan`; a pool loan's disbursement id joins the ones to settle.
+async fn disburse(api: &Api, tenant: &Tenant, loan: &Loan, amount: u64, settle: bool) -> Timed {
+    let t = api
+        .post(
+            tenant,
+            "/v1/disbursements",
+            disbursement_body(loan, amount),
+            None,
+        )
+        .await;
+    if settle && let Some(id) = t.event_id("disbursement_event_id") {
+        push_bounded(&mut tenant.recent.lock().unsettled, id);
+    }
+    t
+}
+
+/// An ordinary payment on a pool loan; its id joins the ones that may be returned.
+async fn pay(api: &Api, tenant: &Tenant, loan: &Loan, amount: u64) -> Sample {
+    let t = api
+        .post(tenant, "/v1/payments", payment_body(loan, amount), None)
+        .await;
+    if let Some(id) = t.event_id("payment_event_id") {
+        push_bounded(&mut tenant.recent.lock().payments, id);
+    }
+    t.sample(Kind::Payment, &[])
+}
+
+/// A late fee on a pool loan; its id joins the ones that may be waived.
+async fn assess_fee(api: &Api, tenant: &Tenant, loan: &Loan, amount: u64) -> Sample {
+    let t = api
+        .post(tenant, "/v1/fees", fee_body(loan, amount), None)
+        .await;
+    if let Some(id) = t.event_id("fee_event_id") {
+        push_bounded(&mut tenant.recent.lock().fees, (id, amount));
+    }
+    t.sample(Kind::Fee, &[])
+}
+
+/// One `mixed` operation, drawn from [`MIXED`].
 async fn mixed_operation(
     shared: &Shared,
     tenant: &Tenant,
@@ -632,71 +912,101 @@ async fn mixed_operation(
 ) {
     let api = &shared.api;
     let pool = &tenant.pool;
-    let roll = rng.below(100);
+    let op = mixed_op(rng.below(1000));
     let loan = &pool[rng.below(pool.len())];
-    match roll {
-        0..40 => {
-            let t = api
-                .post(
-                    tenant,
-                    "/v1/disbursements",
-                    disbursement_body(loan, rng.between(1_000, 100_000)),
-                    None,
-                )
-                .await;
+    match op {
+        MixedOp::Disbursement => {
+            let t = disburse(api, tenant, loan, rng.between(1_000, 100_000), true).await;
             samples.push(t.sample(Kind::Disbursement, &[]));
         }
-        40..70 => {
+        MixedOp::Settlement => {
+            let next = tenant.recent.lock().unsettled.pop_front();
+            if let Some(id) = next {
+                let t = api
+                    .post(
+                        tenant,
+                        "/v1/disbursement-settlements",
+                        settlement_body(&id),
+                        None,
+                    )
+                    .await;
+                samples.push(t.sample(Kind::Settlement, &[]));
+            } else {
+                // Nothing to settle yet: post the disbursement a settlement would follow.
+                let t = disburse(api, tenant, loan, rng.between(1_000, 100_000), true).await;
+                samples.push(t.sample(Kind::Disbursement, &[]));
+            }
+        }
+        MixedOp::Payment => samples.push(pay(api, tenant, loan, rng.between(100, 5_000)).await),
+        MixedOp::Fee => {
+            samples.push(assess_fee(api, tenant, loan, rng.between(100, 2_500)).await);
+        }
+        MixedOp::PaymentReturn => {
+            let next = tenant.recent.lock().payments.pop_front();
+            if let Some(id) = next {
+                let body = payment_return_body(&id, return_reason(rng.below(1000)));
+                let t = api.post(tenant, "/v1/payment-returns", body, None).await;
+                samples.push(t.sample(Kind::PaymentReturn, &[]));
+            } else {
+                samples.push(pay(api, tenant, loan, rng.between(100, 5_000)).await);
+            }
+        }
+        MixedOp::FeeWaiver => {
+            let next = tenant.recent.lock().fees.pop_back();
+            if let Some((id, amount)) = next {
+                // Three in four waive the whole fee (no amount: whatever is still waivable), one
+                // in four half of it. A payment on the loan may have paid the fee off since it was
+                // assessed (fees come first in the waterfall); the waivable amount is then
+                // smaller or 0, and 422 `waiver_exceeds_outstanding` is the right answer.
+                let partial = (rng.below(4) == 0).then_some(amount / 2);
+                let t = api
+                    .post(
+                        tenant,
+                        "/v1/fee-waivers",
+                        fee_waiver_body(&id, partial),
+                        None,
+                    )
+                    .await;
+                samples.push(t.sample(Kind::FeeWaiver, &["waiver_exceeds_outstanding"]));
+            } else {
+                samples.push(assess_fee(api, tenant, loan, rng.between(100, 2_500)).await);
+            }
+        }
+        MixedOp::ChargeOff => charge_off(api, tenant, rng, samples).await,
+        MixedOp::Recovery => {
+            let charged_off = {
+                let recent = tenant.recent.lock();
+                let n = recent.charged_off.len();
+                (n > 0).then(|| recent.charged_off[rng.below(n)].clone())
+            };
+            if let Some(written_off) = charged_off {
+                // A payment on a charged-off loan is a recovery (Dr 1000 / Cr 4200).
+                let t = api
+                    .post(
+                        tenant,
+                        "/v1/payments",
+                        payment_body(&written_off, rng.between(100, 5_000)),
+                        None,
+                    )
+                    .await;
+                samples.push(t.sample(Kind::Recovery, &[]));
+            } else {
+                samples.push(pay(api, tenant, loan, rng.between(100, 5_000)).await);
+            }
+        }
+        MixedOp::Adjustment => {
             let t = api
                 .post(
                     tenant,
-                    "/v1/payments",
-                    payment_body(loan, rng.between(100, 5_000)),
+                    "/v1/adjustments",
+                    adjustment_body(rng.between(100, 2_500)),
                     None,
                 )
                 .await;
-            samples.push(t.sample(Kind::Payment, &[]));
+            samples.push(t.sample(Kind::Adjustment, &[]));
         }
-        70..80 => {
-            let t = api
-                .post(
-                    tenant,
-                    "/v1/fees",
-                    fee_body(loan, rng.between(100, 2_500)),
-                    None,
-                )
-                .await;
-            samples.push(t.sample(Kind::Fee, &[]));
-        }
-        80..85 => {
-            let mut picked: Vec<&Loan> = Vec::with_capacity(SMALL_BATCH);
-            while picked.len() < SMALL_BATCH.min(pool.len()) {
-                let candidate = &pool[rng.below(pool.len())];
-                if !picked.iter().any(|l| l.id == candidate.id) {
-                    picked.push(candidate);
-                }
-            }
-            let reads = join_all(picked.iter().map(|l| read_balance(api, tenant, l))).await;
-            let mut items = Vec::with_capacity(picked.len());
-            for (loan, read) in picked.iter().zip(&reads) {
-                samples.push(read.sample(Kind::AccrualPrepRead, &[]));
-                let principal = read.json().and_then(|v| {
-                    v.get("principal_outstanding_minor")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned)
-                });
-                if let Some(p) = principal.filter(|_| read.is_success()) {
-                    items.push((*loan, p));
-                }
-            }
-            if items.len() == picked.len() {
-                let day = tenant.next_accrual_day.fetch_add(1, Ordering::Relaxed);
-                let body = accrual_body(&shared.program, &day_string(day), &items);
-                let t = api.post(tenant, "/v1/accruals/batch", body, None).await;
-                samples.push(t.sample(Kind::AccrualBatch, &["principal_mismatch"]));
-            }
-        }
-        _ => samples.push(
+        MixedOp::AccrualBatch => accrual_batch(shared, tenant, rng, samples).await,
+        MixedOp::BalanceRead => samples.push(
             read_balance(api, tenant, loan)
                 .await
                 .sample(Kind::BalanceRead, &[]),
@@ -704,17 +1014,86 @@ async fn mixed_operation(
     }
 }
 
+/// A `mixed` accrual batch: read 10 distinct pool loans' principal, then accrue them.
+async fn accrual_batch(shared: &Shared, tenant: &Tenant, rng: &mut Rng, samples: &mut Vec<Sample>) {
+    let api = &shared.api;
+    let pool = &tenant.pool;
+    let mut picked: Vec<&Loan> = Vec::with_capacity(SMALL_BATCH);
+    while picked.len() < SMALL_BATCH.min(pool.len()) {
+        let candidate = &pool[rng.below(pool.len())];
+        if !picked.iter().any(|l| l.id == candidate.id) {
+            picked.push(candidate);
+        }
+    }
+    let reads = join_all(picked.iter().map(|l| read_balance(api, tenant, l))).await;
+    let mut items = Vec::with_capacity(picked.len());
+    for (loan, read) in picked.iter().zip(&reads) {
+        samples.push(read.sample(Kind::AccrualPrepRead, &[]));
+        let principal = read.json().and_then(|v| {
+            v.get("principal_outstanding_minor")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
+        if let Some(p) = principal.filter(|_| read.is_success()) {
+            items.push((*loan, p));
+        }
+    }
+    if items.len() == picked.len() {
+        let day = tenant.next_accrual_day.fetch_add(1, Ordering::Relaxed);
+        let body = accrual_body(&shared.program, &day_string(day), &items);
+        let t = api.post(tenant, "/v1/accruals/batch", body, None).await;
+        samples.push(t.sample(Kind::AccrualBatch, &["principal_mismatch"]));
+    }
+}
+
+/// Charges off the next delinquent loan (opened with a disbursement and a late fee in setup).
+/// Once the segment is used up, a fresh loan is opened first (its disbursement is reported as
+/// one), so every charge-off finds something outstanding and none is a second one.
+async fn charge_off(api: &Api, tenant: &Tenant, rng: &mut Rng, samples: &mut Vec<Sample>) {
+    let next = tenant.next_delinquent.fetch_add(1, Ordering::Relaxed);
+    let loan = if let Some(loan) = tenant.delinquent.get(next) {
+        loan.clone()
+    } else {
+        let loan = Loan::new();
+        let t = disburse(api, tenant, &loan, 1_000_000, false).await;
+        let opened = t.is_success();
+        samples.push(t.sample(Kind::Disbursement, &[]));
+        if !opened {
+            return;
+        }
+        loan
+    };
+    let reason_code = match rng.below(10) {
+        0..8 => "delinquency",
+        8 => "bankruptcy",
+        _ => "deceased",
+    };
+    let t = api
+        .post(
+            tenant,
+            "/v1/charge-offs",
+            chargeoff_body(&loan, reason_code),
+            None,
+        )
+        .await;
+    if t.is_success() {
+        push_bounded(&mut tenant.recent.lock().charged_off, loan);
+    }
+    samples.push(t.sample(Kind::ChargeOff, &[]));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Setup
 // ---------------------------------------------------------------------------------------------
 
-/// Opens `per_tenant` loans in each tenant with one disbursement each, `concurrency` at a time.
-/// Returns the loans per tenant.
+/// Opens `per_tenant` loans in each tenant with one disbursement each (and then a late fee of
+/// `late_fee` minor units, if given), `concurrency` at a time. Returns the loans per tenant.
 async fn open_loans(
     api: &Arc<Api>,
     auths: &[HeaderValue],
     per_tenant: usize,
     concurrency: usize,
+    late_fee: Option<u64>,
 ) -> Result<Vec<Vec<Loan>>, String> {
     let pools: Vec<Vec<Loan>> = auths
         .iter()
@@ -730,11 +1109,7 @@ async fn open_loans(
     let tenants: Arc<Vec<Tenant>> = Arc::new(
         auths
             .iter()
-            .map(|a| Tenant {
-                auth: a.clone(),
-                pool: Vec::new(),
-                next_accrual_day: AtomicU64::new(0),
-            })
+            .map(|a| Tenant::new(a.clone(), Vec::new(), Vec::new()))
             .collect(),
     );
     let next = Arc::new(AtomicUsize::new(0));
@@ -766,6 +1141,15 @@ async fn open_loans(
                 if !answer.is_success() {
                     failed.store(true, Ordering::Relaxed);
                     return Err(format!("setup disbursement failed: {}", answer.describe()));
+                }
+                if let Some(amount) = late_fee {
+                    let answer = api
+                        .post(&tenants[*t], "/v1/fees", fee_body(loan, amount), None)
+                        .await;
+                    if !answer.is_success() {
+                        failed.store(true, Ordering::Relaxed);
+                        return Err(format!("setup fee failed: {}", answer.describe()));
+                    }
                 }
             }
         }));
@@ -1087,7 +1471,12 @@ fn unix_now() -> u64 {
 /// One `Authorization` header per fresh tenant, each token holding every scope.
 fn mint_tokens(args: &Args, tenant_count: usize) -> Result<Vec<HeaderValue>, String> {
     let key = DevKey::load_or_create(&args.data_dir)?;
-    let scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+    let mut scopes: Vec<&str> = Scope::ALL.iter().map(|s| s.as_str()).collect();
+    for extra in LIFECYCLE_SCOPES {
+        if !scopes.contains(&extra) {
+            scopes.push(extra);
+        }
+    }
     let scopes = scopes.join(" ");
     let ttl = args.warmup + args.duration + 3600;
     (0..tenant_count)
@@ -1200,28 +1589,49 @@ async fn run(args: Args) -> Result<(), String> {
 /// The client-loop scenarios: optional setup, then `clients` tasks until time or cap runs out.
 async fn load(api: &Arc<Api>, auths: Vec<HeaderValue>, args: &Args) -> Result<Measured, String> {
     let needs_pool = matches!(args.scenario, Scenario::Mixed | Scenario::ReadsUnderWrites);
-    let (pools, setup) = if needs_pool {
+    let (pools, delinquent, setup) = if needs_pool {
         let started = Instant::now();
-        let pools = open_loans(api, &auths, args.pool_loans, args.clients).await?;
+        let pools = open_loans(api, &auths, args.pool_loans, args.clients, None).await?;
         let secs = started.elapsed().as_secs_f64();
         let n = args.pool_loans * auths.len();
-        let setup = json!({
+        let mut setup = json!({
             "loans": n,
             "secs": round2(secs),
             "disbursements_per_sec": round2(to_f64(n) / secs.max(1e-9)),
         });
-        (pools, Some(setup))
+        let delinquent = if args.scenario == Scenario::Mixed {
+            let started = Instant::now();
+            let delinquent = open_loans(
+                api,
+                &auths,
+                args.chargeoff_loans,
+                args.clients,
+                Some(DELINQUENT_LATE_FEE),
+            )
+            .await?;
+            if let Some(obj) = setup.as_object_mut() {
+                obj.insert(
+                    "chargeoff_loans".into(),
+                    json!(args.chargeoff_loans * auths.len()),
+                );
+                obj.insert(
+                    "chargeoff_loans_secs".into(),
+                    json!(round2(started.elapsed().as_secs_f64())),
+                );
+            }
+            delinquent
+        } else {
+            auths.iter().map(|_| Vec::new()).collect()
+        };
+        (pools, delinquent, Some(setup))
     } else {
-        (auths.iter().map(|_| Vec::new()).collect(), None)
+        let none = || auths.iter().map(|_| Vec::new()).collect::<Vec<_>>();
+        (none(), none(), None)
     };
     let tenants: Vec<Tenant> = auths
         .into_iter()
-        .zip(pools)
-        .map(|(auth, pool)| Tenant {
-            auth,
-            pool,
-            next_accrual_day: AtomicU64::new(0),
-        })
+        .zip(pools.into_iter().zip(delinquent))
+        .map(|(auth, (pool, delinquent))| Tenant::new(auth, pool, delinquent))
         .collect();
     let start = Instant::now();
     let measure_from = start + Duration::from_secs(args.warmup);
@@ -1264,15 +1674,12 @@ async fn accrual_10k(api: &Arc<Api>, auth: &HeaderValue, args: &Args) -> Result<
         std::slice::from_ref(auth),
         args.accrual_loans,
         args.clients,
+        None,
     )
     .await?;
     let open_secs = started.elapsed().as_secs_f64();
     let loans = Arc::new(pools.pop().unwrap_or_default());
-    let tenant = Arc::new(Tenant {
-        auth: auth.clone(),
-        pool: Vec::new(),
-        next_accrual_day: AtomicU64::new(0),
-    });
+    let tenant = Arc::new(Tenant::new(auth.clone(), Vec::new(), Vec::new()));
     let read_started = Instant::now();
     let principals = read_principals(api, &tenant, &loans, args.clients).await?;
     let read_secs = read_started.elapsed().as_secs_f64();
@@ -1360,6 +1767,85 @@ mod tests {
             (100, 50.0, 95.0, 99.0, 100.0)
         );
         assert!((percentile(&[7000], 990) - 7.0).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn the_mixed_weights_cover_a_thousand_rolls_in_order() {
+        assert_eq!(MIXED.iter().map(|(_, w)| w).sum::<usize>(), 1000);
+        let mut counts = BTreeMap::new();
+        for roll in 0..1000 {
+            *counts.entry(format!("{:?}", mixed_op(roll))).or_insert(0) += 1;
+        }
+        for (op, weight) in MIXED {
+            assert_eq!(counts[&format!("{op:?}")], weight, "{op:?}");
+        }
+        assert_eq!(mixed_op(0), MixedOp::Disbursement);
+        assert_eq!(mixed_op(999), MixedOp::BalanceRead);
+    }
+
+    #[test]
+    fn returns_are_mostly_insufficient_funds_and_half_of_those_carry_an_nsf_fee() {
+        let reasons: Vec<ReturnReason> = (0..1000).map(return_reason).collect();
+        let nsf = reasons
+            .iter()
+            .filter(|r| r.reason == "insufficient_funds")
+            .count();
+        let with_fee = reasons.iter().filter(|r| r.nsf_fee).count();
+        assert_eq!((nsf, with_fee), (600, 300));
+        assert!(
+            reasons
+                .iter()
+                .all(|r| !r.nsf_fee || r.reason == "insufficient_funds")
+        );
+        for r in &reasons {
+            assert!(r.code.len() == 3 && r.code.starts_with('R'), "{r:?}");
+        }
+        let body: Value =
+            serde_json::from_str(&payment_return_body("p", return_reason(0))).expect("json");
+        assert_eq!(body["nsf_fee_minor"], "2500");
+        let body: Value =
+            serde_json::from_str(&payment_return_body("p", return_reason(19))).expect("json");
+        assert_eq!(body.get("nsf_fee_minor"), None);
+    }
+
+    #[test]
+    fn the_adjustment_balances_and_leaves_the_loan_control_accounts_alone() {
+        let body: Value = serde_json::from_str(&adjustment_body(1234)).expect("json");
+        let lines = body["lines"].as_array().expect("lines");
+        assert_eq!(lines.len(), 2);
+        let mut net = 0i64;
+        for line in lines {
+            let code = line["account_code"].as_str().expect("code");
+            assert!(["1000", "2000", "4000", "4100", "4200", "5000"].contains(&code));
+            let amount: i64 = line["amount_minor"]
+                .as_str()
+                .expect("amount")
+                .parse()
+                .expect("digits");
+            net += if line["direction"] == "DR" {
+                amount
+            } else {
+                -amount
+            };
+            assert_eq!(line["currency"], "USD");
+        }
+        assert_eq!(net, 0);
+        assert!(
+            !body["description"]
+                .as_str()
+                .expect("description")
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn bounded_pools_drop_their_oldest_id() {
+        let mut pool = VecDeque::new();
+        for i in 0..RECENT_CAP + 3 {
+            push_bounded(&mut pool, i);
+        }
+        assert_eq!(pool.len(), RECENT_CAP);
+        assert_eq!(pool.front(), Some(&3));
     }
 
     #[test]
