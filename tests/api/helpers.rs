@@ -30,6 +30,8 @@ pub const ALL_SCOPES: &[&str] = &[
     "hpts:fees:write",
     "hpts:reversals:write",
     "hpts:accruals:write",
+    "hpts:chargeoffs:write",
+    "hpts:adjustments:write",
     "hpts:balances:read",
     "hpts:ledger:read",
     "hpts:reconciliation:read",
@@ -345,6 +347,32 @@ impl Caller<'_> {
 
     pub async fn post_reversal(&self, key: &str, body: &Value) -> Answer {
         self.post("/v1/reversals", key, body).await
+    }
+
+    pub async fn post_settlement(&self, key: &str, body: &Value) -> Answer {
+        self.post("/v1/disbursement-settlements", key, body).await
+    }
+
+    pub async fn post_payment_return(&self, key: &str, body: &Value) -> Answer {
+        self.post("/v1/payment-returns", key, body).await
+    }
+
+    pub async fn post_fee_waiver(&self, key: &str, body: &Value) -> Answer {
+        self.post("/v1/fee-waivers", key, body).await
+    }
+
+    pub async fn post_charge_off(&self, key: &str, body: &Value) -> Answer {
+        self.post("/v1/charge-offs", key, body).await
+    }
+
+    pub async fn post_adjustment(&self, key: &str, body: &Value) -> Answer {
+        self.post("/v1/adjustments", key, body).await
+    }
+
+    /// `GET /v1/accounts/{code}/balance?currency={currency}`.
+    pub async fn get_account_balance(&self, code: &str, currency: &str) -> Answer {
+        self.get(&format!("/v1/accounts/{code}/balance?currency={currency}"))
+            .await
     }
 
     pub async fn get_loan_balance(&self, loan: Uuid) -> Answer {

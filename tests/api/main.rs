@@ -12,6 +12,7 @@ mod edge_rules;
 mod edges;
 mod fees;
 mod idempotency;
+mod lifecycle;
 mod money_integrity;
 mod openapi;
 mod payments;
