@@ -104,6 +104,18 @@ wire_enum!(
         Accrual => "accrual",
         /// A reversal of an earlier entry.
         Reversal => "reversal",
+        /// The disbursed money left the lender's bank account.
+        DisbursementSettled => "disbursement_settled",
+        /// A received payment came back.
+        PaymentReturned => "payment_returned",
+        /// All or part of a fee forgiven.
+        FeeWaived => "fee_waived",
+        /// A loan written off.
+        Chargeoff => "chargeoff",
+        /// Money in on a charged-off loan.
+        Recovery => "recovery",
+        /// A manual journal entry.
+        ManualAdjustment => "manual_adjustment",
     }
 );
 
