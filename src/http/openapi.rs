@@ -111,8 +111,10 @@ async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
         title = "HPTS lending ledger API",
         version = env!("CARGO_PKG_VERSION"),
         description = "A double-entry lending ledger (the HPTS API). Clients post financial \
-events (disbursements, payments, fees, accrual batches, reversals); each becomes one business \
-event and exactly one balanced journal entry, durable before the answer.\n\n\
+events (disbursements, payments, fees, accrual batches, reversals, and the loan lifecycle: \
+disbursement settlements, payment returns, fee waivers, charge-offs and recoveries, manual \
+adjustments); each becomes one business event and exactly one balanced journal entry, durable \
+before the answer.\n\n\
 **Money** is an integer count of the currency's minor unit, sent and returned as a decimal \
 string (`\"150000\"` is 1500.00 USD), never a JSON number.\n\n\
 **Authentication**: `Authorization: Bearer <JWT>`; each operation needs one scope, named in its \
@@ -142,6 +144,11 @@ span's `traceparent`, and `tracestate` is echoed unchanged.",
         operations::create_fee,
         operations::create_accrual_batch,
         operations::create_reversal,
+        operations::create_disbursement_settlement,
+        operations::create_payment_return,
+        operations::create_fee_waiver,
+        operations::create_charge_off,
+        operations::create_adjustment,
         operations::get_loan_balance,
         operations::list_loan_journal_entries,
         operations::get_account_balance,
@@ -169,12 +176,26 @@ span's `traceparent`, and `tracestate` is echoed unchanged.",
             schemas::DayCountConvention,
             schemas::ReversalRequest,
             schemas::ReasonCode,
+            schemas::DisbursementSettlementRequest,
+            schemas::PaymentReturnRequest,
+            schemas::ReturnReason,
+            schemas::FeeWaiverRequest,
+            schemas::ChargeOffRequest,
+            schemas::ChargeOffReason,
+            schemas::AdjustmentRequest,
+            schemas::AdjustmentLine,
             schemas::DisbursementReceipt,
             schemas::PaymentReceipt,
             schemas::Allocation,
             schemas::FeeReceipt,
             schemas::AccrualReceipt,
             schemas::ReversalReceipt,
+            schemas::DisbursementSettlementReceipt,
+            schemas::PaymentReturnReceipt,
+            schemas::FeeWaiverReceipt,
+            schemas::ChargeOffReceipt,
+            schemas::ChargedOffAmounts,
+            schemas::AdjustmentReceipt,
             schemas::LoanBalance,
             schemas::LoanStatus,
             schemas::AccountBalance,
@@ -377,9 +398,11 @@ mod schemas {
         /// Stable reason: `required`, `invalid_type`, `invalid_format`, `invalid_value`,
         /// `out_of_range`, `too_short`, `too_long`, `unknown_field`, `duplicate`,
         /// `unknown_currency`, `duplicate_header`, `amount_must_be_positive`,
-        /// `amount_out_of_range`, `effective_before_loan`, `effective_before_original`, or a
+        /// `amount_out_of_range`, `effective_before_loan`, `effective_before_original`, a
         /// batch item code (`loan_not_found`, `principal_mismatch`, `interest_mismatch`,
-        /// `already_accrued`, `mixed_currency_batch`).
+        /// `already_accrued`, `mixed_currency_batch`, `loan_charged_off`), or the code of a
+        /// refusal that names its field (`loan_charged_off`, `waiver_exceeds_outstanding`,
+        /// `entry_unbalanced`, `account_not_found`, `account_not_adjustable`).
         #[schema(pattern = "^[a-z][a-z0-9_]*$", example = "invalid_format")]
         code: String,
         /// Human explanation.
@@ -613,6 +636,163 @@ mod schemas {
         Other,
     }
 
+    /// `POST /v1/disbursement-settlements`: the disbursed money left the lender's bank account.
+    /// A disbursement settles at most once. `null` counts as absent.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct DisbursementSettlementRequest {
+        /// The disbursement settled (a `disbursement` event of this tenant: else 404
+        /// `not_found`).
+        #[schema(format = "uuid")]
+        disbursement_event_id: String,
+        /// Effective date, `YYYY-MM-DD`; not before the disbursement's (else 422
+        /// `effective_before_original`).
+        #[schema(format = Date, example = "2026-11-02")]
+        effective_at: String,
+        /// The bank account the money left, 1–64 characters.
+        #[schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[A-Za-z0-9._:\-]+$",
+            example = "bank:operating-1"
+        )]
+        bank_account_ref: Option<String>,
+        metadata: Option<Metadata>,
+    }
+
+    /// `POST /v1/payment-returns`: a received payment (or a recovery) came back. A payment is
+    /// returned at most once. `null` counts as absent.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct PaymentReturnRequest {
+        /// The payment returned (a `payment_received` or `recovery` event of this tenant: else
+        /// 404 `not_found`).
+        #[schema(format = "uuid")]
+        payment_event_id: String,
+        /// Why the payment came back.
+        return_reason: ReturnReason,
+        /// The ACH return code.
+        #[schema(pattern = "^R[0-9]{2}$", example = "R01")]
+        return_code: Option<String>,
+        /// Effective date, `YYYY-MM-DD`; not before the payment's (else 422
+        /// `effective_before_original`).
+        #[schema(format = Date, example = "2026-12-06")]
+        effective_at: String,
+        /// A returned-payment fee to assess with the return, in minor units, greater than 0
+        /// (`"0"` is 422 `amount_must_be_positive`); refused on a charged-off loan (422
+        /// `loan_charged_off`).
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1500")]
+        nsf_fee_minor: Option<String>,
+        metadata: Option<Metadata>,
+    }
+
+    /// Why a payment came back.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ReturnReason {
+        InsufficientFunds,
+        AccountClosed,
+        NoAccount,
+        Unauthorized,
+        Stopped,
+        Other,
+    }
+
+    /// `POST /v1/fee-waivers`: forgive all or part of an assessed fee. `null` counts as absent.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct FeeWaiverRequest {
+        /// The fee waived (a `fee_assessed` event of this tenant: else 404 `not_found`).
+        #[schema(format = "uuid")]
+        fee_event_id: String,
+        /// Amount waived in minor units, greater than 0, at most the waivable amount: the fee's
+        /// amount less what live waivers already waived of it, capped at the loan's fees
+        /// receivable now (else 422 `waiver_exceeds_outstanding`). Absent: the whole waivable
+        /// amount.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1000")]
+        amount_minor: Option<String>,
+        /// Why, 1–500 characters without control characters.
+        #[schema(
+            min_length = 1,
+            max_length = 500,
+            example = "goodwill: first late payment"
+        )]
+        reason: String,
+        /// Effective date, `YYYY-MM-DD`; not before the fee's (else 422
+        /// `effective_before_original`).
+        #[schema(format = Date, example = "2026-12-03")]
+        effective_at: String,
+        metadata: Option<Metadata>,
+    }
+
+    /// `POST /v1/charge-offs`: write a loan off as uncollectable. A loan is charged off at most
+    /// once. `null` counts as absent.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ChargeOffRequest {
+        /// The loan (must exist: else 422 `loan_not_found`).
+        #[schema(format = "uuid")]
+        loan_id: String,
+        /// Effective date, `YYYY-MM-DD`; not before the loan's first disbursement (else 422
+        /// `effective_before_loan`).
+        #[schema(format = Date, example = "2026-12-10")]
+        effective_at: String,
+        /// Why the loan is written off.
+        reason_code: ChargeOffReason,
+        metadata: Option<Metadata>,
+    }
+
+    /// Why a loan is charged off.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ChargeOffReason {
+        Delinquency,
+        Bankruptcy,
+        Fraud,
+        Deceased,
+        Settlement,
+        Other,
+    }
+
+    /// `POST /v1/adjustments`: a manual journal entry for the accountant. The lines are posted
+    /// in request order and carry no `loan_id`. `null` counts as absent.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct AdjustmentRequest {
+        /// Effective date, `YYYY-MM-DD`.
+        #[schema(format = Date, example = "2026-12-20")]
+        effective_at: String,
+        /// Becomes the entry's `description`; 1–500 characters without control characters.
+        #[schema(
+            min_length = 1,
+            max_length = 500,
+            example = "bank charges, November statement"
+        )]
+        description: String,
+        /// 2–50 lines (else 400 `validation_failed`, field `lines`); per currency, debits must
+        /// equal credits (else 422 `entry_unbalanced`, field `lines`).
+        #[schema(min_items = 2, max_items = 50)]
+        lines: Vec<AdjustmentLine>,
+        metadata: Option<Metadata>,
+    }
+
+    /// One line of a manual adjustment.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct AdjustmentLine {
+        /// A GL account of the chart (else 422 `account_not_found`), not one of the loan control
+        /// accounts 1100, 1200, 1300 and 2100 (else 422 `account_not_adjustable`).
+        #[schema(pattern = "^[0-9]{4}$", example = "1000")]
+        account_code: String,
+        direction: Direction,
+        /// Amount in minor units, greater than 0 (`"0"` is 422 `amount_must_be_positive`).
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "250")]
+        amount_minor: String,
+        /// An active ISO 4217 code (else 400, `errors[].code` `unknown_currency`).
+        #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
+        currency: String,
+    }
+
     // ----- Receipts (write answers; a replay returns the identical body) ----------------------
 
     /// Answer of `POST /v1/disbursements`.
@@ -630,23 +810,30 @@ mod schemas {
         posted_at: String,
     }
 
-    /// Answer of `POST /v1/payments`.
+    /// Answer of `POST /v1/payments`, for an ordinary payment and for a recovery (a payment on a
+    /// charged-off loan) alike.
     #[derive(ToSchema)]
     #[serde(deny_unknown_fields)]
     pub struct PaymentReceipt {
-        /// The business event.
+        /// The business event (`payment_received`, or `recovery` on a charged-off loan).
         #[schema(format = "uuid")]
         payment_event_id: String,
         /// Its journal entry.
         #[schema(format = "uuid")]
         journal_entry_id: String,
+        /// For a recovery: every part `"0"` except `suspense_minor`.
         allocation: Allocation,
+        /// Credited to recoveries (4200): at most the loan's `charged_off_minor` less its
+        /// `recovered_minor`. `"0"` for an ordinary payment.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "0")]
+        recovery_minor: String,
         /// Commit timestamp, RFC 3339 UTC with `Z`.
         #[schema(format = DateTime)]
         posted_at: String,
     }
 
-    /// How a payment was split. The parts sum to the payment amount.
+    /// How a payment was split. The parts (plus `recovery_minor` for a recovery) sum to the
+    /// payment amount.
     #[derive(ToSchema)]
     #[serde(deny_unknown_fields)]
     pub struct Allocation {
@@ -718,6 +905,127 @@ mod schemas {
         correlation_id: String,
     }
 
+    /// Answer of `POST /v1/disbursement-settlements`.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct DisbursementSettlementReceipt {
+        /// The business event (`disbursement_settled`).
+        #[schema(format = "uuid")]
+        settlement_event_id: String,
+        /// Its journal entry.
+        #[schema(format = "uuid")]
+        journal_entry_id: String,
+        /// The disbursement settled.
+        #[schema(format = "uuid")]
+        disbursement_event_id: String,
+        /// The disbursement's amount, in minor units.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1000000")]
+        amount_minor: String,
+        /// The loan's currency.
+        #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
+        currency: String,
+        /// Commit timestamp, RFC 3339 UTC with `Z`.
+        #[schema(format = DateTime)]
+        posted_at: String,
+    }
+
+    /// Answer of `POST /v1/payment-returns`.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct PaymentReturnReceipt {
+        /// The business event (`payment_returned`).
+        #[schema(format = "uuid")]
+        return_event_id: String,
+        /// Its journal entry.
+        #[schema(format = "uuid")]
+        journal_entry_id: String,
+        /// The payment returned.
+        #[schema(format = "uuid")]
+        payment_event_id: String,
+        /// What went back onto the loan: the returned payment's own allocation. For a returned
+        /// recovery: fees, interest and principal `"0"`, suspense its suspense part.
+        returned_allocation: Allocation,
+        /// The fee assessed with the return, `"0"` without one.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1500")]
+        nsf_fee_minor: String,
+        /// Commit timestamp, RFC 3339 UTC with `Z`.
+        #[schema(format = DateTime)]
+        posted_at: String,
+    }
+
+    /// Answer of `POST /v1/fee-waivers`.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct FeeWaiverReceipt {
+        /// The business event (`fee_waived`).
+        #[schema(format = "uuid")]
+        waiver_event_id: String,
+        /// Its journal entry.
+        #[schema(format = "uuid")]
+        journal_entry_id: String,
+        /// The fee waived.
+        #[schema(format = "uuid")]
+        fee_event_id: String,
+        /// Amount waived, in minor units.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1000")]
+        waived_minor: String,
+        /// Commit timestamp, RFC 3339 UTC with `Z`.
+        #[schema(format = DateTime)]
+        posted_at: String,
+    }
+
+    /// Answer of `POST /v1/charge-offs`.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ChargeOffReceipt {
+        /// The business event (`chargeoff`).
+        #[schema(format = "uuid")]
+        chargeoff_event_id: String,
+        /// Its journal entry.
+        #[schema(format = "uuid")]
+        journal_entry_id: String,
+        /// The loan written off.
+        #[schema(format = "uuid")]
+        loan_id: String,
+        charged_off: ChargedOffAmounts,
+        /// Principal + interest + fees written off; the loan's `charged_off_minor`.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1003274")]
+        total_minor: String,
+        /// Commit timestamp, RFC 3339 UTC with `Z`.
+        #[schema(format = DateTime)]
+        posted_at: String,
+    }
+
+    /// What a charge-off wrote off: the loan's balances at the charge-off.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ChargedOffAmounts {
+        /// Principal receivable (Cr 1100, Dr 5000 credit losses).
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1000000")]
+        principal_minor: String,
+        /// Interest receivable (Cr 1200, Dr 4000 interest income).
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "274")]
+        interest_minor: String,
+        /// Fees receivable (Cr 1300, Dr 4100 fee income).
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "3000")]
+        fees_minor: String,
+    }
+
+    /// Answer of `POST /v1/adjustments`.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct AdjustmentReceipt {
+        /// The business event (`manual_adjustment`).
+        #[schema(format = "uuid")]
+        adjustment_event_id: String,
+        /// Its journal entry.
+        #[schema(format = "uuid")]
+        journal_entry_id: String,
+        /// Commit timestamp, RFC 3339 UTC with `Z`.
+        #[schema(format = DateTime)]
+        posted_at: String,
+    }
+
     // ----- Read answers -----------------------------------------------------------------------
 
     /// `GET /v1/loans/{loan_id}/balance`. Amounts in minor units.
@@ -755,27 +1063,38 @@ mod schemas {
         /// Net disbursed (reversed disbursements excluded).
         #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
         disbursed_total_minor: String,
-        /// Net paid in (reversed payments excluded).
+        /// Net paid in, recoveries included (reversed and returned payments excluded).
         #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
         paid_total_minor: String,
+        /// Total written off by the loan's live charge-off (principal + interest + fees at the
+        /// charge-off); `"0"` until a charge-off, and again once it is reversed.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "0")]
+        charged_off_minor: String,
+        /// Recovered on the charged-off loan (credited to 4200), returned recoveries excluded;
+        /// `"0"` until a charge-off.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "0")]
+        recovered_minor: String,
         /// `posted_at` of the latest entry counted; `null` when none is.
         #[schema(format = DateTime, required = true)]
         last_activity_at: Option<String>,
     }
 
-    /// `active` while anything is owed; `paid_off` once everything disbursed is repaid.
+    /// `charged_off` while `charged_off_minor` is above 0 (as of the date asked); otherwise
+    /// `active` while anything is owed, `paid_off` once everything disbursed is repaid.
     #[derive(ToSchema)]
     #[serde(rename_all = "snake_case")]
     pub enum LoanStatus {
         Active,
         PaidOff,
+        ChargedOff,
     }
 
     /// `GET /v1/accounts/{account_code}/balance`. Amounts in minor units.
     #[derive(ToSchema)]
     #[serde(deny_unknown_fields)]
     pub struct AccountBalance {
-        /// The GL account (chart of accounts: 1000, 1100, 1200, 1300, 2000, 2100, 4000, 4100).
+        /// The GL account (chart of accounts: 1000, 1100, 1200, 1300, 2000, 2100, 4000, 4100,
+        /// 4200, 5000).
         #[schema(pattern = "^[0-9]{4}$", example = "1100")]
         account_code: String,
         /// Its name.
@@ -831,7 +1150,8 @@ mod schemas {
         /// The reversal of this entry, if it was reversed.
         #[schema(format = "uuid", required = true)]
         reversed_by_entry_id: Option<String>,
-        /// Human description composed by the service.
+        /// Human description composed by the service; for a manual adjustment, the request's
+        /// `description`.
         description: String,
         /// The `sub` of the token that posted it.
         #[schema(required = true)]
@@ -881,25 +1201,32 @@ mod schemas {
         Cr,
     }
 
-    /// Business event type of a journal entry. The first five are posted today; the others are
-    /// reserved by the HPTS enum.
-    #[derive(ToSchema)]
-    #[serde(rename_all = "snake_case")]
-    pub enum EventType {
-        Disbursement,
-        PaymentReceived,
-        FeeAssessed,
-        Accrual,
-        Reversal,
-        DisbursementSettled,
-        PaymentAllocated,
-        PaymentReturned,
-        FeeWaived,
-        Chargeoff,
-        Recovery,
-        Refinance,
-        Restructure,
-        ManualAdjustment,
+    /// Business event type of a journal entry: every type the ledger posts, derived from
+    /// `ledger::commands::EventType::WIRE`, then the ones the HPTS enum reserves.
+    pub struct EventType;
+
+    impl PartialSchema for EventType {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .description(Some(
+                    "Business event type of a journal entry. `payment_allocated`, `refinance` \
+                     and `restructure` are reserved by the HPTS enum and not posted yet.",
+                ))
+                .enum_values(Some(
+                    crate::ledger::commands::EventType::WIRE
+                        .iter()
+                        .chain(crate::ledger::commands::EventType::RESERVED)
+                        .copied(),
+                ))
+                .into()
+        }
+    }
+
+    impl ToSchema for EventType {
+        fn name() -> Cow<'static, str> {
+            Cow::Borrowed("EventType")
+        }
     }
 
     /// `GET /v1/loans/{loan_id}/journal-entries`: one page, in posting order.
@@ -1255,7 +1582,7 @@ mod operations {
             (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
-            (status = 422, description = "`idempotency_mismatch`, `borrower_mismatch`, `currency_mismatch` or `amount_must_be_positive`.",
+            (status = 422, description = "`idempotency_mismatch`, `borrower_mismatch`, `currency_mismatch`, `amount_must_be_positive` or `loan_charged_off` (the loan is charged off).",
                 body = Problem, content_type = "application/problem+json"),
             (status = 500, response = InternalError),
             (status = 503, response = ServiceUnavailable),
@@ -1268,7 +1595,10 @@ mod operations {
     ///
     /// Requires scope `hpts:payments:write`. Posts Dr 1000 cash for the amount and, for each
     /// non-zero part of the allocation waterfall (fees → interest → principal → suspense), Cr
-    /// 1300 / 1200 / 1100 / 2100.
+    /// 1300 / 1200 / 1100 / 2100 (event type `payment_received`, `recovery_minor` `"0"`). On a
+    /// charged-off loan the payment is a recovery (event type `recovery`): Dr 1000 / Cr 4200
+    /// recoveries up to `charged_off_minor − recovered_minor`, any rest Cr 2100 suspense; the
+    /// answer has `recovery_minor` and an allocation that is `"0"` except `suspense_minor`.
     #[utoipa::path(
         post,
         path = "/v1/payments",
@@ -1327,7 +1657,7 @@ mod operations {
             (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
-            (status = 422, description = "`idempotency_mismatch`, `loan_not_found`, `currency_mismatch` or `amount_must_be_positive`.",
+            (status = 422, description = "`idempotency_mismatch`, `loan_not_found`, `currency_mismatch`, `amount_must_be_positive` or `loan_charged_off` (the loan is charged off).",
                 body = Problem, content_type = "application/problem+json"),
             (status = 500, response = InternalError),
             (status = 503, response = ServiceUnavailable),
@@ -1364,7 +1694,7 @@ mod operations {
             (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
-            (status = 422, description = "`idempotency_mismatch`, `amount_must_be_positive`, or a refused batch: `loan_not_found`, `principal_mismatch`, `interest_mismatch`, `already_accrued` or `mixed_currency_batch` (the code of the first refused loan), with one `errors[]` item per refused loan. Nothing is written.",
+            (status = 422, description = "`idempotency_mismatch`, `amount_must_be_positive`, or a refused batch: `loan_not_found`, `principal_mismatch`, `interest_mismatch`, `already_accrued`, `mixed_currency_batch` or `loan_charged_off` (field `loans[i].loan_id`) (the code of the first refused loan), with one `errors[]` item per refused loan. Nothing is written.",
                 body = Problem, content_type = "application/problem+json"),
             (status = 500, response = InternalError),
             (status = 503, response = ServiceUnavailable),
@@ -1378,7 +1708,9 @@ mod operations {
     /// Requires scope `hpts:reversals:write`. Posts the exact mirror of the original entry's
     /// lines and undoes its effect on loan balances. An entry is reversed at most once; a
     /// reversal cannot be reversed; reverse later activity first when the reversal would make a
-    /// loan balance negative.
+    /// loan balance negative. An event with live dependents is reversed only after them: a
+    /// disbursement after its settlement, a fee after its waivers, a charge-off after the
+    /// recoveries posted after it, and a payment or recovery after its return.
     #[utoipa::path(
         post,
         path = "/v1/reversals",
@@ -1404,7 +1736,7 @@ mod operations {
             (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
-            (status = 422, description = "`idempotency_mismatch`, `cannot_reverse_reversal` or `reversal_blocked_by_later_activity`.",
+            (status = 422, description = "`idempotency_mismatch`, `cannot_reverse_reversal`, `event_returned` (a payment or recovery with a live return) or `reversal_blocked_by_later_activity` (a loan balance would go negative, or the entry has a live dependent: a disbursement's settlement, a fee's waiver, a recovery posted after a charge-off).",
                 body = Problem, content_type = "application/problem+json"),
             (status = 500, response = InternalError),
             (status = 503, response = ServiceUnavailable),
@@ -1412,6 +1744,213 @@ mod operations {
         security(("bearer" = ["hpts:reversals:write"])),
     )]
     pub(super) fn create_reversal() {}
+
+    /// Settle a disbursement
+    ///
+    /// Requires scope `hpts:disbursements:write`. The disbursed money has left the lender's bank
+    /// account: posts Dr 2000 disbursement clearing / Cr 1000 cash for the disbursement's
+    /// amount (event type `disbursement_settled`). Both lines carry the loan's `loan_id` and
+    /// `borrower_id`, but the loan's balances do not change. A disbursement settles at most
+    /// once; while its settlement is live the disbursement cannot be reversed.
+    #[utoipa::path(
+        post,
+        path = "/v1/disbursement-settlements",
+        tag = "writes",
+        params(IdempotencyKey),
+        request_body(content = DisbursementSettlementRequest, content_type = "application/json"),
+        responses(
+            (status = 201, description = "Posted.", body = DisbursementSettlementReceipt),
+            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
+                body = DisbursementSettlementReceipt,
+                headers(("Idempotent-Replayed" = String, description = "`true`"))),
+            (status = 400, description = "`validation_failed` (every failing field in `errors[]`, e.g. a `bank_account_ref` outside 1–64 characters of `^[A-Za-z0-9._:\\-]+$`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 404, description = "`not_found`: no disbursement with this `disbursement_event_id` in this tenant (also when the id is another kind of event).",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 405, response = MethodNotAllowed),
+            (status = 409, description = "`already_settled` (the disbursement has a live settlement; reverse it to settle again), or `idempotency_in_progress` (with `Retry-After`).",
+                body = Problem, content_type = "application/problem+json",
+                headers(("Retry-After" = u32, description = "Seconds to wait before retrying (`idempotency_in_progress` only)"))),
+            (status = 408, response = RequestTimeout),
+            (status = 413, response = PayloadTooLarge),
+            (status = 415, response = UnsupportedMediaType),
+            (status = 422, description = "`idempotency_mismatch`, `event_reversed` (the disbursement is reversed), `effective_before_original` (field `effective_at`: dated before the disbursement) or `amount_out_of_range`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 500, response = InternalError),
+            (status = 503, response = ServiceUnavailable),
+        ),
+        security(("bearer" = ["hpts:disbursements:write"])),
+    )]
+    pub(super) fn create_disbursement_settlement() {}
+
+    /// Return a payment
+    ///
+    /// Requires scope `hpts:payments:write`. A received payment came back (ACH return, bounced
+    /// cheque); event type `payment_returned`. For an ordinary payment, posts Cr 1000 cash for
+    /// its amount, then Dr 1300 / 1200 / 1100 / 2100 for each non-zero part of its original
+    /// allocation, then, with `nsf_fee_minor`, Dr 1300 / Cr 4100 for the fee; the loan's
+    /// balances go back up by those parts (plus the fee) and `paid_total_minor` down by the
+    /// amount. A returned recovery posts the mirror of the recovery's lines (Cr 1000, Dr 4200,
+    /// Dr 2100) and lowers `recovered_minor`. A payment is returned at most once; a returned
+    /// payment cannot be reversed until its return is reversed.
+    #[utoipa::path(
+        post,
+        path = "/v1/payment-returns",
+        tag = "writes",
+        params(IdempotencyKey),
+        request_body(content = PaymentReturnRequest, content_type = "application/json"),
+        responses(
+            (status = 201, description = "Posted.", body = PaymentReturnReceipt),
+            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
+                body = PaymentReturnReceipt,
+                headers(("Idempotent-Replayed" = String, description = "`true`"))),
+            (status = 400, description = "`validation_failed` (every failing field in `errors[]`, e.g. a `return_code` not matching `^R[0-9]{2}$`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 404, description = "`not_found`: no payment (`payment_received` or `recovery` event) with this `payment_event_id` in this tenant (also when the id is another kind of event).",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 405, response = MethodNotAllowed),
+            (status = 409, description = "`already_returned` (the payment has a live return), or `idempotency_in_progress` (with `Retry-After`).",
+                body = Problem, content_type = "application/problem+json",
+                headers(("Retry-After" = u32, description = "Seconds to wait before retrying (`idempotency_in_progress` only)"))),
+            (status = 408, response = RequestTimeout),
+            (status = 413, response = PayloadTooLarge),
+            (status = 415, response = UnsupportedMediaType),
+            (status = 422, description = "`idempotency_mismatch`, `event_reversed` (the payment is reversed), `loan_charged_off` (field `payment_event_id`: an ordinary payment of a loan that is charged off now, reverse the charge-off first; field `nsf_fee_minor`: a fee on a charged-off loan), `amount_must_be_positive` (`nsf_fee_minor` `\"0\"`), `effective_before_original` (field `effective_at`: dated before the payment) or `amount_out_of_range`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 500, response = InternalError),
+            (status = 503, response = ServiceUnavailable),
+        ),
+        security(("bearer" = ["hpts:payments:write"])),
+    )]
+    pub(super) fn create_payment_return() {}
+
+    /// Waive a fee
+    ///
+    /// Requires scope `hpts:fees:write`. Forgives all or part of an assessed fee: posts Dr 4100
+    /// fee income / Cr 1300 fees receivable (event type `fee_waived`). Waivable now = the fee's
+    /// amount less what live waivers already waived of it, capped at the loan's fees
+    /// receivable; without `amount_minor` all of it is waived. While a waiver is live the fee
+    /// cannot be reversed.
+    #[utoipa::path(
+        post,
+        path = "/v1/fee-waivers",
+        tag = "writes",
+        params(IdempotencyKey),
+        request_body(content = FeeWaiverRequest, content_type = "application/json"),
+        responses(
+            (status = 201, description = "Posted.", body = FeeWaiverReceipt),
+            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
+                body = FeeWaiverReceipt,
+                headers(("Idempotent-Replayed" = String, description = "`true`"))),
+            (status = 400, description = "`validation_failed` (every failing field in `errors[]`, e.g. a missing or empty `reason`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 404, description = "`not_found`: no fee (`fee_assessed` event) with this `fee_event_id` in this tenant (also when the id is another kind of event).",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 405, response = MethodNotAllowed),
+            (status = 409, description = "`idempotency_in_progress`: the first request with this key is still being processed.",
+                body = Problem, content_type = "application/problem+json",
+                headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+            (status = 408, response = RequestTimeout),
+            (status = 413, response = PayloadTooLarge),
+            (status = 415, response = UnsupportedMediaType),
+            (status = 422, description = "`idempotency_mismatch`, `waiver_exceeds_outstanding` (field `amount_minor`: above the waivable amount, or nothing is waivable, e.g. on a charged-off loan), `event_reversed` (the fee is reversed), `amount_must_be_positive` or `effective_before_original` (field `effective_at`: dated before the fee).",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 500, response = InternalError),
+            (status = 503, response = ServiceUnavailable),
+        ),
+        security(("bearer" = ["hpts:fees:write"])),
+    )]
+    pub(super) fn create_fee_waiver() {}
+
+    /// Charge off a loan
+    ///
+    /// Requires scope `hpts:chargeoffs:write`. Writes the loan off as uncollectable (event type
+    /// `chargeoff`): for each non-zero balance, in this order, Dr 5000 credit losses / Cr 1100
+    /// principal, Dr 4000 interest income / Cr 1200 interest, Dr 4100 fee income / Cr 1300
+    /// fees. Afterwards the loan is `charged_off`, its principal, interest and fees are 0 and
+    /// its balance shows `charged_off_minor`. Payments on it are then recoveries (see `POST
+    /// /v1/payments`); disbursements, fees and accruals on it are refused with
+    /// `loan_charged_off`. The charge-off can be reversed while no recovery posted after it is
+    /// live.
+    #[utoipa::path(
+        post,
+        path = "/v1/charge-offs",
+        tag = "writes",
+        params(IdempotencyKey),
+        request_body(content = ChargeOffRequest, content_type = "application/json"),
+        responses(
+            (status = 201, description = "Posted.", body = ChargeOffReceipt),
+            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
+                body = ChargeOffReceipt,
+                headers(("Idempotent-Replayed" = String, description = "`true`"))),
+            (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 405, response = MethodNotAllowed),
+            (status = 409, description = "`already_charged_off` (the loan has a live charge-off), or `idempotency_in_progress` (with `Retry-After`).",
+                body = Problem, content_type = "application/problem+json",
+                headers(("Retry-After" = u32, description = "Seconds to wait before retrying (`idempotency_in_progress` only)"))),
+            (status = 408, response = RequestTimeout),
+            (status = 413, response = PayloadTooLarge),
+            (status = 415, response = UnsupportedMediaType),
+            (status = 422, description = "`idempotency_mismatch`, `loan_not_found` (field `loan_id`), `nothing_to_charge_off` (principal, interest and fees are all 0), `effective_before_loan` (field `effective_at`) or `amount_out_of_range`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 500, response = InternalError),
+            (status = 503, response = ServiceUnavailable),
+        ),
+        security(("bearer" = ["hpts:chargeoffs:write"])),
+    )]
+    pub(super) fn create_charge_off() {}
+
+    /// Post a manual adjustment
+    ///
+    /// Requires scope `hpts:adjustments:write`. A manual journal entry for the accountant (bank
+    /// charges, clearing corrections): the request's lines in request order (sequence 1..n),
+    /// with no `loan_id`, event type `manual_adjustment`, and the request's `description` as the
+    /// entry's. The loan control accounts 1100, 1200, 1300 and 2100 are refused: loans are
+    /// corrected with reversals and the loan lifecycle writes.
+    #[utoipa::path(
+        post,
+        path = "/v1/adjustments",
+        tag = "writes",
+        params(IdempotencyKey),
+        request_body(content = AdjustmentRequest, content_type = "application/json"),
+        responses(
+            (status = 201, description = "Posted.", body = AdjustmentReceipt),
+            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
+                body = AdjustmentReceipt,
+                headers(("Idempotent-Replayed" = String, description = "`true`"))),
+            (status = 400, description = "`validation_failed` (every failing field in `errors[]`: fewer than 2 or more than 50 `lines`, a malformed `lines[i].account_code` or `lines[i].direction`, an unknown currency with `errors[].code` `unknown_currency`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 405, response = MethodNotAllowed),
+            (status = 409, description = "`idempotency_in_progress`: the first request with this key is still being processed.",
+                body = Problem, content_type = "application/problem+json",
+                headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+            (status = 408, response = RequestTimeout),
+            (status = 413, response = PayloadTooLarge),
+            (status = 415, response = UnsupportedMediaType),
+            (status = 422, description = "`idempotency_mismatch`, `entry_unbalanced` (field `lines`: debits differ from credits in some currency), `account_not_found` (field `lines[i].account_code`: not in the chart), `account_not_adjustable` (field `lines[i].account_code`: 1100, 1200, 1300 or 2100), `amount_must_be_positive` (field `lines[i].amount_minor`) or `amount_out_of_range`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 500, response = InternalError),
+            (status = 503, response = ServiceUnavailable),
+        ),
+        security(("bearer" = ["hpts:adjustments:write"])),
+    )]
+    pub(super) fn create_adjustment() {}
 
     // ----- Reads ------------------------------------------------------------------------------
 
@@ -1480,7 +2019,7 @@ mod operations {
         tag = "reads",
         params(
             ("account_code" = String, Path, pattern = "^[0-9]{4}$", example = "1100",
-                description = "A code of the chart of accounts: 1000, 1100, 1200, 1300, 2000, 2100, 4000 or 4100."),
+                description = "A code of the chart of accounts: 1000, 1100, 1200, 1300, 2000, 2100, 4000, 4100, 4200 or 5000."),
             AccountBalanceQuery,
         ),
         responses(

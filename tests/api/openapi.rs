@@ -19,6 +19,11 @@ const PAYMENTS: &str = "/v1/payments";
 const FEES: &str = "/v1/fees";
 const ACCRUALS: &str = "/v1/accruals/batch";
 const REVERSALS: &str = "/v1/reversals";
+const SETTLEMENTS: &str = "/v1/disbursement-settlements";
+const RETURNS: &str = "/v1/payment-returns";
+const WAIVERS: &str = "/v1/fee-waivers";
+const CHARGE_OFFS: &str = "/v1/charge-offs";
+const ADJUSTMENTS: &str = "/v1/adjustments";
 const LOAN_BALANCE: &str = "/v1/loans/{loan_id}/balance";
 const LOAN_ENTRIES: &str = "/v1/loans/{loan_id}/journal-entries";
 const ACCOUNT_BALANCE: &str = "/v1/accounts/{account_code}/balance";
@@ -37,6 +42,11 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("post", FEES, Some("hpts:fees:write")),
     ("post", ACCRUALS, Some("hpts:accruals:write")),
     ("post", REVERSALS, Some("hpts:reversals:write")),
+    ("post", SETTLEMENTS, Some("hpts:disbursements:write")),
+    ("post", RETURNS, Some("hpts:payments:write")),
+    ("post", WAIVERS, Some("hpts:fees:write")),
+    ("post", CHARGE_OFFS, Some("hpts:chargeoffs:write")),
+    ("post", ADJUSTMENTS, Some("hpts:adjustments:write")),
     ("get", LOAN_BALANCE, Some("hpts:balances:read")),
     ("get", LOAN_ENTRIES, Some("hpts:ledger:read")),
     ("get", ACCOUNT_BALANCE, Some("hpts:balances:read")),
@@ -57,11 +67,43 @@ const ALWAYS_SENT: &[&str] = &[
     "WWW-Authenticate",
 ];
 
+/// Every scope of SPEC §3, the loan lifecycle ones included (the lifecycle scenario's token).
+const EVERY_SCOPE: &[&str] = &[
+    "hpts:disbursements:write",
+    "hpts:payments:write",
+    "hpts:fees:write",
+    "hpts:reversals:write",
+    "hpts:accruals:write",
+    "hpts:chargeoffs:write",
+    "hpts:adjustments:write",
+    "hpts:balances:read",
+    "hpts:ledger:read",
+    "hpts:reconciliation:read",
+];
+
+/// SPEC §7: every event type, the reserved ones included.
+const EVENT_TYPES: &[&str] = &[
+    "disbursement",
+    "payment_received",
+    "fee_assessed",
+    "accrual",
+    "reversal",
+    "disbursement_settled",
+    "payment_returned",
+    "fee_waived",
+    "chargeoff",
+    "recovery",
+    "manual_adjustment",
+    "payment_allocated",
+    "refinance",
+    "restructure",
+];
+
 const MONEY: &str = "^(0|[1-9][0-9]{0,18})$";
 const IDEMPOTENCY_KEY: &str = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{7,254}$";
 
 /// Every error code of SPEC §10, plus `method_not_allowed`, `request_timeout` and
-/// `headers_too_large`.
+/// `headers_too_large` (compared as a set: the document lists them in the error table's order).
 const PROBLEM_CODES: &[&str] = &[
     "validation_failed",
     "malformed_json",
@@ -76,6 +118,9 @@ const PROBLEM_CODES: &[&str] = &[
     "idempotency_in_progress",
     "already_reversed",
     "duplicate_external_ref",
+    "already_settled",
+    "already_returned",
+    "already_charged_off",
     "request_timeout",
     "payload_too_large",
     "unsupported_media_type",
@@ -94,6 +139,14 @@ const PROBLEM_CODES: &[&str] = &[
     "mixed_currency_batch",
     "cannot_reverse_reversal",
     "reversal_blocked_by_later_activity",
+    "event_reversed",
+    "event_returned",
+    "waiver_exceeds_outstanding",
+    "nothing_to_charge_off",
+    "loan_charged_off",
+    "entry_unbalanced",
+    "account_not_found",
+    "account_not_adjustable",
     "rate_limited",
     "not_ready",
     "overloaded",
@@ -473,8 +526,16 @@ async fn every_post_documents_the_idempotency_key_and_every_answer() {
 async fn errors_are_problem_json_and_every_response_carries_traceparent() {
     let app = spawn_app().await;
     let c = Contract::load(&app).await;
-    let codes = c.schema("ProblemCode")["enum"].clone();
-    assert_eq!(codes, json!(PROBLEM_CODES));
+    let mut codes: Vec<&str> = c.schema("ProblemCode")["enum"]
+        .as_array()
+        .expect("enum")
+        .iter()
+        .map(|v| v.as_str().expect("a string code"))
+        .collect();
+    codes.sort_unstable();
+    let mut expected = PROBLEM_CODES.to_vec();
+    expected.sort_unstable();
+    assert_eq!(codes, expected);
     let problem = c.schema("Problem");
     assert_eq!(problem["additionalProperties"], false);
     for field in ["type", "title", "status", "detail", "code"] {
@@ -604,6 +665,7 @@ async fn money_is_typed_as_a_string_and_request_bodies_state_the_wire_rules() {
             "other"
         ])
     );
+
     let metadata = c.schema("Metadata");
     assert_eq!(metadata["type"], "object");
     assert_eq!(
@@ -616,6 +678,209 @@ async fn money_is_typed_as_a_string_and_request_bodies_state_the_wire_rules() {
             .is_some_and(|d| d.contains("2048 bytes")),
         "{metadata}"
     );
+}
+
+#[tokio::test]
+async fn lifecycle_request_bodies_state_the_wire_rules() {
+    let app = spawn_app().await;
+    let c = Contract::load(&app).await;
+    let settle = c.schema("DisbursementSettlementRequest");
+    assert_eq!(
+        settle["required"],
+        json!(["disbursement_event_id", "effective_at"])
+    );
+    assert_eq!(
+        settle["properties"]["disbursement_event_id"]["format"],
+        "uuid"
+    );
+    let bank = &settle["properties"]["bank_account_ref"];
+    assert_eq!(bank["pattern"], r"^[A-Za-z0-9._:\-]+$");
+    assert_eq!(bank["minLength"], 1);
+    assert_eq!(bank["maxLength"], 64);
+    let ret = c.schema("PaymentReturnRequest");
+    assert_eq!(
+        ret["required"],
+        json!(["payment_event_id", "return_reason", "effective_at"])
+    );
+    assert_eq!(ret["properties"]["return_code"]["pattern"], "^R[0-9]{2}$");
+    assert_eq!(ret["properties"]["nsf_fee_minor"]["pattern"], MONEY);
+    assert_eq!(
+        c.schema("ReturnReason")["enum"],
+        json!([
+            "insufficient_funds",
+            "account_closed",
+            "no_account",
+            "unauthorized",
+            "stopped",
+            "other"
+        ])
+    );
+    let waiver = c.schema("FeeWaiverRequest");
+    assert_eq!(
+        waiver["required"],
+        json!(["fee_event_id", "reason", "effective_at"])
+    );
+    assert_eq!(waiver["properties"]["amount_minor"]["pattern"], MONEY);
+    assert_eq!(waiver["properties"]["reason"]["minLength"], 1);
+    assert_eq!(waiver["properties"]["reason"]["maxLength"], 500);
+    let charge_off = c.schema("ChargeOffRequest");
+    assert_eq!(
+        charge_off["required"],
+        json!(["loan_id", "effective_at", "reason_code"])
+    );
+    assert_eq!(
+        c.schema("ChargeOffReason")["enum"],
+        json!([
+            "delinquency",
+            "bankruptcy",
+            "fraud",
+            "deceased",
+            "settlement",
+            "other"
+        ])
+    );
+    let adjustment = c.schema("AdjustmentRequest");
+    assert_eq!(
+        adjustment["required"],
+        json!(["effective_at", "description", "lines"])
+    );
+    assert_eq!(adjustment["properties"]["description"]["minLength"], 1);
+    assert_eq!(adjustment["properties"]["description"]["maxLength"], 500);
+    assert_eq!(adjustment["properties"]["lines"]["minItems"], 2);
+    assert_eq!(adjustment["properties"]["lines"]["maxItems"], 50);
+    let line = c.schema("AdjustmentLine");
+    assert_eq!(line["additionalProperties"], false);
+    assert_eq!(
+        line["required"],
+        json!(["account_code", "direction", "amount_minor", "currency"])
+    );
+    assert_eq!(line["properties"]["account_code"]["pattern"], "^[0-9]{4}$");
+    assert_eq!(line["properties"]["amount_minor"]["pattern"], MONEY);
+    assert_eq!(line["properties"]["currency"]["pattern"], "^[A-Z]{3}$");
+}
+
+#[tokio::test]
+async fn event_types_and_loan_statuses_are_the_spec_lists() {
+    let app = spawn_app().await;
+    let c = Contract::load(&app).await;
+    let mut types: Vec<&str> = c.schema("EventType")["enum"]
+        .as_array()
+        .expect("enum")
+        .iter()
+        .map(|v| v.as_str().expect("a string"))
+        .collect();
+    types.sort_unstable();
+    let mut expected = EVENT_TYPES.to_vec();
+    expected.sort_unstable();
+    assert_eq!(types, expected);
+    assert_eq!(
+        c.schema("LoanStatus")["enum"],
+        json!(["active", "paid_off", "charged_off"])
+    );
+}
+
+#[tokio::test]
+async fn lifecycle_answers_have_exactly_the_decided_fields() {
+    let app = spawn_app().await;
+    let c = Contract::load(&app).await;
+    // Every field required, none other (SPEC §6c and the lifecycle decisions).
+    for (schema, fields) in [
+        (
+            "LoanBalance",
+            &[
+                "loan_id",
+                "borrower_id",
+                "currency",
+                "status",
+                "as_of_date",
+                "principal_outstanding_minor",
+                "interest_receivable_minor",
+                "fees_receivable_minor",
+                "suspense_minor",
+                "total_exposure_minor",
+                "disbursed_total_minor",
+                "paid_total_minor",
+                "charged_off_minor",
+                "recovered_minor",
+                "last_activity_at",
+            ][..],
+        ),
+        (
+            "PaymentReceipt",
+            &[
+                "payment_event_id",
+                "journal_entry_id",
+                "allocation",
+                "recovery_minor",
+                "posted_at",
+            ][..],
+        ),
+        (
+            "DisbursementSettlementReceipt",
+            &[
+                "settlement_event_id",
+                "journal_entry_id",
+                "disbursement_event_id",
+                "amount_minor",
+                "currency",
+                "posted_at",
+            ][..],
+        ),
+        (
+            "PaymentReturnReceipt",
+            &[
+                "return_event_id",
+                "journal_entry_id",
+                "payment_event_id",
+                "returned_allocation",
+                "nsf_fee_minor",
+                "posted_at",
+            ][..],
+        ),
+        (
+            "FeeWaiverReceipt",
+            &[
+                "waiver_event_id",
+                "journal_entry_id",
+                "fee_event_id",
+                "waived_minor",
+                "posted_at",
+            ][..],
+        ),
+        (
+            "ChargeOffReceipt",
+            &[
+                "chargeoff_event_id",
+                "journal_entry_id",
+                "loan_id",
+                "charged_off",
+                "total_minor",
+                "posted_at",
+            ][..],
+        ),
+        (
+            "ChargedOffAmounts",
+            &["principal_minor", "interest_minor", "fees_minor"][..],
+        ),
+        (
+            "AdjustmentReceipt",
+            &["adjustment_event_id", "journal_entry_id", "posted_at"][..],
+        ),
+    ] {
+        let s = c.schema(schema);
+        assert_eq!(s["required"], json!(fields), "{schema}");
+        let mut properties: Vec<&String> = s["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .collect();
+        properties.sort();
+        let mut fields = fields.to_vec();
+        fields.sort_unstable();
+        assert_eq!(properties, fields, "{schema}");
+    }
+    let returned = &c.schema("PaymentReturnReceipt")["properties"]["returned_allocation"];
+    assert_eq!(c.resolve(returned), c.schema("Allocation"));
 }
 
 #[tokio::test]
@@ -664,6 +929,10 @@ struct History {
     fee_entry: String,
     payment_entry: String,
     reversal_entry: String,
+    disbursement_event: String,
+    fee_event: String,
+    /// The reversed payment's event.
+    payment_event: String,
 }
 
 async fn post_audited(
@@ -760,7 +1029,18 @@ async fn history(audit: &mut Audit<'_>, c: &Caller<'_>) -> History {
             .as_str()
             .expect("id")
             .to_owned(),
+        disbursement_event: id_of(&disbursed, "disbursement_event_id"),
+        fee_event: id_of(&charged, "fee_event_id"),
+        payment_event: id_of(&paid, "payment_event_id"),
     }
+}
+
+/// A string field of an answer (an id).
+fn id_of(body: &Value, field: &str) -> String {
+    body[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field} in {body}"))
+        .to_owned()
 }
 
 /// A spawned app, its document, an audit, a caller and its history.
@@ -1143,6 +1423,588 @@ async fn refused_business_rules_answer_what_the_document_says() {
     let a = c.post(ACCRUALS, &key("acc"), &stale).await;
     audit.problem("post", ACCRUALS, &a, 422, "principal_mismatch");
     assert_eq!(a.error_fields(), ["loans[0].outstanding_principal_minor"]);
+    audit.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loan lifecycle writes (SPEC §6c), for real
+// ---------------------------------------------------------------------------------------------
+
+/// The history's loan taken through its lifecycle, every write audited: the disbursement
+/// settled, 1000 of the fee waived, a payment of 2000 returned with a 1500 NSF fee, a payment of
+/// 100 that stays live, the charge-off, a recovery of 5000; and a manual adjustment.
+struct Lifecycle {
+    settlement_entry: String,
+    waiver_entry: String,
+    returned_payment_event: String,
+    return_entry: String,
+    live_payment_event: String,
+    chargeoff_entry: String,
+    recovery_event: String,
+    recovery_entry: String,
+    adjustment_entry: String,
+}
+
+/// Posts a write (201, audited with its body), then replays it: 200, the identical body and
+/// `Idempotent-Replayed: true`, audited too.
+async fn post_and_replay(audit: &mut Audit<'_>, c: &Caller<'_>, path: &str, body: &Value) -> Value {
+    let k = key("lifecycle");
+    let created = post_audited(audit, c, path, &k, body).await;
+    let replay = c.post(path, &k, body).await;
+    audit.answer("post", path, &replay, 200);
+    assert_eq!(replay.json(), created, "POST {path}: the replay differs");
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    created
+}
+
+/// A payment body for the history's loan.
+fn payment_body(h: &History, amount: &str, effective_at: &str) -> Value {
+    json!({
+        "loan_id": h.loan.to_string(), "borrower_id": h.borrower.to_string(),
+        "amount_minor": amount, "currency": "USD", "effective_at": effective_at,
+        "source_method": "ach"
+    })
+}
+
+/// The lines of an entry read, as (account, direction, amount).
+fn lines_of(entry: &Value) -> Vec<(String, String, String)> {
+    entry["lines"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| {
+            (
+                id_of(l, "account_code"),
+                id_of(l, "direction"),
+                id_of(l, "amount_minor"),
+            )
+        })
+        .collect()
+}
+
+fn lines(expected: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    expected
+        .iter()
+        .map(|(a, d, m)| ((*a).to_owned(), (*d).to_owned(), (*m).to_owned()))
+        .collect()
+}
+
+async fn lifecycle(audit: &mut Audit<'_>, c: &Caller<'_>, h: &History) -> Lifecycle {
+    // After the history: principal 1 000 000, interest 274, fees 2500 (the payment is reversed).
+    let settlement = json!({
+        "disbursement_event_id": h.disbursement_event,
+        "effective_at": "2026-11-02",
+        "bank_account_ref": "bank:operating-1",
+        "metadata": { "statement": "2026-11" }
+    });
+    let settled = post_and_replay(audit, c, SETTLEMENTS, &settlement).await;
+    assert_eq!(
+        settled["disbursement_event_id"],
+        h.disbursement_event.as_str()
+    );
+    assert_eq!(settled["amount_minor"], "1000000");
+    assert_eq!(settled["currency"], "USD");
+
+    let waiver = json!({
+        "fee_event_id": h.fee_event, "amount_minor": "1000",
+        "reason": "goodwill: first fee", "effective_at": "2026-12-03"
+    });
+    let forgiven = post_and_replay(audit, c, WAIVERS, &waiver).await;
+    assert_eq!(forgiven["fee_event_id"], h.fee_event.as_str());
+    assert_eq!(forgiven["waived_minor"], "1000");
+
+    // 1500 to fees, 274 to interest, the rest to principal; then all of it comes back.
+    let paid = post_and_replay(audit, c, PAYMENTS, &payment_body(h, "2000", "2026-12-04")).await;
+    let allocation = json!({
+        "fees_minor": "1500", "interest_minor": "274", "principal_minor": "226", "suspense_minor": "0"
+    });
+    assert_eq!(paid["allocation"], allocation);
+    assert_eq!(paid["recovery_minor"], "0");
+    let returned_payment_event = id_of(&paid, "payment_event_id");
+    let payment_return = json!({
+        "payment_event_id": returned_payment_event, "return_reason": "insufficient_funds",
+        "return_code": "R01", "effective_at": "2026-12-06", "nsf_fee_minor": "1500",
+        "metadata": { "ach_trace": "091000019" }
+    });
+    let returned = post_and_replay(audit, c, RETURNS, &payment_return).await;
+    assert_eq!(
+        returned["payment_event_id"],
+        returned_payment_event.as_str()
+    );
+    assert_eq!(returned["returned_allocation"], allocation);
+    assert_eq!(returned["nsf_fee_minor"], "1500");
+
+    // Fees are 1500 + the 1500 NSF fee again; this payment stays live.
+    let live = post_and_replay(audit, c, PAYMENTS, &payment_body(h, "100", "2026-12-08")).await;
+    assert_eq!(live["allocation"]["fees_minor"], "100");
+
+    let charge_off = json!({
+        "loan_id": h.loan.to_string(), "effective_at": "2026-12-10", "reason_code": "delinquency"
+    });
+    let charged = post_and_replay(audit, c, CHARGE_OFFS, &charge_off).await;
+    assert_eq!(charged["loan_id"], h.loan.to_string());
+    assert_eq!(
+        charged["charged_off"],
+        json!({ "principal_minor": "1000000", "interest_minor": "274", "fees_minor": "2900" })
+    );
+    assert_eq!(charged["total_minor"], "1003174");
+
+    // A payment on the charged-off loan is a recovery.
+    let recovered =
+        post_and_replay(audit, c, PAYMENTS, &payment_body(h, "5000", "2026-12-15")).await;
+    assert_eq!(recovered["recovery_minor"], "5000");
+    assert_eq!(
+        recovered["allocation"],
+        json!({
+            "fees_minor": "0", "interest_minor": "0", "principal_minor": "0", "suspense_minor": "0"
+        })
+    );
+
+    let adjustment = json!({
+        "effective_at": "2026-12-20",
+        "description": "clearing correction: 250 of a payout came back",
+        "lines": [
+            { "account_code": "1000", "direction": "DR", "amount_minor": "250", "currency": "USD" },
+            { "account_code": "2000", "direction": "CR", "amount_minor": "250", "currency": "USD" }
+        ],
+        "metadata": { "ticket": "ACC7" }
+    });
+    let adjusted = post_and_replay(audit, c, ADJUSTMENTS, &adjustment).await;
+    assert!(adjusted["adjustment_event_id"].is_string(), "{adjusted}");
+
+    Lifecycle {
+        settlement_entry: id_of(&settled, "journal_entry_id"),
+        waiver_entry: id_of(&forgiven, "journal_entry_id"),
+        returned_payment_event,
+        return_entry: id_of(&returned, "journal_entry_id"),
+        live_payment_event: id_of(&live, "payment_event_id"),
+        chargeoff_entry: id_of(&charged, "journal_entry_id"),
+        recovery_event: id_of(&recovered, "payment_event_id"),
+        recovery_entry: id_of(&recovered, "journal_entry_id"),
+        adjustment_entry: id_of(&adjusted, "journal_entry_id"),
+    }
+}
+
+#[tokio::test]
+#[expect(
+    clippy::too_many_lines,
+    reason = "one scenario: the loan balance, every new entry's lines, the journal, the GL"
+)]
+async fn lifecycle_writes_and_reads_answer_what_the_document_says() {
+    scenario!(app, contract, audit, c, h);
+    let c = app.caller(c.tenant, EVERY_SCOPE);
+    let l = lifecycle(&mut audit, &c, &h).await;
+    let loan = h.loan;
+
+    // Charged off: balances written off, the recovery counted.
+    let b = c.get(&format!("/v1/loans/{loan}/balance")).await;
+    audit.answer("get", LOAN_BALANCE, &b, 200);
+    let b = b.json();
+    assert_eq!(b["status"], "charged_off", "{b}");
+    for field in [
+        "principal_outstanding_minor",
+        "interest_receivable_minor",
+        "fees_receivable_minor",
+        "total_exposure_minor",
+    ] {
+        assert_eq!(b[field], "0", "{field}: {b}");
+    }
+    assert_eq!(b["charged_off_minor"], "1003174", "{b}");
+    assert_eq!(b["recovered_minor"], "5000", "{b}");
+    assert_eq!(b["paid_total_minor"], "5100", "{b}");
+    // The day before the charge-off.
+    let before = c
+        .get(&format!("/v1/loans/{loan}/balance?as_of_date=2026-12-09"))
+        .await;
+    audit.answer("get", LOAN_BALANCE, &before, 200);
+    let before = before.json();
+    assert_eq!(before["status"], "active", "{before}");
+    assert_eq!(before["principal_outstanding_minor"], "1000000", "{before}");
+    assert_eq!(before["fees_receivable_minor"], "2900", "{before}");
+    assert_eq!(before["charged_off_minor"], "0", "{before}");
+    assert_eq!(before["recovered_minor"], "0", "{before}");
+
+    // Every new entry, with its event type and its lines in the order posted.
+    let expected = [
+        (
+            &l.settlement_entry,
+            "disbursement_settled",
+            lines(&[("2000", "DR", "1000000"), ("1000", "CR", "1000000")]),
+        ),
+        (
+            &l.waiver_entry,
+            "fee_waived",
+            lines(&[("4100", "DR", "1000"), ("1300", "CR", "1000")]),
+        ),
+        (
+            &l.return_entry,
+            "payment_returned",
+            lines(&[
+                ("1000", "CR", "2000"),
+                ("1300", "DR", "1500"),
+                ("1200", "DR", "274"),
+                ("1100", "DR", "226"),
+                ("1300", "DR", "1500"),
+                ("4100", "CR", "1500"),
+            ]),
+        ),
+        (
+            &l.chargeoff_entry,
+            "chargeoff",
+            lines(&[
+                ("5000", "DR", "1000000"),
+                ("1100", "CR", "1000000"),
+                ("4000", "DR", "274"),
+                ("1200", "CR", "274"),
+                ("4100", "DR", "2900"),
+                ("1300", "CR", "2900"),
+            ]),
+        ),
+        (
+            &l.recovery_entry,
+            "recovery",
+            lines(&[("1000", "DR", "5000"), ("4200", "CR", "5000")]),
+        ),
+    ];
+    for (entry, event_type, entry_lines) in expected {
+        let a = c.get(&format!("/v1/journal-entries/{entry}")).await;
+        audit.answer("get", ENTRY, &a, 200);
+        let read = a.json();
+        assert_eq!(read["event_type"], event_type, "{read}");
+        assert_eq!(lines_of(&read), entry_lines, "{event_type}: {read}");
+        for line in read["lines"].as_array().expect("lines") {
+            assert_eq!(line["loan_id"], loan.to_string(), "{event_type}: {line}");
+            assert_eq!(line["borrower_id"], h.borrower.to_string(), "{line}");
+        }
+    }
+    // The adjustment: the request's lines, no loan, the request's description.
+    let a = c
+        .get(&format!("/v1/journal-entries/{}", l.adjustment_entry))
+        .await;
+    audit.answer("get", ENTRY, &a, 200);
+    let adjustment = a.json();
+    assert_eq!(adjustment["event_type"], "manual_adjustment");
+    assert_eq!(
+        adjustment["description"],
+        "clearing correction: 250 of a payout came back"
+    );
+    assert_eq!(
+        lines_of(&adjustment),
+        lines(&[("1000", "DR", "250"), ("2000", "CR", "250")])
+    );
+    for line in adjustment["lines"].as_array().expect("lines") {
+        assert_eq!(line["loan_id"], Value::Null, "{line}");
+    }
+
+    // The loan's journal: the history's 5 entries and the 7 lifecycle ones (not the adjustment).
+    let all = c
+        .get(&format!("/v1/loans/{loan}/journal-entries?page_size=500"))
+        .await;
+    audit.answer("get", LOAN_ENTRIES, &all, 200);
+    assert_eq!(all.json()["items"].as_array().map(Vec::len), Some(12));
+    let charge_offs = c
+        .get(&format!(
+            "/v1/loans/{loan}/journal-entries?event_type=chargeoff"
+        ))
+        .await;
+    audit.answer("get", LOAN_ENTRIES, &charge_offs, 200);
+    assert_eq!(
+        charge_offs.json()["items"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    for query in [
+        "4200/balance?currency=USD",
+        "5000/balance?currency=USD&as_of_date=2026-12-31",
+    ] {
+        let a = c.get(&format!("/v1/accounts/{query}")).await;
+        audit.answer("get", ACCOUNT_BALANCE, &a, 200);
+    }
+    let a = c.get(RECONCILIATION).await;
+    audit.answer("get", RECONCILIATION, &a, 200);
+    assert_eq!(a.json()["ledger_integrity"]["status"], "ok", "{}", a.text);
+    audit.finish();
+}
+
+/// Posts requests that must be refused, as one caller, auditing every answer.
+struct Attempts<'x, 'a, 'c> {
+    audit: &'x mut Audit<'a>,
+    c: &'x Caller<'c>,
+}
+
+impl Attempts<'_, '_, '_> {
+    /// A well-formed request (the document accepts it) that a business rule refuses.
+    async fn refused(&mut self, path: &str, body: &Value, status: u16, code: &str) -> Answer {
+        self.audit.request(path, body);
+        let a = self.c.post(path, &key("refused"), body).await;
+        self.audit.problem("post", path, &a, status, code);
+        a
+    }
+
+    /// A request the document refuses too: 400 `validation_failed`.
+    async fn malformed(&mut self, path: &str, body: &Value) -> Answer {
+        assert!(
+            !self
+                .audit
+                .contract
+                .request_errors("post", path, body)
+                .is_empty(),
+            "the document accepts a body POST {path} refuses: {body}"
+        );
+        let a = self.c.post(path, &key("malformed"), body).await;
+        self.audit
+            .problem("post", path, &a, 400, "validation_failed");
+        a
+    }
+}
+
+fn reversal_of(entry: &str) -> Value {
+    json!({ "reverses_entry_id": entry, "reason_code": "other" })
+}
+
+fn settlement_of(event: &str) -> Value {
+    json!({ "disbursement_event_id": event, "effective_at": "2026-11-03" })
+}
+
+fn return_of(event: &str) -> Value {
+    json!({ "payment_event_id": event, "return_reason": "account_closed", "effective_at": "2026-12-21" })
+}
+
+fn waiver_of(event: &str) -> Value {
+    json!({ "fee_event_id": event, "reason": "goodwill", "effective_at": "2026-12-21" })
+}
+
+fn charge_off_of(loan: Uuid) -> Value {
+    json!({ "loan_id": loan.to_string(), "effective_at": "2026-12-21", "reason_code": "other" })
+}
+
+fn adjustment_of(lines: &[(&str, &str, &str)]) -> Value {
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|(account, direction, amount)| {
+            json!({
+                "account_code": account, "direction": direction, "amount_minor": amount,
+                "currency": "USD"
+            })
+        })
+        .collect();
+    json!({ "effective_at": "2026-12-21", "description": "correction", "lines": lines })
+}
+
+#[tokio::test]
+async fn refused_settlements_and_returns_answer_what_the_document_says() {
+    scenario!(app, contract, audit, c, h);
+    let c = app.caller(c.tenant, EVERY_SCOPE);
+    let l = lifecycle(&mut audit, &c, &h).await;
+    let mut t = Attempts {
+        audit: &mut audit,
+        c: &c,
+    };
+
+    // Settlements: once; only of a disbursement; a settled disbursement is not reversible.
+    let settled = settlement_of(&h.disbursement_event);
+    t.refused(SETTLEMENTS, &settled, 409, "already_settled")
+        .await;
+    let missing = settlement_of(&uuid().to_string());
+    t.refused(SETTLEMENTS, &missing, 404, "not_found").await;
+    let fee = settlement_of(&h.fee_event);
+    t.refused(SETTLEMENTS, &fee, 404, "not_found").await;
+    let mut bad = settlement_of(&h.disbursement_event);
+    bad["bank_account_ref"] = json!("operating account");
+    let a = t.malformed(SETTLEMENTS, &bad).await;
+    assert_eq!(a.error_fields(), ["bank_account_ref"]);
+    let blocked = reversal_of(&h.disbursement_entry);
+    t.refused(
+        REVERSALS,
+        &blocked,
+        422,
+        "reversal_blocked_by_later_activity",
+    )
+    .await;
+
+    // Returns: once; not of a reversed payment; not of an ordinary payment of a charged-off
+    // loan, and no NSF fee on one; only of a payment; a returned payment is not reversible.
+    let again = return_of(&l.returned_payment_event);
+    t.refused(RETURNS, &again, 409, "already_returned").await;
+    let reversed = return_of(&h.payment_event);
+    t.refused(RETURNS, &reversed, 422, "event_reversed").await;
+    let ordinary = return_of(&l.live_payment_event);
+    let a = t.refused(RETURNS, &ordinary, 422, "loan_charged_off").await;
+    assert_eq!(a.error_fields(), ["payment_event_id"]);
+    let mut with_fee = return_of(&l.recovery_event);
+    with_fee["nsf_fee_minor"] = json!("1500");
+    let a = t.refused(RETURNS, &with_fee, 422, "loan_charged_off").await;
+    assert_eq!(a.error_fields(), ["nsf_fee_minor"]);
+    let fee = return_of(&h.fee_event);
+    t.refused(RETURNS, &fee, 404, "not_found").await;
+    let mut bad = return_of(&l.live_payment_event);
+    bad["return_code"] = json!("X01");
+    let a = t.malformed(RETURNS, &bad).await;
+    assert_eq!(a.error_fields(), ["return_code"]);
+    let page = c
+        .get(&format!(
+            "/v1/loans/{}/journal-entries?event_type=payment_received",
+            h.loan
+        ))
+        .await;
+    t.audit.answer("get", LOAN_ENTRIES, &page, 200);
+    let returned_entry = page.json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|e| e["correlation_id"] == l.returned_payment_event.as_str())
+        .map(|e| id_of(e, "journal_entry_id"))
+        .expect("the returned payment's entry");
+    let returned = reversal_of(&returned_entry);
+    t.refused(REVERSALS, &returned, 422, "event_returned").await;
+    audit.finish();
+}
+
+#[tokio::test]
+async fn refused_waivers_and_charge_offs_answer_what_the_document_says() {
+    scenario!(app, contract, audit, c, h);
+    let c = app.caller(c.tenant, EVERY_SCOPE);
+    let l = lifecycle(&mut audit, &c, &h).await;
+    let loan = h.loan;
+    let mut t = Attempts {
+        audit: &mut audit,
+        c: &c,
+    };
+
+    // Waivers: the charge-off left no fees to waive; only of a fee; a waived fee is not
+    // reversible.
+    let nothing_left = waiver_of(&h.fee_event);
+    let a = t
+        .refused(WAIVERS, &nothing_left, 422, "waiver_exceeds_outstanding")
+        .await;
+    assert_eq!(a.error_fields(), ["amount_minor"]);
+    let payment = waiver_of(&l.live_payment_event);
+    t.refused(WAIVERS, &payment, 404, "not_found").await;
+    let mut bad = waiver_of(&h.fee_event);
+    bad["reason"] = json!("");
+    let a = t.malformed(WAIVERS, &bad).await;
+    assert_eq!(a.error_fields(), ["reason"]);
+    let waived = reversal_of(&h.fee_entry);
+    t.refused(
+        REVERSALS,
+        &waived,
+        422,
+        "reversal_blocked_by_later_activity",
+    )
+    .await;
+
+    // Charge-offs: once; of a loan that exists and owes something; not reversible while a
+    // recovery after it is live.
+    t.refused(
+        CHARGE_OFFS,
+        &charge_off_of(loan),
+        409,
+        "already_charged_off",
+    )
+    .await;
+    let a = t
+        .refused(CHARGE_OFFS, &charge_off_of(uuid()), 422, "loan_not_found")
+        .await;
+    assert_eq!(a.error_fields(), ["loan_id"]);
+    let (repaid, borrower, _) = c.open_loan("100").await;
+    let payment = json!({
+        "loan_id": repaid.to_string(), "borrower_id": borrower.to_string(), "amount_minor": "100",
+        "currency": "USD", "effective_at": "2026-11-02", "source_method": "cash"
+    });
+    post_audited(t.audit, &c, PAYMENTS, &key("pay"), &payment).await;
+    let repaid = charge_off_of(repaid);
+    t.refused(CHARGE_OFFS, &repaid, 422, "nothing_to_charge_off")
+        .await;
+    let mut bad = charge_off_of(loan);
+    bad["reason_code"] = json!("bad_luck");
+    let a = t.malformed(CHARGE_OFFS, &bad).await;
+    assert_eq!(a.error_fields(), ["reason_code"]);
+    let recovered = reversal_of(&l.chargeoff_entry);
+    t.refused(
+        REVERSALS,
+        &recovered,
+        422,
+        "reversal_blocked_by_later_activity",
+    )
+    .await;
+
+    // A charged-off loan takes no disbursement, fee or accrual.
+    let disbursement = disbursement_body(loan, h.borrower, "100");
+    t.refused(DISBURSEMENTS, &disbursement, 422, "loan_charged_off")
+        .await;
+    t.refused(FEES, &fee_body(loan), 422, "loan_charged_off")
+        .await;
+    let accrual = json!({
+        "program_id": uuid().to_string(), "accrual_date": "2026-12-22",
+        "day_count_convention": "ACT_365",
+        "loans": [{
+            "loan_id": loan.to_string(), "outstanding_principal_minor": "0", "interest_minor": "1"
+        }]
+    });
+    let a = t.refused(ACCRUALS, &accrual, 422, "loan_charged_off").await;
+    assert!(
+        a.error_fields().contains(&"loans[0].loan_id".to_owned()),
+        "{}",
+        a.text
+    );
+    audit.finish();
+}
+
+#[tokio::test]
+async fn refused_adjustments_and_missing_scopes_answer_what_the_document_says() {
+    scenario!(app, contract, audit, c, h);
+    let c = app.caller(c.tenant, EVERY_SCOPE);
+    lifecycle(&mut audit, &c, &h).await;
+    let mut t = Attempts {
+        audit: &mut audit,
+        c: &c,
+    };
+
+    let unbalanced = adjustment_of(&[("1000", "DR", "10"), ("2000", "CR", "9")]);
+    let a = t
+        .refused(ADJUSTMENTS, &unbalanced, 422, "entry_unbalanced")
+        .await;
+    assert_eq!(a.error_fields(), ["lines"]);
+    let unknown = adjustment_of(&[("1000", "DR", "10"), ("9999", "CR", "10")]);
+    let a = t
+        .refused(ADJUSTMENTS, &unknown, 422, "account_not_found")
+        .await;
+    assert_eq!(a.error_fields(), ["lines[1].account_code"]);
+    let control = adjustment_of(&[("1100", "DR", "10"), ("2000", "CR", "10")]);
+    let a = t
+        .refused(ADJUSTMENTS, &control, 422, "account_not_adjustable")
+        .await;
+    assert_eq!(a.error_fields(), ["lines[0].account_code"]);
+    let zero = adjustment_of(&[("1000", "DR", "0"), ("2000", "CR", "0")]);
+    let a = t
+        .refused(ADJUSTMENTS, &zero, 422, "amount_must_be_positive")
+        .await;
+    let mut fields = a.error_fields();
+    fields.sort();
+    assert_eq!(fields, ["lines[0].amount_minor", "lines[1].amount_minor"]);
+    let one_line = adjustment_of(&[("1000", "DR", "10")]);
+    let a = t.malformed(ADJUSTMENTS, &one_line).await;
+    assert_eq!(a.error_fields(), ["lines"]);
+    let direction = adjustment_of(&[("1000", "debit", "10"), ("2000", "CR", "10")]);
+    let a = t.malformed(ADJUSTMENTS, &direction).await;
+    assert_eq!(a.error_fields(), ["lines[0].direction"]);
+
+    // 403 without the operation's scope, 401 without a token.
+    let cashier = app.caller(c.tenant, &["hpts:payments:write", "hpts:fees:write"]);
+    let a = cashier
+        .post(CHARGE_OFFS, &key("co"), &charge_off_of(h.loan))
+        .await;
+    audit.problem("post", CHARGE_OFFS, &a, 403, "insufficient_scope");
+    let balanced = adjustment_of(&[("1000", "DR", "1"), ("2000", "CR", "1")]);
+    let a = cashier.post(ADJUSTMENTS, &key("adj"), &balanced).await;
+    audit.problem("post", ADJUSTMENTS, &a, 403, "insufficient_scope");
+    let settlement = settlement_of(&h.disbursement_event);
+    let a = Answer::from(
+        app.post_raw(SETTLEMENTS, None, Some(&key("s")), &settlement)
+            .await,
+    )
+    .await;
+    audit.problem("post", SETTLEMENTS, &a, 401, "unauthenticated");
     audit.finish();
 }
 
