@@ -275,7 +275,11 @@ impl From<LedgerError> for ApiError {
             LedgerError::AmountMustBePositive => (Code::AmountMustBePositive, e.to_string(), vec![]),
             LedgerError::BorrowerMismatch(_) => (Code::BorrowerMismatch, e.to_string(), vec![]),
             LedgerError::CurrencyMismatch(_) => (Code::CurrencyMismatch, e.to_string(), vec![]),
-            LedgerError::LoanNotFound(_) => (Code::LoanNotFound, e.to_string(), vec![]),
+            LedgerError::LoanNotFound(_) => (
+                Code::LoanNotFound,
+                e.to_string(),
+                field("loan_id", "loan_not_found", "no such loan in this tenant"),
+            ),
             LedgerError::NegativeBalance(_) | LedgerError::ReversalBlocked => (
                 Code::ReversalBlockedByLaterActivity,
                 "later activity stands on this entry (a settlement, waiver or recovery) or reversing it would make a loan balance negative; reverse the later entries first".into(),
