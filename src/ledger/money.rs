@@ -136,7 +136,7 @@ fn iso_active(code: iso_currency::Currency) -> Option<u8> {
     let retired = code.flags().iter().any(|flag| match flag {
         iso_currency::Flag::Special => true,
         iso_currency::Flag::Superseded(_) => !kept,
-        _ => false,
+        iso_currency::Flag::Fund => false,
     });
     (!retired).then_some(exponent)
 }
