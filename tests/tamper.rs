@@ -194,13 +194,14 @@ fn client() -> reqwest::blocking::Client {
         .expect("client")
 }
 
-const CHECKS: [&str; 6] = [
+const CHECKS: [&str; 7] = [
     "trial_balance",
     "entries_balanced",
     "loan_subledger_matches_gl",
     "materialised_balances_match_lines",
     "hash_chain_intact",
     "append_only_guard_present",
+    "closed_periods_unchanged",
 ];
 
 /// Asserts the checks named in `failing` are "mismatch"; every other check in `must_hold` is

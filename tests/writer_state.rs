@@ -431,6 +431,7 @@ fn altered(command: &Command) -> Command {
         Command::WaiveFee(w) => w.reason.push_str(" (again)"),
         Command::ChargeOff(co) => co.reason_code = ChargeOffReason::Other,
         Command::Adjust(a) => a.description.push_str(" (again)"),
+        Command::ClosePeriod(c) => c.through_date = c.through_date.previous_day().expect("date"),
     }
     c
 }
@@ -642,7 +643,8 @@ impl Model {
                     | Command::ReturnPayment(_)
                     | Command::WaiveFee(_)
                     | Command::ChargeOff(_)
-                    | Command::Adjust(_) => {}
+                    | Command::Adjust(_)
+                    | Command::ClosePeriod(_) => {}
                 }
                 self.posted.push(entry);
                 self.answered

@@ -41,11 +41,13 @@ pub enum Scope {
     ChargeoffsWrite = 256,
     /// POST /v1/adjustments.
     AdjustmentsWrite = 512,
+    /// POST /v1/period-closes.
+    PeriodsWrite = 1024,
 }
 
 impl Scope {
     /// Every scope.
-    pub const ALL: [Scope; 10] = [
+    pub const ALL: [Scope; 11] = [
         Scope::DisbursementsWrite,
         Scope::PaymentsWrite,
         Scope::FeesWrite,
@@ -56,6 +58,7 @@ impl Scope {
         Scope::ReconciliationRead,
         Scope::ChargeoffsWrite,
         Scope::AdjustmentsWrite,
+        Scope::PeriodsWrite,
     ];
 
     /// The scope string in tokens.
@@ -71,6 +74,7 @@ impl Scope {
             Scope::ReconciliationRead => "hpts:reconciliation:read",
             Scope::ChargeoffsWrite => "hpts:chargeoffs:write",
             Scope::AdjustmentsWrite => "hpts:adjustments:write",
+            Scope::PeriodsWrite => "hpts:periods:write",
         }
     }
 

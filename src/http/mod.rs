@@ -136,7 +136,8 @@ fn write_endpoint(
 pub fn routes(cfg: &mut ServiceConfig) {
     use handlers::{
         accounts, accruals, adjustments, charge_offs, disbursements, fee_waivers, fees, health,
-        journal_entries, loans, payment_returns, payments, reconciliation, reversals, settlements,
+        journal_entries, loans, payment_returns, payments, period_closes, reconciliation,
+        reversals, settlements, trial_balance,
     };
     cfg
         // Health: no authentication.
@@ -190,6 +191,26 @@ pub fn routes(cfg: &mut ServiceConfig) {
             adjustments::ROUTE,
             adjustments::parse,
         ))
+        // Month-end (SPEC §6d): POST closes a period, GET lists the closes.
+        .service(
+            web::resource("/v1/period-closes")
+                .route(web::post().to(
+                    |req: HttpRequest, payload: web::Payload, state: web::Data<AppState>| {
+                        write::handle_write(
+                            req,
+                            payload,
+                            state,
+                            period_closes::ROUTE,
+                            period_closes::parse,
+                        )
+                    },
+                ))
+                .route(web::get().to(period_closes::list))
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(method_not_allowed("GET, HEAD, POST"))
+                })),
+        )
+        .service(endpoint("/v1/trial-balance", "GET", trial_balance::show))
         // Reads: tenant-scoped; another tenant's resource is a 404.
         .service(endpoint(
             "/v1/loans/{loan_id}/balance",

@@ -79,6 +79,7 @@ error_codes! {
     AlreadySettled => CONFLICT, "already_settled", "Disbursement is already settled";
     AlreadyReturned => CONFLICT, "already_returned", "Payment is already returned";
     AlreadyChargedOff => CONFLICT, "already_charged_off", "Loan is already charged off";
+    PeriodAlreadyClosed => CONFLICT, "period_already_closed", "The period is already closed";
     RequestTimeout => REQUEST_TIMEOUT, "request_timeout", "The request body was not received in time";
     PayloadTooLarge => PAYLOAD_TOO_LARGE, "payload_too_large", "Request body is too large";
     UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Content-Type must be application/json";
@@ -105,6 +106,8 @@ error_codes! {
     EntryUnbalanced => UNPROCESSABLE_ENTITY, "entry_unbalanced", "Entry does not balance";
     AccountNotFound => UNPROCESSABLE_ENTITY, "account_not_found", "Account is not in the chart";
     AccountNotAdjustable => UNPROCESSABLE_ENTITY, "account_not_adjustable", "Account cannot be adjusted manually";
+    PeriodClosed => UNPROCESSABLE_ENTITY, "period_closed", "The period is closed";
+    CloseDateNotPast => UNPROCESSABLE_ENTITY, "close_date_not_past", "Only a past day can be closed";
     RateLimited => TOO_MANY_REQUESTS, "rate_limited", "Too many requests";
     NotReady => SERVICE_UNAVAILABLE, "not_ready", "Service not ready";
     Overloaded => SERVICE_UNAVAILABLE, "overloaded", "Service overloaded";
@@ -388,6 +391,38 @@ fn lifecycle_refusal(e: LedgerError) -> ApiError {
             let detail = "the loan is charged off".to_owned();
             let errors = field(name, "loan_charged_off", &detail);
             (Code::LoanChargedOff, detail, errors)
+        }
+        other => return month_end_refusal(other),
+    };
+    ApiError::new(code, detail).with_errors(errors)
+}
+
+/// The refusals of month-end (SPEC §6d): the period lock and the close itself.
+fn month_end_refusal(e: LedgerError) -> ApiError {
+    let field = |field: &str, code: &'static str, message: &str| {
+        vec![FieldError::new(field, code, message)]
+    };
+    let (code, detail, errors) = match e {
+        LedgerError::PeriodClosed { field: name, lock } => {
+            let detail = format!(
+                "the books are closed through {}; date the write after it",
+                crate::ledger::iso_date(lock)
+            );
+            let errors = field(name, "period_closed", &detail);
+            (Code::PeriodClosed, detail, errors)
+        }
+        LedgerError::CloseDateNotPast => {
+            let detail = "through_date must be before today (UTC)".to_owned();
+            let errors = field("through_date", "close_date_not_past", &detail);
+            (Code::CloseDateNotPast, detail, errors)
+        }
+        LedgerError::PeriodAlreadyClosed { lock } => {
+            let detail = format!(
+                "the books are already closed through {}; close a later day",
+                crate::ledger::iso_date(lock)
+            );
+            let errors = field("through_date", "period_already_closed", &detail);
+            (Code::PeriodAlreadyClosed, detail, errors)
         }
         other => (Code::Internal, other.to_string(), vec![]),
     };

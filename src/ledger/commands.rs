@@ -328,6 +328,13 @@ pub struct Adjustment {
     pub lines: Vec<AdjustmentLine>,
 }
 
+/// POST /v1/period-closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodClose {
+    /// The last day closed.
+    pub through_date: Date,
+}
+
 /// Any write the ledger accepts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -351,22 +358,31 @@ pub enum Command {
     ChargeOff(ChargeOff),
     /// Post a manual adjustment.
     Adjust(Adjustment),
+    /// Close the books through a date (posts no entry).
+    ClosePeriod(PeriodClose),
 }
 
 impl Command {
-    /// The event type the command posts.
-    pub const fn event_type(&self) -> EventType {
+    /// The dates the write is dated on, each with the request field it comes from: what the
+    /// period lock checks. (A reversal without `effective_at` takes its date from the original,
+    /// which the reversal rule dates past the lock itself.)
+    pub fn dated_fields(&self) -> Vec<(&'static str, Date)> {
         match self {
-            Command::Disburse(_) => EventType::Disbursement,
-            Command::Pay(_) => EventType::PaymentReceived,
-            Command::AssessFee(_) => EventType::FeeAssessed,
-            Command::Accrue(_) => EventType::Accrual,
-            Command::Reverse(_) => EventType::Reversal,
-            Command::Settle(_) => EventType::DisbursementSettled,
-            Command::ReturnPayment(_) => EventType::PaymentReturned,
-            Command::WaiveFee(_) => EventType::FeeWaived,
-            Command::ChargeOff(_) => EventType::Chargeoff,
-            Command::Adjust(_) => EventType::ManualAdjustment,
+            Command::Disburse(d) => vec![("effective_at", d.effective_at)],
+            Command::Pay(p) => vec![("effective_at", p.effective_at)],
+            Command::AssessFee(f) => vec![("effective_at", f.effective_at)],
+            Command::Accrue(a) => vec![("accrual_date", a.accrual_date)],
+            Command::Reverse(r) => r
+                .effective_at
+                .map(|d| ("effective_at", d))
+                .into_iter()
+                .collect(),
+            Command::Settle(s) => vec![("effective_at", s.effective_at)],
+            Command::ReturnPayment(r) => vec![("effective_at", r.effective_at)],
+            Command::WaiveFee(w) => vec![("effective_at", w.effective_at)],
+            Command::ChargeOff(c) => vec![("effective_at", c.effective_at)],
+            Command::Adjust(a) => vec![("effective_at", a.effective_at)],
+            Command::ClosePeriod(_) => Vec::new(),
         }
     }
 
@@ -385,6 +401,7 @@ impl Command {
             Command::ReturnPayment(_) => "payment_event_id",
             Command::ChargeOff(_) => "loan_id",
             Command::Adjust(_) => "lines",
+            Command::ClosePeriod(_) => "through_date",
         }
     }
 
@@ -404,7 +421,8 @@ impl Command {
             | Command::AssessFee(_)
             | Command::Reverse(_)
             | Command::Settle(_)
-            | Command::WaiveFee(_) => 2,
+            | Command::WaiveFee(_)
+            | Command::ClosePeriod(_) => 2,
         }
     }
 }

@@ -118,6 +118,23 @@ pub enum LedgerError {
         /// Request field.
         field: &'static str,
     },
+    /// The write is dated on or before the tenant's lock date; `field` names the date.
+    #[error("the period through {lock} is closed")]
+    PeriodClosed {
+        /// Request field (`effective_at`, `accrual_date`).
+        field: &'static str,
+        /// The lock date.
+        lock: time::Date,
+    },
+    /// A close of today or a later day.
+    #[error("only a day before today can be closed")]
+    CloseDateNotPast,
+    /// A close on or before the current lock date.
+    #[error("the books are already closed through {lock}")]
+    PeriodAlreadyClosed {
+        /// The lock date.
+        lock: time::Date,
+    },
     /// Fields of a multi-line request refused (adjustments).
     #[error("lines refused")]
     LinesRejected(Vec<FieldProblem>),

@@ -21,6 +21,7 @@ pub mod posting;
 pub mod receipts;
 pub mod rules;
 pub mod state;
+pub mod trial_balance;
 
 pub use error::{ItemProblem, LedgerError};
 

@@ -160,6 +160,19 @@ pub struct AdjustmentReceipt {
     pub posted_at: String,
 }
 
+/// Answer of POST /v1/period-closes.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeriodCloseReceipt {
+    /// The close.
+    pub period_close_id: uuid::Uuid,
+    /// The last day closed (`YYYY-MM-DD`).
+    pub through_date: String,
+    /// Commit timestamp.
+    pub closed_at: String,
+    /// The trial balance of every currency as of `through_date`.
+    pub trial_balance: Vec<crate::ledger::trial_balance::ClosingBalances>,
+}
+
 /// Any receipt.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]

@@ -14,8 +14,8 @@ use crate::ledger::accounts::{Account, Direction};
 use crate::ledger::accrual::daily_interest;
 use crate::ledger::allocation::{ALLOCATION_POLICY_VERSION, Allocation, allocate};
 use crate::ledger::commands::{
-    AccrualBatch, Adjustment, AdjustmentLine, ChargeOff, Disbursement, EventType, Fee, FeeWaiver,
-    Payment, PaymentReturn, Reversal, Settlement,
+    AccrualBatch, Adjustment, AdjustmentLine, ChargeOff, Command, Disbursement, EventType, Fee,
+    FeeWaiver, Payment, PaymentReturn, PeriodClose, Reversal, Settlement,
 };
 use crate::ledger::error::{FieldProblem, ItemProblem};
 use crate::ledger::ids::{EntryId, EventId, LoanId};
@@ -815,12 +815,40 @@ fn balances_per_currency(lines: &[AdjustmentLine]) -> bool {
     net.values().all(|n| *n == 0)
 }
 
+/// The period lock (SPEC §6d): no write dated on or before the tenant's lock date.
+pub fn check_open(lock: Option<Date>, command: &Command) -> Result<(), LedgerError> {
+    let Some(lock) = lock else {
+        return Ok(());
+    };
+    match command
+        .dated_fields()
+        .into_iter()
+        .find(|(_, date)| *date <= lock)
+    {
+        Some((field, _)) => Err(LedgerError::PeriodClosed { field, lock }),
+        None => Ok(()),
+    }
+}
+
+/// POST /v1/period-closes: a day before `today`, after the current lock date.
+pub fn close_period(lock: Option<Date>, today: Date, c: &PeriodClose) -> Result<(), LedgerError> {
+    if c.through_date >= today {
+        return Err(LedgerError::CloseDateNotPast);
+    }
+    match lock {
+        Some(lock) if c.through_date <= lock => Err(LedgerError::PeriodAlreadyClosed { lock }),
+        _ => Ok(()),
+    }
+}
+
 /// POST /v1/reversals: the exact mirror of the original's lines, dated on or after it, once
 /// nothing stands on it any more (its settlement, return, waivers or recoveries are reversed
-/// first).
+/// first). Without `effective_at` it takes the original's date, or — when that lies in a
+/// closed period — the first open day (the lock date + 1).
 pub fn reverse(
     original: Option<&PostedEvent>,
     standing: Standing,
+    lock: Option<Date>,
     r: &Reversal,
 ) -> Result<Decision, LedgerError> {
     let original = original.ok_or(LedgerError::EntryNotFound)?;
@@ -836,7 +864,16 @@ pub fn reverse(
     if standing.settled || standing.waived.is_positive() || standing.recovered {
         return Err(LedgerError::ReversalBlocked);
     }
-    let effective_at = r.effective_at.unwrap_or(original.effective_at);
+    let effective_at = match (r.effective_at, lock) {
+        (Some(date), _) => date,
+        (None, Some(lock)) if original.effective_at <= lock => {
+            lock.next_day().ok_or(LedgerError::PeriodClosed {
+                field: "effective_at",
+                lock,
+            })?
+        }
+        (None, _) => original.effective_at,
+    };
     if effective_at < original.effective_at {
         return Err(LedgerError::EffectiveBeforeOriginal);
     }

@@ -73,6 +73,13 @@ impl GlTotals {
         Ok(totals)
     }
 
+    /// Every currency the tenant has posted in, in code order.
+    pub fn currencies(&self) -> Vec<Currency> {
+        let mut c: Vec<Currency> = self.debits.keys().copied().collect();
+        c.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        c
+    }
+
     /// The totals of one account.
     pub fn get(&self, key: &GlKey) -> (Money, Money) {
         self.accounts.get(key).copied().unwrap_or_default()

@@ -19,26 +19,28 @@ use time::Date;
 use crate::clock::{Sources, format_date, format_timestamp};
 use crate::ledger::LedgerError;
 use crate::ledger::accounts::{Account, Direction, Layer};
-use crate::ledger::commands::{Command, EventType};
+use crate::ledger::commands::{Command, EventType, PeriodClose};
 use crate::ledger::ids::{BorrowerId, EntryId, EventId, LoanId, TenantId};
 use crate::ledger::journal::{JournalEntry, JournalLine};
 use crate::ledger::loan::{FIELDS, LoanBalances};
 use crate::ledger::money::{Currency, Money};
 use crate::ledger::receipts::{
     AccrualReceipt, AdjustmentReceipt, ChargeOffReceipt, ChargedOff, DisbursementReceipt,
-    FeeReceipt, PaymentReceipt, Receipt, ReturnReceipt, ReversalReceipt, SettlementReceipt,
-    WaiverReceipt,
+    FeeReceipt, PaymentReceipt, PeriodCloseReceipt, Receipt, ReturnReceipt, ReversalReceipt,
+    SettlementReceipt, WaiverReceipt,
 };
 use crate::ledger::rules::{self, AccrualFacts, Decision, Outcome, PostedEvent, Standing};
 use crate::ledger::state::{GlTotals, LoanState};
+use crate::ledger::trial_balance::{ClosingBalances, TrialBalance};
 use crate::store::StoreError;
 use crate::store::cache::{TenantState, WriterCache};
 use crate::store::chain::{self, ChainedEntry, ChainedLine};
 use crate::store::outbox;
 use crate::store::rows::{
     AccrualLineRow, BalanceRow, BatchRows, EntryRow, EventRow, IdempotencyRow, LineRow,
-    LoanEntryRow, LoanRow, OutboxRow, TenantRow,
+    LoanEntryRow, LoanRow, OutboxRow, PeriodCloseRow, TenantRow,
 };
+use crate::store::trial_balance;
 use crate::store::writer::{WriteOutcome, WriteRequest};
 
 /// SHA-256 of route and canonical body: what "the same request" means for idempotency.
@@ -140,13 +142,21 @@ impl<'a> Batch<'a> {
         if let Some(replay) = self.earlier_answer(req, &fingerprint, now.unix_timestamp())? {
             return replay;
         }
+        if let Command::ClosePeriod(c) = &req.command {
+            return self.close_period(req, c, fingerprint, now);
+        }
         let (mut tenant_state, new_tenant) = self.tenant_state(req.tenant)?;
+        rules::check_open(tenant_state.lock_date, &req.command)?;
         // An overflow the rules met (an entry whose debits would leave `i64`) names the
         // request field whose amount caused it.
-        let (decision, mut loans) = self.decide(req).map_err(|e| match e {
-            StoreError::Ledger(l) => StoreError::Ledger(l.at_field(req.command.amount_field())),
-            other => other,
-        })?;
+        let (decision, mut loans) =
+            self.decide(req, tenant_state.lock_date)
+                .map_err(|e| match e {
+                    StoreError::Ledger(l) => {
+                        StoreError::Ledger(l.at_field(req.command.amount_field()))
+                    }
+                    other => other,
+                })?;
         let gl_keys = rules::apply(
             &decision,
             &mut loans,
@@ -170,17 +180,7 @@ impl<'a> Batch<'a> {
                 now_ms,
             },
         );
-        self.rows.idempotency.push(IdempotencyRow {
-            tenant_id: req.tenant.to_string(),
-            key: req.idempotency_key.clone(),
-            route: req.route,
-            fingerprint: fingerprint.clone(),
-            body: body.clone(),
-            created_at: posted_at.clone(),
-            expires_at: now
-                .unix_timestamp()
-                .saturating_add(i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX)),
-        });
+        self.push_idempotency(req, &fingerprint, &body, now, &posted_at);
         let posted = PostedEvent {
             event_id,
             event_type: decision.event_type,
@@ -208,6 +208,107 @@ impl<'a> Batch<'a> {
             (fingerprint, body.clone()),
         );
         Ok(WriteOutcome::Created(body))
+    }
+
+    /// A period close: refused unless its day is past and after the lock date; otherwise the
+    /// trial balance of every currency the tenant uses as of that day — committed lines plus
+    /// this batch's — is stored with the close, and the lock date moves (for the rest of this
+    /// batch too). It posts no entry and sends no webhook.
+    fn close_period(
+        &mut self,
+        req: &WriteRequest,
+        c: &PeriodClose,
+        fingerprint: String,
+        now: time::OffsetDateTime,
+    ) -> Result<WriteOutcome, StoreError> {
+        let (mut tenant_state, new_tenant) = self.tenant_state(req.tenant)?;
+        rules::close_period(tenant_state.lock_date, now.date(), c)?;
+        let tenant_s = req.tenant.to_string();
+        let through = format_date(c.through_date);
+        let mut totals = trial_balance::totals_as_of(self.conn, &tenant_s, &through)?;
+        for line in self
+            .rows
+            .lines
+            .iter()
+            .filter(|l| l.tenant_id == tenant_s && l.effective_at <= through)
+        {
+            let (Some(account), Some(currency)) = (
+                Account::from_code(line.account_code),
+                Currency::parse(&line.currency),
+            ) else {
+                continue;
+            };
+            let amount = i128::from(line.amount_minor);
+            let (dr, cr) = if line.direction == "DR" {
+                (amount, 0)
+            } else {
+                (0, amount)
+            };
+            totals.entry(currency).or_default().push((account, dr, cr));
+        }
+        let trial_balance: Vec<ClosingBalances> = tenant_state
+            .gl
+            .currencies()
+            .into_iter()
+            .map(|cur| {
+                TrialBalance::from_totals(cur, totals.remove(&cur).unwrap_or_default()).closing()
+            })
+            .collect();
+        let closed_at = format_timestamp(now);
+        let receipt = PeriodCloseReceipt {
+            period_close_id: self.sources.ids.new_id(),
+            through_date: through.clone(),
+            closed_at: closed_at.clone(),
+            trial_balance,
+        };
+        let body = serde_json::to_vec(&receipt).map_err(|e| StoreError::Database(e.to_string()))?;
+        let stored = serde_json::to_string(&receipt.trial_balance)
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        self.rows.period_closes.push(PeriodCloseRow {
+            period_close_id: receipt.period_close_id.to_string(),
+            tenant_id: tenant_s.clone(),
+            through_date: through,
+            closed_at: closed_at.clone(),
+            actor: req.actor.clone(),
+            metadata: req.metadata.clone(),
+            trial_balance: stored,
+        });
+        self.push_idempotency(req, &fingerprint, &body, now, &closed_at);
+        if new_tenant {
+            self.rows.tenants.push(TenantRow {
+                tenant_id: tenant_s,
+                created_at: closed_at,
+            });
+        }
+        tenant_state.lock_date = Some(c.through_date);
+        self.tenants.insert(req.tenant, tenant_state);
+        self.answers.insert(
+            (req.tenant, req.idempotency_key.clone()),
+            (fingerprint, body.clone()),
+        );
+        Ok(WriteOutcome::Created(body))
+    }
+
+    /// The idempotency row of an accepted job.
+    fn push_idempotency(
+        &mut self,
+        req: &WriteRequest,
+        fingerprint: &str,
+        body: &[u8],
+        now: time::OffsetDateTime,
+        created_at: &str,
+    ) {
+        self.rows.idempotency.push(IdempotencyRow {
+            tenant_id: req.tenant.to_string(),
+            key: req.idempotency_key.clone(),
+            route: req.route,
+            fingerprint: fingerprint.to_owned(),
+            body: body.to_vec(),
+            created_at: created_at.to_owned(),
+            expires_at: now
+                .unix_timestamp()
+                .saturating_add(i64::try_from(self.retention.as_secs()).unwrap_or(i64::MAX)),
+        });
     }
 
     /// A replay or mismatch of an answer given before (in this batch or committed), or `None`
@@ -269,6 +370,7 @@ impl<'a> Batch<'a> {
                 TenantState {
                     chain_head: chain::GENESIS.to_owned(),
                     gl: GlTotals::default(),
+                    lock_date: None,
                 },
                 true,
             )),
@@ -295,6 +397,7 @@ impl<'a> Batch<'a> {
     fn decide(
         &mut self,
         req: &WriteRequest,
+        lock: Option<Date>,
     ) -> Result<(Decision, HashMap<LoanId, LoanState>), StoreError> {
         let t = req.tenant;
         let mut loans = HashMap::new();
@@ -339,7 +442,7 @@ impl<'a> Batch<'a> {
                     Some(o) => self.standing(t, o)?,
                     None => Standing::default(),
                 };
-                rules::reverse(original.as_ref(), standing, r)?
+                rules::reverse(original.as_ref(), standing, lock, r)?
             }
             Command::Settle(st) => {
                 let (event, standing) = self.subject(t, st.disbursement_event_id)?;
@@ -360,6 +463,11 @@ impl<'a> Batch<'a> {
                 rules::charge_off(loan.as_ref(), c)?
             }
             Command::Adjust(a) => rules::adjust(a)?,
+            Command::ClosePeriod(_) => {
+                return Err(StoreError::Database(
+                    "a period close posts no journal entry".into(),
+                ));
+            }
         };
         for id in decision.loans() {
             if decision.opens.is_some_and(|(opened, _)| opened == id) {
@@ -725,7 +833,8 @@ impl<'a> Batch<'a> {
             | Command::ReturnPayment(_)
             | Command::WaiveFee(_)
             | Command::ChargeOff(_)
-            | Command::Adjust(_) => {}
+            | Command::Adjust(_)
+            | Command::ClosePeriod(_) => {}
         }
         if let Some(subject) = a.subject {
             self.dependents
@@ -936,7 +1045,17 @@ fn load_tenant(conn: &Connection, tenant: TenantId) -> Result<Option<TenantState
     }
     let gl = GlTotals::from_rows(totals)
         .map_err(|_| corrupt("account_balances: a currency's totals exceed i64"))?;
-    Ok(Some(TenantState { chain_head, gl }))
+    let lock: Option<String> = conn
+        .prepare_cached("SELECT max(through_date) FROM period_closes WHERE tenant_id = ?1")?
+        .query_row(params![t], |r| r.get(0))?;
+    let lock_date = lock
+        .map(|d| crate::clock::parse_date(&d).ok_or_else(|| corrupt("period_closes.through_date")))
+        .transpose()?;
+    Ok(Some(TenantState {
+        chain_head,
+        gl,
+        lock_date,
+    }))
 }
 
 /// A loan's committed state.

@@ -16,6 +16,8 @@ pub(crate) struct TenantState {
     pub chain_head: String,
     /// GL totals per account, currency and layer.
     pub gl: GlTotals,
+    /// The last day of the latest period close (no write may be dated on or before it).
+    pub lock_date: Option<time::Date>,
 }
 
 /// Committed state the writer decides with.

@@ -21,6 +21,7 @@ pub mod readers;
 pub mod reconcile;
 pub(crate) mod rows;
 pub(crate) mod schedule;
+pub(crate) mod trial_balance;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -364,6 +365,25 @@ impl Store {
         as_of: Option<Date>,
     ) -> Result<Option<LoanView>, StoreError> {
         self.read(move |c| readers::loan_balance(c, tenant, loan_id, as_of))
+            .await
+    }
+
+    /// The tenant's lock date and period closes, newest first.
+    pub async fn period_closes(
+        &self,
+        tenant: TenantId,
+    ) -> Result<(Option<String>, Vec<readers::PeriodCloseView>), StoreError> {
+        self.read(move |c| readers::period_closes(c, tenant)).await
+    }
+
+    /// The trial balance of one currency as of a date, on one read snapshot.
+    pub async fn trial_balance(
+        &self,
+        tenant: TenantId,
+        currency: crate::ledger::money::Currency,
+        as_of: Date,
+    ) -> Result<crate::ledger::trial_balance::TrialBalance, StoreError> {
+        self.read(move |c| readers::trial_balance(c, tenant, currency, as_of))
             .await
     }
 

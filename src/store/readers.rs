@@ -13,7 +13,8 @@ use crate::ledger::accounts::{Account, Direction};
 use crate::ledger::commands::EventType;
 use crate::ledger::ids::{EntryId, LoanId, TenantId};
 use crate::ledger::loan::{FIELDS, effects, status_of};
-use crate::ledger::money::Money;
+use crate::ledger::money::{Currency, Money};
+use crate::ledger::trial_balance::TrialBalance;
 use crate::store::StoreError;
 
 /// A loan's balances (SPEC §7).
@@ -398,4 +399,53 @@ pub fn loan_entries(
         items,
         next_after_seq: if has_more { last_seq } else { None },
     }))
+}
+
+/// One period close as listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodCloseView {
+    /// Id.
+    pub period_close_id: String,
+    /// Last day closed.
+    pub through_date: String,
+    /// Commit timestamp.
+    pub closed_at: String,
+}
+
+/// The tenant's period closes, newest first, and its lock date (the latest `through_date`).
+pub fn period_closes(
+    conn: &Connection,
+    tenant: TenantId,
+) -> Result<(Option<String>, Vec<PeriodCloseView>), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT period_close_id, through_date, closed_at FROM period_closes \
+         WHERE tenant_id = ?1 ORDER BY through_date DESC",
+    )?;
+    let items: Vec<PeriodCloseView> = stmt
+        .query_map(params![tenant.to_string()], |r| {
+            Ok(PeriodCloseView {
+                period_close_id: r.get(0)?,
+                through_date: r.get(1)?,
+                closed_at: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok((items.first().map(|c| c.through_date.clone()), items))
+}
+
+/// The trial balance of one currency as of `date` (SPEC §6d).
+pub fn trial_balance(
+    conn: &Connection,
+    tenant: TenantId,
+    currency: Currency,
+    date: Date,
+) -> Result<TrialBalance, StoreError> {
+    let mut tb = crate::store::trial_balance::as_of(
+        conn,
+        &tenant.to_string(),
+        &format_date(date),
+        [currency],
+    )?;
+    tb.pop()
+        .ok_or_else(|| StoreError::Database("no trial balance computed".into()))
 }

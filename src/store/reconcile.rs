@@ -32,6 +32,8 @@ use rusqlite::{Connection, Row, Rows, params};
 use crate::ledger::accounts::{Account, Direction};
 use crate::ledger::commands::EventType;
 use crate::ledger::loan::{FIELDS, Field, effects};
+use crate::ledger::money::Currency;
+use crate::ledger::trial_balance::TrialBalance;
 use crate::store::chain::{self, ChainedEntry, ChainedLine};
 use crate::store::{ReadStop, StoreError};
 
@@ -190,6 +192,7 @@ fn reconcile_in_snapshot(
     let stored_gl = attempt(stop, "account balances", || stored_gl(conn, tenant))?;
     let entries = attempt(stop, "journal entries", || walk_entries(conn, tenant, stop))?;
     let guards = attempt(stop, "schema", || missing_guards(conn))?;
+    let closes = attempt(stop, "period closes", || closes_recomputed(conn, tenant))?;
 
     let mut mismatched = BTreeSet::new();
     let checks = vec![
@@ -199,6 +202,7 @@ fn reconcile_in_snapshot(
         materialised_check(&lines, &loans, &stored_gl, &mut mismatched),
         chain_check(&entries),
         guard_check(&guards),
+        closes_check(&closes),
     ];
     Ok(Reconciliation {
         checks,
@@ -879,12 +883,91 @@ fn missing_guards(conn: &Connection) -> Result<Vec<&'static str>, StoreError> {
     let mut stmt =
         conn.prepare("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?1")?;
     let mut missing = Vec::new();
-    for trigger in APPEND_ONLY_TRIGGERS {
+    // Period closes are guarded too, once the schema has them (`hpts verify` also reads files
+    // written before month-end existed).
+    let closes: &[&'static str] = if has_period_closes(conn)? {
+        &PERIOD_CLOSE_TRIGGERS
+    } else {
+        &[]
+    };
+    for trigger in APPEND_ONLY_TRIGGERS.iter().chain(closes) {
         if !stmt.exists(params![trigger])? {
-            missing.push(trigger);
+            missing.push(*trigger);
         }
     }
     Ok(missing)
+}
+
+/// The append-only guards of `period_closes` (migration V6).
+const PERIOD_CLOSE_TRIGGERS: [&str; 2] = ["period_closes_no_update", "period_closes_no_delete"];
+
+fn has_period_closes(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'period_closes'")?
+        .exists([])?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pass 6: the period closes.
+
+/// Every period close whose stored trial balance differs from the one recomputed as of its
+/// `through_date`, and how many closes were compared.
+fn closes_recomputed(conn: &Connection, tenant: &str) -> Result<(usize, Problems), StoreError> {
+    let mut problems = Problems::default();
+    if !has_period_closes(conn)? {
+        return Ok((0, problems));
+    }
+    let mut stmt = conn.prepare(
+        "SELECT period_close_id, through_date, trial_balance FROM period_closes \
+         WHERE tenant_id = ?1 ORDER BY through_date",
+    )?;
+    let closes: Vec<(String, String, String)> = stmt
+        .query_map(params![tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, through, stored) in &closes {
+        let Ok(stored) = serde_json::from_str::<serde_json::Value>(stored) else {
+            problems.push(|| format!("close {id} ({through}): stored trial balance is not JSON"));
+            continue;
+        };
+        let mut totals = crate::store::trial_balance::totals_as_of(conn, tenant, through)?;
+        let mut recomputed = Vec::new();
+        for item in stored.as_array().map_or(&[][..], Vec::as_slice) {
+            let Some(currency) = item["currency"].as_str().and_then(Currency::parse) else {
+                problems.push(|| format!("close {id} ({through}): a currency is malformed"));
+                continue;
+            };
+            let tb =
+                TrialBalance::from_totals(currency, totals.remove(&currency).unwrap_or_default());
+            recomputed.push(serde_json::to_value(tb.closing()).unwrap_or_default());
+        }
+        for currency in totals.keys() {
+            problems.push(|| {
+                format!(
+                    "close {id} ({through}): {currency} is missing from the stored trial balance"
+                )
+            });
+        }
+        if serde_json::Value::Array(recomputed) != stored {
+            problems.push(|| {
+                format!("close {id} ({through}): the trial balance recomputed as of {through} differs from the one stored")
+            });
+        }
+    }
+    Ok((closes.len(), problems))
+}
+
+fn closes_check(closes: &Pass<(usize, Problems)>) -> Check {
+    const NAME: &str = "closed_periods_unchanged";
+    match closes {
+        Err(why) => uncomputable(NAME, &[why]),
+        Ok((count, found)) => {
+            let mut problems = Problems::default();
+            problems.extend(found);
+            problems.into_check(NAME, || {
+                format!("{count} period closes recompute to their stored trial balances")
+            })
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1246,7 +1329,7 @@ mod tests {
 
     /// Asserts the named checks fail and every other check holds.
     fn assert_failing(report: &Reconciliation, failing: &[&str]) {
-        assert_eq!(report.checks.len(), 6, "{report:?}");
+        assert_eq!(report.checks.len(), 7, "{report:?}");
         for c in &report.checks {
             assert_eq!(
                 c.ok,

@@ -88,6 +88,38 @@ impl Row for TenantRow {
     }
 }
 
+/// A period close with the trial balances it froze.
+pub(crate) struct PeriodCloseRow {
+    pub period_close_id: String,
+    pub tenant_id: String,
+    pub through_date: String,
+    pub closed_at: String,
+    pub actor: Option<String>,
+    pub metadata: Option<String>,
+    pub trial_balance: String,
+}
+
+impl Row for PeriodCloseRow {
+    const HEAD: &'static str = "INSERT INTO period_closes (period_close_id, tenant_id, through_date, closed_at, \
+         actor, metadata, trial_balance) VALUES";
+    const COLUMNS: usize = 7;
+    fn bind(&self, stmt: &mut Statement<'_>, first: usize) -> rusqlite::Result<()> {
+        bind_all(
+            stmt,
+            first,
+            &[
+                &self.period_close_id,
+                &self.tenant_id,
+                &self.through_date,
+                &self.closed_at,
+                &self.actor,
+                &self.metadata,
+                &self.trial_balance,
+            ],
+        )
+    }
+}
+
 /// A business event.
 pub(crate) struct EventRow {
     pub event_id: String,
@@ -440,6 +472,7 @@ pub(crate) struct BatchRows {
     pub accrual_lines: Vec<AccrualLineRow>,
     pub loan_entries: Vec<LoanEntryRow>,
     pub idempotency: Vec<IdempotencyRow>,
+    pub period_closes: Vec<PeriodCloseRow>,
 }
 
 impl BatchRows {
@@ -473,6 +506,7 @@ impl BatchRows {
         insert(conn, &self.loan_entries)?;
         insert(conn, loans)?;
         insert(conn, balances)?;
+        insert(conn, &self.period_closes)?;
         insert(conn, &self.idempotency)?;
         Ok(())
     }

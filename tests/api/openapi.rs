@@ -151,6 +151,9 @@ const PROBLEM_CODES: &[&str] = &[
     "not_ready",
     "overloaded",
     "internal",
+    "period_closed",
+    "close_date_not_past",
+    "period_already_closed",
 ];
 
 // ---------------------------------------------------------------------------------------------

@@ -183,16 +183,17 @@ fn check_statuses(report: &Value) -> HashMap<String, String> {
         .collect()
 }
 
-const CHECK_NAMES: [&str; 6] = [
+const CHECK_NAMES: [&str; 7] = [
     "trial_balance",
     "entries_balanced",
     "loan_subledger_matches_gl",
     "materialised_balances_match_lines",
     "hash_chain_intact",
     "append_only_guard_present",
+    "closed_periods_unchanged",
 ];
 
-/// Asserts a clean report: integrity ok, every one of the six checks ok, roll-up ok.
+/// Asserts a clean report: integrity ok, every one of the seven checks ok, roll-up ok.
 fn assert_all_ok(report: &Value) {
     assert_eq!(report["ledger_integrity"]["status"], "ok", "{report}");
     assert_eq!(
@@ -1006,7 +1007,7 @@ async fn the_journal_of_an_unknown_or_foreign_loan_is_not_found() {
 // Reconciliation.
 
 #[tokio::test]
-async fn reconciliation_is_ok_on_a_clean_ledger_with_all_six_checks_ok() {
+async fn reconciliation_is_ok_on_a_clean_ledger_with_every_check_ok() {
     let app = spawn_app().await;
     let c = app.tenant();
 

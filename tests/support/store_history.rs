@@ -80,6 +80,7 @@ pub fn route(command: &Command) -> &'static str {
         Command::WaiveFee(_) => "POST /v1/fee-waivers",
         Command::ChargeOff(_) => "POST /v1/charge-offs",
         Command::Adjust(_) => "POST /v1/adjustments",
+        Command::ClosePeriod(_) => "POST /v1/period-closes",
     }
 }
 

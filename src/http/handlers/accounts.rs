@@ -10,7 +10,6 @@ use crate::clock::format_date;
 use crate::http::AppState;
 use crate::http::handlers::Query;
 use crate::http::problem::{ApiError, FieldError};
-use crate::http::validate;
 use crate::ledger::accounts::{Account, Direction, Layer};
 use crate::ledger::money::Money;
 
@@ -30,15 +29,7 @@ pub async fn balance(
             "must match ^[0-9]{4}$",
         ));
     }
-    let currency = match query.get("currency") {
-        None => {
-            query.fail(FieldError::new("currency", "required", "is required"));
-            None
-        }
-        Some(raw) => validate::currency(raw, "currency".to_owned())
-            .map_err(|e| query.fail(e))
-            .ok(),
-    };
+    let currency = query.currency();
     let layer = query
         .get("layer")
         .map_or(Some(Layer::Settled), Layer::parse);

@@ -13,9 +13,11 @@ pub mod journal_entries;
 pub mod loans;
 pub mod payment_returns;
 pub mod payments;
+pub mod period_closes;
 pub mod reconciliation;
 pub mod reversals;
 pub mod settlements;
+pub mod trial_balance;
 
 use std::collections::HashMap;
 
@@ -99,6 +101,20 @@ impl Query {
             ));
         }
         parsed
+    }
+
+    /// The required `currency` parameter: an active ISO 4217 code.
+    pub fn currency(&mut self) -> Option<crate::ledger::money::Currency> {
+        match self.values.get("currency") {
+            None => {
+                self.errors
+                    .push(FieldError::new("currency", "required", "is required"));
+                None
+            }
+            Some(raw) => crate::http::validate::currency(raw, "currency".to_owned())
+                .map_err(|e| self.errors.push(e))
+                .ok(),
+        }
     }
 
     /// Records a failing parameter.
