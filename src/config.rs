@@ -42,6 +42,9 @@ pub enum Command {
     Backup(BackupArgs),
     /// Run the reconciliation checks offline on a database file; exit 1 on any mismatch.
     Verify(DatabaseArgs),
+    /// Write a tenant's journal as a plain-text accounting file (beancount or hledger) from a
+    /// database file; read-only, safe beside a running service.
+    Export(ExportArgs),
     /// Webhook maintenance.
     #[command(subcommand)]
     Webhooks(WebhooksCommand),
@@ -64,6 +67,30 @@ pub struct ReplayArgs {
     /// The database.
     #[command(flatten)]
     pub db: DatabaseArgs,
+}
+
+/// Options of `export`.
+#[derive(Debug, Clone, Args)]
+pub struct ExportArgs {
+    /// `beancount` or `hledger`.
+    #[arg(long)]
+    pub format: String,
+    /// The tenant whose journal to write.
+    #[arg(long)]
+    pub tenant: String,
+    /// First effective date included (YYYY-MM-DD); balance assertions need the whole history,
+    /// so an export with `--from` carries none.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Last effective date included (YYYY-MM-DD).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// The database.
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Write here (via a `.partial` file renamed when complete) instead of stdout.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// Options of `backup`.

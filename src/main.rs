@@ -75,6 +75,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Verify(args) => verify(&args.path()),
+        Command::Export(args) => hpts::cli::export::run(&args),
         Command::Webhooks(WebhooksCommand::Replay(args)) => replay_webhooks(&args),
         Command::Backup(args) => backup(&args.source.path(), &args.out),
         Command::Token(args) => {

@@ -135,8 +135,8 @@ fn write_endpoint(
 /// THE route table.
 pub fn routes(cfg: &mut ServiceConfig) {
     use handlers::{
-        accounts, accruals, adjustments, charge_offs, disbursements, fee_waivers, fees, health,
-        journal_entries, loans, payment_returns, payments, period_closes, reconciliation,
+        accounts, accruals, adjustments, charge_offs, disbursements, exports, fee_waivers, fees,
+        health, journal_entries, loans, payment_returns, payments, period_closes, reconciliation,
         reversals, settlements, trial_balance,
     };
     cfg
@@ -211,6 +211,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 })),
         )
         .service(endpoint("/v1/trial-balance", "GET", trial_balance::show))
+        .service(endpoint("/v1/exports/journal", "GET", exports::journal))
         // Reads: tenant-scoped; another tenant's resource is a 404.
         .service(endpoint(
             "/v1/loans/{loan_id}/balance",

@@ -13,6 +13,7 @@ pub(crate) mod cache;
 pub mod chain;
 pub(crate) mod checkpoint;
 pub mod error;
+pub mod export;
 pub mod migrate;
 pub mod outbox;
 pub mod pragmas;
@@ -54,6 +55,9 @@ pub const READ_CHECKOUT_WAIT: Duration = Duration::from_secs(1);
 /// The longest a heavy read (reconciliation, export) may run; it is then interrupted and
 /// answers `Cancelled`. Generous: a large tenant's reconciliation takes seconds, not minutes.
 pub const HEAVY_READ_DEADLINE: Duration = Duration::from_mins(2);
+/// Longest a journal export may run (it streams to its client, which also stops it by going
+/// away; the bound keeps one export from holding a read snapshot, and WAL growth, forever).
+pub const EXPORT_DEADLINE: Duration = Duration::from_hours(1);
 
 /// Where and how the database is opened.
 #[derive(Debug, Clone)]
@@ -164,6 +168,34 @@ pub fn verify_file(
         out.push((tenant.clone(), outcome));
     }
     Ok(out)
+}
+
+/// `hpts export`: the tenant's journal from a database file (read-only, one snapshot, safe
+/// beside a running service), written to `out`. `progress(done, total)` is called as entries
+/// are written.
+pub fn export_file<W: std::io::Write>(
+    path: &Path,
+    tenant: TenantId,
+    format: crate::ledger::export::Format,
+    range: export::ExportRange,
+    out: W,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<W, StoreError> {
+    let conn = open_read_only(path)?;
+    conn.execute_batch("BEGIN")?;
+    let tenant = tenant.to_string();
+    let total = export::count_entries(&conn, &tenant, range)?;
+    let result = export::write_journal(
+        &conn,
+        &tenant,
+        format,
+        range,
+        out,
+        &ReadStop::new(),
+        &mut |done| progress(done, total),
+    );
+    let _ = conn.execute_batch("COMMIT");
+    result
 }
 
 /// A consistent copy of a live database (`VACUUM INTO`), safe while the service writes.
@@ -355,6 +387,37 @@ impl Store {
         })
         .await
         .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+    }
+
+    /// `GET /v1/exports/journal`: admits the export as a heavy read now (or `ReadBusy`), then
+    /// returns the future that writes the tenant's journal into `out` on a read connection —
+    /// one snapshot, one entry in memory at a time. It stops when the future is dropped, when
+    /// `out` fails with `BrokenPipe` (the client went away), or after [`EXPORT_DEADLINE`].
+    pub fn export_journal<W: std::io::Write + Send + 'static>(
+        &self,
+        tenant: TenantId,
+        format: crate::ledger::export::Format,
+        range: export::ExportRange,
+        out: W,
+    ) -> Result<impl Future<Output = Result<W, StoreError>> + Send + 'static, StoreError> {
+        let permit = self.inner.heavy.admit(tenant)?;
+        let stop = ReadStop::with_deadline(Instant::now() + EXPORT_DEADLINE);
+        let store = self.clone();
+        Ok(async move {
+            store
+                .run_read(stop, Some(permit), move |c, stop| {
+                    export::write_journal(
+                        c,
+                        &tenant.to_string(),
+                        format,
+                        range,
+                        out,
+                        stop,
+                        &mut |_| {},
+                    )
+                })
+                .await
+        })
     }
 
     /// A loan's balances, now or as of an effective date.

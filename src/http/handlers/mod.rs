@@ -6,6 +6,7 @@ pub mod accruals;
 pub mod adjustments;
 pub mod charge_offs;
 pub mod disbursements;
+pub mod exports;
 pub mod fee_waivers;
 pub mod fees;
 pub mod health;
