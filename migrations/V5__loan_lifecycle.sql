@@ -4,8 +4,9 @@
 --   for every existing one.
 -- * Two loan figures the writer keeps materialised like the others: what a charge-off wrote off
 --   and what was recovered since (replayed from the lines by reconciliation).
--- * The event a settlement, return or waiver acts on (`subject_event_id`), and an index from an
---   event to its journal entry, so the writer finds them with indexed reads.
+-- * The event a settlement, return or waiver acts on (`subject_event_id`, indexed), so the
+--   writer finds what stands on an event with indexed reads (an event's entry is found through
+--   its loan's `loan_entries`, so no index every write must maintain is added).
 
 INSERT INTO account_templates (code, name, normal_side) VALUES
     ('4200', 'Recoveries', 'CR'),
@@ -24,4 +25,3 @@ ALTER TABLE loans ADD COLUMN recovered_minor INTEGER NOT NULL DEFAULT 0
 
 ALTER TABLE events ADD COLUMN subject_event_id TEXT;
 CREATE INDEX events_subject ON events (tenant_id, subject_event_id) WHERE subject_event_id IS NOT NULL;
-CREATE INDEX journal_entries_event ON journal_entries (event_id);

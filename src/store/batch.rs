@@ -1104,7 +1104,12 @@ fn entry_of_event(
 ) -> Result<Option<EntryId>, StoreError> {
     let entry: Option<String> = conn
         .prepare_cached(
-            "SELECT entry_id FROM journal_entries WHERE event_id = ?1 AND tenant_id = ?2",
+            // Through the event's loan (every event a lifecycle write names is on a loan), so
+            // no index on journal_entries.event_id is kept up to date by every write.
+            "SELECT je.entry_id FROM events ev \
+             JOIN loan_entries le ON le.tenant_id = ev.tenant_id AND le.loan_id = ev.loan_id \
+             JOIN journal_entries je ON je.entry_seq = le.entry_seq \
+             WHERE ev.event_id = ?1 AND ev.tenant_id = ?2 AND je.event_id = ?1",
         )?
         .query_row(params![event.to_string(), tenant.to_string()], |r| r.get(0))
         .optional()?;
@@ -1120,7 +1125,9 @@ fn committed_dependents(
     event: EventId,
 ) -> Result<Vec<EntryId>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT je.entry_id FROM events ev JOIN journal_entries je ON je.event_id = ev.event_id \
+        "SELECT je.entry_id FROM events ev \
+         JOIN loan_entries le ON le.tenant_id = ev.tenant_id AND le.loan_id = ev.loan_id \
+         JOIN journal_entries je ON je.entry_seq = le.entry_seq AND je.event_id = ev.event_id \
          WHERE ev.tenant_id = ?1 AND ev.subject_event_id = ?2",
     )?;
     let ids = stmt.query_map(params![tenant.to_string(), event.to_string()], |r| {
