@@ -148,19 +148,7 @@ pub fn write_journal<W: Write>(
 /// The tenant's period closes with their stored trial balances, oldest first (none in a file
 /// written before month-end existed).
 fn closes(conn: &Connection, tenant: &str) -> Result<Vec<ClosedPeriod>, StoreError> {
-    let exists = conn
-        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'period_closes'")?
-        .exists([])?;
-    if !exists {
-        return Ok(Vec::new());
-    }
-    let mut stmt = conn.prepare(
-        "SELECT period_close_id, through_date, trial_balance FROM period_closes \
-         WHERE tenant_id = ?1 ORDER BY through_date",
-    )?;
-    let rows: Vec<(String, String, String)> = stmt
-        .query_map(params![tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<_, _>>()?;
+    let rows = crate::store::trial_balance::stored_closes(conn, tenant)?;
     rows.into_iter()
         .map(|(id, through, stored)| {
             let value: serde_json::Value = serde_json::from_str(&stored)

@@ -885,7 +885,7 @@ fn missing_guards(conn: &Connection) -> Result<Vec<&'static str>, StoreError> {
     let mut missing = Vec::new();
     // Period closes are guarded too, once the schema has them (`hpts verify` also reads files
     // written before month-end existed).
-    let closes: &[&'static str] = if has_period_closes(conn)? {
+    let closes: &[&'static str] = if crate::store::trial_balance::has_period_closes(conn)? {
         &PERIOD_CLOSE_TRIGGERS
     } else {
         &[]
@@ -901,12 +901,6 @@ fn missing_guards(conn: &Connection) -> Result<Vec<&'static str>, StoreError> {
 /// The append-only guards of `period_closes` (migration V6).
 const PERIOD_CLOSE_TRIGGERS: [&str; 2] = ["period_closes_no_update", "period_closes_no_delete"];
 
-fn has_period_closes(conn: &Connection) -> Result<bool, StoreError> {
-    Ok(conn
-        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'period_closes'")?
-        .exists([])?)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Pass 6: the period closes.
 
@@ -914,16 +908,7 @@ fn has_period_closes(conn: &Connection) -> Result<bool, StoreError> {
 /// `through_date`, and how many closes were compared.
 fn closes_recomputed(conn: &Connection, tenant: &str) -> Result<(usize, Problems), StoreError> {
     let mut problems = Problems::default();
-    if !has_period_closes(conn)? {
-        return Ok((0, problems));
-    }
-    let mut stmt = conn.prepare(
-        "SELECT period_close_id, through_date, trial_balance FROM period_closes \
-         WHERE tenant_id = ?1 ORDER BY through_date",
-    )?;
-    let closes: Vec<(String, String, String)> = stmt
-        .query_map(params![tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<Result<_, _>>()?;
+    let closes = crate::store::trial_balance::stored_closes(conn, tenant)?;
     for (id, through, stored) in &closes {
         let Ok(stored) = serde_json::from_str::<serde_json::Value>(stored) else {
             problems.push(|| format!("close {id} ({through}): stored trial balance is not JSON"));

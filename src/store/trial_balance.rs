@@ -68,3 +68,30 @@ pub(crate) fn as_of(
         .map(|c| TrialBalance::from_totals(c, totals.remove(&c).unwrap_or_default()))
         .collect())
 }
+
+/// Whether the schema has period closes (a file written before month-end existed has none;
+/// `hpts verify` and `hpts export` read such files as they are).
+pub(crate) fn has_period_closes(conn: &Connection) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'period_closes'")?
+        .exists([])?)
+}
+
+/// The tenant's period closes as stored — `(period_close_id, through_date, trial_balance
+/// JSON)` — oldest first.
+pub(crate) fn stored_closes(
+    conn: &Connection,
+    tenant: &str,
+) -> Result<Vec<(String, String, String)>, StoreError> {
+    if !has_period_closes(conn)? {
+        return Ok(Vec::new());
+    }
+    let mut stmt = conn.prepare(
+        "SELECT period_close_id, through_date, trial_balance FROM period_closes \
+         WHERE tenant_id = ?1 ORDER BY through_date",
+    )?;
+    let rows = stmt
+        .query_map(params![tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
