@@ -41,7 +41,7 @@ trap cleanup EXIT
 
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 start_server() {
-  (cd "$WORK" && HPTS_SYNCHRONOUS=normal "$BIN" serve --dev --listen "127.0.0.1:$PORT" >>"$WORK/serve.log" 2>&1) &
+  (cd "$WORK" && exec env HPTS_SYNCHRONOUS=normal "$BIN" serve --dev --listen "127.0.0.1:$PORT" >>"$WORK/serve.log" 2>&1) &
   SERVER_PID=$!
   for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:$PORT/v1/health/ready" >/dev/null 2>&1 && return 0
