@@ -115,6 +115,10 @@ events (disbursements, payments, fees, accrual batches, reversals, and the loan 
 disbursement settlements, payment returns, fee waivers, charge-offs and recoveries, manual \
 adjustments); each becomes one business event and exactly one balanced journal entry, durable \
 before the answer.\n\n\
+**Month-end**: a period close locks every day up to its `through_date` (a write dated on or \
+before the lock date is 422 `period_closed`) and stores the trial balance of every currency; \
+the trial balance can be read for any date, and the journal exported as a Beancount or hledger \
+file.\n\n\
 **Money** is an integer count of the currency's minor unit, sent and returned as a decimal \
 string (`\"150000\"` is 1500.00 USD), never a JSON number.\n\n\
 **Authentication**: `Authorization: Bearer <JWT>`; each operation needs one scope, named in its \
@@ -135,7 +139,7 @@ span's `traceparent`, and `tracestate` is echoed unchanged.",
     ),
     tags(
         (name = "writes", description = "Post financial events. Every write is idempotent."),
-        (name = "reads", description = "Balances, journal entries and the reconciliation proof."),
+        (name = "reads", description = "Balances, journal entries, the trial balance, period closes, the journal export and the reconciliation proof."),
         (name = "operations", description = "Health, metrics and this document. No token needed."),
     ),
     paths(
@@ -149,11 +153,15 @@ span's `traceparent`, and `tracestate` is echoed unchanged.",
         operations::create_fee_waiver,
         operations::create_charge_off,
         operations::create_adjustment,
+        operations::create_period_close,
         operations::get_loan_balance,
         operations::list_loan_journal_entries,
         operations::get_account_balance,
         operations::get_journal_entry,
         operations::get_reconciliation_status,
+        operations::list_period_closes,
+        operations::get_trial_balance,
+        operations::export_journal,
         operations::health_live,
         operations::health_ready,
         operations::metrics,
@@ -184,6 +192,7 @@ span's `traceparent`, and `tracestate` is echoed unchanged.",
             schemas::ChargeOffReason,
             schemas::AdjustmentRequest,
             schemas::AdjustmentLine,
+            schemas::PeriodCloseRequest,
             schemas::DisbursementReceipt,
             schemas::PaymentReceipt,
             schemas::Allocation,
@@ -196,6 +205,9 @@ span's `traceparent`, and `tracestate` is echoed unchanged.",
             schemas::ChargeOffReceipt,
             schemas::ChargedOffAmounts,
             schemas::AdjustmentReceipt,
+            schemas::PeriodCloseReceipt,
+            schemas::ClosingTrialBalance,
+            schemas::ClosingAccountBalance,
             schemas::LoanBalance,
             schemas::LoanStatus,
             schemas::AccountBalance,
@@ -211,6 +223,12 @@ span's `traceparent`, and `tracestate` is echoed unchanged.",
             schemas::BankReconciliation,
             schemas::PortfolioRollup,
             schemas::ReconciliationCheck,
+            schemas::PeriodCloseList,
+            schemas::PeriodCloseSummary,
+            schemas::TrialBalance,
+            schemas::TrialBalanceAccount,
+            schemas::NormalBalance,
+            schemas::ExportFormat,
             schemas::Liveness,
             schemas::Readiness,
         ),
@@ -402,7 +420,8 @@ mod schemas {
         /// batch item code (`loan_not_found`, `principal_mismatch`, `interest_mismatch`,
         /// `already_accrued`, `mixed_currency_batch`, `loan_charged_off`), or the code of a
         /// refusal that names its field (`loan_charged_off`, `waiver_exceeds_outstanding`,
-        /// `entry_unbalanced`, `account_not_found`, `account_not_adjustable`).
+        /// `entry_unbalanced`, `account_not_found`, `account_not_adjustable`, `period_closed`,
+        /// `close_date_not_past`, `period_already_closed`).
         #[schema(pattern = "^[a-z][a-z0-9_]*$", example = "invalid_format")]
         code: String,
         /// Human explanation.
@@ -619,7 +638,9 @@ mod schemas {
         /// Free text, at most 500 characters, without control characters.
         #[schema(max_length = 500)]
         reason_description: Option<String>,
-        /// Effective date of the reversal, `YYYY-MM-DD`; defaults to the original's.
+        /// Effective date of the reversal, `YYYY-MM-DD`; after the tenant's lock date (else 422
+        /// `period_closed`). Defaults to the original's, or, when the original lies in a closed
+        /// period, to the day after the lock date.
         #[schema(format = Date)]
         effective_at: Option<String>,
         metadata: Option<Metadata>,
@@ -791,6 +812,19 @@ mod schemas {
         /// An active ISO 4217 code (else 400, `errors[].code` `unknown_currency`).
         #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
         currency: String,
+    }
+
+    /// `POST /v1/period-closes`: close every day up to and including `through_date`. The
+    /// `metadata` is stored with the close (no read returns it today). `null` counts as absent.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct PeriodCloseRequest {
+        /// The last day closed, `YYYY-MM-DD`: before today, UTC (else 422
+        /// `close_date_not_past`), and after the tenant's current lock date (else 409
+        /// `period_already_closed`).
+        #[schema(format = Date, example = "2026-11-30")]
+        through_date: String,
+        metadata: Option<Metadata>,
     }
 
     // ----- Receipts (write answers; a replay returns the identical body) ----------------------
@@ -1026,6 +1060,49 @@ mod schemas {
         posted_at: String,
     }
 
+    /// Answer of `POST /v1/period-closes`. A close posts no journal entry and sends no webhook.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct PeriodCloseReceipt {
+        /// The close (`UUIDv7`).
+        #[schema(format = "uuid")]
+        period_close_id: String,
+        /// The last day closed: the tenant's lock date from now on.
+        #[schema(format = Date, example = "2026-11-30")]
+        through_date: String,
+        /// Commit timestamp, RFC 3339 UTC with `Z`.
+        #[schema(format = DateTime, example = "2026-12-01T08:00:00.123456Z")]
+        closed_at: String,
+        /// The trial balance as of `through_date` of every currency the tenant has posted in,
+        /// in currency-code order; empty for a tenant without entries. Stored with the close
+        /// and recomputed by the reconciliation check `closed_periods_unchanged`.
+        trial_balance: Vec<ClosingTrialBalance>,
+    }
+
+    /// One currency's trial balance as stored by a period close.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ClosingTrialBalance {
+        /// ISO 4217 code.
+        #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
+        currency: String,
+        /// Every account of the chart, in code order, zero balances included.
+        #[schema(min_items = 1)]
+        accounts: Vec<ClosingAccountBalance>,
+    }
+
+    /// One account's balance in a stored trial balance.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct ClosingAccountBalance {
+        /// GL account.
+        #[schema(pattern = "^[0-9]{4}$", example = "1100")]
+        account_code: String,
+        /// Balance on the account's normal side, in minor units; may be negative.
+        #[schema(pattern = "^(0|-?[1-9][0-9]{0,18})$", example = "1000000")]
+        balance_minor: String,
+    }
+
     // ----- Read answers -----------------------------------------------------------------------
 
     /// `GET /v1/loans/{loan_id}/balance`. Amounts in minor units.
@@ -1254,7 +1331,7 @@ mod schemas {
         portfolio_rollup: PortfolioRollup,
         /// Every check, in a fixed order: `trial_balance`, `entries_balanced`,
         /// `loan_subledger_matches_gl`, `materialised_balances_match_lines`,
-        /// `hash_chain_intact`, `append_only_guard_present`.
+        /// `hash_chain_intact`, `append_only_guard_present`, `closed_periods_unchanged`.
         checks: Vec<ReconciliationCheck>,
     }
 
@@ -1316,6 +1393,98 @@ mod schemas {
         status: CheckStatus,
         /// What was compared, or what differs.
         detail: String,
+    }
+
+    /// `GET /v1/period-closes`: the tenant's lock date and its period closes.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct PeriodCloseList {
+        /// The latest `through_date`: no write may be dated on or before it. `null` if the
+        /// tenant never closed a period.
+        #[schema(format = Date, required = true, example = "2026-11-30")]
+        lock_date: Option<String>,
+        /// Every close, newest `through_date` first.
+        items: Vec<PeriodCloseSummary>,
+    }
+
+    /// One period close as listed.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct PeriodCloseSummary {
+        /// The close.
+        #[schema(format = "uuid")]
+        period_close_id: String,
+        /// The last day it closed.
+        #[schema(format = Date)]
+        through_date: String,
+        /// Commit timestamp, RFC 3339 UTC with `Z`.
+        #[schema(format = DateTime)]
+        closed_at: String,
+    }
+
+    /// `GET /v1/trial-balance`: one currency's trial balance as of a date. Amounts in minor
+    /// units.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct TrialBalance {
+        /// The date asked for, else today (UTC): only lines effective on or before it count.
+        #[schema(format = Date)]
+        as_of_date: String,
+        /// The currency asked for.
+        #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
+        currency: String,
+        /// Every account of the chart, in code order, zero balances included.
+        #[schema(min_items = 1)]
+        accounts: Vec<TrialBalanceAccount>,
+        /// Sum of every account's debits.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1002774")]
+        dr_total_minor: String,
+        /// Sum of every account's credits.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1002774")]
+        cr_total_minor: String,
+        /// Whether `dr_total_minor` equals `cr_total_minor` (always, on a whole ledger).
+        balanced: bool,
+    }
+
+    /// One account of a trial balance.
+    #[derive(ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct TrialBalanceAccount {
+        /// GL account.
+        #[schema(pattern = "^[0-9]{4}$", example = "1100")]
+        account_code: String,
+        /// Its name.
+        #[schema(example = "Principal receivable")]
+        account_name: String,
+        normal_balance: NormalBalance,
+        /// Sum of its debits.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
+        dr_total_minor: String,
+        /// Sum of its credits.
+        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
+        cr_total_minor: String,
+        /// Balance on the account's normal side (debits − credits for a debit account, credits
+        /// − debits for a credit account); may be negative.
+        #[schema(pattern = "^(0|-?[1-9][0-9]{0,18})$")]
+        balance_minor: String,
+    }
+
+    /// The side on which an account's balance is normally carried.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum NormalBalance {
+        Debit,
+        Credit,
+    }
+
+    /// Plain-text accounting format of a journal export.
+    #[derive(ToSchema)]
+    #[serde(rename_all = "snake_case")]
+    pub enum ExportFormat {
+        /// Beancount 3 (`bean-check`).
+        Beancount,
+        /// hledger journal (`hledger check`).
+        Hledger,
     }
 
     /// `GET /v1/health/live`.
@@ -1389,7 +1558,7 @@ mod responses {
     #[derive(ToResponse)]
     #[response(
         content_type = "application/problem+json",
-        headers(("Allow" = String, description = "The methods the path answers: `GET, HEAD` or `POST`"))
+        headers(("Allow" = String, description = "The methods the path answers: `GET, HEAD`, `POST`, or `GET, HEAD, POST` (`/v1/period-closes`)"))
     )]
     pub struct MethodNotAllowed(Problem);
 
@@ -1515,6 +1684,35 @@ mod params {
         page_token: Option<String>,
     }
 
+    /// Query of `GET /v1/trial-balance`. Unknown or repeated parameters are 400.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct TrialBalanceQuery {
+        /// Active ISO 4217 code of the trial balance (required; an unknown code is 400
+        /// `unknown_currency`). A currency the tenant never used answers zeros.
+        #[param(pattern = "^[A-Z]{3}$", example = "USD")]
+        currency: String,
+        /// Count only lines effective on or before this date (`YYYY-MM-DD`); today (UTC) when
+        /// absent.
+        #[param(format = Date)]
+        as_of_date: Option<String>,
+    }
+
+    /// Query of `GET /v1/exports/journal`. Unknown or repeated parameters are 400.
+    #[derive(IntoParams)]
+    #[into_params(parameter_in = Query)]
+    pub struct ExportQuery {
+        /// The file format (required; a missing or unknown one is 400 `validation_failed`).
+        #[param(inline)]
+        format: super::schemas::ExportFormat,
+        /// Only entries effective on or after this date (`YYYY-MM-DD`).
+        #[param(format = Date)]
+        from_date: Option<String>,
+        /// Only entries effective on or before this date (`YYYY-MM-DD`).
+        #[param(format = Date)]
+        to_date: Option<String>,
+    }
+
     /// Query of `GET /v1/reconciliation/status`. Unknown or repeated parameters are 400.
     #[derive(IntoParams)]
     #[into_params(parameter_in = Query)]
@@ -1539,8 +1737,8 @@ mod operations {
     )]
 
     use super::params::{
-        AccountBalanceQuery, IdempotencyKey, JournalEntriesQuery, LoanBalanceQuery,
-        ReconciliationQuery,
+        AccountBalanceQuery, ExportQuery, IdempotencyKey, JournalEntriesQuery, LoanBalanceQuery,
+        ReconciliationQuery, TrialBalanceQuery,
     };
     use super::responses::{
         Forbidden, InternalError, MethodNotAllowed, PayloadTooLarge, RateLimited, RequestTimeout,
@@ -1582,7 +1780,7 @@ mod operations {
             (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
-            (status = 422, description = "`idempotency_mismatch`, `borrower_mismatch`, `currency_mismatch`, `amount_must_be_positive` or `loan_charged_off` (the loan is charged off).",
+            (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `borrower_mismatch`, `currency_mismatch`, `amount_must_be_positive` or `loan_charged_off` (the loan is charged off).",
                 body = Problem, content_type = "application/problem+json"),
             (status = 500, response = InternalError),
             (status = 503, response = ServiceUnavailable),
@@ -1622,7 +1820,7 @@ mod operations {
             (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
-            (status = 422, description = "`idempotency_mismatch`, `loan_not_found`, `borrower_mismatch`, `currency_mismatch` or `amount_must_be_positive`.",
+            (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `loan_not_found`, `borrower_mismatch`, `currency_mismatch` or `amount_must_be_positive`.",
                 body = Problem, content_type = "application/problem+json"),
             (status = 500, response = InternalError),
             (status = 503, response = ServiceUnavailable),
@@ -1657,7 +1855,7 @@ mod operations {
             (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
-            (status = 422, description = "`idempotency_mismatch`, `loan_not_found`, `currency_mismatch`, `amount_must_be_positive` or `loan_charged_off` (the loan is charged off).",
+            (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `loan_not_found`, `currency_mismatch`, `amount_must_be_positive` or `loan_charged_off` (the loan is charged off).",
                 body = Problem, content_type = "application/problem+json"),
             (status = 500, response = InternalError),
             (status = 503, response = ServiceUnavailable),
@@ -1694,7 +1892,7 @@ mod operations {
             (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
-            (status = 422, description = "`idempotency_mismatch`, `amount_must_be_positive`, or a refused batch: `loan_not_found`, `principal_mismatch`, `interest_mismatch`, `already_accrued`, `mixed_currency_batch` or `loan_charged_off` (field `loans[i].loan_id`) (the code of the first refused loan), with one `errors[]` item per refused loan. Nothing is written.",
+            (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `accrual_date`: on or before the tenant's lock date), `amount_must_be_positive`, or a refused batch: `loan_not_found`, `principal_mismatch`, `interest_mismatch`, `already_accrued`, `mixed_currency_batch` or `loan_charged_off` (field `loans[i].loan_id`) (the code of the first refused loan), with one `errors[]` item per refused loan. Nothing is written.",
                 body = Problem, content_type = "application/problem+json"),
             (status = 500, response = InternalError),
             (status = 503, response = ServiceUnavailable),
@@ -1736,7 +1934,7 @@ mod operations {
             (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
-            (status = 422, description = "`idempotency_mismatch`, `cannot_reverse_reversal`, `event_returned` (a payment or recovery with a live return) or `reversal_blocked_by_later_activity` (a loan balance would go negative, or the entry has a live dependent: a disbursement's settlement, a fee's waiver, a recovery posted after a charge-off).",
+            (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: an `effective_at` on or before the tenant's lock date; without `effective_at`, an entry in a closed period is reversed on the day after the lock date), `cannot_reverse_reversal`, `event_returned` (a payment or recovery with a live return) or `reversal_blocked_by_later_activity` (a loan balance would go negative, or the entry has a live dependent: a disbursement's settlement, a fee's waiver, a recovery posted after a charge-off).",
                 body = Problem, content_type = "application/problem+json"),
             (status = 500, response = InternalError),
             (status = 503, response = ServiceUnavailable),
@@ -1777,7 +1975,7 @@ mod operations {
             (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
-            (status = 422, description = "`idempotency_mismatch`, `event_reversed` (the disbursement is reversed), `effective_before_original` (field `effective_at`: dated before the disbursement) or `amount_out_of_range`.",
+            (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `event_reversed` (the disbursement is reversed), `effective_before_original` (field `effective_at`: dated before the disbursement) or `amount_out_of_range`.",
                 body = Problem, content_type = "application/problem+json"),
             (status = 500, response = InternalError),
             (status = 503, response = ServiceUnavailable),
@@ -1821,7 +2019,7 @@ mod operations {
             (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
-            (status = 422, description = "`idempotency_mismatch`, `event_reversed` (the payment is reversed), `loan_charged_off` (field `payment_event_id`: an ordinary payment of a loan that is charged off now, reverse the charge-off first; field `nsf_fee_minor`: a fee on a charged-off loan), `amount_must_be_positive` (`nsf_fee_minor` `\"0\"`), `effective_before_original` (field `effective_at`: dated before the payment) or `amount_out_of_range`.",
+            (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `event_reversed` (the payment is reversed), `loan_charged_off` (field `payment_event_id`: an ordinary payment of a loan that is charged off now, reverse the charge-off first; field `nsf_fee_minor`: a fee on a charged-off loan), `amount_must_be_positive` (`nsf_fee_minor` `\"0\"`), `effective_before_original` (field `effective_at`: dated before the payment) or `amount_out_of_range`.",
                 body = Problem, content_type = "application/problem+json"),
             (status = 500, response = InternalError),
             (status = 503, response = ServiceUnavailable),
@@ -1862,7 +2060,7 @@ mod operations {
             (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
-            (status = 422, description = "`idempotency_mismatch`, `waiver_exceeds_outstanding` (field `amount_minor`: above the waivable amount, or nothing is waivable, e.g. on a charged-off loan), `event_reversed` (the fee is reversed), `amount_must_be_positive` or `effective_before_original` (field `effective_at`: dated before the fee).",
+            (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `waiver_exceeds_outstanding` (field `amount_minor`: above the waivable amount, or nothing is waivable, e.g. on a charged-off loan), `event_reversed` (the fee is reversed), `amount_must_be_positive` or `effective_before_original` (field `effective_at`: dated before the fee).",
                 body = Problem, content_type = "application/problem+json"),
             (status = 500, response = InternalError),
             (status = 503, response = ServiceUnavailable),
@@ -1904,7 +2102,7 @@ mod operations {
             (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
-            (status = 422, description = "`idempotency_mismatch`, `loan_not_found` (field `loan_id`), `nothing_to_charge_off` (principal, interest and fees are all 0), `effective_before_loan` (field `effective_at`) or `amount_out_of_range`.",
+            (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `loan_not_found` (field `loan_id`), `nothing_to_charge_off` (principal, interest and fees are all 0), `effective_before_loan` (field `effective_at`) or `amount_out_of_range`.",
                 body = Problem, content_type = "application/problem+json"),
             (status = 500, response = InternalError),
             (status = 503, response = ServiceUnavailable),
@@ -1943,7 +2141,7 @@ mod operations {
             (status = 408, response = RequestTimeout),
             (status = 413, response = PayloadTooLarge),
             (status = 415, response = UnsupportedMediaType),
-            (status = 422, description = "`idempotency_mismatch`, `entry_unbalanced` (field `lines`: debits differ from credits in some currency), `account_not_found` (field `lines[i].account_code`: not in the chart), `account_not_adjustable` (field `lines[i].account_code`: 1100, 1200, 1300 or 2100), `amount_must_be_positive` (field `lines[i].amount_minor`) or `amount_out_of_range`.",
+            (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `entry_unbalanced` (field `lines`: debits differ from credits in some currency), `account_not_found` (field `lines[i].account_code`: not in the chart), `account_not_adjustable` (field `lines[i].account_code`: 1100, 1200, 1300 or 2100), `amount_must_be_positive` (field `lines[i].amount_minor`) or `amount_out_of_range`.",
                 body = Problem, content_type = "application/problem+json"),
             (status = 500, response = InternalError),
             (status = 503, response = ServiceUnavailable),
@@ -1951,6 +2149,48 @@ mod operations {
         security(("bearer" = ["hpts:adjustments:write"])),
     )]
     pub(super) fn create_adjustment() {}
+
+    /// Close a period
+    ///
+    /// Requires scope `hpts:periods:write`. Closes every day up to and including
+    /// `through_date` for the caller's tenant: from the commit on, `through_date` is the
+    /// tenant's lock date, and every write dated on or before it (`effective_at`, or an accrual
+    /// batch's `accrual_date`) is 422 `period_closed`; a reversal without `effective_at` of an
+    /// entry in a closed period is dated the day after the lock date. The close stores the trial
+    /// balance as of `through_date` of every currency the tenant has posted in, which the
+    /// reconciliation check `closed_periods_unchanged` recomputes. It posts no journal entry and
+    /// sends no webhook. A closed period cannot be reopened.
+    #[utoipa::path(
+        post,
+        path = "/v1/period-closes",
+        tag = "writes",
+        params(IdempotencyKey),
+        request_body(content = PeriodCloseRequest, content_type = "application/json"),
+        responses(
+            (status = 201, description = "Closed.", body = PeriodCloseReceipt),
+            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
+                body = PeriodCloseReceipt,
+                headers(("Idempotent-Replayed" = String, description = "`true`"))),
+            (status = 400, description = "`validation_failed` (every failing field in `errors[]`, e.g. a missing or malformed `through_date`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 405, response = MethodNotAllowed),
+            (status = 409, description = "`period_already_closed` (field `through_date`: on or before the tenant's lock date), or `idempotency_in_progress` (with `Retry-After`).",
+                body = Problem, content_type = "application/problem+json",
+                headers(("Retry-After" = u32, description = "Seconds to wait before retrying (`idempotency_in_progress` only)"))),
+            (status = 408, response = RequestTimeout),
+            (status = 413, response = PayloadTooLarge),
+            (status = 415, response = UnsupportedMediaType),
+            (status = 422, description = "`idempotency_mismatch` or `close_date_not_past` (field `through_date`: today or later, UTC).",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 500, response = InternalError),
+            (status = 503, response = ServiceUnavailable),
+        ),
+        security(("bearer" = ["hpts:periods:write"])),
+    )]
+    pub(super) fn create_period_close() {}
 
     // ----- Reads ------------------------------------------------------------------------------
 
@@ -2070,7 +2310,8 @@ mod operations {
     /// Requires scope `hpts:reconciliation:read`. For the caller's tenant, on one read snapshot
     /// (never blocks writers): trial balance per currency, every entry balanced, loan
     /// sub-ledger against the GL control accounts, materialised balances against a replay of
-    /// the lines, the hash chain and the append-only guard.
+    /// the lines, the hash chain, the append-only guard, and every period close's stored trial
+    /// balance against one recomputed as of its `through_date`.
     #[utoipa::path(
         get,
         path = "/v1/reconciliation/status",
@@ -2089,6 +2330,92 @@ mod operations {
         security(("bearer" = ["hpts:reconciliation:read"])),
     )]
     pub(super) fn get_reconciliation_status() {}
+
+    /// List the period closes
+    ///
+    /// Requires scope `hpts:ledger:read`. The tenant's lock date (the latest `through_date`, or
+    /// `null`) and every period close, newest first. No query parameters.
+    #[utoipa::path(
+        get,
+        path = "/v1/period-closes",
+        tag = "reads",
+        responses(
+            (status = 200, description = "The lock date and the closes.", body = PeriodCloseList),
+            (status = 400, description = "`validation_failed`: any query parameter.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 405, response = MethodNotAllowed),
+            (status = 500, response = InternalError),
+            (status = 503, description = "`overloaded`: no read connection was free within 1 s.",
+                body = Problem, content_type = "application/problem+json",
+                headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+        ),
+        security(("bearer" = ["hpts:ledger:read"])),
+    )]
+    pub(super) fn list_period_closes() {}
+
+    /// Get the trial balance
+    ///
+    /// Requires scope `hpts:balances:read`. Every account of the chart in code order, zero
+    /// balances included, with its debit and credit totals and its balance on its normal side,
+    /// over the tenant's lines in one currency effective on or before `as_of_date` (default
+    /// today, UTC), on one read snapshot.
+    #[utoipa::path(
+        get,
+        path = "/v1/trial-balance",
+        tag = "reads",
+        params(TrialBalanceQuery),
+        responses(
+            (status = 200, description = "The trial balance.", body = TrialBalance),
+            (status = 400, description = "`validation_failed`: a missing, malformed or unknown (`unknown_currency`) `currency`, a malformed `as_of_date`, or an unknown or repeated query parameter.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 405, response = MethodNotAllowed),
+            (status = 500, response = InternalError),
+            (status = 503, description = "`overloaded`: no read connection was free within 1 s.",
+                body = Problem, content_type = "application/problem+json",
+                headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+        ),
+        security(("bearer" = ["hpts:balances:read"])),
+    )]
+    pub(super) fn get_trial_balance() {}
+
+    /// Export the journal
+    ///
+    /// Requires scope `hpts:ledger:read`. Streams the caller's ledger as a plain-text
+    /// accounting journal (`text/plain; charset=utf-8`) in the Beancount 3 or hledger format:
+    /// every chart account under a hierarchical name (e.g. `Assets:Loans:Principal-Receivable`)
+    /// with its code; one transaction per journal entry, dated `effective_at`, with the entry id
+    /// and event type; amounts in major units by the currency's ISO 4217 exponent; and, for
+    /// each period close, balance assertions of every account as of its `through_date`. A
+    /// whole-tenant export passes `bean-check` and `hledger check`, and the balances they report
+    /// equal `GET /v1/trial-balance`. A heavy read: bounded per tenant, and stopped when the
+    /// client disconnects.
+    #[utoipa::path(
+        get,
+        path = "/v1/exports/journal",
+        tag = "reads",
+        params(ExportQuery),
+        responses(
+            (status = 200, description = "The journal file, streamed (`text/plain; charset=utf-8`).", body = String, content_type = "text/plain"),
+            (status = 400, description = "`validation_failed`: a missing or unknown `format`, a malformed `from_date` or `to_date`, or an unknown or repeated query parameter.",
+                body = Problem, content_type = "application/problem+json"),
+            (status = 401, response = Unauthenticated),
+            (status = 403, response = Forbidden),
+            (status = 429, response = RateLimited),
+            (status = 405, response = MethodNotAllowed),
+            (status = 500, response = InternalError),
+            (status = 503, description = "`overloaded`: the tenant already runs its share of heavy reads, or no read connection was free within 1 s.",
+                body = Problem, content_type = "application/problem+json",
+                headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+        ),
+        security(("bearer" = ["hpts:ledger:read"])),
+    )]
+    pub(super) fn export_journal() {}
 
     // ----- Operations (no token) --------------------------------------------------------------
 

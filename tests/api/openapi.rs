@@ -24,6 +24,9 @@ const RETURNS: &str = "/v1/payment-returns";
 const WAIVERS: &str = "/v1/fee-waivers";
 const CHARGE_OFFS: &str = "/v1/charge-offs";
 const ADJUSTMENTS: &str = "/v1/adjustments";
+const PERIOD_CLOSES: &str = "/v1/period-closes";
+const TRIAL_BALANCE: &str = "/v1/trial-balance";
+const EXPORT: &str = "/v1/exports/journal";
 const LOAN_BALANCE: &str = "/v1/loans/{loan_id}/balance";
 const LOAN_ENTRIES: &str = "/v1/loans/{loan_id}/journal-entries";
 const ACCOUNT_BALANCE: &str = "/v1/accounts/{account_code}/balance";
@@ -34,8 +37,8 @@ const READY: &str = "/v1/health/ready";
 const METRICS: &str = "/metrics";
 const DOCUMENT: &str = "/openapi.json";
 
-/// The route table (src/http/mod.rs `routes()` plus `/metrics` and the document itself):
-/// method, path template, scope.
+/// The route table (src/http/mod.rs `routes()` plus `/metrics` and the document itself, and the
+/// journal export, documented ahead of its route): method, path template, scope.
 const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("post", DISBURSEMENTS, Some("hpts:disbursements:write")),
     ("post", PAYMENTS, Some("hpts:payments:write")),
@@ -47,11 +50,15 @@ const ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("post", WAIVERS, Some("hpts:fees:write")),
     ("post", CHARGE_OFFS, Some("hpts:chargeoffs:write")),
     ("post", ADJUSTMENTS, Some("hpts:adjustments:write")),
+    ("post", PERIOD_CLOSES, Some("hpts:periods:write")),
     ("get", LOAN_BALANCE, Some("hpts:balances:read")),
     ("get", LOAN_ENTRIES, Some("hpts:ledger:read")),
     ("get", ACCOUNT_BALANCE, Some("hpts:balances:read")),
     ("get", ENTRY, Some("hpts:ledger:read")),
     ("get", RECONCILIATION, Some("hpts:reconciliation:read")),
+    ("get", PERIOD_CLOSES, Some("hpts:ledger:read")),
+    ("get", TRIAL_BALANCE, Some("hpts:balances:read")),
+    ("get", EXPORT, Some("hpts:ledger:read")),
     ("get", LIVE, None),
     ("get", READY, None),
     ("get", METRICS, None),
@@ -67,7 +74,8 @@ const ALWAYS_SENT: &[&str] = &[
     "WWW-Authenticate",
 ];
 
-/// Every scope of SPEC §3, the loan lifecycle ones included (the lifecycle scenario's token).
+/// Every scope of SPEC §3, the loan lifecycle and month-end ones included (the lifecycle and
+/// month-end scenarios' token).
 const EVERY_SCOPE: &[&str] = &[
     "hpts:disbursements:write",
     "hpts:payments:write",
@@ -76,6 +84,7 @@ const EVERY_SCOPE: &[&str] = &[
     "hpts:accruals:write",
     "hpts:chargeoffs:write",
     "hpts:adjustments:write",
+    "hpts:periods:write",
     "hpts:balances:read",
     "hpts:ledger:read",
     "hpts:reconciliation:read",
@@ -884,6 +893,121 @@ async fn lifecycle_answers_have_exactly_the_decided_fields() {
     }
     let returned = &c.schema("PaymentReturnReceipt")["properties"]["returned_allocation"];
     assert_eq!(c.resolve(returned), c.schema("Allocation"));
+}
+
+/// Asserts that a component schema requires exactly `fields` and has no other property.
+fn assert_exact_fields(c: &Contract, schema: &str, fields: &[&str]) {
+    let s = c.schema(schema);
+    assert_eq!(s["required"], json!(fields), "{schema}");
+    let mut properties: Vec<&String> = s["properties"]
+        .as_object()
+        .expect("properties")
+        .keys()
+        .collect();
+    properties.sort();
+    let mut fields = fields.to_vec();
+    fields.sort_unstable();
+    assert_eq!(properties, fields, "{schema}");
+}
+
+#[tokio::test]
+async fn month_end_bodies_and_answers_have_exactly_the_decided_fields() {
+    let app = spawn_app().await;
+    let c = Contract::load(&app).await;
+    // SPEC §6d: the close's body is closed, `{through_date, metadata?}`.
+    let close = c.schema("PeriodCloseRequest");
+    assert_eq!(close["additionalProperties"], false);
+    assert_eq!(close["required"], json!(["through_date"]));
+    assert_eq!(close["properties"]["through_date"]["format"], "date");
+    let mut properties: Vec<&String> = close["properties"]
+        .as_object()
+        .expect("properties")
+        .keys()
+        .collect();
+    properties.sort();
+    assert_eq!(properties, ["metadata", "through_date"]);
+    for (schema, fields) in [
+        (
+            "PeriodCloseReceipt",
+            &[
+                "period_close_id",
+                "through_date",
+                "closed_at",
+                "trial_balance",
+            ][..],
+        ),
+        ("ClosingTrialBalance", &["currency", "accounts"][..]),
+        (
+            "ClosingAccountBalance",
+            &["account_code", "balance_minor"][..],
+        ),
+        ("PeriodCloseList", &["lock_date", "items"][..]),
+        (
+            "PeriodCloseSummary",
+            &["period_close_id", "through_date", "closed_at"][..],
+        ),
+        (
+            "TrialBalance",
+            &[
+                "as_of_date",
+                "currency",
+                "accounts",
+                "dr_total_minor",
+                "cr_total_minor",
+                "balanced",
+            ][..],
+        ),
+        (
+            "TrialBalanceAccount",
+            &[
+                "account_code",
+                "account_name",
+                "normal_balance",
+                "dr_total_minor",
+                "cr_total_minor",
+                "balance_minor",
+            ][..],
+        ),
+    ] {
+        assert_exact_fields(&c, schema, fields);
+    }
+    assert_eq!(
+        c.schema("NormalBalance")["enum"],
+        json!(["debit", "credit"])
+    );
+    // The lock date is `null` until the first close.
+    let lock = &c.schema("PeriodCloseList")["properties"]["lock_date"];
+    assert!(admits(lock, "null") && admits(lock, "string"), "{lock}");
+    // Trial-balance query: `currency` required, `as_of_date` optional.
+    let params = c.operation("get", TRIAL_BALANCE)["parameters"]
+        .as_array()
+        .expect("parameters");
+    let names: Vec<(&str, bool)> = params
+        .iter()
+        .map(|p| (p["name"].as_str().expect("name"), p["required"] == true))
+        .collect();
+    assert_eq!(names, [("currency", true), ("as_of_date", false)]);
+
+    // The journal export (SPEC §6d): documented ahead of its route, streamed as text/plain.
+    let export = c.operation("get", EXPORT);
+    let params = export["parameters"].as_array().expect("parameters");
+    let names: Vec<(&str, bool)> = params
+        .iter()
+        .map(|p| (p["name"].as_str().expect("name"), p["required"] == true))
+        .collect();
+    assert_eq!(
+        names,
+        [("format", true), ("from_date", false), ("to_date", false)]
+    );
+    assert_eq!(params[0]["schema"]["enum"], json!(["beancount", "hledger"]));
+    assert_eq!(params[1]["schema"]["format"], "date");
+    assert_eq!(params[2]["schema"]["format"], "date");
+    let ok = c.response("get", EXPORT, 200).expect("200");
+    let content: Vec<&String> = ok["content"].as_object().expect("content").keys().collect();
+    assert_eq!(content, ["text/plain"]);
+    assert!(c.response("get", EXPORT, 400).is_some());
+    let busy = c.response("get", EXPORT, 503).expect("503");
+    assert!(busy["headers"].get("Retry-After").is_some(), "{busy}");
 }
 
 #[tokio::test]
@@ -2034,5 +2158,277 @@ async fn a_rate_limited_request_answers_what_the_document_says() {
         "{:?}",
         limited.headers
     );
+    audit.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Month-end (SPEC §6d), for real
+// ---------------------------------------------------------------------------------------------
+
+/// The chart's codes, in code order.
+const CHART: [&str; 10] = [
+    "1000", "1100", "1200", "1300", "2000", "2100", "4000", "4100", "4200", "5000",
+];
+
+/// The `{account_code, balance_minor}` of every chart account, in code order: `non_zero` gives
+/// the balances that are not `"0"`.
+fn closing_accounts(non_zero: &[(&str, &str)]) -> Value {
+    CHART
+        .iter()
+        .map(|code| {
+            let balance = non_zero
+                .iter()
+                .find(|(c, _)| c == code)
+                .map_or("0", |(_, b)| *b);
+            json!({ "account_code": code, "balance_minor": balance })
+        })
+        .collect()
+}
+
+/// As of 2026-11-15 the history holds its disbursement (2026-11-01) and its fee (2026-11-15).
+const CLOSED_THROUGH: &str = "2026-11-15";
+
+fn close_through(date: &str) -> Value {
+    json!({ "through_date": date })
+}
+
+#[tokio::test]
+async fn period_closes_answer_what_the_document_says() {
+    scenario!(app, contract, audit, c, _history);
+    let c = app.caller(c.tenant, EVERY_SCOPE);
+
+    let none = c.get(PERIOD_CLOSES).await;
+    audit.answer("get", PERIOD_CLOSES, &none, 200);
+    assert_eq!(none.json(), json!({ "lock_date": null, "items": [] }));
+
+    // 201, then the replay: 200 with the identical body.
+    let mut body = close_through(CLOSED_THROUGH);
+    body["metadata"] = json!({ "closed_by": "controller" });
+    let closed = post_and_replay(&mut audit, &c, PERIOD_CLOSES, &body).await;
+    assert_eq!(closed["through_date"], CLOSED_THROUGH);
+    let usd = closing_accounts(&[
+        ("1100", "1000000"),
+        ("1300", "2500"),
+        ("2000", "1000000"),
+        ("4100", "2500"),
+    ]);
+    assert_eq!(
+        closed["trial_balance"],
+        json!([{ "currency": "USD", "accounts": usd }])
+    );
+
+    let listed = c.get(PERIOD_CLOSES).await;
+    audit.answer("get", PERIOD_CLOSES, &listed, 200);
+    let listed = listed.json();
+    assert_eq!(listed["lock_date"], CLOSED_THROUGH);
+    assert_eq!(
+        listed["items"],
+        json!([{
+            "period_close_id": closed["period_close_id"],
+            "through_date": CLOSED_THROUGH,
+            "closed_at": closed["closed_at"],
+        }])
+    );
+
+    // Only a day after the lock date, only a past day, only the documented fields.
+    let mut t = Attempts {
+        audit: &mut audit,
+        c: &c,
+    };
+    for date in [CLOSED_THROUGH, "2026-11-10"] {
+        let a = t
+            .refused(
+                PERIOD_CLOSES,
+                &close_through(date),
+                409,
+                "period_already_closed",
+            )
+            .await;
+        assert_eq!(a.error_fields(), ["through_date"]);
+    }
+    let a = t
+        .refused(
+            PERIOD_CLOSES,
+            &close_through("2999-12-31"),
+            422,
+            "close_date_not_past",
+        )
+        .await;
+    assert_eq!(a.error_fields(), ["through_date"]);
+    let mut unknown = close_through("2026-11-20");
+    unknown["period"] = json!("november");
+    let a = t.malformed(PERIOD_CLOSES, &unknown).await;
+    assert_eq!(a.error_fields(), ["period"]);
+
+    // Refused access and query, on both methods.
+    let reader = app.caller(c.tenant, &["hpts:ledger:read"]);
+    let a = reader
+        .post(PERIOD_CLOSES, &key("close"), &close_through("2026-11-20"))
+        .await;
+    audit.problem("post", PERIOD_CLOSES, &a, 403, "insufficient_scope");
+    let a = c
+        .get(&format!("{PERIOD_CLOSES}?through_date=2026-11-15"))
+        .await;
+    audit.problem("get", PERIOD_CLOSES, &a, 400, "validation_failed");
+    let a = Answer::from(
+        app.client
+            .put(format!("{}{PERIOD_CLOSES}", app.address))
+            .bearer_auth(&c.token)
+            .json(&close_through("2026-11-20"))
+            .send()
+            .await
+            .expect("sent"),
+    )
+    .await;
+    audit.problem("get", PERIOD_CLOSES, &a, 405, "method_not_allowed");
+    assert_eq!(a.header("allow"), Some("GET, HEAD, POST"));
+    audit.finish();
+}
+
+#[tokio::test]
+async fn the_period_lock_answers_what_the_document_says() {
+    scenario!(app, contract, audit, c, h);
+    let c = app.caller(c.tenant, EVERY_SCOPE);
+    post_audited(
+        &mut audit,
+        &c,
+        PERIOD_CLOSES,
+        &key("close"),
+        &close_through(CLOSED_THROUGH),
+    )
+    .await;
+    let mut t = Attempts {
+        audit: &mut audit,
+        c: &c,
+    };
+
+    // No write dated on or before the lock date; `errors[]` names the date.
+    let mut fee = fee_body(h.loan);
+    fee["effective_at"] = json!(CLOSED_THROUGH);
+    let a = t.refused(FEES, &fee, 422, "period_closed").await;
+    assert_eq!(a.error_fields(), ["effective_at"]);
+    let accrual = json!({
+        "program_id": uuid().to_string(), "accrual_date": "2026-11-14",
+        "day_count_convention": "ACT_365",
+        "loans": [{
+            "loan_id": h.loan.to_string(), "outstanding_principal_minor": "1000000",
+            "interest_minor": "274"
+        }]
+    });
+    let a = t.refused(ACCRUALS, &accrual, 422, "period_closed").await;
+    assert_eq!(a.error_fields(), ["accrual_date"]);
+    let mut dated = reversal_of(&h.fee_entry);
+    dated["effective_at"] = json!(CLOSED_THROUGH);
+    let a = t.refused(REVERSALS, &dated, 422, "period_closed").await;
+    assert_eq!(a.error_fields(), ["effective_at"]);
+
+    // Without `effective_at`, the fee (dated in the closed period) is reversed on the first
+    // open day.
+    let reversal = post_audited(
+        t.audit,
+        &c,
+        REVERSALS,
+        &key("rev"),
+        &reversal_of(&h.fee_entry),
+    )
+    .await;
+    let entry = c
+        .get(&format!(
+            "/v1/journal-entries/{}",
+            id_of(&reversal, "journal_entry_id")
+        ))
+        .await;
+    t.audit.answer("get", ENTRY, &entry, 200);
+    assert_eq!(entry.json()["effective_at"], "2026-11-16");
+
+    // The stored trial balance still recomputes unchanged.
+    let a = c.get(RECONCILIATION).await;
+    t.audit.answer("get", RECONCILIATION, &a, 200);
+    let report = a.json();
+    let check = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "closed_periods_unchanged")
+        .unwrap_or_else(|| panic!("no closed_periods_unchanged in {report}"));
+    assert_eq!(check["status"], "ok", "{check}");
+    audit.finish();
+}
+
+#[tokio::test]
+async fn the_trial_balance_answers_what_the_document_says() {
+    scenario!(app, contract, audit, c, _history);
+    let c = app.caller(c.tenant, EVERY_SCOPE);
+
+    let a = c
+        .get(&format!(
+            "{TRIAL_BALANCE}?currency=USD&as_of_date={CLOSED_THROUGH}"
+        ))
+        .await;
+    audit.answer("get", TRIAL_BALANCE, &a, 200);
+    let tb = a.json();
+    assert_eq!(tb["as_of_date"], CLOSED_THROUGH);
+    assert_eq!(tb["currency"], "USD");
+    let accounts = tb["accounts"].as_array().expect("accounts");
+    let codes: Vec<&str> = accounts
+        .iter()
+        .map(|a| a["account_code"].as_str().expect("code"))
+        .collect();
+    assert_eq!(codes, CHART);
+    assert_eq!(accounts[1]["normal_balance"], "debit");
+    assert_eq!(accounts[1]["dr_total_minor"], "1000000");
+    assert_eq!(accounts[1]["balance_minor"], "1000000");
+    assert_eq!(accounts[4]["normal_balance"], "credit");
+    assert_eq!(accounts[4]["cr_total_minor"], "1000000");
+    assert_eq!(accounts[4]["balance_minor"], "1000000");
+    assert_eq!(
+        (
+            &tb["dr_total_minor"],
+            &tb["cr_total_minor"],
+            &tb["balanced"]
+        ),
+        (&json!("1002500"), &json!("1002500"), &json!(true))
+    );
+
+    // A period close stores exactly these balances.
+    let closed = post_and_replay(
+        &mut audit,
+        &c,
+        PERIOD_CLOSES,
+        &close_through(CLOSED_THROUGH),
+    )
+    .await;
+    let read: Vec<Value> = accounts
+        .iter()
+        .map(|a| json!({ "account_code": a["account_code"], "balance_minor": a["balance_minor"] }))
+        .collect();
+    assert_eq!(closed["trial_balance"][0]["accounts"], json!(read));
+
+    // Today (the default), the whole history, and a currency the tenant never used.
+    for query in [
+        "currency=USD",
+        "currency=USD&as_of_date=2026-12-31",
+        "currency=EUR",
+    ] {
+        let a = c.get(&format!("{TRIAL_BALANCE}?{query}")).await;
+        audit.answer("get", TRIAL_BALANCE, &a, 200);
+        assert_eq!(a.json()["balanced"], true, "{query}: {}", a.text);
+    }
+
+    // 400: a missing or unknown currency, a bad date, an unknown parameter; 403 without the
+    // scope.
+    for (query, field) in [
+        ("", "currency"),
+        ("?currency=ABC", "currency"),
+        ("?currency=USD&as_of_date=2026-02-30", "as_of_date"),
+        ("?currency=USD&layer=SETTLED", "layer"),
+    ] {
+        let a = c.get(&format!("{TRIAL_BALANCE}{query}")).await;
+        audit.problem("get", TRIAL_BALANCE, &a, 400, "validation_failed");
+        assert_eq!(a.error_fields(), [field], "{query}");
+    }
+    let reader = app.caller(c.tenant, &["hpts:ledger:read"]);
+    let a = reader.get(&format!("{TRIAL_BALANCE}?currency=USD")).await;
+    audit.problem("get", TRIAL_BALANCE, &a, 403, "insufficient_scope");
     audit.finish();
 }
