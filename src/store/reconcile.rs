@@ -879,7 +879,8 @@ fn walk_entries(conn: &Connection, tenant: &str, stop: &ReadStop) -> Result<Entr
 // ---------------------------------------------------------------------------------------------
 // Pass 5: the schema's append-only guards.
 
-fn missing_guards(conn: &Connection) -> Result<Vec<&'static str>, StoreError> {
+/// How many append-only triggers the schema must have, and which of them are missing.
+fn missing_guards(conn: &Connection) -> Result<(usize, Vec<&'static str>), StoreError> {
     let mut stmt =
         conn.prepare("SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = ?1")?;
     let mut missing = Vec::new();
@@ -895,7 +896,7 @@ fn missing_guards(conn: &Connection) -> Result<Vec<&'static str>, StoreError> {
             missing.push(*trigger);
         }
     }
-    Ok(missing)
+    Ok((APPEND_ONLY_TRIGGERS.len() + closes.len(), missing))
 }
 
 /// The append-only guards of `period_closes` (migration V6).
@@ -1121,21 +1122,16 @@ fn chain_check(entries: &Pass<EntryWalk>) -> Check {
     }
 }
 
-fn guard_check(missing: &Pass<Vec<&'static str>>) -> Check {
+fn guard_check(guards: &Pass<(usize, Vec<&'static str>)>) -> Check {
     const NAME: &str = "append_only_guard_present";
-    match missing {
+    match guards {
         Err(why) => uncomputable(NAME, &[why]),
-        Ok(missing) => {
+        Ok((required, missing)) => {
             let mut problems = Problems::default();
             for trigger in missing {
                 problems.push(|| format!("trigger {trigger} is missing"));
             }
-            problems.into_check(NAME, || {
-                format!(
-                    "{} append-only triggers present",
-                    APPEND_ONLY_TRIGGERS.len()
-                )
-            })
+            problems.into_check(NAME, || format!("{required} append-only triggers present"))
         }
     }
 }
