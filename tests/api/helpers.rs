@@ -32,6 +32,7 @@ pub const ALL_SCOPES: &[&str] = &[
     "hpts:accruals:write",
     "hpts:chargeoffs:write",
     "hpts:adjustments:write",
+    "hpts:periods:write",
     "hpts:balances:read",
     "hpts:ledger:read",
     "hpts:reconciliation:read",
@@ -367,6 +368,19 @@ impl Caller<'_> {
 
     pub async fn post_adjustment(&self, key: &str, body: &Value) -> Answer {
         self.post("/v1/adjustments", key, body).await
+    }
+
+    pub async fn post_period_close(&self, key: &str, body: &Value) -> Answer {
+        self.post("/v1/period-closes", key, body).await
+    }
+
+    /// `GET /v1/trial-balance?currency={currency}[&as_of_date={as_of}]`.
+    pub async fn get_trial_balance(&self, currency: &str, as_of: Option<&str>) -> Answer {
+        let path = match as_of {
+            Some(date) => format!("/v1/trial-balance?currency={currency}&as_of_date={date}"),
+            None => format!("/v1/trial-balance?currency={currency}"),
+        };
+        self.get(&path).await
     }
 
     /// `GET /v1/accounts/{code}/balance?currency={currency}`.

@@ -14,6 +14,7 @@ mod fees;
 mod idempotency;
 mod lifecycle;
 mod money_integrity;
+mod month_end;
 mod openapi;
 mod payments;
 mod reads;
