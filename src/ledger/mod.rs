@@ -13,6 +13,7 @@ pub mod accrual;
 pub mod allocation;
 pub mod commands;
 pub mod error;
+pub mod export;
 pub mod ids;
 pub mod journal;
 pub mod loan;
