@@ -16,20 +16,21 @@
 #[path = "support/store_history.rs"]
 mod history;
 
-use history::{Book, date, loan_figures_from_journal, principal_now, reversal, route, settings};
+use history::{
+    Book, Posted, adjustment, charge_off, date, fee_waiver, loan_figures_from_journal,
+    payment_return, principal_now, reversal, route, settings, settlement,
+};
 
 use std::collections::BTreeMap;
 
 use hpts::clock::Sources;
 use hpts::ledger::LedgerError;
-use hpts::ledger::accounts::Direction;
 use hpts::ledger::accrual::DayCount;
 use hpts::ledger::commands::{
-    AccrualBatch, AccrualItem, Adjustment, AdjustmentLine, ChargeOff, ChargeOffReason, Command,
-    Disbursement, DisbursementMethod, Fee, FeeType, FeeWaiver, Payment, PaymentMethod,
-    PaymentReturn, ReturnReason, Settlement,
+    AccrualBatch, AccrualItem, Command, Disbursement, DisbursementMethod, Fee, FeeType, Payment,
+    PaymentMethod,
 };
-use hpts::ledger::ids::{EntryId, EventId, ProgramId};
+use hpts::ledger::ids::{EntryId, ProgramId};
 use hpts::ledger::money::Money;
 use hpts::store::{Store, StoreError, WriteOutcome, WriteRequest};
 use proptest::prelude::*;
@@ -87,9 +88,6 @@ enum Op {
     },
 }
 
-/// The accounts a manual adjustment may touch (every chart account but the loan controls).
-const ADJUSTABLE: [&str; 6] = ["1000", "2000", "4000", "4100", "4200", "5000"];
-
 /// An amount below `small`, or — in the large-amounts histories — one near `i64::MAX`, half of
 /// it or a third of it, so that totals meet the edge of the exact range.
 fn amount(small: i64, large: bool) -> BoxedStrategy<i64> {
@@ -145,40 +143,6 @@ fn request(book: &Book, n: usize, command: Command) -> WriteRequest {
         payload: format!("{{\"op\":{n}}}"),
         metadata: None,
         command,
-    }
-}
-
-/// What a history has posted so far: every entry, and the business events later writes may
-/// name (disbursements, payments and recoveries, fees).
-#[derive(Default)]
-struct Posted {
-    entries: Vec<EntryId>,
-    disbursements: Vec<EventId>,
-    payments: Vec<EventId>,
-    fees: Vec<EventId>,
-}
-
-impl Posted {
-    fn record(&mut self, receipt: &Value) {
-        let id = |field: &str| receipt[field].as_str().and_then(EventId::parse);
-        if let Some(e) = receipt["journal_entry_id"]
-            .as_str()
-            .and_then(EntryId::parse)
-        {
-            self.entries.push(e);
-        }
-        if let Some(e) =
-            id("disbursement_event_id").filter(|_| receipt.get("settlement_event_id").is_none())
-        {
-            self.disbursements.push(e);
-        }
-        if let Some(e) = id("payment_event_id").filter(|_| receipt.get("return_event_id").is_none())
-        {
-            self.payments.push(e);
-        }
-        if let Some(e) = id("fee_event_id").filter(|_| receipt.get("waiver_event_id").is_none()) {
-            self.fees.push(e);
-        }
     }
 }
 
@@ -249,51 +213,18 @@ async fn command(store: &Store, book: &Book, op: &Op, posted: &Posted) -> Option
 
 /// The lifecycle writes of a history: each names an event posted earlier (none yet: no write).
 fn lifecycle_command(book: &Book, op: &Op, posted: &Posted) -> Option<Command> {
-    let money = Money::from_minor;
-    let pick = |from: &[EventId], i: &Index| (!from.is_empty()).then(|| *i.get(from));
+    let pick = Posted::pick;
     Some(match op {
-        Op::Settle { pick: i } => Command::Settle(Settlement {
-            disbursement_event_id: pick(&posted.disbursements, i)?,
-            effective_at: date(3),
-            bank_account_ref: None,
-        }),
-        Op::Return { pick: i, nsf_fee } => Command::ReturnPayment(PaymentReturn {
-            payment_event_id: pick(&posted.payments, i)?,
-            return_reason: ReturnReason::InsufficientFunds,
-            return_code: Some("R01".into()),
-            effective_at: date(3),
-            nsf_fee: nsf_fee.map(money),
-        }),
-        Op::Waive { pick: i, amount } => Command::WaiveFee(FeeWaiver {
-            fee_event_id: pick(&posted.fees, i)?,
-            amount: amount.map(money),
-            reason: "goodwill".into(),
-            effective_at: date(3),
-        }),
-        Op::ChargeOff { loan } => Command::ChargeOff(ChargeOff {
-            loan_id: book.loans[*loan].0,
-            effective_at: date(3),
-            reason_code: ChargeOffReason::Delinquency,
-        }),
+        Op::Settle { pick: i } => settlement(pick(&posted.disbursements, *i)?, date(3)),
+        Op::Return { pick: i, nsf_fee } => {
+            payment_return(pick(&posted.payments, *i)?, *nsf_fee, date(3))
+        }
+        Op::Waive { pick: i, amount } => fee_waiver(pick(&posted.fees, *i)?, *amount, date(3)),
+        Op::ChargeOff { loan } => charge_off(book.loans[*loan].0, date(3)),
         Op::Adjust {
             accounts: (a, b),
             amount,
-        } => {
-            let line = |account: &str, direction| AdjustmentLine {
-                account_code: account.to_owned(),
-                direction,
-                amount: money(*amount),
-                currency: book.loans[0].2,
-            };
-            Command::Adjust(Adjustment {
-                effective_at: date(3),
-                description: "bank charge".into(),
-                lines: vec![
-                    line(a.get::<&str>(&ADJUSTABLE), Direction::Dr),
-                    line(b.get::<&str>(&ADJUSTABLE), Direction::Cr),
-                ],
-            })
-        }
+        } => adjustment((*a, *b), *amount, book.loans[0].2, date(3)),
         Op::Disburse { .. }
         | Op::Fee { .. }
         | Op::Accrue { .. }

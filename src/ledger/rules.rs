@@ -275,7 +275,8 @@ fn recover(loan: &LoanState, p: &Payment) -> Result<Decision, LedgerError> {
     let unrecovered = loan
         .balances
         .charged_off
-        .checked_sub(loan.balances.recovered)?;
+        .checked_sub(loan.balances.recovered)?
+        .max(Money::ZERO);
     let recovered = if p.amount < unrecovered {
         p.amount
     } else {
@@ -953,10 +954,12 @@ pub fn apply<S: std::hash::BuildHasher>(
     // A charged-off loan owes nothing until its charge-off is reversed: an entry that would put
     // principal, interest or fees back on it (the reversal of a payment received before the
     // charge-off) waits for that reversal.
+    // Nor can more be recovered than was written off (reviving a returned recovery after
+    // others took its place, or after the charge-off itself was reversed).
     for state in moved.values() {
-        if state.balances.status() == LoanStatus::ChargedOff
-            && state.balances.total_exposure()?.is_positive()
-        {
+        let owes_again = state.balances.status() == LoanStatus::ChargedOff
+            && state.balances.total_exposure()?.is_positive();
+        if owes_again || state.balances.recovered > state.balances.charged_off {
             return Err(if decision.event_type == EventType::Reversal {
                 LedgerError::ReversalBlocked
             } else {

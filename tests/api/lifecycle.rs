@@ -2828,3 +2828,28 @@ async fn a_whole_loan_life_stays_reconciled_after_every_step_and_unwinds_only_in
     .await;
     assert_books_clean(&app, &c, "disbursement reversed").await;
 }
+
+#[tokio::test]
+async fn a_returned_recovery_cannot_come_back_once_another_recovery_took_its_place() {
+    let app = spawn_app().await;
+    let c = app.tenant();
+    let loan = open(&c, "10000").await;
+    charge_off(&c, &loan).await;
+    let first = recover(&c, &loan, "10000").await;
+    assert_eq!(text(&first, "recovery_minor"), "10000");
+    let mut body = return_body(&text(&first, "payment_event_id"));
+    body["effective_at"] = json!(RECOVERED_ON);
+    let returned = return_payment(&c, &body).await;
+    let second = recover(&c, &loan, "10000").await;
+    assert_eq!(text(&second, "recovery_minor"), "10000");
+    // Reviving the first recovery would recover 20,000 of 10,000 written off.
+    let revived = reverse(&c, &text(&returned, "journal_entry_id")).await;
+    assert_refused(&revived, 422, "reversal_blocked_by_later_activity", &[]);
+    let s = standing(&c, loan.id).await;
+    assert_eq!((s.charged_off, s.recovered), (10_000, 10_000));
+    // Everything written off is recovered: a further payment goes to suspense alone.
+    let more = recover(&c, &loan, "1").await;
+    assert_eq!(text(&more, "recovery_minor"), "0");
+    assert_eq!(more["allocation"]["suspense_minor"], "1");
+    assert_books_clean(&app, &c, "after the refused revival").await;
+}

@@ -1,6 +1,8 @@
 //! Pieces shared by the store-level property tests (`ledger_properties.rs`, `writer_state.rs`),
 //! which drive random histories through the real `Store` without HTTP: the case's book of
-//! loans, the store settings, the route of a command, dates and reversals.
+//! loans, the store settings, the route of a command, dates, reversals and the lifecycle writes
+//! (settlements, payment returns, fee waivers, charge-offs, manual adjustments) with the record
+//! of posted events they name.
 
 #![allow(
     dead_code,
@@ -11,10 +13,16 @@ use std::path::Path;
 use std::time::Duration;
 
 use hpts::clock::parse_date;
-use hpts::ledger::commands::{Command, ReasonCode, Reversal};
-use hpts::ledger::ids::{BorrowerId, EntryId, LoanId, TenantId};
+use hpts::ledger::accounts::Direction;
+use hpts::ledger::commands::{
+    Adjustment, AdjustmentLine, ChargeOff, ChargeOffReason, Command, FeeWaiver, PaymentReturn,
+    ReasonCode, ReturnReason, Reversal, Settlement,
+};
+use hpts::ledger::ids::{BorrowerId, EntryId, EventId, LoanId, TenantId};
 use hpts::ledger::money::{Currency, Money};
 use hpts::store::{Store, StoreSettings, Synchronous, WriterConfig};
+use proptest::sample::Index;
+use serde_json::Value;
 use uuid::Uuid;
 
 /// The loans of a case: fixed ids, one borrower each; loan 2 is in EUR, the others in USD, so
@@ -96,6 +104,112 @@ pub fn reversal(entry: EntryId) -> Command {
         reason_code: ReasonCode::ErrorCorrection,
         reason_description: None,
         effective_at: None,
+    })
+}
+
+/// What a history has posted so far: every entry, and the business events later writes may
+/// name (disbursements, payments and recoveries, fees), taken from the receipts.
+#[derive(Default)]
+pub struct Posted {
+    pub entries: Vec<EntryId>,
+    pub disbursements: Vec<EventId>,
+    pub payments: Vec<EventId>,
+    pub fees: Vec<EventId>,
+}
+
+impl Posted {
+    /// Records a committed write's receipt.
+    pub fn record(&mut self, receipt: &Value) {
+        let id = |field: &str| receipt[field].as_str().and_then(EventId::parse);
+        if let Some(e) = receipt["journal_entry_id"]
+            .as_str()
+            .and_then(EntryId::parse)
+        {
+            self.entries.push(e);
+        }
+        if let Some(e) =
+            id("disbursement_event_id").filter(|_| receipt.get("settlement_event_id").is_none())
+        {
+            self.disbursements.push(e);
+        }
+        if let Some(e) = id("payment_event_id").filter(|_| receipt.get("return_event_id").is_none())
+        {
+            self.payments.push(e);
+        }
+        if let Some(e) = id("fee_event_id").filter(|_| receipt.get("waiver_event_id").is_none()) {
+            self.fees.push(e);
+        }
+    }
+
+    /// One of `from` (none posted yet: `None`).
+    pub fn pick(from: &[EventId], i: Index) -> Option<EventId> {
+        (!from.is_empty()).then(|| *i.get(from))
+    }
+}
+
+/// A settlement of `disbursement` on `date`.
+pub fn settlement(disbursement: EventId, date: time::Date) -> Command {
+    Command::Settle(Settlement {
+        disbursement_event_id: disbursement,
+        effective_at: date,
+        bank_account_ref: None,
+    })
+}
+
+/// An NSF return (code R01) of `payment` on `date`, with a returned-payment fee of `nsf_fee`.
+pub fn payment_return(payment: EventId, nsf_fee: Option<i64>, date: time::Date) -> Command {
+    Command::ReturnPayment(PaymentReturn {
+        payment_event_id: payment,
+        return_reason: ReturnReason::InsufficientFunds,
+        return_code: Some("R01".into()),
+        effective_at: date,
+        nsf_fee: nsf_fee.map(Money::from_minor),
+    })
+}
+
+/// A goodwill waiver of `amount` (all that is waivable without one) of `fee` on `date`.
+pub fn fee_waiver(fee: EventId, amount: Option<i64>, date: time::Date) -> Command {
+    Command::WaiveFee(FeeWaiver {
+        fee_event_id: fee,
+        amount: amount.map(Money::from_minor),
+        reason: "goodwill".into(),
+        effective_at: date,
+    })
+}
+
+/// A charge-off (for delinquency) of `loan` on `date`.
+pub fn charge_off(loan: LoanId, date: time::Date) -> Command {
+    Command::ChargeOff(ChargeOff {
+        loan_id: loan,
+        effective_at: date,
+        reason_code: ChargeOffReason::Delinquency,
+    })
+}
+
+/// The accounts a manual adjustment may touch (every chart account but the loan controls).
+pub const ADJUSTABLE: [&str; 6] = ["1000", "2000", "4000", "4100", "4200", "5000"];
+
+/// A manual adjustment (a bank charge) of `amount` in `currency` on `date`: Dr one of
+/// [`ADJUSTABLE`], Cr another (or the same).
+pub fn adjustment(
+    (debit, credit): (Index, Index),
+    amount: i64,
+    currency: Currency,
+    date: time::Date,
+) -> Command {
+    let line = |account: &str, direction| AdjustmentLine {
+        account_code: account.to_owned(),
+        direction,
+        amount: Money::from_minor(amount),
+        currency,
+    };
+    Command::Adjust(Adjustment {
+        effective_at: date,
+        description: "bank charge".into(),
+        lines: vec![
+            line(debit.get::<&str>(&ADJUSTABLE), Direction::Dr),
+            line(credit.get::<&str>(&ADJUSTABLE), Direction::Cr),
+        ],
     })
 }
 
