@@ -2,6 +2,8 @@
 //! database, real HTTP on a free port, real Ed25519-signed JWTs. One test binary, one module
 //! per area; shared set-up in `helpers`.
 
+#[path = "../support/accounting_tools.rs"]
+mod accounting_tools;
 mod helpers;
 
 mod accruals;
@@ -10,6 +12,7 @@ mod disbursements;
 mod durability;
 mod edge_rules;
 mod edges;
+mod exports;
 mod fees;
 mod idempotency;
 mod lifecycle;
