@@ -64,23 +64,26 @@ pub fn fee(f: &Fee, borrower_id: BorrowerId) -> Result<JournalEntry, LedgerError
     ])
 }
 
+/// A line of a payment (or recovery): on its loan, with its borrower and external reference.
+fn payment_line(p: &Payment, account: Account, direction: Direction, amount: Money) -> JournalLine {
+    let mut l = JournalLine::loan_line(
+        account,
+        direction,
+        amount,
+        p.currency,
+        p.loan_id,
+        Some(p.borrower_id),
+    );
+    l.external_ref.clone_from(&p.external_ref);
+    l
+}
+
 /// Dr 1000 for the amount, one credit per non-zero allocation part.
 pub fn payment(p: &Payment, allocation: &Allocation) -> Result<JournalEntry, LedgerError> {
     if !p.amount.is_positive() {
         return Err(LedgerError::AmountMustBePositive);
     }
-    let line = |account, direction, amount| {
-        let mut l = JournalLine::loan_line(
-            account,
-            direction,
-            amount,
-            p.currency,
-            p.loan_id,
-            Some(p.borrower_id),
-        );
-        l.external_ref.clone_from(&p.external_ref);
-        l
-    };
+    let line = |account, direction, amount| payment_line(p, account, direction, amount);
     let mut lines = vec![line(Account::Cash, Direction::Dr, p.amount)];
     for (account, part) in [
         (Account::FeesReceivable, allocation.fees),
@@ -246,18 +249,7 @@ pub fn recovery(
     if !p.amount.is_positive() {
         return Err(LedgerError::AmountMustBePositive);
     }
-    let line = |account, direction, amount| {
-        let mut l = JournalLine::loan_line(
-            account,
-            direction,
-            amount,
-            p.currency,
-            p.loan_id,
-            Some(p.borrower_id),
-        );
-        l.external_ref.clone_from(&p.external_ref);
-        l
-    };
+    let line = |account, direction, amount| payment_line(p, account, direction, amount);
     let mut lines = vec![line(Account::Cash, Direction::Dr, p.amount)];
     for (account, part) in [
         (Account::Recoveries, recovered),

@@ -16,20 +16,13 @@ use uuid::Uuid;
 use crate::accounting_tools::{
     Balances, assert_tools_accept, beancount_balances, hledger_balances,
 };
-use crate::helpers::{Caller, key, spawn_app, uuid};
+use crate::helpers::{Caller, key, spawn_app, text, uuid};
 
 /// Posts `body` to `path`, asserting 201; returns the answer.
 async fn created(c: &Caller<'_>, path: &str, body: Value) -> Value {
     let a = c.post(path, &key("export-test"), &body).await;
     assert_eq!(a.status, 201, "{path}: {}", a.text);
     a.json()
-}
-
-fn text(v: &Value, field: &str) -> String {
-    v[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} in {v}"))
-        .to_owned()
 }
 
 /// A loan opened by a disbursement in `currency` on `date`.

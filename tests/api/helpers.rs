@@ -7,6 +7,7 @@
     reason = "each test module uses a different part of the harness"
 )]
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -453,4 +454,38 @@ pub fn spawn_binary(db: &Path, jwks: &Path, port: u16) -> BinaryApp {
         std::thread::sleep(Duration::from_millis(50));
     }
     BinaryApp { child, address }
+}
+
+/// The body of a first (201, not replayed) answer.
+pub fn created(a: &Answer) -> Value {
+    assert_eq!(a.status, 201, "{}", a.text);
+    assert_eq!(a.header("idempotent-replayed"), None, "{}", a.text);
+    a.json()
+}
+
+/// A string field of a body.
+pub fn text(v: &Value, field: &str) -> String {
+    v[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("{field} is not a string: {v}"))
+        .to_owned()
+}
+
+/// A money field of a body.
+pub fn minor(v: &Value, field: &str) -> i64 {
+    text(v, field)
+        .parse()
+        .unwrap_or_else(|e| panic!("{field} is not an integer ({e}): {v}"))
+}
+
+/// Asserts the exact set of keys of a JSON object.
+pub fn assert_keys(v: &Value, keys: &[&str]) {
+    let actual: BTreeSet<&str> = v
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {v}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let expected: BTreeSet<&str> = keys.iter().copied().collect();
+    assert_eq!(actual, expected, "{v}");
 }

@@ -5,7 +5,6 @@
 //! them together, and one whole loan life that stays reconciled (over the API and by
 //! `hpts verify`) after every step.
 
-use std::collections::BTreeSet;
 use std::process::Command;
 
 use serde_json::{Value, json};
@@ -13,7 +12,10 @@ use uuid::Uuid;
 
 use crate::accruals::accrual_body;
 use crate::fees::fee_body;
-use crate::helpers::{Answer, Caller, TestApp, disbursement_body, key, spawn_app, uuid};
+use crate::helpers::{
+    Answer, Caller, TestApp, assert_keys, created, disbursement_body, key, minor, spawn_app, text,
+    uuid,
+};
 use crate::payments::{
     Owed, assert_problem, balance, entry, entry_lines, ledger_state, lines_of, owed, payment_body,
     scopes_without,
@@ -197,40 +199,6 @@ fn parts(fees: i64, interest: i64, principal: i64, suspense: i64) -> Value {
 
 // ---------------------------------------------------------------------------------------------
 // Answers, entries and balances.
-
-/// The body of a first (201, not replayed) answer.
-fn created(a: &Answer) -> Value {
-    assert_eq!(a.status, 201, "{}", a.text);
-    assert_eq!(a.header("idempotent-replayed"), None, "{}", a.text);
-    a.json()
-}
-
-/// A string field of a body.
-fn text(v: &Value, field: &str) -> String {
-    v[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} is not a string: {v}"))
-        .to_owned()
-}
-
-/// A money field of a body.
-fn minor(v: &Value, field: &str) -> i64 {
-    text(v, field)
-        .parse()
-        .unwrap_or_else(|e| panic!("{field} is not an integer ({e}): {v}"))
-}
-
-/// Asserts the exact set of keys of a JSON object.
-fn assert_keys(v: &Value, keys: &[&str]) {
-    let actual: BTreeSet<&str> = v
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {v}"))
-        .keys()
-        .map(String::as_str)
-        .collect();
-    let expected: BTreeSet<&str> = keys.iter().copied().collect();
-    assert_eq!(actual, expected, "{v}");
-}
 
 /// Asserts the ids and `posted_at` of a write response: lowercase version-7 UUIDs, RFC 3339 UTC.
 fn assert_receipt(v: &Value, ids: &[&str]) {

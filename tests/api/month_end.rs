@@ -6,14 +6,15 @@
 //! date, per currency), the reconciliation check `closed_periods_unchanged`, tenant isolation and
 //! scopes.
 
-use std::collections::BTreeSet;
-
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::accruals::accrual_body;
 use crate::fees::fee_body;
-use crate::helpers::{Answer, Caller, TestApp, disbursement_body, key, now, spawn_app, uuid};
+use crate::helpers::{
+    Answer, Caller, TestApp, assert_keys, created, disbursement_body, key, minor, now, spawn_app,
+    text, uuid,
+};
 use crate::payments::{assert_problem, entry, ledger_state, lines_of, payment_body};
 
 /// The lock date most tests close through, and the days around it.
@@ -78,40 +79,6 @@ fn today() -> time::Date {
 
 // ---------------------------------------------------------------------------------------------
 // Answers.
-
-/// The body of a first (201, not replayed) answer.
-fn created(a: &Answer) -> Value {
-    assert_eq!(a.status, 201, "{}", a.text);
-    assert_eq!(a.header("idempotent-replayed"), None, "{}", a.text);
-    a.json()
-}
-
-/// A string field of a body.
-fn text(v: &Value, field: &str) -> String {
-    v[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} is not a string: {v}"))
-        .to_owned()
-}
-
-/// A money field of a body.
-fn minor(v: &Value, field: &str) -> i64 {
-    text(v, field)
-        .parse()
-        .unwrap_or_else(|e| panic!("{field} is not an integer ({e}): {v}"))
-}
-
-/// Asserts the exact set of keys of a JSON object.
-fn assert_keys(v: &Value, keys: &[&str]) {
-    let actual: BTreeSet<&str> = v
-        .as_object()
-        .unwrap_or_else(|| panic!("not an object: {v}"))
-        .keys()
-        .map(String::as_str)
-        .collect();
-    let expected: BTreeSet<&str> = keys.iter().copied().collect();
-    assert_eq!(actual, expected, "{v}");
-}
 
 /// Asserts a refusal: status, `code` and exactly these `errors[].field`s.
 fn assert_refused(a: &Answer, status: u16, code: &str, fields: &[&str]) {
