@@ -4,9 +4,11 @@
 --   for every existing one.
 -- * Two loan figures the writer keeps materialised like the others: what a charge-off wrote off
 --   and what was recovered since (replayed from the lines by reconciliation).
--- * The event a settlement, return or waiver acts on (`subject_event_id`, indexed), so the
---   writer finds what stands on an event with indexed reads (an event's entry is found through
---   its loan's `loan_entries`, so no index every write must maintain is added).
+-- * The event a settlement, return or waiver acts on (`subject_event_id`, indexed), and each
+--   event's journal entry (`entry_seq`, the entry's primary key), so the writer finds an event's
+--   entry and what stands on it with primary-key and indexed reads. Existing events are
+--   backfilled through a temporary index (the append-only guard is lifted for that one
+--   statement and put back as it was).
 
 INSERT INTO account_templates (code, name, normal_side) VALUES
     ('4200', 'Recoveries', 'CR'),
@@ -25,3 +27,11 @@ ALTER TABLE loans ADD COLUMN recovered_minor INTEGER NOT NULL DEFAULT 0
 
 ALTER TABLE events ADD COLUMN subject_event_id TEXT;
 CREATE INDEX events_subject ON events (tenant_id, subject_event_id) WHERE subject_event_id IS NOT NULL;
+
+ALTER TABLE events ADD COLUMN entry_seq INTEGER;
+CREATE INDEX journal_entries_event_v5 ON journal_entries (event_id);
+DROP TRIGGER events_no_update;
+UPDATE events SET entry_seq = (SELECT je.entry_seq FROM journal_entries je WHERE je.event_id = events.event_id);
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events is append-only'); END;
+DROP INDEX journal_entries_event_v5;

@@ -154,6 +154,16 @@ fn every_existing_tenant_gets_the_recoveries_and_credit_losses_accounts() {
         figures, loans,
         "every old loan starts with nothing charged off or recovered"
     );
+    let unlinked = rows(
+        &conn,
+        "SELECT count(*) FROM events ev LEFT JOIN journal_entries je ON je.entry_seq = ev.entry_seq \
+         WHERE je.event_id IS NOT ev.event_id",
+    );
+    assert_eq!(
+        unlinked,
+        vec!["Integer(0)".to_owned()],
+        "every old event knows its entry"
+    );
 }
 
 #[test]

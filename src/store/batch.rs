@@ -660,6 +660,7 @@ impl<'a> Batch<'a> {
             allocation_policy: d.allocation_policy,
             recorded_at: ids.posted_at.to_owned(),
             subject_event_id: d.subject.map(|e| e.to_string()),
+            entry_seq,
         });
         let first_line = self.rows.lines.len();
         for (i, line) in d.entry.lines().iter().enumerate() {
@@ -1104,12 +1105,9 @@ fn entry_of_event(
 ) -> Result<Option<EntryId>, StoreError> {
     let entry: Option<String> = conn
         .prepare_cached(
-            // Through the event's loan (every event a lifecycle write names is on a loan), so
-            // no index on journal_entries.event_id is kept up to date by every write.
-            "SELECT je.entry_id FROM events ev \
-             JOIN loan_entries le ON le.tenant_id = ev.tenant_id AND le.loan_id = ev.loan_id \
-             JOIN journal_entries je ON je.entry_seq = le.entry_seq \
-             WHERE ev.event_id = ?1 AND ev.tenant_id = ?2 AND je.event_id = ?1",
+            // `events.entry_seq` is the entry's primary key: two key lookups.
+            "SELECT je.entry_id FROM events ev JOIN journal_entries je ON je.entry_seq = ev.entry_seq \
+             WHERE ev.event_id = ?1 AND ev.tenant_id = ?2",
         )?
         .query_row(params![event.to_string(), tenant.to_string()], |r| r.get(0))
         .optional()?;
@@ -1125,9 +1123,7 @@ fn committed_dependents(
     event: EventId,
 ) -> Result<Vec<EntryId>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT je.entry_id FROM events ev \
-         JOIN loan_entries le ON le.tenant_id = ev.tenant_id AND le.loan_id = ev.loan_id \
-         JOIN journal_entries je ON je.entry_seq = le.entry_seq AND je.event_id = ev.event_id \
+        "SELECT je.entry_id FROM events ev JOIN journal_entries je ON je.entry_seq = ev.entry_seq \
          WHERE ev.tenant_id = ?1 AND ev.subject_event_id = ?2",
     )?;
     let ids = stmt.query_map(params![tenant.to_string(), event.to_string()], |r| {

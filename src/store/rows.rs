@@ -132,12 +132,13 @@ pub(crate) struct EventRow {
     pub allocation_policy: Option<&'static str>,
     pub recorded_at: String,
     pub subject_event_id: Option<String>,
+    pub entry_seq: i64,
 }
 
 impl Row for EventRow {
     const HEAD: &'static str = "INSERT INTO events (event_id, tenant_id, event_type, loan_id, payload, metadata, \
-         external_ref, allocation_policy, recorded_at, subject_event_id) VALUES";
-    const COLUMNS: usize = 10;
+         external_ref, allocation_policy, recorded_at, subject_event_id, entry_seq) VALUES";
+    const COLUMNS: usize = 11;
     fn bind(&self, stmt: &mut Statement<'_>, first: usize) -> rusqlite::Result<()> {
         bind_all(
             stmt,
@@ -153,6 +154,7 @@ impl Row for EventRow {
                 &self.allocation_policy,
                 &self.recorded_at,
                 &self.subject_event_id,
+                &self.entry_seq,
             ],
         )
     }
