@@ -17,27 +17,24 @@
 mod history;
 
 use history::{
-    Book, Posted, adjustment, charge_off, date, fee_waiver, loan_figures_from_journal,
-    payment_return, principal_now, reversal, route, settings, settlement,
+    Book, Posted, accrual, adjustment, charge_off, date, fee_waiver, loan_figures_from_journal,
+    payment_return, reversal, route, settings, settlement,
 };
 
 use std::collections::BTreeMap;
 
 use hpts::clock::Sources;
 use hpts::ledger::LedgerError;
-use hpts::ledger::accrual::DayCount;
 use hpts::ledger::commands::{
-    AccrualBatch, AccrualItem, Command, Disbursement, DisbursementMethod, Fee, FeeType, Payment,
-    PaymentMethod,
+    Command, Disbursement, DisbursementMethod, Fee, FeeType, Payment, PaymentMethod,
 };
-use hpts::ledger::ids::{EntryId, ProgramId};
+use hpts::ledger::ids::EntryId;
 use hpts::ledger::money::Money;
 use hpts::store::{Store, StoreError, WriteOutcome, WriteRequest};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
-use uuid::Uuid;
 
 /// One random step of a history. Loans are indexes into the case's 1–4 loans.
 #[derive(Debug, Clone)]
@@ -172,23 +169,7 @@ async fn command(store: &Store, book: &Book, op: &Op, posted: &Posted) -> Option
                 effective_at: date(1),
             })
         }
-        Op::Accrue { loans, day } => {
-            let mut items = Vec::with_capacity(loans.len());
-            for (loan, interest) in loans {
-                items.push(AccrualItem {
-                    loan_id: book.loans[*loan].0,
-                    outstanding_principal: principal_now(store, book, *loan).await,
-                    interest: money(*interest),
-                    annual_rate_bps: None,
-                });
-            }
-            Command::Accrue(AccrualBatch {
-                program_id: ProgramId::from_uuid(Uuid::from_u128(7)),
-                accrual_date: date(*day),
-                convention: DayCount::Act365,
-                loans: items,
-            })
-        }
+        Op::Accrue { loans, day } => accrual(store, book, loans, *day).await,
         Op::Pay { loan, amount } => {
             let (loan_id, borrower_id, currency) = book.loans[*loan];
             Command::Pay(Payment {

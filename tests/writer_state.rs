@@ -30,8 +30,8 @@
 mod history;
 
 use history::{
-    Book, Posted, adjustment, charge_off, date, fee_waiver, loan_figures_from_journal,
-    payment_return, principal_now, reversal, route, settings, settlement,
+    Book, Posted, accrual, adjustment, charge_off, date, fee_waiver, loan_figures_from_journal,
+    payment_return, reversal, route, settings, settlement,
 };
 
 use std::collections::{HashMap, HashSet};
@@ -638,23 +638,7 @@ async fn new_command(store: &Store, book: &Book, op: &Op) -> Command {
                 effective_at: date(*day),
             })
         }
-        Op::Accrue { loans, day } => {
-            let mut items = Vec::with_capacity(loans.len());
-            for (loan, interest) in loans {
-                items.push(AccrualItem {
-                    loan_id: book.loans[*loan].0,
-                    outstanding_principal: principal_now(store, book, *loan).await,
-                    interest: money(*interest),
-                    annual_rate_bps: None,
-                });
-            }
-            Command::Accrue(AccrualBatch {
-                program_id: ProgramId::from_uuid(Uuid::from_u128(7)),
-                accrual_date: date(*day),
-                convention: DayCount::Act365,
-                loans: items,
-            })
-        }
+        Op::Accrue { loans, day } => accrual(store, book, loans, *day).await,
         Op::Pay {
             loan,
             amount,

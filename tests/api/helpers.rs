@@ -489,3 +489,22 @@ pub fn assert_keys(v: &Value, keys: &[&str]) {
     let expected: BTreeSet<&str> = keys.iter().copied().collect();
     assert_eq!(actual, expected, "{v}");
 }
+
+/// `hpts verify --database <file>` (the built binary, read-only beside the running service)
+/// exits 0.
+pub fn assert_verify_passes(app: &TestApp, step: &str) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hpts"))
+        .args(["verify", "--database"])
+        .arg(&app.db_path)
+        .env_remove("HPTS_DATABASE")
+        .env_remove("HPTS_DATA_DIR")
+        .output()
+        .expect("run hpts verify");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{step}: hpts verify failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

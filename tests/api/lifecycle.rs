@@ -5,16 +5,14 @@
 //! them together, and one whole loan life that stays reconciled (over the API and by
 //! `hpts verify`) after every step.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::accruals::accrual_body;
 use crate::fees::fee_body;
 use crate::helpers::{
-    Answer, Caller, TestApp, assert_keys, created, disbursement_body, key, minor, spawn_app, text,
-    uuid,
+    Answer, Caller, TestApp, assert_keys, assert_verify_passes, created, disbursement_body, key,
+    minor, spawn_app, text, uuid,
 };
 use crate::payments::{
     Owed, assert_problem, balance, entry, entry_lines, ledger_state, lines_of, owed, payment_body,
@@ -414,25 +412,6 @@ async fn assert_reconciled(c: &Caller<'_>, step: &str) {
     assert_eq!(
         report["portfolio_rollup"]["status"], "ok",
         "{step}: {report}"
-    );
-}
-
-/// `hpts verify --database <file>` (the built binary, read-only beside the running service)
-/// exits 0.
-fn assert_verify_passes(app: &TestApp, step: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hpts"))
-        .args(["verify", "--database"])
-        .arg(&app.db_path)
-        .env_remove("HPTS_DATABASE")
-        .env_remove("HPTS_DATA_DIR")
-        .output()
-        .expect("run hpts verify");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{step}: hpts verify failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 

@@ -12,8 +12,8 @@ use uuid::Uuid;
 use crate::accruals::accrual_body;
 use crate::fees::fee_body;
 use crate::helpers::{
-    Answer, Caller, TestApp, assert_keys, created, disbursement_body, key, minor, now, spawn_app,
-    text, uuid,
+    Answer, Caller, TestApp, assert_keys, assert_verify_passes, created, disbursement_body, key,
+    minor, now, spawn_app, text, uuid,
 };
 use crate::payments::{assert_problem, entry, ledger_state, lines_of, payment_body};
 
@@ -1170,7 +1170,7 @@ async fn reconciliation_reports_closed_periods_unchanged_ok_after_closes_and_lat
 
     let check = assert_reconciled_with_closes(&c).await;
     assert_eq!(check["status"], "ok", "{check}");
-    assert_verify_passes(&app);
+    assert_verify_passes(&app, "after the closes");
 }
 
 #[tokio::test]
@@ -1217,24 +1217,6 @@ async fn reconciliation_flags_a_stored_close_that_no_longer_recomputes() {
         out.status.code(),
         Some(0),
         "hpts verify passed a tampered close"
-    );
-}
-
-/// `hpts verify --database <file>` (read-only beside the running service) exits 0.
-fn assert_verify_passes(app: &TestApp) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hpts"))
-        .args(["verify", "--database"])
-        .arg(&app.db_path)
-        .env_remove("HPTS_DATABASE")
-        .env_remove("HPTS_DATA_DIR")
-        .output()
-        .expect("run hpts verify");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "hpts verify failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
     );
 }
 

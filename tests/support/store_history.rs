@@ -275,3 +275,23 @@ pub fn loan_figures_from_journal(
     }
     out
 }
+
+/// An accrual batch over `(loan, interest)` of the book on day `day`, each loan's outstanding
+/// principal read from the store right before.
+pub async fn accrual(store: &Store, book: &Book, loans: &[(usize, i64)], day: u8) -> Command {
+    let mut items = Vec::with_capacity(loans.len());
+    for (loan, interest) in loans {
+        items.push(hpts::ledger::commands::AccrualItem {
+            loan_id: book.loans[*loan].0,
+            outstanding_principal: principal_now(store, book, *loan).await,
+            interest: Money::from_minor(*interest),
+            annual_rate_bps: None,
+        });
+    }
+    Command::Accrue(hpts::ledger::commands::AccrualBatch {
+        program_id: hpts::ledger::ids::ProgramId::from_uuid(Uuid::from_u128(7)),
+        accrual_date: date(day),
+        convention: hpts::ledger::accrual::DayCount::Act365,
+        loans: items,
+    })
+}
