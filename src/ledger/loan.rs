@@ -162,7 +162,17 @@ impl LoanBalances {
     /// The loan's status: charged off while a charge-off stands, paid off once something was
     /// disbursed and nothing is owed, active otherwise.
     pub fn status(&self) -> LoanStatus {
-        status_of(&self.minor_parts())
+        if self.charged_off.is_positive() {
+            LoanStatus::ChargedOff
+        } else if self.principal == Money::ZERO
+            && self.interest == Money::ZERO
+            && self.fees == Money::ZERO
+            && self.disbursed_total.is_positive()
+        {
+            LoanStatus::PaidOff
+        } else {
+            LoanStatus::Active
+        }
     }
 
     /// principal + interest + fees.
@@ -201,17 +211,5 @@ impl LoanBalances {
         next.total_exposure()?;
         *self = next;
         Ok(())
-    }
-}
-
-/// The status of balances given in [`Field`] order (shared by the writer's state and the
-/// readers' replay).
-pub fn status_of(m: &[i64; FIELDS]) -> LoanStatus {
-    if m[Field::ChargedOff as usize] > 0 {
-        LoanStatus::ChargedOff
-    } else if m[0] == 0 && m[1] == 0 && m[2] == 0 && m[Field::DisbursedTotal as usize] > 0 {
-        LoanStatus::PaidOff
-    } else {
-        LoanStatus::Active
     }
 }

@@ -12,7 +12,7 @@ use crate::clock::format_date;
 use crate::ledger::accounts::{Account, Direction};
 use crate::ledger::commands::EventType;
 use crate::ledger::ids::{EntryId, LoanId, TenantId};
-use crate::ledger::loan::{FIELDS, effects, status_of};
+use crate::ledger::loan::{FIELDS, LoanBalances, effects};
 use crate::ledger::money::{Currency, Money};
 use crate::ledger::trial_balance::TrialBalance;
 use crate::store::StoreError;
@@ -145,26 +145,23 @@ pub fn loan_balance(
             (m, last)
         }
     };
-    let exposure = m[0]
-        .checked_add(m[1])
-        .and_then(|pi| pi.checked_add(m[2]))
-        .map(Money::from_minor)
-        .ok_or_else(|| {
-            StoreError::Database(format!("loan {loan_s}: total exposure is out of range"))
-        })?;
+    let b = LoanBalances::from_minor_parts(m);
+    let exposure = b.total_exposure().map_err(|_| {
+        StoreError::Database(format!("loan {loan_s}: total exposure is out of range"))
+    })?;
     Ok(Some(LoanView {
         loan_id: loan_s,
         borrower_id,
         currency,
-        status: status_of(&m).as_str(),
-        principal: Money::from_minor(m[0]),
-        interest: Money::from_minor(m[1]),
-        fees: Money::from_minor(m[2]),
-        suspense: Money::from_minor(m[3]),
-        disbursed_total: Money::from_minor(m[4]),
-        paid_total: Money::from_minor(m[5]),
-        charged_off: Money::from_minor(m[6]),
-        recovered: Money::from_minor(m[7]),
+        status: b.status().as_str(),
+        principal: b.principal,
+        interest: b.interest,
+        fees: b.fees,
+        suspense: b.suspense,
+        disbursed_total: b.disbursed_total,
+        paid_total: b.paid_total,
+        charged_off: b.charged_off,
+        recovered: b.recovered,
         last_activity_at,
         exposure,
     }))
