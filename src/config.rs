@@ -144,6 +144,18 @@ pub struct ServeArgs {
     /// Commit durability: full (fsync every commit) or normal.
     #[arg(long, env = "HPTS_SYNCHRONOUS", default_value = "full")]
     pub synchronous: String,
+    /// When a write is answered: `local` (after the fsynced COMMIT) or `replicated` (once
+    /// Litestream's object-storage replica has it too).
+    #[arg(long, env = "HPTS_DURABILITY", default_value = "local")]
+    pub durability: String,
+    /// Litestream's control socket (`socket: path:` in litestream.yml), used with
+    /// `HPTS_DURABILITY=replicated` [default: litestream.sock beside the database].
+    #[arg(long, env = "HPTS_LITESTREAM_SOCKET")]
+    pub litestream_socket: Option<PathBuf>,
+    /// Longest a write waits for the replica before it is answered 503
+    /// `replication_unavailable`, in milliseconds.
+    #[arg(long, env = "HPTS_REPLICATION_TIMEOUT_MS", default_value_t = 10_000)]
+    pub replication_timeout_ms: u64,
     /// How long idempotency keys are kept, in hours (at least 24).
     #[arg(long, env = "HPTS_IDEMPOTENCY_RETENTION_HOURS", default_value_t = 24)]
     pub idempotency_retention_hours: u64,
@@ -330,11 +342,13 @@ fn store_settings(a: &ServeArgs, problems: &mut Vec<String>) -> StoreSettings {
                 .into(),
         );
     }
+    let path = a
+        .database
+        .clone()
+        .unwrap_or_else(|| a.data_dir.join("hpts.db"));
+    let replication = replication_settings(a, &path, problems);
     StoreSettings {
-        path: a
-            .database
-            .clone()
-            .unwrap_or_else(|| a.data_dir.join("hpts.db")),
+        path,
         synchronous,
         writer: WriterConfig {
             group_commit,
@@ -347,6 +361,55 @@ fn store_settings(a: &ServeArgs, problems: &mut Vec<String>) -> StoreSettings {
         },
         read_pool_size: a.read_pool_size,
         heavy_reads_per_tenant: a.heavy_reads_per_tenant,
+        replication,
+    }
+}
+
+/// Replicated acknowledgements (`HPTS_DURABILITY`, `HPTS_LITESTREAM_SOCKET`,
+/// `HPTS_REPLICATION_TIMEOUT_MS`): `None` for `local`.
+fn replication_settings(
+    a: &ServeArgs,
+    database: &std::path::Path,
+    problems: &mut Vec<String>,
+) -> Option<crate::store::ReplicationSettings> {
+    if !(100..=600_000).contains(&a.replication_timeout_ms) {
+        problems.push(format!(
+            "HPTS_REPLICATION_TIMEOUT_MS: {} must be between 100 and 600000",
+            a.replication_timeout_ms
+        ));
+    }
+    match a.durability.to_ascii_lowercase().as_str() {
+        "local" => None,
+        "replicated" => {
+            let socket = match &a.litestream_socket {
+                Some(path) => path.clone(),
+                None => std::path::absolute(database)
+                    .unwrap_or_else(|_| database.to_path_buf())
+                    .with_file_name("litestream.sock"),
+            };
+            if socket.as_os_str().len() > 107 {
+                problems.push(format!(
+                    "HPTS_LITESTREAM_SOCKET: {} is longer than a unix socket path may be (107 bytes)",
+                    socket.display()
+                ));
+            } else if !socket.is_absolute() {
+                problems.push(format!(
+                    "HPTS_LITESTREAM_SOCKET: {} must be an absolute path (the `socket: path:` of \
+                     litestream.yml)",
+                    socket.display()
+                ));
+            }
+            Some(crate::store::ReplicationSettings {
+                socket,
+                timeout: Duration::from_millis(a.replication_timeout_ms),
+            })
+        }
+        other => {
+            problems.push(format!(
+                "HPTS_DURABILITY: {other:?} must be local or replicated"
+            ));
+            None
+        }
     }
 }
 
@@ -539,6 +602,11 @@ impl Settings {
             "read_pool_size": self.store.read_pool_size,
             "heavy_reads_per_tenant": self.store.heavy_reads_per_tenant,
             "idempotency_retention_hours": self.store.writer.idempotency_retention.as_secs() / 3600,
+            "durability": if self.store.replication.is_some() { "replicated" } else { "local" },
+            "replication": self.store.replication.as_ref().map(|r| json!({
+                "litestream_socket": r.socket.display().to_string(),
+                "timeout_ms": r.timeout.as_millis(),
+            })),
             "auth": {
                 "issuer": self.auth.issuer,
                 "audience": self.auth.audience,

@@ -73,6 +73,7 @@ impl Fixture {
                 },
                 read_pool_size: 2,
                 heavy_reads_per_tenant: 1,
+                replication: None,
             },
             Sources::default(),
         )

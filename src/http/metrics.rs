@@ -12,7 +12,9 @@
 //! `hpts_idempotency_conflicts_total{kind="mismatch"|"in_progress"}`,
 //! `hpts_idempotency_purged_total`, `hpts_webhook_deliveries_total`,
 //! `hpts_webhook_attempt_failures_total`, `hpts_webhook_given_up_total`, `hpts_webhook_pending`,
-//! `hpts_webhook_failed`.
+//! `hpts_webhook_failed`; with replicated acknowledgements also `hpts_replication_up`,
+//! `hpts_replication_failures_total`, `hpts_replication_unavailable_total` and
+//! `hpts_replication_wait_seconds`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,7 +22,9 @@ use std::sync::atomic::Ordering;
 use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
-use prometheus::{Gauge, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 use crate::http::write::InFlight;
 use crate::store::Store;
@@ -262,6 +266,11 @@ pub fn build(
     webhooks: Arc<WebhookStats>,
 ) -> Result<PrometheusMetrics, String> {
     let registry = Registry::new();
+    if let Some(replication) = ReplicationCollector::new(&store) {
+        registry
+            .register(Box::new(replication))
+            .map_err(|e| format!("metrics registry: {e}"))?;
+    }
     registry
         .register(Box::new(LedgerCollector::new(store, in_flight, webhooks)))
         .map_err(|e| format!("metrics registry: {e}"))?;
@@ -274,4 +283,81 @@ pub fn build(
         ])
         .build()
         .map_err(|e| format!("metrics: {e}"))
+}
+
+/// `hpts_replication_*`, present only with `HPTS_DURABILITY=replicated`: whether the last sync
+/// reached the replica, failed syncs, writes answered 503 `replication_unavailable`, and how
+/// long each released write waited for the replica after its COMMIT.
+struct ReplicationCollector {
+    store: Store,
+    up: IntGauge,
+    failures: IntCounter,
+    unavailable: IntCounter,
+    wait: Histogram,
+    descs: Vec<Desc>,
+}
+
+impl ReplicationCollector {
+    fn new(store: &Store) -> Option<Self> {
+        let stats = store.replication()?;
+        let wait = Histogram::with_opts(
+            HistogramOpts::new(
+                "replication_wait_seconds",
+                "Time from a write's COMMIT until Litestream's replica confirmed it",
+            )
+            .namespace("hpts")
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+        )
+        .expect("valid metric name");
+        let observed = wait.clone();
+        stats.observe_waits(Box::new(move |d| observed.observe(d.as_secs_f64())));
+        let mut c = ReplicationCollector {
+            store: store.clone(),
+            up: int_gauge(
+                "replication_up",
+                "1 while Litestream's replica confirms writes (the last sync succeeded)",
+            ),
+            failures: counter(
+                "replication_failures_total",
+                "Replication syncs that failed or did not reach the replica",
+            ),
+            unavailable: counter(
+                "replication_unavailable_total",
+                "Writes answered 503 replication_unavailable (committed locally, not confirmed)",
+            ),
+            wait,
+            descs: Vec::new(),
+        };
+        c.descs = c
+            .collectors()
+            .iter()
+            .flat_map(|m| m.desc())
+            .cloned()
+            .collect();
+        Some(c)
+    }
+
+    fn collectors(&self) -> [&dyn Collector; 4] {
+        [&self.up, &self.failures, &self.unavailable, &self.wait]
+    }
+}
+
+impl Collector for ReplicationCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        if let Some(r) = self.store.replication() {
+            self.up.set(i64::from(r.up.load(Ordering::Relaxed)));
+            sync_counter(&self.failures, r.failures.load(Ordering::Relaxed));
+            sync_counter(&self.unavailable, r.timed_out.load(Ordering::Relaxed));
+        }
+        self.collectors()
+            .into_iter()
+            .flat_map(Collector::collect)
+            .collect()
+    }
 }

@@ -1580,8 +1580,10 @@ mod responses {
     pub struct UnsupportedMediaType(Problem);
 
     /// 503 `overloaded` (the writer queue is full) or `not_ready` (the writer is stopped, or
-    /// the disk is full). Nothing was written; retry after `Retry-After` seconds with the same
-    /// `Idempotency-Key`.
+    /// the disk is full): nothing was written. Or, with `HPTS_DURABILITY=replicated`,
+    /// `replication_unavailable`: the write is committed on the server but the object-storage
+    /// replica did not confirm it in time. Either way, retry after `Retry-After` seconds with
+    /// the same `Idempotency-Key` (a committed write is then answered 200 with its stored body).
     #[derive(ToResponse)]
     #[response(
         content_type = "application/problem+json",
@@ -2435,7 +2437,8 @@ mod operations {
 
     /// Readiness
     ///
-    /// No authentication. 200 when the writer runs and migrations are applied, else 503.
+    /// No authentication. 200 when the writer runs and migrations are applied (and, with
+    /// `HPTS_DURABILITY=replicated`, the last replication sync succeeded), else 503.
     #[utoipa::path(
         get,
         path = "/v1/health/ready",
@@ -2443,7 +2446,7 @@ mod operations {
         responses(
             (status = 200, description = "Ready to serve writes.", body = Readiness),
             (status = 405, response = MethodNotAllowed),
-            (status = 503, description = "`not_ready`: the writer is not running.",
+            (status = 503, description = "`not_ready`: the writer is not running, or (replicated durability) Litestream's replica cannot confirm writes.",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before asking again"))),
         ),

@@ -110,6 +110,7 @@ error_codes! {
     CloseDateNotPast => UNPROCESSABLE_ENTITY, "close_date_not_past", "Only a past day can be closed";
     RateLimited => TOO_MANY_REQUESTS, "rate_limited", "Too many requests";
     NotReady => SERVICE_UNAVAILABLE, "not_ready", "Service not ready";
+    ReplicationUnavailable => SERVICE_UNAVAILABLE, "replication_unavailable", "The replica could not confirm the write in time";
     Overloaded => SERVICE_UNAVAILABLE, "overloaded", "Service overloaded";
     Internal => INTERNAL_SERVER_ERROR, "internal", "Internal error";
 }
@@ -457,6 +458,13 @@ impl From<StoreError> for ApiError {
                 "the database has no space left; nothing was written; writes resume when space is freed",
             )
             .retry_after(5),
+            StoreError::ReplicationUnavailable => ApiError::new(
+                Code::ReplicationUnavailable,
+                "the write is committed on this machine, but the object-storage replica did not \
+                 confirm it within the replication timeout; retry with the same Idempotency-Key: \
+                 it is answered with the stored result once the replica has it",
+            )
+            .retry_after(2),
             StoreError::Database(cause) => ApiError::internal(&cause),
         }
     }

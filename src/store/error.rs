@@ -32,6 +32,10 @@ pub enum StoreError {
     /// The disk or database is full.
     #[error("storage full")]
     StorageFull,
+    /// The write is committed locally, but Litestream's replica did not confirm it within the
+    /// replication timeout (`HPTS_DURABILITY=replicated`).
+    #[error("replication unavailable")]
+    ReplicationUnavailable,
     /// Any other database failure.
     #[error("database error: {0}")]
     Database(String),

@@ -20,6 +20,7 @@ pub mod pragmas;
 pub mod read_control;
 pub mod readers;
 pub mod reconcile;
+pub mod replication;
 pub(crate) mod rows;
 pub(crate) mod schedule;
 pub(crate) mod trial_balance;
@@ -39,6 +40,7 @@ pub use pragmas::Synchronous;
 pub use read_control::ReadStop;
 pub use readers::{AccountBalanceView, EntryPage, EntryPageQuery, EntryView, LineView, LoanView};
 pub use reconcile::{Check, CurrencyRollup, Reconciliation, Rollup};
+pub use replication::{ReplicationSettings, ReplicationStats};
 pub use writer::{WriteOutcome, WriteRequest, WriterConfig, WriterStats, requeue_webhooks};
 
 use crate::clock::Sources;
@@ -73,6 +75,9 @@ pub struct StoreSettings {
     /// Heavy reads (reconciliation, exports) one tenant may run at a time; heavy reads of all
     /// tenants together never take more than half the pool.
     pub heavy_reads_per_tenant: u32,
+    /// With `HPTS_DURABILITY=replicated`: how to reach Litestream, whose replica must confirm a
+    /// write before it is answered. `None` answers after the local COMMIT.
+    pub replication: Option<ReplicationSettings>,
 }
 
 /// The ledger's storage: one writer thread, a read-only pool. Cheap to clone.
@@ -87,6 +92,7 @@ struct Inner {
     readers: r2d2::Pool<SqliteConnectionManager>,
     heavy: Arc<HeavyReads>,
     stats: Arc<WriterStats>,
+    replication: Option<(Arc<replication::Waiter>, Arc<ReplicationStats>)>,
     path: PathBuf,
     page_token_key: [u8; 32],
 }
@@ -313,8 +319,22 @@ impl Store {
             HeavyReads::global_bound(pool_size),
         );
         let stats = Arc::new(WriterStats::default());
-        let writer =
-            WriterHandle::spawn(conn, settings.writer.clone(), sources, Arc::clone(&stats))?;
+        let replication = match &settings.replication {
+            Some(r) => {
+                let replication_stats = Arc::new(ReplicationStats::default());
+                let waiter =
+                    replication::Waiter::spawn(r, &settings.path, Arc::clone(&replication_stats))?;
+                Some((Arc::new(waiter), replication_stats))
+            }
+            None => None,
+        };
+        let writer = WriterHandle::spawn(
+            conn,
+            settings.writer.clone(),
+            sources,
+            Arc::clone(&stats),
+            replication.as_ref().map(|(w, _)| Arc::clone(w)),
+        )?;
         let checkpointer = checkpoint::Checkpointer::spawn(&settings.path, Arc::clone(&stats))?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -323,6 +343,7 @@ impl Store {
                 readers,
                 heavy,
                 stats,
+                replication,
                 path: settings.path.clone(),
                 page_token_key,
             }),
@@ -507,7 +528,16 @@ impl Store {
         now_ms: i64,
         limit: u32,
     ) -> Result<Vec<outbox::Delivery>, StoreError> {
-        self.read(move |c| outbox::due(c, now_ms, limit)).await
+        let due = self.read(move |c| outbox::due(c, now_ms, limit)).await?;
+        // With replicated acknowledgements a webhook announces only replicated entries: the
+        // rows read above were committed before the barrier was asked for.
+        if let Some((waiter, _)) = &self.inner.replication
+            && !due.is_empty()
+            && !waiter.barrier().await.unwrap_or(false)
+        {
+            return Err(StoreError::ReplicationUnavailable);
+        }
+        Ok(due)
     }
 
     /// (pending, failed) webhook deliveries, and the earliest pending attempt time.
@@ -552,6 +582,21 @@ impl Store {
         self.inner.stats.alive.load(Ordering::SeqCst)
     }
 
+    /// With replicated acknowledgements, the replication waiter's state (readiness, metrics);
+    /// `None` when writes are answered after the local COMMIT.
+    pub fn replication(&self) -> Option<&ReplicationStats> {
+        self.inner.replication.as_ref().map(|(_, s)| s.as_ref())
+    }
+
+    /// Ready to take writes: the writer runs and, with replicated acknowledgements, the last
+    /// replication sync succeeded.
+    pub fn accepts_writes(&self) -> bool {
+        self.is_ready()
+            && self
+                .replication()
+                .is_none_or(|r| r.up.load(Ordering::Relaxed))
+    }
+
     /// The writer's counters.
     pub fn stats(&self) -> &WriterStats {
         &self.inner.stats
@@ -565,6 +610,10 @@ impl Store {
     /// Finishes queued writes and stops the writer. Later writes answer `Unavailable`.
     pub fn shutdown(&self) {
         self.inner.writer.shutdown();
+        // After the writer: the last batches' answers still wait for the replica (or time out).
+        if let Some((waiter, _)) = &self.inner.replication {
+            waiter.shutdown();
+        }
         self.inner.checkpointer.shutdown();
     }
 }

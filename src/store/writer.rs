@@ -28,6 +28,7 @@ use crate::store::StoreError;
 use crate::store::batch::Batch;
 use crate::store::cache::WriterCache;
 use crate::store::outbox::{self, DeliveryOutcome};
+use crate::store::replication::Waiter;
 use crate::store::schedule::FairQueue;
 
 /// One write as the HTTP layer hands it over: already authenticated and parsed.
@@ -120,7 +121,8 @@ pub struct WriterStats {
     pub outbox_signal: tokio::sync::Notify,
 }
 
-type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
+/// Where a job's answer goes.
+pub(crate) type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
 
 /// A queued job.
 pub(crate) struct Job {
@@ -159,6 +161,7 @@ impl WriterHandle {
         config: WriterConfig,
         sources: Sources,
         stats: Arc<WriterStats>,
+        replication: Option<Arc<Waiter>>,
     ) -> Result<Self, StoreError> {
         let next_entry_seq: i64 = conn.query_row(
             "SELECT coalesce(max(entry_seq), 0) + 1 FROM journal_entries",
@@ -180,6 +183,7 @@ impl WriterHandle {
                     sources,
                     stats: thread_stats,
                     next_entry_seq,
+                    replication,
                 };
                 writer.run(&rx);
             })
@@ -271,6 +275,8 @@ struct Writer {
     /// Posting sequence of the next entry (entries are numbered by the writer, so a batch can
     /// link loans to entries before writing them).
     next_entry_seq: i64,
+    /// With replicated acknowledgements, where committed answers wait for the replica.
+    replication: Option<Arc<Waiter>>,
 }
 
 impl Writer {
@@ -400,6 +406,7 @@ impl Writer {
                 .map(|_| Err(refused_by_failed_commit(&e)))
                 .collect(),
         };
+        let mut held = Vec::new();
         for (job, result) in batch.into_iter().zip(results) {
             match &result {
                 Ok(WriteOutcome::Replayed(_)) => {
@@ -421,8 +428,15 @@ impl Writer {
                     self.stats.jobs_failed.fetch_add(1, Ordering::Relaxed);
                 }
             }
-            // The requester may have gone away; its write is committed regardless.
-            let _ = job.reply.send(result);
+            if self.replication.is_some() && decided_on_committed_state(&result) {
+                held.push((job.reply, result));
+            } else {
+                // The requester may have gone away; its write is committed regardless.
+                let _ = job.reply.send(result);
+            }
+        }
+        if let Some(waiter) = &self.replication {
+            waiter.hold(held);
         }
     }
 
@@ -484,6 +498,16 @@ impl Writer {
             }
         }
     }
+}
+
+/// Whether an answer rests on committed state (a write, a replay, or a refusal decided against
+/// what earlier transactions committed), so that with replicated acknowledgements it waits for
+/// the replica; failures of the transaction itself are answered at once.
+fn decided_on_committed_state(result: &Result<WriteOutcome, StoreError>) -> bool {
+    matches!(
+        result,
+        Ok(_) | Err(StoreError::Ledger(_) | StoreError::IdempotencyMismatch)
+    )
 }
 
 /// What a job of a batch whose transaction failed is told: nothing of it was written.

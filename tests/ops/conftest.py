@@ -23,6 +23,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -219,32 +220,37 @@ class S3Server:
         return name
 
 
+def start_moto(registry: "Procs") -> tuple[S3Server, Proc]:
+    """A moto S3 server on a free loopback port, started in `registry`, once it answers."""
+    moto = find_tool("moto_server")
+    proc = registry.start("moto", [moto, "-H", "127.0.0.1", "-p", "0"], clean_env())
+    endpoint = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and endpoint is None:
+        m = re.search(r"Running on (http://127\.0\.0\.1:\d+)", proc.log_text())
+        if m:
+            endpoint = m.group(1)
+            break
+        assert proc.popen.poll() is None, f"moto_server exited:\n{proc.tail()}"
+        time.sleep(0.1)
+    assert endpoint, f"moto_server did not report its port within 60 s:\n{proc.tail()}"
+    with requests.Session() as s:
+        s.trust_env = False
+        for _ in range(100):
+            try:
+                s.get(endpoint + "/", timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+    return S3Server(endpoint), proc
+
+
 @pytest.fixture(scope="session")
 def s3(tmp_path_factory) -> S3Server:
-    moto = find_tool("moto_server")
-    logdir = tmp_path_factory.mktemp("moto")
-    registry = Procs(logdir)
-    proc = registry.start("moto", [moto, "-H", "127.0.0.1", "-p", "0"], clean_env())
+    registry = Procs(tmp_path_factory.mktemp("moto"))
     try:
-        endpoint = None
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and endpoint is None:
-            m = re.search(r"Running on (http://127\.0\.0\.1:\d+)", proc.log_text())
-            if m:
-                endpoint = m.group(1)
-                break
-            assert proc.popen.poll() is None, f"moto_server exited:\n{proc.tail()}"
-            time.sleep(0.1)
-        assert endpoint, f"moto_server did not report its port within 60 s:\n{proc.tail()}"
-        with requests.Session() as s:
-            s.trust_env = False
-            for _ in range(100):
-                try:
-                    s.get(endpoint + "/", timeout=2)
-                    break
-                except requests.ConnectionError:
-                    time.sleep(0.1)
-        yield S3Server(endpoint)
+        server, _ = start_moto(registry)
+        yield server
     finally:
         registry.kill_all()
 
@@ -385,8 +391,9 @@ class Hpts:
         inst.wait_ready()
         return inst
 
-    def serve_under_litestream(self, data_dir: Path, s3: S3Server, bucket: str) -> Instance:
-        """`litestream replicate -config litestream.yml -exec "hpts serve --dev"`."""
+    def serve_under_litestream(self, data_dir: Path, s3: S3Server, bucket: str, **extra: str) -> Instance:
+        """`litestream replicate -config litestream.yml -exec "hpts serve --dev"`; `extra` is
+        more environment for both (e.g. HPTS_DURABILITY)."""
         assert self.litestream
         data_dir.mkdir(parents=True, exist_ok=True)
         db = data_dir / "hpts.db"
@@ -395,8 +402,10 @@ class Hpts:
             bucket,
             HPTS_DATA_DIR=str(data_dir),
             HPTS_DATABASE=str(db),
+            HPTS_LITESTREAM_SOCKET=str(data_dir / "litestream.sock"),
             HPTS_LISTEN="127.0.0.1:0",
             HPTS_LOG_FORMAT="json",
+            **extra,
         )
         child = shlex.join([self.binary, "serve", "--dev"])
         proc = self.procs.start(
@@ -406,8 +415,9 @@ class Hpts:
         inst.wait_ready()
         return inst
 
-    def start_script(self, data_dir: Path, s3: S3Server, bucket: str) -> Instance:
-        """scripts/start.sh --dev, with HPTS_DATABASE left to its default (<data dir>/hpts.db)."""
+    def start_script(self, data_dir: Path, s3: S3Server, bucket: str, **extra: str) -> Instance:
+        """scripts/start.sh --dev, with HPTS_DATABASE left to its default (<data dir>/hpts.db)
+        and so the control socket too (<data dir>/litestream.sock)."""
         assert self.litestream
         env = litestream_env(
             s3,
@@ -417,11 +427,23 @@ class Hpts:
             HPTS_DATA_DIR=str(data_dir),
             HPTS_LISTEN="127.0.0.1:0",
             HPTS_LOG_FORMAT="json",
+            **extra,
         )
         proc = self.procs.start("start.sh", [str(START_SH), "--dev"], env, cwd=data_dir.parent)
         inst = Instance(proc, data_dir, data_dir / "hpts.db")
         inst.wait_ready(timeout=180)
         return inst
+
+    def restore(self, s3: S3Server, bucket: str, db: Path, out: Path) -> subprocess.CompletedProcess:
+        """`litestream restore` of `db`'s replica in `bucket` into `out`."""
+        assert self.litestream
+        return subprocess.run(
+            [self.litestream, "restore", "-config", str(LITESTREAM_YML), "-o", str(out), str(db)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=litestream_env(s3, bucket, HPTS_DATABASE=str(db)),
+        )
 
     def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
         return subprocess.run([self.binary, *args], capture_output=True, text=True, timeout=timeout, env=clean_env())
@@ -466,6 +488,11 @@ class Ack:
     journal_entry_id: str
     posted_at: str
     body: dict
+    # The request that was acknowledged (to replay it) and when (time.monotonic()).
+    path: str = ""
+    request: dict = field(default_factory=dict)
+    key: str = ""
+    acked_at: float = 0.0
 
 
 class Api:
@@ -514,7 +541,18 @@ def new_loans(tenants: list[str], per_tenant: int) -> list[Loan]:
 
 def ack_of(kind: str, loan: Loan, r: requests.Response) -> Ack:
     body = r.json()
-    return Ack(kind, loan.tenant, loan.loan_id, body["journal_entry_id"], body["posted_at"], body)
+    return Ack(
+        kind,
+        loan.tenant,
+        loan.loan_id,
+        body["journal_entry_id"],
+        body["posted_at"],
+        body,
+        path=urlsplit(r.request.url).path,
+        request=json.loads(r.request.body),
+        key=r.request.headers["Idempotency-Key"],
+        acked_at=time.monotonic(),
+    )
 
 
 AMOUNTS = {"disbursement": 100_000, "fee": 2_500, "payment": 7_000}

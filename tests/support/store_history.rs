@@ -72,6 +72,7 @@ pub fn settings(path: &Path, cache_loans: usize) -> StoreSettings {
         },
         read_pool_size: 2,
         heavy_reads_per_tenant: 1,
+        replication: None,
     }
 }
 

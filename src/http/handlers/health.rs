@@ -1,5 +1,5 @@
 //! `GET /v1/health/live` (process up) and `GET /v1/health/ready` (writer running, migrations
-//! applied). No authentication.
+//! applied, and with replicated acknowledgements the replica confirming). No authentication.
 
 use actix_web::HttpResponse;
 use actix_web::web::Data;
@@ -21,9 +21,15 @@ pub async fn live() -> HttpResponse {
 
 /// Readiness.
 pub async fn ready(state: Data<AppState>) -> Result<HttpResponse, ApiError> {
-    if state.store.is_ready() {
-        Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
-    } else {
+    if !state.store.is_ready() {
         Err(ApiError::new(Code::NotReady, "the writer is not running").retry_after(1))
+    } else if !state.store.accepts_writes() {
+        Err(ApiError::new(
+            Code::NotReady,
+            "replication is unavailable: Litestream's replica cannot confirm writes",
+        )
+        .retry_after(2))
+    } else {
+        Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
     }
 }

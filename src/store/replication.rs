@@ -1,0 +1,485 @@
+//! Replicated acknowledgements (`HPTS_DURABILITY=replicated`, SPEC §9): a committed batch's
+//! answers are released only once Litestream says its replica holds everything committed so far.
+//!
+//! The writer never waits here. After each COMMIT it hands the batch's answers to the waiter
+//! thread (`Waiter::hold`) and goes on with the next batch. The waiter takes every batch that
+//! has arrived, asks Litestream once — `POST /sync {"wait": true}` on its control socket, the
+//! call behind `litestream sync -wait -json DB` — and when the answer says the replica has
+//! caught up with the database (`replicated_txid >= txid`), releases all of them: one wait
+//! serves every batch committed before it started, so waits are pipelined, never one per
+//! request. A sync that fails or cannot finish is retried until a batch's own deadline
+//! (`HPTS_REPLICATION_TIMEOUT_MS` after its COMMIT) passes; that batch's requests are then
+//! answered [`StoreError::ReplicationUnavailable`] (503 `replication_unavailable`). Their writes
+//! stay committed locally — nothing is rolled back or weakened — and a retry with the same key
+//! is a replay, answered once the replica has it.
+//!
+//! While syncs fail, readiness is false (`/v1/health/ready` 503); the waiter keeps probing, also
+//! with no traffic, so readiness recovers by itself. Readiness starts false and turns true after
+//! the first sync that succeeds.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::store::StoreError;
+use crate::store::writer::{Reply, WriteOutcome};
+
+/// How the waiter reaches Litestream.
+#[derive(Debug, Clone)]
+pub struct ReplicationSettings {
+    /// Litestream's control socket (`HPTS_LITESTREAM_SOCKET`; `socket:` in litestream.yml).
+    pub socket: PathBuf,
+    /// Longest a write waits for the replica after its COMMIT (`HPTS_REPLICATION_TIMEOUT_MS`).
+    pub timeout: Duration,
+}
+
+/// Pause between two failed syncs (and between probes while replication is down).
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+/// What `/metrics` and readiness read.
+#[derive(Default)]
+pub struct ReplicationStats {
+    /// The last sync succeeded (false until the first one does).
+    pub up: AtomicBool,
+    /// Syncs that failed or did not reach the replica.
+    pub failures: AtomicU64,
+    /// Writes answered 503 `replication_unavailable`.
+    pub timed_out: AtomicU64,
+    /// Called with each released request's wait, from its COMMIT to its release.
+    observer: OnceLock<Box<dyn Fn(Duration) + Send + Sync>>,
+}
+
+impl std::fmt::Debug for ReplicationStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicationStats")
+            .field("up", &self.up)
+            .field("failures", &self.failures)
+            .field("timed_out", &self.timed_out)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReplicationStats {
+    /// Installs the function that records each request's replication wait (once).
+    pub fn observe_waits(&self, observer: Box<dyn Fn(Duration) + Send + Sync>) {
+        let _ = self.observer.set(observer);
+    }
+
+    fn waited(&self, wait: Duration) {
+        if let Some(observe) = self.observer.get() {
+            observe(wait);
+        }
+    }
+}
+
+/// The answers of one committed batch, held until the replica has it; or a barrier, which a
+/// reader waits on to learn that everything committed before it asked is replicated.
+pub(crate) struct Committed {
+    answers: Vec<(Reply, Result<WriteOutcome, StoreError>)>,
+    barrier: Option<oneshot::Sender<bool>>,
+    at: Instant,
+}
+
+/// The sending side, kept by the writer; the thread stops once every sender is gone and every
+/// held answer is released.
+pub(crate) struct Waiter {
+    tx: parking_lot::Mutex<Option<Sender<Committed>>>,
+    thread: parking_lot::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Waiter {
+    /// Starts the waiter thread for the database at `db` (the path Litestream replicates).
+    pub(crate) fn spawn(
+        settings: &ReplicationSettings,
+        db: &Path,
+        stats: Arc<ReplicationStats>,
+    ) -> Result<Waiter, StoreError> {
+        let client = SyncClient {
+            socket: settings.socket.clone(),
+            db: std::path::absolute(db).map_err(|e| {
+                StoreError::Database(format!("cannot resolve {}: {e}", db.display()))
+            })?,
+        };
+        let timeout = settings.timeout;
+        let (tx, rx) = channel();
+        let thread = std::thread::Builder::new()
+            .name("hpts-replication".into())
+            .spawn(move || {
+                Rounds {
+                    client,
+                    timeout,
+                    stats,
+                    held: Vec::new(),
+                }
+                .run(&rx);
+            })
+            .map_err(|e| StoreError::Database(format!("cannot start replication thread: {e}")))?;
+        Ok(Waiter {
+            tx: parking_lot::Mutex::new(Some(tx)),
+            thread: parking_lot::Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Holds a committed batch's answers until the replica has the batch.
+    pub(crate) fn hold(&self, answers: Vec<(Reply, Result<WriteOutcome, StoreError>)>) {
+        if answers.is_empty() {
+            return;
+        }
+        self.send(Committed {
+            answers,
+            barrier: None,
+            at: Instant::now(),
+        });
+    }
+
+    /// Resolves to true once the replica holds everything committed before this call, or to
+    /// false when it could not confirm that within the replication timeout.
+    pub(crate) fn barrier(&self) -> oneshot::Receiver<bool> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Committed {
+            answers: Vec::new(),
+            barrier: Some(tx),
+            at: Instant::now(),
+        });
+        rx
+    }
+
+    fn send(&self, committed: Committed) {
+        let unsent = match self.tx.lock().as_ref() {
+            Some(tx) => tx.send(committed).err().map(|e| e.0),
+            None => Some(committed),
+        };
+        // The waiter is gone (it never stops while senders remain, unless it panicked): the
+        // writes are committed, but nobody can vouch for the replica.
+        if let Some(committed) = unsent {
+            refuse(committed);
+        }
+    }
+
+    /// Releases or times out every held answer, then stops the thread (after the writer).
+    pub(crate) fn shutdown(&self) {
+        drop(self.tx.lock().take());
+        if let Some(thread) = self.thread.lock().take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Sends each request of `committed` its answer (the requester may have gone; its write stands).
+fn release(committed: Committed) {
+    for (reply, result) in committed.answers {
+        let _ = reply.send(result);
+    }
+    if let Some(barrier) = committed.barrier {
+        let _ = barrier.send(true);
+    }
+}
+
+/// Answers each request of `committed` 503 `replication_unavailable` (its write stays committed).
+fn refuse(committed: Committed) {
+    for (reply, _) in committed.answers {
+        let _ = reply.send(Err(StoreError::ReplicationUnavailable));
+    }
+    if let Some(barrier) = committed.barrier {
+        let _ = barrier.send(false);
+    }
+}
+
+/// The waiter thread's state.
+struct Rounds {
+    client: SyncClient,
+    timeout: Duration,
+    stats: Arc<ReplicationStats>,
+    held: Vec<Committed>,
+}
+
+impl Rounds {
+    fn run(&mut self, rx: &Receiver<Committed>) {
+        let mut open = true;
+        // The first probe runs at once, so readiness turns true as soon as Litestream answers.
+        let mut next_probe = Instant::now();
+        loop {
+            if self.held.is_empty() {
+                if !open {
+                    return;
+                }
+                let up = self.stats.up.load(Ordering::Relaxed);
+                let wait = if up {
+                    None
+                } else {
+                    Some(next_probe.saturating_duration_since(Instant::now()))
+                };
+                let received = match wait {
+                    None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                    Some(w) => rx.recv_timeout(w),
+                };
+                match received {
+                    Ok(c) => self.held.push(c),
+                    Err(RecvTimeoutError::Disconnected) => open = false,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.probe();
+                        next_probe = Instant::now() + RETRY_PAUSE;
+                    }
+                }
+                continue;
+            }
+            loop {
+                match rx.try_recv() {
+                    Ok(c) => self.held.push(c),
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                        open = false;
+                        break;
+                    }
+                }
+            }
+            self.round();
+            next_probe = Instant::now() + RETRY_PAUSE;
+        }
+    }
+
+    /// One sync for every batch held now: released on success; on failure, the batches whose
+    /// deadline has passed are answered `ReplicationUnavailable` and the rest wait for the next.
+    fn round(&mut self) {
+        let Some(first) = self.held.iter().map(|c| c.at).min() else {
+            return;
+        };
+        let budget = (first + self.timeout).saturating_duration_since(Instant::now());
+        if self.sync(budget.max(Duration::from_millis(1))) {
+            self.release_held();
+        } else {
+            self.expire_held();
+            if !self.held.is_empty() {
+                std::thread::sleep(RETRY_PAUSE.min(self.until_next_deadline()));
+            }
+        }
+    }
+
+    /// The replica has everything committed before the sync began: answer every held batch.
+    fn release_held(&mut self) {
+        let now = Instant::now();
+        for committed in self.held.drain(..) {
+            let waited = now.saturating_duration_since(committed.at);
+            for _ in &committed.answers {
+                self.stats.waited(waited);
+            }
+            release(committed);
+        }
+    }
+
+    /// Answers 503 `replication_unavailable` to the held batches whose deadline has passed.
+    fn expire_held(&mut self) {
+        let now = Instant::now();
+        let (expired, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|c| now >= c.at + self.timeout);
+        self.held = waiting;
+        for committed in expired {
+            self.stats
+                .timed_out
+                .fetch_add(committed.answers.len() as u64, Ordering::Relaxed);
+            refuse(committed);
+        }
+    }
+
+    fn until_next_deadline(&self) -> Duration {
+        self.held
+            .iter()
+            .map(|c| (c.at + self.timeout).saturating_duration_since(Instant::now()))
+            .min()
+            .unwrap_or(RETRY_PAUSE)
+    }
+
+    /// A sync with nothing held: only to learn whether replication works again.
+    fn probe(&mut self) {
+        self.sync(self.timeout);
+    }
+
+    /// Asks Litestream to sync and wait; keeps `up` and the failure count true, and logs each
+    /// change between working and failing once.
+    fn sync(&mut self, budget: Duration) -> bool {
+        let result = self.client.sync_and_wait(budget);
+        let was_up = self.stats.up.swap(result.is_ok(), Ordering::Relaxed);
+        match result {
+            Ok(()) => {
+                if !was_up {
+                    tracing::info!(
+                        socket = %self.client.socket.display(),
+                        "replication is working: writes are answered once Litestream's replica has them"
+                    );
+                }
+                true
+            }
+            Err(cause) => {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                if was_up {
+                    tracing::error!(
+                        socket = %self.client.socket.display(),
+                        database = %self.client.db.display(),
+                        %cause,
+                        "replication unavailable: writes are committed locally but answered 503 \
+                         replication_unavailable, and readiness is 503, until Litestream's replica \
+                         can be reached again; check that `litestream replicate` runs with this \
+                         socket enabled and that its bucket is reachable (litestream's own log says why)"
+                    );
+                } else {
+                    tracing::debug!(%cause, "replication sync failed again");
+                }
+                false
+            }
+        }
+    }
+}
+
+/// A client of Litestream's control socket: HTTP/1.1 over a unix socket, one connection per call.
+struct SyncClient {
+    socket: PathBuf,
+    db: PathBuf,
+}
+
+/// The part of Litestream's `/sync` answer the waiter needs.
+#[derive(serde::Deserialize)]
+struct SyncAnswer {
+    txid: u64,
+    replicated_txid: u64,
+}
+
+impl SyncClient {
+    /// `POST /sync {"path": db, "wait": true, "timeout": s}`: returns once the replica holds
+    /// every transaction committed before the call, or why not.
+    fn sync_and_wait(&self, budget: Duration) -> Result<(), String> {
+        let seconds = budget.as_secs() + u64::from(budget.subsec_nanos() > 0);
+        let body = serde_json::json!({
+            "path": self.db.to_string_lossy(),
+            "wait": true,
+            "timeout": seconds.max(1),
+        })
+        .to_string();
+        let (status, answer) = self
+            .post("/sync", &body, budget)
+            .map_err(|e| format!("control socket {}: {e}", self.socket.display()))?;
+        if status != 200 {
+            let reason = serde_json::from_slice::<serde_json::Value>(&answer)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+                .unwrap_or_else(|| String::from_utf8_lossy(&answer).into_owned());
+            return Err(format!("litestream answered {status}: {reason}"));
+        }
+        let sync: SyncAnswer = serde_json::from_slice(&answer)
+            .map_err(|e| format!("unexpected answer from litestream: {e}"))?;
+        if sync.replicated_txid < sync.txid {
+            return Err(format!(
+                "the replica is at txid {} but the database at {}",
+                sync.replicated_txid, sync.txid
+            ));
+        }
+        Ok(())
+    }
+
+    /// One request, `Connection: close`, the whole answer read within `budget`.
+    fn post(&self, path: &str, body: &str, budget: Duration) -> std::io::Result<(u16, Vec<u8>)> {
+        let deadline = Instant::now() + budget;
+        let mut stream = UnixStream::connect(&self.socket)?;
+        stream.set_write_timeout(Some(budget))?;
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )?;
+        let mut raw = Vec::with_capacity(512);
+        let mut chunk = [0u8; 4096];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "no answer within the replication timeout",
+                ));
+            }
+            stream.set_read_timeout(Some(left))?;
+            match stream.read(&mut chunk)? {
+                0 => break,
+                n => raw.extend_from_slice(&chunk[..n]),
+            }
+        }
+        parse_response(&raw)
+    }
+}
+
+/// Status and body of an HTTP/1.1 response read to its end (`Content-Length` or chunked).
+fn parse_response(raw: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+    let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| bad("incomplete HTTP answer"))?;
+    let head = std::str::from_utf8(&raw[..split]).map_err(|_| bad("HTTP head is not text"))?;
+    let body = &raw[split + 4..];
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| bad("no HTTP status line"))?;
+    let chunked = lines.any(|l| {
+        l.split_once(':').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("transfer-encoding")
+                && v.trim().eq_ignore_ascii_case("chunked")
+        })
+    });
+    if !chunked {
+        return Ok((status, body.to_vec()));
+    }
+    let mut out = Vec::new();
+    let mut rest = body;
+    loop {
+        let eol = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or_else(|| bad("truncated chunk"))?;
+        let size_text = std::str::from_utf8(&rest[..eol]).map_err(|_| bad("bad chunk size"))?;
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .map_err(|_| bad("bad chunk size"))?;
+        rest = &rest[eol + 2..];
+        if size == 0 {
+            return Ok((status, out));
+        }
+        let data = rest.get(..size).ok_or_else(|| bad("truncated chunk"))?;
+        out.extend_from_slice(data);
+        rest = rest.get(size + 2..).ok_or_else(|| bad("truncated chunk"))?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_response;
+
+    #[test]
+    fn a_content_length_answer_gives_its_status_and_body() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{\"txid\":2,}\n";
+        let (status, body) = parse_response(raw).unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(body, b"{\"txid\":2,}\n");
+    }
+
+    #[test]
+    fn a_chunked_answer_is_put_back_together() {
+        let raw = b"HTTP/1.1 500 Internal Server Error\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"er\r\n3\r\nr\":\r\n0\r\n\r\n";
+        let (status, body) = parse_response(raw).unwrap();
+        assert_eq!(status, 500);
+        assert_eq!(body, b"{\"err\":");
+    }
+
+    #[test]
+    fn an_answer_without_a_head_is_an_error() {
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-").is_err());
+    }
+}
