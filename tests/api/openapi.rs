@@ -157,6 +157,7 @@ const PROBLEM_CODES: &[&str] = &[
     "account_not_found",
     "account_not_adjustable",
     "rate_limited",
+    "replication_unavailable",
     "not_ready",
     "overloaded",
     "internal",
