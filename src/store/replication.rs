@@ -6,9 +6,11 @@
 //! has arrived, asks Litestream once — `POST /sync {"wait": true}` on its control socket, the
 //! call behind `litestream sync -wait -json DB` — and when the answer says the replica has
 //! caught up with the database (`replicated_txid >= txid`), releases all of them: one wait
-//! serves every batch committed before it started, so waits are pipelined, never one per
-//! request. A sync that fails or cannot finish is retried until a batch's own deadline
-//! (`HPTS_REPLICATION_TIMEOUT_MS` after its COMMIT) passes; that batch's requests are then
+//! serves every batch committed before it started, never one wait per request. Waits are
+//! pipelined: up to `SYNCS_IN_FLIGHT` (2) syncs run at once on syncer threads, so the batches
+//! committed while one sync uploads are already covered by the next. A sync that fails or
+//! cannot finish is retried until a batch's own deadline (`HPTS_REPLICATION_TIMEOUT_MS` after
+//! its COMMIT) passes; that batch's requests are then
 //! answered [`StoreError::ReplicationUnavailable`] (503 `replication_unavailable`). Their writes
 //! stay committed locally — nothing is rolled back or weakened — and a retry with the same key
 //! is a replay, answered once the replica has it.
@@ -17,6 +19,7 @@
 //! with no traffic, so readiness recovers by itself. Readiness starts false and turns true after
 //! the first sync that succeeds.
 
+use std::collections::VecDeque;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -87,42 +90,81 @@ pub(crate) struct Committed {
     at: Instant,
 }
 
-/// The sending side, kept by the writer; the thread stops once every sender is gone and every
-/// held answer is released.
+/// What the waiter thread hears: a batch to hold, the end of a sync, or the end of service.
+enum Event {
+    Held(Committed),
+    Synced { round: u64, ok: bool },
+    Close,
+}
+
+/// Syncs that may be in flight at once. A second sync is already reading the newest commits
+/// while the first one uploads, so a write committed during an upload waits for about one sync,
+/// not for the rest of the current one and all of the next.
+const SYNCS_IN_FLIGHT: usize = 2;
+
+/// The sending side, kept by the writer; the thread stops after [`Waiter::shutdown`], once every
+/// held answer is released or timed out.
 pub(crate) struct Waiter {
-    tx: parking_lot::Mutex<Option<Sender<Committed>>>,
+    tx: parking_lot::Mutex<Sender<Event>>,
     thread: parking_lot::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Waiter {
-    /// Starts the waiter thread for the database at `db` (the path Litestream replicates).
+    /// Starts the waiter thread and its syncers for the database at `db` (the path Litestream
+    /// replicates).
     pub(crate) fn spawn(
         settings: &ReplicationSettings,
         db: &Path,
         stats: Arc<ReplicationStats>,
     ) -> Result<Waiter, StoreError> {
-        let client = SyncClient {
+        let client = Arc::new(SyncClient {
             socket: settings.socket.clone(),
             db: std::path::absolute(db).map_err(|e| {
                 StoreError::Database(format!("cannot resolve {}: {e}", db.display()))
             })?,
-        };
-        let timeout = settings.timeout;
+        });
         let (tx, rx) = channel();
+        let (jobs, job_rx) = channel::<(u64, Duration)>();
+        let job_rx = Arc::new(parking_lot::Mutex::new(job_rx));
+        for n in 0..SYNCS_IN_FLIGHT {
+            let (client, stats, job_rx, done) = (
+                Arc::clone(&client),
+                Arc::clone(&stats),
+                Arc::clone(&job_rx),
+                tx.clone(),
+            );
+            std::thread::Builder::new()
+                .name(format!("hpts-replica-sync-{n}"))
+                .spawn(move || {
+                    loop {
+                        let job = job_rx.lock().recv();
+                        let Ok((round, budget)) = job else { return };
+                        let ok = sync(&client, &stats, budget);
+                        if done.send(Event::Synced { round, ok }).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| StoreError::Database(format!("cannot start a syncer: {e}")))?;
+        }
+        let timeout = settings.timeout;
         let thread = std::thread::Builder::new()
             .name("hpts-replication".into())
             .spawn(move || {
                 Rounds {
-                    client,
                     timeout,
                     stats,
+                    jobs,
                     held: Vec::new(),
+                    in_flight: VecDeque::new(),
+                    next_round: 0,
+                    next_launch: Instant::now(),
                 }
                 .run(&rx);
             })
             .map_err(|e| StoreError::Database(format!("cannot start replication thread: {e}")))?;
         Ok(Waiter {
-            tx: parking_lot::Mutex::new(Some(tx)),
+            tx: parking_lot::Mutex::new(tx),
             thread: parking_lot::Mutex::new(Some(thread)),
         })
     }
@@ -152,20 +194,18 @@ impl Waiter {
     }
 
     fn send(&self, committed: Committed) {
-        let unsent = match self.tx.lock().as_ref() {
-            Some(tx) => tx.send(committed).err().map(|e| e.0),
-            None => Some(committed),
-        };
-        // The waiter is gone (it never stops while senders remain, unless it panicked): the
-        // writes are committed, but nobody can vouch for the replica.
-        if let Some(committed) = unsent {
+        // The waiter is gone (after shutdown, or a panic): the writes are committed, but nobody
+        // can vouch for the replica.
+        if let Err(e) = self.tx.lock().send(Event::Held(committed))
+            && let Event::Held(committed) = e.0
+        {
             refuse(committed);
         }
     }
 
     /// Releases or times out every held answer, then stops the thread (after the writer).
     pub(crate) fn shutdown(&self) {
-        drop(self.tx.lock().take());
+        let _ = self.tx.lock().send(Event::Close);
         if let Some(thread) = self.thread.lock().take() {
             let _ = thread.join();
         }
@@ -192,95 +232,147 @@ fn refuse(committed: Committed) {
     }
 }
 
+/// One sync asked of Litestream and the batches it will vouch for (all committed before it).
+struct Round {
+    id: u64,
+    started: Instant,
+    batches: Vec<Committed>,
+}
+
 /// The waiter thread's state.
 struct Rounds {
-    client: SyncClient,
     timeout: Duration,
     stats: Arc<ReplicationStats>,
+    /// Syncs to run: (round, time budget).
+    jobs: Sender<(u64, Duration)>,
+    /// Batches no sync in flight covers yet (they arrived after it began, or its sync failed).
     held: Vec<Committed>,
+    /// Syncs in flight, oldest first.
+    in_flight: VecDeque<Round>,
+    next_round: u64,
+    /// No sync starts before this (a pause after a failure, and between probes).
+    next_launch: Instant,
 }
 
 impl Rounds {
-    fn run(&mut self, rx: &Receiver<Committed>) {
+    fn run(&mut self, rx: &Receiver<Event>) {
         let mut open = true;
-        // The first probe runs at once, so readiness turns true as soon as Litestream answers.
-        let mut next_probe = Instant::now();
         loop {
-            if self.held.is_empty() {
-                if !open {
-                    return;
-                }
-                let up = self.stats.up.load(Ordering::Relaxed);
-                let wait = if up {
-                    None
-                } else {
-                    Some(next_probe.saturating_duration_since(Instant::now()))
-                };
-                let received = match wait {
-                    None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-                    Some(w) => rx.recv_timeout(w),
-                };
-                match received {
-                    Ok(c) => self.held.push(c),
-                    Err(RecvTimeoutError::Disconnected) => open = false,
-                    Err(RecvTimeoutError::Timeout) => {
-                        self.probe();
-                        next_probe = Instant::now() + RETRY_PAUSE;
-                    }
-                }
-                continue;
+            self.launch();
+            if !open && self.held.is_empty() && self.in_flight.is_empty() {
+                return;
             }
-            loop {
-                match rx.try_recv() {
-                    Ok(c) => self.held.push(c),
-                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
-                    Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                        open = false;
-                        break;
-                    }
-                }
+            let event = match self.next_wake() {
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+                Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
+            };
+            match event {
+                Ok(Event::Held(c)) => self.held.push(c),
+                Ok(Event::Synced { round, ok }) => self.synced(round, ok),
+                Ok(Event::Close) | Err(RecvTimeoutError::Disconnected) => open = false,
+                Err(RecvTimeoutError::Timeout) => {}
             }
-            self.round();
-            next_probe = Instant::now() + RETRY_PAUSE;
+            self.expire();
         }
     }
 
-    /// One sync for every batch held now: released on success; on failure, the batches whose
-    /// deadline has passed are answered `ReplicationUnavailable` and the rest wait for the next.
-    fn round(&mut self) {
-        let Some(first) = self.held.iter().map(|c| c.at).min() else {
+    /// Starts a sync for the held batches when a syncer is free — or, while replication is
+    /// down and nothing waits, a probe, so readiness recovers with no traffic.
+    fn launch(&mut self) {
+        let now = Instant::now();
+        if self.in_flight.len() >= SYNCS_IN_FLIGHT || now < self.next_launch {
             return;
-        };
-        let budget = (first + self.timeout).saturating_duration_since(Instant::now());
-        if self.sync(budget.max(Duration::from_millis(1))) {
-            self.release_held();
-        } else {
-            self.expire_held();
-            if !self.held.is_empty() {
-                std::thread::sleep(RETRY_PAUSE.min(self.until_next_deadline()));
-            }
+        }
+        let probe = self.held.is_empty()
+            && self.in_flight.is_empty()
+            && !self.stats.up.load(Ordering::Relaxed);
+        if self.held.is_empty() && !probe {
+            return;
+        }
+        let batches = std::mem::take(&mut self.held);
+        let budget = batches
+            .iter()
+            .map(|c| (c.at + self.timeout).saturating_duration_since(now))
+            .min()
+            .unwrap_or(self.timeout)
+            .max(Duration::from_millis(1));
+        let id = self.next_round;
+        self.next_round += 1;
+        if self.jobs.send((id, budget)).is_err() {
+            batches.into_iter().for_each(refuse);
+            return;
+        }
+        self.in_flight.push_back(Round {
+            id,
+            started: now,
+            batches,
+        });
+        if probe {
+            self.next_launch = now + RETRY_PAUSE;
         }
     }
 
-    /// The replica has everything committed before the sync began: answer every held batch.
-    fn release_held(&mut self) {
-        let now = Instant::now();
-        for committed in self.held.drain(..) {
-            let waited = now.saturating_duration_since(committed.at);
-            for _ in &committed.answers {
-                self.stats.waited(waited);
+    /// A sync ended. Success vouches for everything committed before it began, so its batches
+    /// and those of every older round are released. A failed round's batches wait for a later
+    /// sync (or their deadline), after a pause.
+    fn synced(&mut self, round: u64, ok: bool) {
+        if ok {
+            let Some(started) = self
+                .in_flight
+                .iter()
+                .find(|r| r.id == round)
+                .map(|r| r.started)
+            else {
+                return;
+            };
+            let mut covered = Vec::new();
+            while self.in_flight.front().is_some_and(|r| r.id <= round) {
+                covered.extend(
+                    self.in_flight
+                        .pop_front()
+                        .into_iter()
+                        .flat_map(|r| r.batches),
+                );
             }
-            release(committed);
+            // Batches of an older round that failed, held again, were committed before it too.
+            let (older, newer): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+                .into_iter()
+                .partition(|c| c.at < started);
+            self.held = newer;
+            covered.extend(older);
+            let now = Instant::now();
+            for committed in covered {
+                let waited = now.saturating_duration_since(committed.at);
+                for _ in &committed.answers {
+                    self.stats.waited(waited);
+                }
+                release(committed);
+            }
+        } else if let Some(i) = self.in_flight.iter().position(|r| r.id == round) {
+            if let Some(failed) = self.in_flight.remove(i) {
+                self.held.extend(failed.batches);
+            }
+            self.next_launch = Instant::now() + RETRY_PAUSE;
         }
     }
 
-    /// Answers 503 `replication_unavailable` to the held batches whose deadline has passed.
-    fn expire_held(&mut self) {
+    /// Answers 503 `replication_unavailable` to every batch whose deadline has passed.
+    fn expire(&mut self) {
         let now = Instant::now();
-        let (expired, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
-            .into_iter()
-            .partition(|c| now >= c.at + self.timeout);
-        self.held = waiting;
+        let timeout = self.timeout;
+        let late = |c: &Committed| now >= c.at + timeout;
+        let mut expired: Vec<Committed> = Vec::new();
+        let (gone, kept): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.held).into_iter().partition(late);
+        self.held = kept;
+        expired.extend(gone);
+        for round in &mut self.in_flight {
+            let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut round.batches)
+                .into_iter()
+                .partition(late);
+            round.batches = kept;
+            expired.extend(gone);
+        }
         for committed in expired {
             self.stats
                 .timed_out
@@ -289,51 +381,58 @@ impl Rounds {
         }
     }
 
-    fn until_next_deadline(&self) -> Duration {
-        self.held
+    /// When to look again without an event: the nearest deadline, or the next possible launch
+    /// when something waits for one (or a probe is due). `None`: only an event can change
+    /// anything.
+    fn next_wake(&self) -> Option<Instant> {
+        let deadline = self
+            .held
             .iter()
-            .map(|c| (c.at + self.timeout).saturating_duration_since(Instant::now()))
-            .min()
-            .unwrap_or(RETRY_PAUSE)
+            .chain(self.in_flight.iter().flat_map(|r| r.batches.iter()))
+            .map(|c| c.at + self.timeout)
+            .min();
+        let wants_launch = self.in_flight.len() < SYNCS_IN_FLIGHT
+            && (!self.held.is_empty()
+                || (self.in_flight.is_empty() && !self.stats.up.load(Ordering::Relaxed)));
+        let launch = wants_launch.then_some(self.next_launch);
+        match (deadline, launch) {
+            (Some(d), Some(l)) => Some(d.min(l)),
+            (d, l) => d.or(l),
+        }
     }
+}
 
-    /// A sync with nothing held: only to learn whether replication works again.
-    fn probe(&mut self) {
-        self.sync(self.timeout);
-    }
-
-    /// Asks Litestream to sync and wait; keeps `up` and the failure count true, and logs each
-    /// change between working and failing once.
-    fn sync(&mut self, budget: Duration) -> bool {
-        let result = self.client.sync_and_wait(budget);
-        let was_up = self.stats.up.swap(result.is_ok(), Ordering::Relaxed);
-        match result {
-            Ok(()) => {
-                if !was_up {
-                    tracing::info!(
-                        socket = %self.client.socket.display(),
-                        "replication is working: writes are answered once Litestream's replica has them"
-                    );
-                }
-                true
+/// Asks Litestream to sync and wait; keeps `up` and the failure count true, and logs each
+/// change between working and failing once.
+fn sync(client: &SyncClient, stats: &ReplicationStats, budget: Duration) -> bool {
+    let result = client.sync_and_wait(budget);
+    let was_up = stats.up.swap(result.is_ok(), Ordering::Relaxed);
+    match result {
+        Ok(()) => {
+            if !was_up {
+                tracing::info!(
+                    socket = %client.socket.display(),
+                    "replication is working: writes are answered once Litestream's replica has them"
+                );
             }
-            Err(cause) => {
-                self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                if was_up {
-                    tracing::error!(
-                        socket = %self.client.socket.display(),
-                        database = %self.client.db.display(),
-                        %cause,
-                        "replication unavailable: writes are committed locally but answered 503 \
-                         replication_unavailable, and readiness is 503, until Litestream's replica \
-                         can be reached again; check that `litestream replicate` runs with this \
-                         socket enabled and that its bucket is reachable (litestream's own log says why)"
-                    );
-                } else {
-                    tracing::debug!(%cause, "replication sync failed again");
-                }
-                false
+            true
+        }
+        Err(cause) => {
+            stats.failures.fetch_add(1, Ordering::Relaxed);
+            if was_up {
+                tracing::error!(
+                    socket = %client.socket.display(),
+                    database = %client.db.display(),
+                    %cause,
+                    "replication unavailable: writes are committed locally but answered 503 \
+                     replication_unavailable, and readiness is 503, until Litestream's replica \
+                     can be reached again; check that `litestream replicate` runs with this \
+                     socket enabled and that its bucket is reachable (litestream's own log says why)"
+                );
+            } else {
+                tracing::debug!(%cause, "replication sync failed again");
             }
+            false
         }
     }
 }
