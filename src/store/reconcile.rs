@@ -25,6 +25,7 @@
 //!   `Cancelled`, checked between passes and every [`CHECK_EVERY`] rows.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row, Rows, params};
@@ -117,6 +118,25 @@ impl Reconciliation {
     /// True when every check holds.
     pub fn ok(&self) -> bool {
         self.checks.iter().all(|c| c.ok)
+    }
+}
+
+/// The service's reconciliation runs, for `/metrics` (`hpts_reconciliation_*`).
+#[derive(Debug, Default)]
+pub struct RunStats {
+    /// Runs whose report had a check or the portfolio roll-up not `ok`.
+    pub failures: AtomicU64,
+    /// When the last run finished, in Unix seconds; 0 before the first.
+    pub last_run_unix: AtomicI64,
+}
+
+impl RunStats {
+    /// Records one finished run that produced `report` at `at_unix` (Unix seconds).
+    pub fn record(&self, report: &Reconciliation, at_unix: i64) {
+        if !(report.ok() && report.rollup.ok()) {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        self.last_run_unix.store(at_unix, Ordering::Relaxed);
     }
 }
 
