@@ -1514,4 +1514,36 @@ mod tests {
         assert!(!c.ok);
         assert_eq!(c.detail, "p1; p2; p3; p4; p5 (+3 more)");
     }
+
+    fn report(check_ok: bool, gl: i128, loans: i128) -> Reconciliation {
+        Reconciliation {
+            checks: vec![Check {
+                name: "trial_balance",
+                ok: check_ok,
+                detail: String::new(),
+            }],
+            mismatched_account_count: 0,
+            rollup: Rollup {
+                currencies: vec![CurrencyRollup {
+                    currency: "USD".into(),
+                    gl_principal_minor: gl,
+                    sum_of_loan_balances_minor: loans,
+                }],
+                problem: None,
+            },
+            entries_checked: 1,
+        }
+    }
+
+    #[test]
+    fn a_run_counts_as_a_failure_when_a_check_or_the_rollup_is_a_mismatch() {
+        let runs = RunStats::default();
+        runs.record(&report(true, 100, 100), 1_000);
+        assert_eq!(runs.failures.load(Ordering::Relaxed), 0);
+        assert_eq!(runs.last_run_unix.load(Ordering::Relaxed), 1_000);
+        runs.record(&report(false, 100, 100), 2_000);
+        runs.record(&report(true, 100, 99), 3_000);
+        assert_eq!(runs.failures.load(Ordering::Relaxed), 2);
+        assert_eq!(runs.last_run_unix.load(Ordering::Relaxed), 3_000);
+    }
 }
