@@ -5,13 +5,26 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 
-# Tools the tests drive for real: sqlite3 CLI, Litestream, an S3-compatible server, and the
-# plain-text accounting tools that check the journal export (hledger, beancount's bean-check).
+# Tools the tests drive for real: sqlite3 CLI, Litestream, an S3-compatible server, the
+# plain-text accounting tools that check the journal export (hledger, beancount's bean-check),
+# and Prometheus.
 if ! command -v sqlite3 >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null
 fi
 if ! command -v hledger >/dev/null 2>&1; then
   apt-get update -qq && apt-get install -y -qq hledger >/dev/null
+fi
+# Prometheus and promtool (Debian's package, /usr/bin) for deploy/prometheus's rules and the real
+# scrape in tests/ops/test_prometheus.py. No recommends (node-exporter); the package may enable
+# a prometheus service on :9090: the tests start their own on free ports, and it is stopped.
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+    systemctl stop prometheus
+  elif [ -x /etc/init.d/prometheus ]; then
+    /etc/init.d/prometheus stop >/dev/null 2>&1 || true # its own pid file only; no-op if not running
+  fi
 fi
 VENV="$ROOT/.venv"
 if [ ! -x "$VENV/bin/litestream" ] || [ ! -x "$VENV/bin/moto_server" ] || [ ! -x "$VENV/bin/bean-check" ]; then
@@ -40,7 +53,7 @@ cargo test --locked "${targets[@]}"
 echo "== reliability and security suite (scripts/fault-suite.sh)"
 ./scripts/fault-suite.sh
 if [ -d tests/ops ]; then
-  echo "== operations tests (real litestream + S3 server on loopback)"
+  echo "== operations tests (real litestream, S3 server and prometheus on loopback)"
   cargo build --locked --bins
   "$VENV/bin/pytest" -q tests/ops
 fi

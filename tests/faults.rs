@@ -937,6 +937,11 @@ fn a_full_disk_refuses_writes_with_503_and_writes_resume_when_space_is_freed() {
         refused.expect("a 4 MiB disk fills up within 20 000 padded writes");
     assert!(created > 0, "some writes fit before the disk was full");
     eprintln!("disk full after {created} writes");
+    assert_eq!(
+        metric(&http, &server, "hpts_writer_storage_full_total"),
+        after_full,
+        "every write refused for space is counted for the disk-full alert"
+    );
 
     let when = "with the disk full";
     assert_eq!(

@@ -162,6 +162,19 @@ impl Server {
         serde_json::from_str(&text).expect("json")
     }
 
+    /// The value of the unlabelled counter `name` on `/metrics`.
+    fn counter(&self, name: &str) -> u64 {
+        let text = client()
+            .get(format!("{}/metrics", self.0.address))
+            .send()
+            .and_then(reqwest::blocking::Response::text)
+            .expect("metrics");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+    }
+
     /// `name → status` of the tenant's reconciliation checks, and the whole report.
     fn reconciliation(&self, token: &str) -> (HashMap<String, String>, Value) {
         let report = self.get(token, "/v1/reconciliation/status");
@@ -292,6 +305,7 @@ fn an_edited_journal_line_is_reported_by_reconciliation_and_by_verify() {
     let (token_a, token_b, entry) = post_some_entries(&site, &server);
     let (statuses, report) = server.reconciliation(&token_a);
     assert_checks(&statuses, &report, &[], &CHECKS);
+    assert_eq!(server.counter("hpts_reconciliation_failures_total"), 0);
     server.stop();
 
     // A clean copy, taken before the edit.
@@ -385,6 +399,8 @@ fn an_edited_journal_line_is_reported_by_reconciliation_and_by_verify() {
             "hash_chain_intact",
         ],
     );
+    // Both reports had a check `mismatch`: each counts once for the alert on it.
+    assert_eq!(server.counter("hpts_reconciliation_failures_total"), 2);
     server.stop();
 }
 

@@ -2,9 +2,10 @@
 //! template, method and status come from actix-web-prom; the writer's and idempotency counters
 //! are read from their atomics at scrape time by [`LedgerCollector`].
 //!
-//! Series: `hpts_http_requests_total`, `hpts_http_requests_duration_seconds`,
-//! `hpts_writer_queue_depth`, `hpts_writer_commits_total`, `hpts_writer_jobs_total`,
-//! `hpts_writer_jobs_failed_total`, `hpts_writer_requests_per_commit`,
+//! Series: `hpts_http_requests_total`, `hpts_http_request_duration_seconds`,
+//! `hpts_writer_queue_depth`, `hpts_writer_queue_capacity`, `hpts_writer_commits_total`,
+//! `hpts_writer_jobs_total`, `hpts_writer_jobs_failed_total`, `hpts_writer_storage_full_total`,
+//! `hpts_writer_requests_per_commit`,
 //! `hpts_writer_max_batch_size`, `hpts_writer_queue_wait_seconds_total`,
 //! `hpts_writer_up`, `hpts_writer_cached_loans`, `hpts_writer_wal_frames`,
 //! `hpts_writer_checkpoints_total`, `hpts_writer_wal_resets_total`,
@@ -12,22 +13,24 @@
 //! `hpts_idempotency_conflicts_total{kind="mismatch"|"in_progress"}`,
 //! `hpts_idempotency_purged_total`, `hpts_webhook_deliveries_total`,
 //! `hpts_webhook_attempt_failures_total`, `hpts_webhook_given_up_total`, `hpts_webhook_pending`,
-//! `hpts_webhook_failed`; with replicated acknowledgements also `hpts_replication_up`,
-//! `hpts_replication_failures_total`, `hpts_replication_unavailable_total` and
-//! `hpts_replication_wait_seconds`.
+//! `hpts_webhook_failed`, `hpts_reconciliation_failures_total`,
+//! `hpts_reconciliation_last_run_timestamp_seconds`; with replicated acknowledgements also
+//! `hpts_replication_up`, `hpts_replication_failures_total`, `hpts_replication_unavailable_total`
+//! and `hpts_replication_wait_seconds`. Names follow the Prometheus conventions (base units in
+//! the name, `_total` only on counters); `deploy/prometheus/alerts.yml` alerts on them.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
+use actix_web_prom::{ActixMetricsConfiguration, PrometheusMetrics, PrometheusMetricsBuilder};
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{
-    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Counter, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
 
 use crate::http::write::InFlight;
-use crate::store::Store;
+use crate::store::{Store, WriterStats};
 use crate::webhooks::WebhookStats;
 
 /// Reads the store's and the idempotency registry's counters at scrape time.
@@ -46,7 +49,7 @@ pub struct LedgerCollector {
     jobs_failed: IntCounter,
     per_commit: Gauge,
     max_batch: IntGauge,
-    queue_wait: Gauge,
+    queue_wait: Counter,
     up: IntGauge,
     cached_loans: IntGauge,
     wal_frames: IntGauge,
@@ -55,7 +58,65 @@ pub struct LedgerCollector {
     replays: IntCounter,
     conflicts: IntCounterVec,
     purged: IntCounter,
+    alerting: AlertingSeries,
     descs: Vec<Desc>,
+}
+
+/// Series that exist for the alerts of `deploy/prometheus/alerts.yml`: the queue's capacity
+/// (so "near full" is a ratio), disk-full refusals and reconciliation outcomes.
+struct AlertingSeries {
+    queue_capacity: IntGauge,
+    storage_full: IntCounter,
+    reconciliation_failures: IntCounter,
+    reconciliation_last_run: IntGauge,
+}
+
+impl AlertingSeries {
+    fn new() -> Self {
+        AlertingSeries {
+            queue_capacity: int_gauge(
+                "writer_queue_capacity",
+                "Capacity of the writer queue (HPTS_WRITER_QUEUE)",
+            ),
+            storage_full: counter(
+                "writer_storage_full_total",
+                "Write requests refused because the disk was full",
+            ),
+            reconciliation_failures: counter(
+                "reconciliation_failures_total",
+                "Reconciliation runs that found a check or the roll-up not ok",
+            ),
+            reconciliation_last_run: int_gauge(
+                "reconciliation_last_run_timestamp_seconds",
+                "When the last reconciliation run finished (Unix time; 0 before the first)",
+            ),
+        }
+    }
+
+    fn collectors(&self) -> [&dyn Collector; 4] {
+        [
+            &self.queue_capacity,
+            &self.storage_full,
+            &self.reconciliation_failures,
+            &self.reconciliation_last_run,
+        ]
+    }
+
+    /// Reads the store's atomics (at scrape time).
+    fn update(&self, s: &WriterStats) {
+        self.queue_capacity
+            .set(i64::try_from(s.queue_capacity.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
+        sync_counter(
+            &self.storage_full,
+            s.storage_full_refusals.load(Ordering::Relaxed),
+        );
+        sync_counter(
+            &self.reconciliation_failures,
+            s.reconciliations.failures.load(Ordering::Relaxed),
+        );
+        self.reconciliation_last_run
+            .set(s.reconciliations.last_run_unix.load(Ordering::Relaxed));
+    }
 }
 
 fn counter(name: &str, help: &str) -> IntCounter {
@@ -132,10 +193,14 @@ impl LedgerCollector {
                 "writer_max_batch_size",
                 "Largest number of requests committed together",
             ),
-            queue_wait: gauge(
-                "writer_queue_wait_seconds_total",
-                "Total time write requests waited in the queue",
-            ),
+            queue_wait: Counter::with_opts(
+                Opts::new(
+                    "writer_queue_wait_seconds_total",
+                    "Total time write requests waited in the queue",
+                )
+                .namespace("hpts"),
+            )
+            .expect("valid metric name"),
             up: int_gauge("writer_up", "1 while the writer thread runs"),
             cached_loans: int_gauge(
                 "writer_cached_loans",
@@ -162,6 +227,7 @@ impl LedgerCollector {
                 "idempotency_purged_total",
                 "Expired idempotency records purged",
             ),
+            alerting: AlertingSeries::new(),
             descs: Vec::new(),
         };
         let mut descs = Vec::new();
@@ -173,7 +239,7 @@ impl LedgerCollector {
     }
 
     fn collectors(&self) -> Vec<&dyn Collector> {
-        vec![
+        let mut all: Vec<&dyn Collector> = vec![
             &self.queue_depth,
             &self.commits,
             &self.jobs,
@@ -194,7 +260,9 @@ impl LedgerCollector {
             &self.wh_given_up,
             &self.wh_pending,
             &self.wh_failed,
-        ]
+        ];
+        all.extend(self.alerting.collectors());
+        all
     }
 }
 
@@ -223,8 +291,11 @@ impl Collector for LedgerCollector {
         });
         self.max_batch
             .set(i64::try_from(s.max_batch_seen.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
-        self.queue_wait
-            .set(s.queue_wait_micros.load(Ordering::Relaxed) as f64 / 1e6);
+        let waited = s.queue_wait_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let counted = self.queue_wait.get();
+        if waited > counted {
+            self.queue_wait.inc_by(waited - counted);
+        }
         self.up.set(i64::from(self.store.is_ready()));
         self.cached_loans
             .set(i64::try_from(s.cached_loans.load(Ordering::Relaxed)).unwrap_or(i64::MAX));
@@ -241,6 +312,7 @@ impl Collector for LedgerCollector {
             self.in_flight.conflicts(),
         );
         sync_counter(&self.purged, s.idempotency_purged.load(Ordering::Relaxed));
+        self.alerting.update(s);
         let w = &self.webhooks;
         sync_counter(&self.wh_delivered, w.delivered.load(Ordering::Relaxed));
         sync_counter(
@@ -278,6 +350,10 @@ pub fn build(
         .registry(registry)
         .endpoint("/metrics")
         .mask_unmatched_patterns("UNKNOWN")
+        .metrics_configuration(
+            ActixMetricsConfiguration::default()
+                .http_requests_duration_seconds_name("http_request_duration_seconds"),
+        )
         .buckets(&[
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
         ])

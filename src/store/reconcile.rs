@@ -25,6 +25,7 @@
 //!   `Cancelled`, checked between passes and every [`CHECK_EVERY`] rows.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, Row, Rows, params};
@@ -117,6 +118,25 @@ impl Reconciliation {
     /// True when every check holds.
     pub fn ok(&self) -> bool {
         self.checks.iter().all(|c| c.ok)
+    }
+}
+
+/// The service's reconciliation runs, for `/metrics` (`hpts_reconciliation_*`).
+#[derive(Debug, Default)]
+pub struct RunStats {
+    /// Runs whose report had a check or the portfolio roll-up not `ok`.
+    pub failures: AtomicU64,
+    /// When the last run finished, in Unix seconds; 0 before the first.
+    pub last_run_unix: AtomicI64,
+}
+
+impl RunStats {
+    /// Records one finished run that produced `report` at `at_unix` (Unix seconds).
+    pub fn record(&self, report: &Reconciliation, at_unix: i64) {
+        if !(report.ok() && report.rollup.ok()) {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        self.last_run_unix.store(at_unix, Ordering::Relaxed);
     }
 }
 
@@ -1493,5 +1513,37 @@ mod tests {
         let c = problems.into_check("trial_balance", String::new);
         assert!(!c.ok);
         assert_eq!(c.detail, "p1; p2; p3; p4; p5 (+3 more)");
+    }
+
+    fn report(check_ok: bool, gl: i128, loans: i128) -> Reconciliation {
+        Reconciliation {
+            checks: vec![Check {
+                name: "trial_balance",
+                ok: check_ok,
+                detail: String::new(),
+            }],
+            mismatched_account_count: 0,
+            rollup: Rollup {
+                currencies: vec![CurrencyRollup {
+                    currency: "USD".into(),
+                    gl_principal_minor: gl,
+                    sum_of_loan_balances_minor: loans,
+                }],
+                problem: None,
+            },
+            entries_checked: 1,
+        }
+    }
+
+    #[test]
+    fn a_run_counts_as_a_failure_when_a_check_or_the_rollup_is_a_mismatch() {
+        let runs = RunStats::default();
+        runs.record(&report(true, 100, 100), 1_000);
+        assert_eq!(runs.failures.load(Ordering::Relaxed), 0);
+        assert_eq!(runs.last_run_unix.load(Ordering::Relaxed), 1_000);
+        runs.record(&report(false, 100, 100), 2_000);
+        runs.record(&report(true, 100, 99), 3_000);
+        assert_eq!(runs.failures.load(Ordering::Relaxed), 2);
+        assert_eq!(runs.last_run_unix.load(Ordering::Relaxed), 3_000);
     }
 }

@@ -91,12 +91,16 @@ pub struct WriterConfig {
 pub struct WriterStats {
     /// Jobs waiting in the queue.
     pub queue_depth: AtomicUsize,
+    /// The queue's capacity (`HPTS_WRITER_QUEUE`): with the queue full, writes are refused.
+    pub queue_capacity: AtomicUsize,
     /// Transactions committed.
     pub commits: AtomicU64,
     /// Jobs answered from committed transactions (new writes and replays).
     pub jobs_committed: AtomicU64,
     /// Jobs that failed (business refusals and errors).
     pub jobs_failed: AtomicU64,
+    /// Jobs refused because the disk was full (`SQLITE_FULL`); also counted in `jobs_failed`.
+    pub storage_full_refusals: AtomicU64,
     /// Idempotent replays answered.
     pub idempotent_replays: AtomicU64,
     /// Idempotency mismatches answered.
@@ -119,6 +123,8 @@ pub struct WriterStats {
     pub alive: AtomicBool,
     /// Signalled after each commit (new webhook outbox rows may be due).
     pub outbox_signal: tokio::sync::Notify,
+    /// Reconciliation runs and how many found a mismatch.
+    pub reconciliations: crate::store::reconcile::RunStats,
 }
 
 /// Where a job's answer goes.
@@ -169,6 +175,9 @@ impl WriterHandle {
             |r| r.get(0),
         )?;
         let (tx, rx) = sync_channel(config.queue_capacity.max(1));
+        stats
+            .queue_capacity
+            .store(config.queue_capacity.max(1), Ordering::Relaxed);
         stats.alive.store(true, Ordering::SeqCst);
         let thread_stats = Arc::clone(&stats);
         let thread = std::thread::Builder::new()
@@ -397,13 +406,13 @@ impl Writer {
                     .iter()
                     .map(|job| match self.commit_batch(std::slice::from_ref(job)) {
                         Ok(mut one) => one.pop().unwrap_or(Err(StoreError::Unavailable)),
-                        Err(e) => Err(refused_by_failed_commit(&e)),
+                        Err(e) => Err(refused_by_failed_commit(&e, &self.stats)),
                     })
                     .collect()
             }
             Err(e) => batch
                 .iter()
-                .map(|_| Err(refused_by_failed_commit(&e)))
+                .map(|_| Err(refused_by_failed_commit(&e, &self.stats)))
                 .collect(),
         };
         let mut held = Vec::new();
@@ -511,10 +520,13 @@ fn decided_on_committed_state(result: &Result<WriteOutcome, StoreError>) -> bool
 }
 
 /// What a job of a batch whose transaction failed is told: nothing of it was written.
-fn refused_by_failed_commit(e: &StoreError) -> StoreError {
+fn refused_by_failed_commit(e: &StoreError, stats: &WriterStats) -> StoreError {
     tracing::error!(error = %e, "write transaction failed; its jobs are refused");
     match e {
-        StoreError::StorageFull => StoreError::StorageFull,
+        StoreError::StorageFull => {
+            stats.storage_full_refusals.fetch_add(1, Ordering::Relaxed);
+            StoreError::StorageFull
+        }
         _ => StoreError::Database("transaction failed".into()),
     }
 }

@@ -10,7 +10,9 @@ use futures_util::{StreamExt, stream};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::helpers::{ALL_SCOPES, Answer, Caller, TestApp, key, spawn_app, uuid};
+use crate::helpers::{
+    ALL_SCOPES, Answer, Caller, TestApp, key, now, spawn_app, spawn_app_with, uuid,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Request bodies with explicit effective dates.
@@ -1128,6 +1130,62 @@ async fn scrape(app: &TestApp) -> String {
     r.text().await.expect("body")
 }
 
+/// Series `/metrics` always exposes once a write and a read were answered.
+const NAMED_SERIES: [&str; 14] = [
+    "hpts_http_requests_total",
+    "hpts_http_request_duration_seconds_bucket",
+    "hpts_writer_queue_depth",
+    "hpts_writer_queue_capacity",
+    "hpts_writer_storage_full_total",
+    "hpts_writer_queue_wait_seconds_total",
+    "hpts_reconciliation_failures_total",
+    "hpts_reconciliation_last_run_timestamp_seconds",
+    "hpts_writer_commits_total",
+    "hpts_writer_jobs_total",
+    "hpts_writer_requests_per_commit",
+    "hpts_writer_max_batch_size",
+    "hpts_idempotency_replays_total",
+    "hpts_writer_up",
+];
+
+#[tokio::test]
+async fn metrics_show_the_configured_queue_capacity_and_when_reconciliation_last_ran() {
+    let app = spawn_app_with(&["--writer-queue", "77"]).await;
+    let text = scrape(&app).await;
+    assert_eq!(
+        sample(&text, "hpts_writer_queue_capacity", ""),
+        Some(77.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "hpts_reconciliation_last_run_timestamp_seconds", ""),
+        Some(0.0),
+        "no reconciliation ran yet:\n{text}"
+    );
+
+    let before = now();
+    let report = app.tenant().get("/v1/reconciliation/status").await;
+    assert_eq!(report.status, 200, "{}", report.text);
+    let after = now();
+    let text = scrape(&app).await;
+    let last_run = sample(&text, "hpts_reconciliation_last_run_timestamp_seconds", "")
+        .expect("the timestamp is exported");
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "Unix seconds fit an f64 exactly"
+    )]
+    let (before, after) = (before as f64, after as f64);
+    assert!(
+        (before..=after).contains(&last_run),
+        "last run {last_run} is not between {before} and {after}"
+    );
+    assert_eq!(
+        sample(&text, "hpts_reconciliation_failures_total", ""),
+        Some(0.0),
+        "a whole ledger is no reconciliation failure:\n{text}"
+    );
+}
+
 #[tokio::test]
 async fn metrics_expose_every_named_series_with_route_templates() {
     let app = spawn_app().await;
@@ -1156,17 +1214,7 @@ async fn metrics_expose_every_named_series_with_route_templates() {
     );
 
     let text = scrape(&app).await;
-    for series in [
-        "hpts_http_requests_total",
-        "hpts_http_requests_duration_seconds_bucket",
-        "hpts_writer_queue_depth",
-        "hpts_writer_commits_total",
-        "hpts_writer_jobs_total",
-        "hpts_writer_requests_per_commit",
-        "hpts_writer_max_batch_size",
-        "hpts_idempotency_replays_total",
-        "hpts_writer_up",
-    ] {
+    for series in NAMED_SERIES {
         assert!(
             sample(&text, series, "").is_some(),
             "series {series} is missing:\n{text}"

@@ -2,7 +2,8 @@
 //! the caller's ledger is whole, computed on one read snapshot (never blocks writers). It is a
 //! heavy read: one at a time per tenant (`HPTS_HEAVY_READS_PER_TENANT`), refused with 503
 //! `overloaded` and `Retry-After` over the bound, and stopped when the client disconnects.
-//! The roll-up totals are exact `i128` sums, written as decimal strings.
+//! The roll-up totals are exact `i128` sums, written as decimal strings. Each report is counted
+//! for `/metrics` (`hpts_reconciliation_failures_total` when anything is `mismatch`).
 
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
@@ -29,6 +30,11 @@ pub async fn status_report(
     query.finish()?;
     let report = state.store.reconcile(principal.tenant, as_of).await?;
     let now = state.sources.clock.now();
+    state
+        .store
+        .stats()
+        .reconciliations
+        .record(&report, now.unix_timestamp());
     let checks: Vec<_> = report
         .checks
         .iter()
