@@ -8,6 +8,8 @@
   attributes; the webhook delivery is a client span whose `traceparent` the consumer receives.
 - With the collector down, 1,000 writes all succeed and /metrics counts the dropped spans.
 - SIGTERM exports what is still queued before the process exits 0.
+- `OTEL_SERVICE_NAME` and `OTEL_EXPORTER_OTLP_HEADERS` reach the collector, and a caller's
+  "not sampled" flag is respected (the SDK's default `parentbased_always_on` sampler).
 - `check-config` shows where spans go, and refuses a malformed `HPTS_OTLP_ENDPOINT` by name.
 """
 
@@ -351,6 +353,40 @@ def test_sigterm_exports_the_spans_still_queued(hpts, tmp_path, collector):
     assert {"POST /v1/disbursements", "auth", "writer.queue_wait", "sqlite.transaction"} <= names, (
         f"after SIGTERM the collector has {names}:\n{inst.proc.tail()}"
     )
+
+
+def test_service_name_and_headers_reach_the_collector_and_unsampled_callers_are_not_exported(
+    hpts, tmp_path, collector
+):
+    data_dir = tmp_path / "data"
+    inst = hpts.serve(
+        data_dir,
+        HPTS_OTLP_ENDPOINT=collector.base_url + "/v1/traces",
+        OTEL_BSP_SCHEDULE_DELAY="200",
+        OTEL_SERVICE_NAME="ledger-eu",
+        OTEL_EXPORTER_OTLP_HEADERS="x-api-key=key-1,x-tenant=ops",
+    )
+    tenant = str(uuid.uuid4())
+    api = Api(inst.base_url, {tenant: hpts.token(data_dir, tenant)})
+    sampled, unsampled = uuid.uuid4().hex, uuid.uuid4().hex
+    for trace_id, flags in ((unsampled, "00"), (sampled, "01")):
+        r = _disburse(api, Loan(tenant, str(uuid.uuid4()), str(uuid.uuid4())), {
+            "traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-{flags}"
+        })
+        assert r.status_code == 201, r.text
+        assert r.headers["traceparent"].startswith(f"00-{trace_id}-")
+        assert r.headers["traceparent"].endswith(f"-{flags}"), "the answer carries hpts's sampling decision"
+
+    def server_span():
+        return [s for s in collector.recorder.snapshot() if s.trace_id == sampled and s.kind == SPAN_KIND_SERVER]
+
+    server = _wait_for(server_span, 30, "the sampled request was not exported")[0]
+    assert server.resource["service.name"] == "ledger-eu"
+    time.sleep(0.5)  # a scheduled export or two later, the unsampled request is still absent
+    assert not [s for s in collector.recorder.snapshot() if s.trace_id == unsampled]
+    with collector.recorder.lock:
+        headers = [{k.lower(): v for k, v in h.items()} for h in collector.recorder.requests]
+    assert headers and all(h.get("x-api-key") == "key-1" and h.get("x-tenant") == "ops" for h in headers), headers
 
 
 def test_check_config_shows_the_traces_url_and_refuses_a_malformed_endpoint(hpts_bin, tmp_path):
