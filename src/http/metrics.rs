@@ -14,7 +14,8 @@
 //! `hpts_idempotency_purged_total`, `hpts_webhook_deliveries_total`,
 //! `hpts_webhook_attempt_failures_total`, `hpts_webhook_given_up_total`, `hpts_webhook_pending`,
 //! `hpts_webhook_failed`, `hpts_reconciliation_failures_total`,
-//! `hpts_reconciliation_last_run_timestamp_seconds`; with replicated acknowledgements also
+//! `hpts_reconciliation_last_run_timestamp_seconds`, `hpts_otlp_spans_exported_total`,
+//! `hpts_otlp_spans_dropped_total`; with replicated acknowledgements also
 //! `hpts_replication_up`, `hpts_replication_failures_total`, `hpts_replication_unavailable_total`
 //! and `hpts_replication_wait_seconds`. Names follow the Prometheus conventions (base units in
 //! the name, `_total` only on counters); `deploy/prometheus/alerts.yml` alerts on them.
@@ -331,6 +332,46 @@ impl Collector for LedgerCollector {
     }
 }
 
+/// Span export counters (zero while `HPTS_OTLP_ENDPOINT` is unset), read at scrape time.
+struct OtlpCollector {
+    exported: IntCounter,
+    dropped: IntCounter,
+}
+
+impl OtlpCollector {
+    fn new() -> Self {
+        OtlpCollector {
+            exported: counter(
+                "otlp_spans_exported_total",
+                "Spans the OTLP collector accepted",
+            ),
+            dropped: counter(
+                "otlp_spans_dropped_total",
+                "Spans lost to a full export queue or a failed export",
+            ),
+        }
+    }
+}
+
+impl Collector for OtlpCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        [&self.exported, &self.dropped]
+            .into_iter()
+            .flat_map(Collector::desc)
+            .collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let stats = crate::telemetry::otlp_stats();
+        sync_counter(&self.exported, stats.exported.load(Ordering::Relaxed));
+        sync_counter(&self.dropped, stats.dropped.load(Ordering::Relaxed));
+        [&self.exported, &self.dropped]
+            .into_iter()
+            .flat_map(Collector::collect)
+            .collect()
+    }
+}
+
 /// The metrics middleware (serves `/metrics`) with the ledger collector registered.
 pub fn build(
     store: Store,
@@ -345,6 +386,9 @@ pub fn build(
     }
     registry
         .register(Box::new(LedgerCollector::new(store, in_flight, webhooks)))
+        .map_err(|e| format!("metrics registry: {e}"))?;
+    registry
+        .register(Box::new(OtlpCollector::new()))
         .map_err(|e| format!("metrics registry: {e}"))?;
     PrometheusMetricsBuilder::new("hpts")
         .registry(registry)

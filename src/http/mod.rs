@@ -58,10 +58,15 @@ impl AppState {
         let principal = self
             .auth
             .authenticate(header)
-            .instrument(tracing::debug_span!("auth.verify"))
+            .instrument(tracing::debug_span!("auth"))
             .await?;
         if let Some(span) = req.extensions().get::<tracing_actix_web::RootSpan>() {
             span.record("tenant_id", principal.tenant.to_string());
+            crate::telemetry::set_str_attribute(
+                span,
+                "hpts.tenant_id",
+                principal.tenant.to_string(),
+            );
         }
         if let Some(limiter) = &self.rate_limiter
             && let Err(wait) = limiter.check(principal.tenant, std::time::Instant::now())

@@ -3,6 +3,12 @@
 //! response, success or error, carries the server span's `traceparent`; `tracestate` is passed
 //! through unchanged. The root span (tracing-actix-web) carries trace id, span id, route, status,
 //! latency and, once authenticated, the tenant — never the token or the body.
+//!
+//! With span export on, the ids are the exported server span's (the OpenTelemetry SDK assigns
+//! them when the root span starts, as a child of the caller's remote span), so the log line, the
+//! response's `traceparent` and the exported span all name the same trace and span. The span
+//! also gets `http.request.method`, `http.response.status_code` and (in `AppState::authenticate`)
+//! `hpts.tenant_id` as exported attributes.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -11,6 +17,7 @@ use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, ResponseError};
 
 use crate::http::problem::{ApiError, Code};
+use crate::telemetry::{self, RemoteParent};
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
 
@@ -33,12 +40,7 @@ pub struct TraceContext {
 impl TraceContext {
     /// The `traceparent` header value of the server span.
     pub fn header_value(&self) -> String {
-        format!(
-            "00-{}-{}-{:02x}",
-            hex::encode(self.trace_id),
-            hex::encode(self.span_id),
-            self.flags
-        )
+        crate::telemetry::traceparent(self.trace_id, self.span_id, self.flags)
     }
 }
 
@@ -114,6 +116,13 @@ pub async fn trace_context(
     } else {
         next.call(req).await?.map_into_boxed_body()
     };
+    // The root span may have taken the exported span's ids (see `HptsRootSpan`).
+    let ctx = res
+        .request()
+        .extensions()
+        .get::<TraceContext>()
+        .copied()
+        .unwrap_or(ctx);
     if let Ok(v) = HeaderValue::from_str(&ctx.header_value()) {
         res.headers_mut()
             .insert(HeaderName::from_static("traceparent"), v);
@@ -137,7 +146,27 @@ impl RootSpanBuilder for HptsRootSpan {
             parent_span_id = tracing::field::Empty,
             tenant_id = tracing::field::Empty
         );
-        if let Some(ctx) = ctx {
+        if let Some(mut ctx) = ctx {
+            let parent = ctx.parent_id.map(|span_id| RemoteParent {
+                trace_id: ctx.trace_id,
+                span_id,
+                flags: ctx.flags,
+                tracestate: request
+                    .headers()
+                    .get("tracestate")
+                    .and_then(|v| v.to_str().ok()),
+            });
+            if let Some(ids) = telemetry::start_span(&span, parent) {
+                ctx.trace_id = ids.trace_id;
+                ctx.span_id = ids.span_id;
+                ctx.flags = ids.flags;
+                request.extensions_mut().insert(ctx);
+                telemetry::set_str_attribute(
+                    &span,
+                    "http.request.method",
+                    request.method().as_str().to_owned(),
+                );
+            }
             span.record("trace_id", hex::encode(ctx.trace_id));
             span.record("span_id", hex::encode(ctx.span_id));
             if let Some(p) = ctx.parent_id {
@@ -148,6 +177,17 @@ impl RootSpanBuilder for HptsRootSpan {
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        if telemetry::exporting() {
+            let status = match outcome {
+                Ok(res) => res.status(),
+                Err(e) => e.as_response_error().status_code(),
+            };
+            telemetry::set_int_attribute(
+                &span,
+                "http.response.status_code",
+                i64::from(status.as_u16()),
+            );
+        }
         DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
 }

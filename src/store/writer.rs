@@ -135,6 +135,10 @@ pub(crate) struct Job {
     req: WriteRequest,
     reply: Reply,
     enqueued: Instant,
+    /// The requester's span: the batch span's parent (for the batch's first job) and link.
+    span: tracing::Span,
+    /// `writer.queue_wait`, from enqueue to the start of the job's batch.
+    queue_wait: tracing::Span,
 }
 
 pub(crate) enum Msg {
@@ -211,6 +215,8 @@ impl WriterHandle {
             req,
             reply,
             enqueued: Instant::now(),
+            span: tracing::Span::current(),
+            queue_wait: tracing::debug_span!("writer.queue_wait"),
         });
         self.stats.queue_depth.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.tx.try_send(Msg::Job(job)) {
@@ -389,9 +395,10 @@ impl Writer {
     /// memory and leave no trace, so a batch needs no savepoint per job; if a statement still
     /// fails, the batch is rolled back and each of its jobs runs again in a transaction of its
     /// own, so no job fails because of a neighbour.
-    fn run_batch(&mut self, batch: Vec<Job>) {
+    fn run_batch(&mut self, mut batch: Vec<Job>) {
         let started = Instant::now();
-        for job in &batch {
+        for job in &mut batch {
+            job.queue_wait = tracing::Span::none(); // closes `writer.queue_wait`
             let waited = started.saturating_duration_since(job.enqueued);
             self.stats.queue_wait_micros.fetch_add(
                 u64::try_from(waited.as_micros()).unwrap_or(u64::MAX),
@@ -415,6 +422,10 @@ impl Writer {
                 .map(|_| Err(refused_by_failed_commit(&e, &self.stats)))
                 .collect(),
         };
+        // Let go of the requesters' spans before answering, so each closes on its own thread.
+        for job in &mut batch {
+            job.span = tracing::Span::none();
+        }
         let mut held = Vec::new();
         for (job, result) in batch.into_iter().zip(results) {
             match &result {
@@ -455,7 +466,16 @@ impl Writer {
         &mut self,
         jobs: &[Job],
     ) -> Result<Vec<Result<WriteOutcome, StoreError>>, StoreError> {
-        let span = tracing::debug_span!("sqlite.transaction", jobs = jobs.len());
+        // A child of the first request it serves, linked to every one (a batch serves many
+        // traces; exported links point from it to each).
+        let span = tracing::debug_span!(
+            parent: jobs.first().and_then(|j| j.span.id()),
+            "sqlite.transaction",
+            jobs = jobs.len()
+        );
+        for job in jobs {
+            span.follows_from(&job.span);
+        }
         let _guard = span.enter();
         let tx = self
             .conn

@@ -60,7 +60,10 @@ def find_tool(name: str) -> str:
 
 @pytest.fixture(scope="session")
 def hpts_bin() -> str:
-    path = Path(os.environ.get("HPTS_TEST_BIN", REPO / "target" / "debug" / "hpts"))
+    # HPTS_TEST_BIN, else where `cargo build --bins` put it (CARGO_TARGET_DIR, relative to the
+    # repository like cargo reads it, or target/).
+    target = REPO / os.environ.get("CARGO_TARGET_DIR", "target")
+    path = Path(os.environ.get("HPTS_TEST_BIN", target / "debug" / "hpts"))
     if not (path.is_file() and os.access(path, os.X_OK)):
         pytest.fail(f"{path} does not exist: run `cargo build --bins` first.", pytrace=False)
     return str(path)
@@ -75,12 +78,12 @@ def litestream_bin() -> str:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The test environment without any HPTS_/LITESTREAM_ settings, proxies or AWS_CA_BUNDLE
-    (Litestream's AWS SDK refuses to start with it), plus `extra`."""
+    """The test environment without any HPTS_/LITESTREAM_/OTEL_ settings, proxies or
+    AWS_CA_BUNDLE (Litestream's AWS SDK refuses to start with it), plus `extra`."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("HPTS_", "LITESTREAM_", "AWS_"))
+        if not k.startswith(("HPTS_", "LITESTREAM_", "AWS_", "OTEL_"))
         and k.lower() not in ("http_proxy", "https_proxy", "all_proxy")
     }
     env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
