@@ -240,15 +240,6 @@ fn parse_backlog(s: &str) -> Result<WebhookBacklog, String> {
         .map_err(|_| "HPTS_WEBHOOK_BACKLOG must be keep or discard".to_owned())
 }
 
-impl WebhookBacklog {
-    fn as_str(self) -> &'static str {
-        match self {
-            WebhookBacklog::Keep => "keep",
-            WebhookBacklog::Discard => "discard",
-        }
-    }
-}
-
 /// Options naming a database file.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
@@ -401,7 +392,8 @@ fn outbox_retention(a: &ServeArgs, problems: &mut Vec<String>) -> OutboxRetentio
         }
     };
     OutboxRetention {
-        keep_finished: Duration::from_hours(hours),
+        // Saturating: an absurd number of hours means "never", not a panic.
+        keep_finished: Duration::from_secs(hours.saturating_mul(3600)),
         discard_undelivered: a.webhook_url.is_none()
             && a.webhook_backlog == WebhookBacklog::Discard,
     }
@@ -616,7 +608,7 @@ impl Settings {
                 "timeout_seconds": w.timeout.as_secs(),
             })),
             "webhook_retention_hours": self.store.writer.outbox_retention.keep_finished.as_secs() / 3600,
-            "webhook_backlog": self.webhook_backlog.as_str(),
+            "webhook_backlog": self.webhook_backlog.to_possible_value().map(|v| v.get_name().to_owned()),
             "tls": self.tls.as_ref().map(|t| json!({
                 "cert": t.cert.display().to_string(),
                 "key": t.key.display().to_string(),

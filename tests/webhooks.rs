@@ -1659,6 +1659,15 @@ fn check_config_shows_the_outbox_retention_and_backlog_with_or_without_a_url() {
     let config: Value = serde_json::from_slice(&out.stdout).expect("JSON configuration");
     assert_eq!(config["webhook_retention_hours"], 24, "{config}");
     assert_eq!(config["webhook_backlog"], "discard", "{config}");
+
+    // An absurdly long retention is "never purge", not a crash.
+    let out = check_config(&["--webhook-retention-hours", &u64::MAX.to_string()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    let config: Value = serde_json::from_slice(&out.stdout).expect("JSON configuration");
+    assert!(
+        config["webhook_retention_hours"].as_u64() > Some(1 << 50),
+        "{config}"
+    );
 }
 
 #[test]
