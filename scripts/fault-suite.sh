@@ -3,7 +3,7 @@
 #
 # Runs `cargo test --test faults --test hostile --test security`: random SIGKILLs under
 # concurrent load, a full disk, unusable database locations, a hostile-input corpus plus a
-# property test, token hardening, tenant isolation, rate limiting and the dependency policy.
+# property test, token hardening, tenant isolation and rate limiting.
 # The storage-fault tests mount tmpfs, so run this as root (they fail, never skip, otherwise).
 #
 # Usage: scripts/fault-suite.sh [--cycles N] [-- extra test-binary arguments, e.g. --nocapture]

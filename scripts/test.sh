@@ -36,6 +36,11 @@ if [ ! -x "$VENV/bin/litestream" ] || [ ! -x "$VENV/bin/moto_server" ] || [ ! -x
 fi
 export PATH="$VENV/bin:$PATH"
 export HPTS_TEST_VENV="$VENV"
+# The dependency policy (deny.toml) is checked by cargo-deny; it compiles from crates.io once
+# (several minutes). Pinned, so a new release cannot reject the policy's keys.
+if ! cargo deny --version >/dev/null 2>&1; then
+  cargo install --locked cargo-deny@0.20.2
+fi
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
@@ -43,6 +48,8 @@ echo "== cargo clippy (warnings are errors)"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
+echo "== cargo deny check bans licenses sources (advisories need the network: deny.toml)"
+cargo deny --locked check --hide-inclusion-graph bans licenses sources
 echo "== cargo test (every test target except the reliability suite's)"
 # Test targets are discovered from tests/, so a new file is never silently left out; the three
 # reliability binaries run next, through their own script, which prints their summary line.

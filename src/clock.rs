@@ -71,6 +71,11 @@ pub fn format_timestamp(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// Milliseconds since the Unix epoch (saturating), as the outbox stores times.
+pub fn unix_ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 /// `YYYY-MM-DD`.
 pub fn format_date(d: time::Date) -> String {
     crate::ledger::iso_date(d)

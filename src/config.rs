@@ -6,11 +6,12 @@ use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::json;
 
 use crate::auth::dev::{DEV_AUDIENCE, DEV_ISSUER};
 use crate::auth::{AuthSettings, JwksSource, parse_algorithms};
+use crate::store::outbox::OutboxRetention;
 use crate::store::{StoreSettings, Synchronous, WriterConfig};
 use crate::telemetry::LogFormat;
 
@@ -226,6 +227,14 @@ pub struct ServeArgs {
     /// Webhook request timeout, in seconds.
     #[arg(long, env = "HPTS_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10)]
     pub webhook_timeout_seconds: u64,
+    /// Hours a delivered (or given-up) webhook outbox row is kept before the writer purges it
+    /// (at least 1); `hpts webhooks replay` reaches back only this far.
+    #[arg(long, env = "HPTS_WEBHOOK_RETENTION_HOURS", default_value = "168")]
+    pub webhook_retention_hours: String,
+    /// Undelivered webhook rows while no `HPTS_WEBHOOK_URL` is set: `keep` them for a later
+    /// consumer, or `discard` them once older than the retention (no effect with a URL).
+    #[arg(long, env = "HPTS_WEBHOOK_BACKLOG", default_value = "keep", value_parser = parse_backlog)]
+    pub webhook_backlog: WebhookBacklog,
     /// TLS certificate chain (PEM); with `HPTS_TLS_KEY` the listener speaks HTTPS.
     #[arg(long, env = "HPTS_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -235,6 +244,22 @@ pub struct ServeArgs {
     /// CA bundle for client certificates: mutual TLS required on the listener.
     #[arg(long, env = "HPTS_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<PathBuf>,
+}
+
+/// What happens to undelivered webhook outbox rows while no webhook URL is configured
+/// (`HPTS_WEBHOOK_BACKLOG`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WebhookBacklog {
+    /// Keep them: a URL configured later delivers them, `hpts webhooks replay` re-queues them.
+    Keep,
+    /// Purge them once older than `HPTS_WEBHOOK_RETENTION_HOURS`: no consumer will come.
+    Discard,
+}
+
+/// `keep` or `discard` (any case); the error names the variable.
+fn parse_backlog(s: &str) -> Result<WebhookBacklog, String> {
+    WebhookBacklog::from_str(s, true)
+        .map_err(|_| "HPTS_WEBHOOK_BACKLOG must be keep or discard".to_owned())
 }
 
 /// Options naming a database file.
@@ -307,6 +332,8 @@ pub struct Settings {
     pub webhook: Option<crate::webhooks::WebhookSettings>,
     /// OTLP span export, if configured.
     pub otlp: Option<crate::telemetry::OtlpSettings>,
+    /// `HPTS_WEBHOOK_BACKLOG` as configured (it takes effect only without a webhook URL).
+    pub webhook_backlog: WebhookBacklog,
     /// Per-tenant rate limit, if on.
     pub rate_limit: Option<crate::http::rate_limit::RateLimit>,
 }
@@ -322,7 +349,7 @@ fn err(msg: impl Into<String>) -> ConfigError {
 
 /// The database, the writer and the read pool (`HPTS_DATABASE`, `HPTS_SYNCHRONOUS`,
 /// `HPTS_GROUP_COMMIT`, `HPTS_IDEMPOTENCY_RETENTION_HOURS`, `HPTS_WRITER_*`, `HPTS_READ_POOL_SIZE`,
-/// `HPTS_HEAVY_READS_PER_TENANT`).
+/// `HPTS_HEAVY_READS_PER_TENANT`, and the webhook outbox retention the writer applies).
 fn store_settings(a: &ServeArgs, problems: &mut Vec<String>) -> StoreSettings {
     let synchronous = match a.synchronous.to_ascii_lowercase().as_str() {
         "full" => Synchronous::Full,
@@ -370,6 +397,7 @@ fn store_settings(a: &ServeArgs, problems: &mut Vec<String>) -> StoreSettings {
             queue_capacity: a.writer_queue,
             idempotency_retention: Duration::from_hours(a.idempotency_retention_hours),
             purge_interval: Duration::from_mins(10),
+            outbox_retention: outbox_retention(a, problems),
         },
         read_pool_size: a.read_pool_size,
         heavy_reads_per_tenant: a.heavy_reads_per_tenant,
@@ -422,6 +450,27 @@ fn replication_settings(
             ));
             None
         }
+    }
+}
+
+/// How long webhook outbox rows are kept (`HPTS_WEBHOOK_RETENTION_HOURS`, and
+/// `HPTS_WEBHOOK_BACKLOG` when no `HPTS_WEBHOOK_URL` is set).
+fn outbox_retention(a: &ServeArgs, problems: &mut Vec<String>) -> OutboxRetention {
+    let hours = match a.webhook_retention_hours.trim().parse::<u64>() {
+        Ok(h) if h >= 1 => h,
+        _ => {
+            problems.push(format!(
+                "HPTS_WEBHOOK_RETENTION_HOURS: {:?} must be a whole number of hours, at least 1",
+                a.webhook_retention_hours
+            ));
+            168
+        }
+    };
+    OutboxRetention {
+        // Saturating: an absurd number of hours means "never", not a panic.
+        keep_finished: Duration::from_secs(hours.saturating_mul(3600)),
+        discard_undelivered: a.webhook_url.is_none()
+            && a.webhook_backlog == WebhookBacklog::Discard,
     }
 }
 
@@ -612,6 +661,7 @@ impl Settings {
             log_format,
             webhook,
             otlp,
+            webhook_backlog: a.webhook_backlog,
             tls,
             rate_limit: (a.rate_limit_rps > 0).then(|| crate::http::rate_limit::RateLimit {
                 per_second: f64::from(a.rate_limit_rps),
@@ -665,6 +715,8 @@ impl Settings {
                 "timeout_ms": o.timeout.as_millis(),
                 "max_queue": o.max_queue,
             })),
+            "webhook_retention_hours": self.store.writer.outbox_retention.keep_finished.as_secs() / 3600,
+            "webhook_backlog": self.webhook_backlog.to_possible_value().map(|v| v.get_name().to_owned()),
             "tls": self.tls.as_ref().map(|t| json!({
                 "cert": t.cert.display().to_string(),
                 "key": t.key.display().to_string(),

@@ -24,7 +24,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tracing::Instrument;
 
-use crate::clock::{Sources, format_timestamp};
+use crate::clock::{Sources, format_timestamp, unix_ms};
 use crate::store::Store;
 use crate::store::outbox::{Delivery, DeliveryOutcome};
 
@@ -88,7 +88,7 @@ pub struct WebhookStats {
 }
 
 fn now_ms(sources: &Sources) -> i64 {
-    i64::try_from(sources.clock.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+    unix_ms(sources.clock.now())
 }
 
 /// Delay before attempt `attempts + 1`: base × 2^attempts, capped, with ±25 % jitter.

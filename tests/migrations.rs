@@ -274,3 +274,44 @@ fn the_upgraded_service_serves_old_loans_under_the_new_rules() {
     let verified = hpts(&["verify", "--database", &db_arg(&path)]);
     assert!(verified.status.success(), "{}", text(&verified));
 }
+
+#[test]
+fn finished_outbox_rows_of_the_previous_release_get_the_time_retention_counts_from() {
+    let (_dir, path) = old_database();
+    {
+        // That release delivered and gave up rows too; the fixture's are all pending.
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "UPDATE webhook_outbox SET status = 'delivered', attempts = 1, \
+             delivered_at = '2026-12-01T09:46:01.500000Z' WHERE outbox_seq = 1; \
+             UPDATE webhook_outbox SET status = 'failed', attempts = 9, \
+             next_attempt_ms = 1796400000000 WHERE outbox_seq = 2;",
+        )
+        .expect("finish two rows");
+    }
+
+    let migrated = hpts(&["migrate", "--database", &db_arg(&path)]);
+    assert!(migrated.status.success(), "{}", text(&migrated));
+
+    let conn = Connection::open(&path).expect("open");
+    let finished = rows(
+        &conn,
+        "SELECT outbox_seq, status, finished_ms FROM webhook_outbox ORDER BY outbox_seq",
+    );
+    assert_eq!(finished.len(), 10, "{finished:?}");
+    // The delivered row from its delivered_at, the given-up one from its last attempt; the
+    // pending rows have none, so retention never purges them.
+    assert_eq!(
+        finished[0],
+        "Integer(1)|Text(\"delivered\")|Integer(1796118361500)"
+    );
+    assert_eq!(
+        finished[1],
+        "Integer(2)|Text(\"failed\")|Integer(1796400000000)"
+    );
+    for row in &finished[2..] {
+        assert!(row.ends_with("Text(\"pending\")|Null"), "{row}");
+    }
+    let verified = hpts(&["verify", "--database", &db_arg(&path)]);
+    assert!(verified.status.success(), "{}", text(&verified));
+}

@@ -11,7 +11,12 @@
 //! - 1,000 writes with the consumer down are as fast as without webhooks, and all 1,000 events
 //!   arrive once the consumer is back;
 //! - `hpts webhooks replay --since` re-queues delivered events for a running service;
-//! - `hpts check-config` refuses a URL without a secret (and the reverse), never printing it.
+//! - the outbox keeps delivered and given-up rows for the retention (counted from delivery or
+//!   giving up) and then purges them, never an undelivered row unless no URL is set and the
+//!   backlog is to be discarded; a kept backlog reaches a consumer configured later; replay
+//!   reaches back only as far as the retention; `hpts verify` passes after purges;
+//! - `hpts check-config` refuses a URL without a secret (and the reverse), never printing it,
+//!   and a retention or backlog setting it cannot read, naming the variable.
 //!
 //! The consumer is a small HTTP/1.1 server run in the test on a loopback port.
 
@@ -764,6 +769,8 @@ const HPTS_ENV: &[&str] = &[
     "HPTS_WEBHOOK_BACKOFF_MS",
     "HPTS_WEBHOOK_BACKOFF_MAX_SECONDS",
     "HPTS_WEBHOOK_TIMEOUT_SECONDS",
+    "HPTS_WEBHOOK_RETENTION_HOURS",
+    "HPTS_WEBHOOK_BACKLOG",
     "HPTS_DATABASE",
     "HPTS_DATA_DIR",
     "HPTS_TLS_CERT",
@@ -1164,6 +1171,369 @@ fn replay_refuses_a_since_that_is_not_a_date_or_a_timestamp() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 4b. Outbox retention: the writer purges finished rows (delivered, or given up) once they are
+// older than HPTS_WEBHOOK_RETENTION_HOURS, and never an undelivered row, unless no URL is set
+// and HPTS_WEBHOOK_BACKLOG=discard. The service's clock is one the test moves forward.
+
+/// An in-process service on a database file, on a clock the test moves, its writer purging
+/// every 20 ms (the production interval is ten minutes).
+struct ClockedService {
+    address: String,
+    token: String,
+    client: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+    run: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl ClockedService {
+    async fn start(dir: &Path, flags: &[String], clock: &Arc<ShiftedClock>) -> ClockedService {
+        let (db, jwks) = (dir.join("ledger.db"), dir.join("jwks.json"));
+        let signing = generate_signing_key().expect("key");
+        write_jwks(&jwks, &[(KID, &signing)]);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let mut settings = settings_from(&serve_args(&db, &jwks, &flags));
+        settings.store.writer.purge_interval = Duration::from_millis(20);
+        let sources = Sources {
+            clock: Arc::clone(clock) as Arc<dyn Clock>,
+            ids: Arc::new(UuidV7),
+        };
+        let app = Application::build_with(settings, sources)
+            .await
+            .expect("app builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        let run = tokio::spawn(app.run_until_stopped());
+        ClockedService {
+            address,
+            token: sign(&signing, KID, &claims(uuid(), ALL_SCOPES)).expect("token"),
+            client: reqwest::Client::new(),
+            handle,
+            run,
+        }
+    }
+
+    /// Posts a disbursement of a new loan; returns its journal entry id.
+    async fn post_entry(&self) -> String {
+        let r = self
+            .client
+            .post(format!("{}/v1/disbursements", self.address))
+            .bearer_auth(&self.token)
+            .header("Idempotency-Key", key("disb"))
+            .json(&disbursement_body(uuid(), uuid(), "25000"))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(r.status().as_u16(), 201);
+        let body: Value = r.json().await.expect("JSON");
+        body["journal_entry_id"]
+            .as_str()
+            .expect("journal_entry_id")
+            .to_owned()
+    }
+
+    /// Polls `/metrics` until `name` reads `want`.
+    async fn metric_reaches(&self, name: &str, want: u64) {
+        let started = Instant::now();
+        loop {
+            let text = reqwest::get(format!("{}/metrics", self.address))
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("body");
+            if metric(&text, name) == want {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "{name} never reached {want}:\n{text}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Stops the server and waits until its writer has let go of the database.
+    async fn stop(self) {
+        self.handle.stop(true).await;
+        self.run.await.expect("server task").expect("server ran");
+    }
+}
+
+/// (`journal_entry_id`, status) of every outbox row, in posting order.
+fn outbox_rows(db: &Path) -> Vec<(String, String)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open db");
+    let mut stmt = conn
+        .prepare("SELECT journal_entry_id, status FROM webhook_outbox ORDER BY outbox_seq")
+        .expect("prepare");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+/// Polls the outbox until its rows are exactly `want`.
+async fn outbox_becomes(db: &Path, what: &str, want: &[(&str, &str)]) {
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(id, status)| ((*id).to_owned(), (*status).to_owned()))
+        .collect();
+    let started = Instant::now();
+    loop {
+        let rows = outbox_rows(db);
+        if rows == want {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{what}: the outbox holds {rows:?}, expected {want:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// `hpts verify` on the file passes (exit 0).
+fn assert_verifies(db: &Path, step: &str) {
+    let out = hpts(&["verify", "--database", &db.display().to_string()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{step}: {}", text_of(&out));
+}
+
+fn hours(h: i64) -> i64 {
+    h * 3600
+}
+
+fn flags(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_rows_past_the_retention_are_purged_and_undelivered_rows_never_are() {
+    let consumer = Consumer::start(Mode::Ok);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.db");
+    let clock = Arc::new(ShiftedClock::default());
+    let mut f = webhook_flags(&consumer.url, "retention secret");
+    // Deliveries are never given up here, so the undelivered one stays pending throughout.
+    f.extend(flags(&[
+        "--webhook-max-age-hours",
+        "1000000",
+        "--webhook-retention-hours",
+        "168",
+    ]));
+    let service = ClockedService::start(dir.path(), &f, &clock).await;
+
+    let old = service.post_entry().await;
+    outbox_becomes(&db, "the first entry delivered", &[(&old, "delivered")]).await;
+    clock.offset_secs.store(hours(100), Ordering::SeqCst);
+    let recent = service.post_entry().await;
+    outbox_becomes(
+        &db,
+        "the second entry delivered 100 hours later",
+        &[(&old, "delivered"), (&recent, "delivered")],
+    )
+    .await;
+    consumer.set_mode(Mode::Down);
+    let undelivered = service.post_entry().await;
+    eventually("a refused attempt", Duration::from_secs(10), || {
+        (consumer
+            .received()
+            .iter()
+            .any(|r| r.entry_id() == undelivered))
+        .then_some(())
+    })
+    .await;
+
+    // 169 hours after the first delivery: only that row is past the retention.
+    clock.offset_secs.store(hours(169), Ordering::SeqCst);
+    outbox_becomes(
+        &db,
+        "the delivery older than 168 hours purged",
+        &[(&recent, "delivered"), (&undelivered, "pending")],
+    )
+    .await;
+    service.metric_reaches("hpts_webhook_purged_total", 1).await;
+    assert_verifies(&db, "after the first purge");
+    // Replay reaches back only as far as the retention: the purged row is not re-queued.
+    let stdout = replay(&db, "2000-01-01");
+    assert!(stdout.contains("re-queued 2 "), "{stdout}");
+    outbox_becomes(
+        &db,
+        "both remaining rows re-queued",
+        &[(&recent, "pending"), (&undelivered, "pending")],
+    )
+    .await;
+    consumer.set_mode(Mode::Ok);
+    outbox_becomes(
+        &db,
+        "both delivered again",
+        &[(&recent, "delivered"), (&undelivered, "delivered")],
+    )
+    .await;
+    consumer.set_mode(Mode::Down);
+    let never = service.post_entry().await;
+    eventually("a refused attempt", Duration::from_secs(10), || {
+        (consumer.received().iter().any(|r| r.entry_id() == never)).then_some(())
+    })
+    .await;
+
+    // Years later: every delivered row is gone in the same purge that leaves the undelivered
+    // one, however old, in place.
+    clock.offset_secs.store(hours(100_000), Ordering::SeqCst);
+    outbox_becomes(&db, "every delivered row purged", &[(&never, "pending")]).await;
+    service.metric_reaches("hpts_webhook_purged_total", 3).await;
+    assert_eq!(outbox_counts(&db), (1, 0, 0));
+    assert_verifies(&db, "after the second purge");
+    service.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_given_up_delivery_is_kept_for_the_retention_counted_from_when_it_was_given_up() {
+    let consumer = Consumer::start(Mode::Down);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.db");
+    let clock = Arc::new(ShiftedClock::default());
+    let mut f = webhook_flags(&consumer.url, "given up secret");
+    f.extend(flags(&[
+        "--webhook-max-age-hours",
+        "1",
+        "--webhook-retention-hours",
+        "168",
+    ]));
+    let service = ClockedService::start(dir.path(), &f, &clock).await;
+
+    let first = service.post_entry().await;
+    clock.offset_secs.store(hours(2), Ordering::SeqCst);
+    let second = service.post_entry().await;
+    outbox_becomes(
+        &db,
+        "the first given up two hours after posting",
+        &[(&first, "failed"), (&second, "pending")],
+    )
+    .await;
+    clock.offset_secs.store(hours(4), Ordering::SeqCst);
+    outbox_becomes(
+        &db,
+        "the second given up at hour 4",
+        &[(&first, "failed"), (&second, "failed")],
+    )
+    .await;
+
+    // Hour 170 and a minute: the first was given up 168 hours and a minute ago, the second 166
+    // hours ago, although it was posted 168 hours ago: retention counts from giving up.
+    clock.offset_secs.store(hours(170) + 60, Ordering::SeqCst);
+    outbox_becomes(
+        &db,
+        "the delivery given up first purged",
+        &[(&second, "failed")],
+    )
+    .await;
+    service.metric_reaches("hpts_webhook_purged_total", 1).await;
+    clock.offset_secs.store(hours(172) + 60, Ordering::SeqCst);
+    outbox_becomes(&db, "both purged", &[]).await;
+    service.metric_reaches("hpts_webhook_purged_total", 2).await;
+    assert_verifies(&db, "after purging given-up deliveries");
+    service.stop().await;
+}
+
+/// A database holding one delivered row (posted at the clock's current time, through a service
+/// with a consumer that answered it), the service stopped.
+async fn one_delivered_row(dir: &Path, clock: &Arc<ShiftedClock>) -> String {
+    let consumer = Consumer::start(Mode::Ok);
+    let service = ClockedService::start(dir, &webhook_flags(&consumer.url, "s"), clock).await;
+    let delivered = service.post_entry().await;
+    outbox_becomes(
+        &dir.join("ledger.db"),
+        "the entry delivered",
+        &[(&delivered, "delivered")],
+    )
+    .await;
+    service.stop().await;
+    delivered
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_webhook_url_the_kept_backlog_survives_the_retention_and_reaches_a_later_consumer()
+ {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.db");
+    let clock = Arc::new(ShiftedClock::default());
+    one_delivered_row(dir.path(), &clock).await;
+
+    let f = flags(&[
+        "--webhook-backlog",
+        "keep",
+        "--webhook-retention-hours",
+        "168",
+    ]);
+    let service = ClockedService::start(dir.path(), &f, &clock).await;
+    let backlog = service.post_entry().await;
+    clock.offset_secs.store(hours(10_000), Ordering::SeqCst);
+    // The delivered row's purge shows the purge ran at a time the backlog row was past the
+    // retention too.
+    outbox_becomes(
+        &db,
+        "the delivered row purged, the backlog kept",
+        &[(&backlog, "pending")],
+    )
+    .await;
+    service.metric_reaches("hpts_webhook_purged_total", 1).await;
+    service.stop().await;
+
+    let consumer = Consumer::start(Mode::Ok);
+    let later = ClockedService::start(dir.path(), &webhook_flags(&consumer.url, "s"), &clock).await;
+    outbox_becomes(
+        &db,
+        "the backlog delivered once a URL is set",
+        &[(&backlog, "delivered")],
+    )
+    .await;
+    assert_eq!(consumer.acknowledged(), BTreeSet::from([backlog]));
+    assert_verifies(&db, "after the backlog was delivered");
+    later.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_webhook_url_a_discarded_backlog_is_purged_after_the_retention() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.db");
+    let clock = Arc::new(ShiftedClock::default());
+    let delivered = one_delivered_row(dir.path(), &clock).await;
+
+    let f = flags(&[
+        "--webhook-backlog",
+        "discard",
+        "--webhook-retention-hours",
+        "168",
+    ]);
+    let service = ClockedService::start(dir.path(), &f, &clock).await;
+    let old = service.post_entry().await;
+    clock.offset_secs.store(hours(100), Ordering::SeqCst);
+    let recent = service.post_entry().await;
+    outbox_becomes(
+        &db,
+        "nothing purged within the retention",
+        &[
+            (&delivered, "delivered"),
+            (&old, "pending"),
+            (&recent, "pending"),
+        ],
+    )
+    .await;
+
+    clock.offset_secs.store(hours(169), Ordering::SeqCst);
+    outbox_becomes(
+        &db,
+        "the rows older than 168 hours purged, delivered or not",
+        &[(&recent, "pending")],
+    )
+    .await;
+    service.metric_reaches("hpts_webhook_purged_total", 2).await;
+    assert_verifies(&db, "after discarding the backlog");
+    service.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
 // 5. Configuration.
 
 const AUTH_FLAGS: &[&str] = &[
@@ -1267,4 +1637,67 @@ fn serve_refuses_to_start_with_a_webhook_url_but_no_secret() {
         !Path::new(&db).exists(),
         "nothing is created before the check"
     );
+}
+
+#[test]
+fn check_config_shows_the_outbox_retention_and_backlog_with_or_without_a_url() {
+    let out = check_config(&[], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    let config: Value = serde_json::from_slice(&out.stdout).expect("JSON configuration");
+    assert_eq!(config["webhook_retention_hours"], 168, "{config}");
+    assert_eq!(config["webhook_backlog"], "keep", "{config}");
+
+    let out = check_config(
+        &["--webhook-retention-hours", "24"],
+        &[
+            ("HPTS_WEBHOOK_BACKLOG", "DISCARD"),
+            ("HPTS_WEBHOOK_URL", "https://consumer.test/hooks"),
+            ("HPTS_WEBHOOK_SECRET", SECRET),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    let config: Value = serde_json::from_slice(&out.stdout).expect("JSON configuration");
+    assert_eq!(config["webhook_retention_hours"], 24, "{config}");
+    assert_eq!(config["webhook_backlog"], "discard", "{config}");
+
+    // An absurdly long retention is "never purge", not a crash.
+    let out = check_config(&["--webhook-retention-hours", &u64::MAX.to_string()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    let config: Value = serde_json::from_slice(&out.stdout).expect("JSON configuration");
+    assert!(
+        config["webhook_retention_hours"].as_u64() > Some(1 << 50),
+        "{config}"
+    );
+}
+
+#[test]
+fn a_retention_below_one_hour_or_not_a_number_is_refused_naming_the_variable() {
+    for bad in ["0", "-3", "1.5", "a week"] {
+        for out in [
+            check_config(&[&format!("--webhook-retention-hours={bad}")], &[]),
+            check_config(&[], &[("HPTS_WEBHOOK_RETENTION_HOURS", bad)]),
+        ] {
+            assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text_of(&out));
+            assert!(
+                text_of(&out).contains("HPTS_WEBHOOK_RETENTION_HOURS"),
+                "{bad:?}: {}",
+                text_of(&out)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_backlog_other_than_keep_or_discard_is_refused_naming_the_variable() {
+    for out in [
+        check_config(&["--webhook-backlog", "drop"], &[]),
+        check_config(&[], &[("HPTS_WEBHOOK_BACKLOG", "forever")]),
+    ] {
+        assert_eq!(out.status.code(), Some(2), "{}", text_of(&out));
+        assert!(
+            text_of(&out).contains("HPTS_WEBHOOK_BACKLOG must be keep or discard"),
+            "{}",
+            text_of(&out)
+        );
+    }
 }

@@ -13,7 +13,7 @@
 //! `hpts_idempotency_conflicts_total{kind="mismatch"|"in_progress"}`,
 //! `hpts_idempotency_purged_total`, `hpts_webhook_deliveries_total`,
 //! `hpts_webhook_attempt_failures_total`, `hpts_webhook_given_up_total`, `hpts_webhook_pending`,
-//! `hpts_webhook_failed`, `hpts_reconciliation_failures_total`,
+//! `hpts_webhook_failed`, `hpts_webhook_purged_total`, `hpts_reconciliation_failures_total`,
 //! `hpts_reconciliation_last_run_timestamp_seconds`, `hpts_otlp_spans_exported_total`,
 //! `hpts_otlp_spans_dropped_total`; with replicated acknowledgements also
 //! `hpts_replication_up`, `hpts_replication_failures_total`, `hpts_replication_unavailable_total`
@@ -44,6 +44,7 @@ pub struct LedgerCollector {
     wh_given_up: IntCounter,
     wh_pending: IntGauge,
     wh_failed: IntGauge,
+    wh_purged: IntCounter,
     queue_depth: IntGauge,
     commits: IntCounter,
     jobs: IntCounter,
@@ -173,6 +174,10 @@ impl LedgerCollector {
                 "Webhook deliveries waiting to be sent or retried",
             ),
             wh_failed: int_gauge("webhook_failed", "Webhook deliveries marked failed"),
+            wh_purged: counter(
+                "webhook_purged_total",
+                "Webhook outbox rows purged past their retention",
+            ),
             queue_depth: int_gauge(
                 "writer_queue_depth",
                 "Write requests waiting for the writer",
@@ -261,6 +266,7 @@ impl LedgerCollector {
             &self.wh_given_up,
             &self.wh_pending,
             &self.wh_failed,
+            &self.wh_purged,
         ];
         all.extend(self.alerting.collectors());
         all
@@ -314,6 +320,7 @@ impl Collector for LedgerCollector {
         );
         sync_counter(&self.purged, s.idempotency_purged.load(Ordering::Relaxed));
         self.alerting.update(s);
+        sync_counter(&self.wh_purged, s.webhook_purged.load(Ordering::Relaxed));
         let w = &self.webhooks;
         sync_counter(&self.wh_delivered, w.delivered.load(Ordering::Relaxed));
         sync_counter(

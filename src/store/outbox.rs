@@ -1,6 +1,10 @@
 //! The webhook outbox: rows written by the writer with each journal entry (same transaction),
 //! read by the delivery worker through the read pool, and updated — delivered, retried later,
-//! or failed — through the writer again, so the single-writer rule holds.
+//! or failed — through the writer again, so the single-writer rule holds. The writer also
+//! purges old rows, per [`OutboxRetention`]: the outbox is a delivery queue, not part of the
+//! ledger, so it may be deleted from.
+
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -113,16 +117,21 @@ pub fn next_due_ms(conn: &Connection) -> Result<Option<i64>, StoreError> {
         .flatten())
 }
 
-/// Records delivery outcomes (runs inside a writer transaction).
-pub(crate) fn record(conn: &Connection, outcomes: &[DeliveryOutcome]) -> Result<(), StoreError> {
+/// Records delivery outcomes at `now_ms` (runs inside a writer transaction). A delivered or
+/// given-up row is finished at `now_ms`, the time retention counts from.
+pub(crate) fn record(
+    conn: &Connection,
+    outcomes: &[DeliveryOutcome],
+    now_ms: i64,
+) -> Result<(), StoreError> {
     for o in outcomes {
         match o {
             DeliveryOutcome::Delivered { outbox_seq, at } => {
                 conn.prepare_cached(
-                    "UPDATE webhook_outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?2, last_error = NULL \
-                     WHERE outbox_seq = ?1",
+                    "UPDATE webhook_outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = ?2, last_error = NULL, \
+                     finished_ms = ?3 WHERE outbox_seq = ?1",
                 )?
-                .execute(params![outbox_seq, at])?;
+                .execute(params![outbox_seq, at, now_ms])?;
             }
             DeliveryOutcome::Retry {
                 outbox_seq,
@@ -137,16 +146,18 @@ pub(crate) fn record(conn: &Connection, outcomes: &[DeliveryOutcome]) -> Result<
             }
             DeliveryOutcome::Failed { outbox_seq, error } => {
                 conn.prepare_cached(
-                    "UPDATE webhook_outbox SET status = 'failed', attempts = attempts + 1, last_error = ?2 WHERE outbox_seq = ?1",
+                    "UPDATE webhook_outbox SET status = 'failed', attempts = attempts + 1, last_error = ?2, finished_ms = ?3 \
+                     WHERE outbox_seq = ?1",
                 )?
-                .execute(params![outbox_seq, error])?;
+                .execute(params![outbox_seq, error, now_ms])?;
             }
         }
     }
     Ok(())
 }
 
-/// Re-queues every delivery of entries posted at or after `since` (RFC 3339 or date prefix).
+/// Re-queues every delivery of entries posted at or after `since` (RFC 3339 or date prefix)
+/// that is still in the outbox: rows purged by retention are gone.
 pub(crate) fn requeue_since(
     conn: &Connection,
     since: &str,
@@ -154,7 +165,169 @@ pub(crate) fn requeue_since(
 ) -> Result<usize, StoreError> {
     Ok(conn.execute(
         "UPDATE webhook_outbox SET status = 'pending', attempts = 0, next_attempt_ms = ?2, created_ms = ?2, \
-         last_error = NULL, delivered_at = NULL WHERE occurred_at >= ?1",
+         last_error = NULL, delivered_at = NULL, finished_ms = NULL WHERE occurred_at >= ?1",
         params![since, now_ms],
     )?)
+}
+
+/// How long the writer keeps outbox rows (`HPTS_WEBHOOK_RETENTION_HOURS`,
+/// `HPTS_WEBHOOK_BACKLOG`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxRetention {
+    /// Finished rows (delivered, or given up after the maximum age) are purged this long after
+    /// they finished.
+    pub keep_finished: Duration,
+    /// Also purge undelivered rows written (or re-queued) longer than `keep_finished` ago: only
+    /// when no webhook URL is configured and the backlog is to be discarded, since no consumer
+    /// will come for them.
+    pub discard_undelivered: bool,
+}
+
+impl Default for OutboxRetention {
+    /// A week; undelivered rows kept.
+    fn default() -> Self {
+        OutboxRetention {
+            keep_finished: Duration::from_hours(168),
+            discard_undelivered: false,
+        }
+    }
+}
+
+impl OutboxRetention {
+    /// Rows older than this (ms since the epoch) are past retention at `now_ms`.
+    pub(crate) fn cutoff_ms(&self, now_ms: i64) -> i64 {
+        let keep = i64::try_from(self.keep_finished.as_millis()).unwrap_or(i64::MAX);
+        now_ms.saturating_sub(keep)
+    }
+}
+
+/// Deletes up to `limit` rows past retention (older than `cutoff_ms`) in one statement: finished
+/// rows, and also undelivered ones when `undelivered` (an undelivered row's last scheduled
+/// attempt is never before it was written, so the pending index bounds that scan). Returns how
+/// many rows went.
+pub(crate) fn purge(
+    conn: &Connection,
+    cutoff_ms: i64,
+    undelivered: bool,
+    limit: u32,
+) -> Result<usize, StoreError> {
+    let finished = conn
+        .prepare_cached(
+            "DELETE FROM webhook_outbox WHERE outbox_seq IN (SELECT outbox_seq FROM webhook_outbox \
+             WHERE finished_ms < ?1 LIMIT ?2)",
+        )?
+        .execute(params![cutoff_ms, limit])?;
+    let left = limit.saturating_sub(u32::try_from(finished).unwrap_or(u32::MAX));
+    if !undelivered || left == 0 {
+        return Ok(finished);
+    }
+    let pending = conn
+        .prepare_cached(
+            "DELETE FROM webhook_outbox WHERE outbox_seq IN (SELECT outbox_seq FROM webhook_outbox \
+             WHERE status = 'pending' AND next_attempt_ms < ?1 AND created_ms < ?1 LIMIT ?2)",
+        )?
+        .execute(params![cutoff_ms, left])?;
+    Ok(finished + pending)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("plan");
+        let rows = stmt
+            .query_map(params![0_i64, 1000_i64], |r| r.get::<_, String>(3))
+            .expect("rows");
+        rows.map(|r| r.expect("row")).collect::<Vec<_>>().join("; ")
+    }
+
+    #[test]
+    fn the_purge_finds_its_rows_through_indexes_without_scanning_the_outbox() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        crate::store::migrate::run(&mut conn).expect("migrations");
+        let finished = plan(
+            &conn,
+            "SELECT outbox_seq FROM webhook_outbox WHERE finished_ms < ?1 LIMIT ?2",
+        );
+        assert!(finished.contains("webhook_outbox_finished"), "{finished}");
+        let pending = plan(
+            &conn,
+            "SELECT outbox_seq FROM webhook_outbox \
+             WHERE status = 'pending' AND next_attempt_ms < ?1 AND created_ms < ?1 LIMIT ?2",
+        );
+        assert!(pending.contains("webhook_outbox_due"), "{pending}");
+    }
+
+    /// A migrated database holding outbox rows of the given (status, `created_ms`,
+    /// `next_attempt_ms`, `finished_ms`); the rows name no journal entry (foreign keys are off
+    /// on this connection), which the purge never looks at.
+    fn outbox_of(rows: &[(&str, i64, i64, Option<i64>)]) -> Connection {
+        let mut conn = Connection::open_in_memory().expect("db");
+        crate::store::migrate::run(&mut conn).expect("migrations");
+        conn.pragma_update(None, "foreign_keys", false)
+            .expect("pragma");
+        for (i, (status, created, next, finished)) in rows.iter().enumerate() {
+            conn.execute(
+                "INSERT INTO webhook_outbox (webhook_id, tenant_id, journal_entry_id, occurred_at, payload, \
+                 status, next_attempt_ms, created_ms, finished_ms) VALUES (?1, 't', ?1, '2026-11-25', '{}', ?2, ?3, ?4, ?5)",
+                params![format!("e{i}"), status, next, created, finished],
+            )
+            .expect("insert");
+        }
+        conn
+    }
+
+    fn left(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT journal_entry_id FROM webhook_outbox ORDER BY outbox_seq")
+            .expect("prepare");
+        stmt.query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    }
+
+    #[test]
+    fn a_purge_takes_finished_rows_before_the_cutoff_and_undelivered_ones_only_when_asked() {
+        let conn = outbox_of(&[
+            ("delivered", 10, 10, Some(99)),  // e0: finished before the cutoff
+            ("failed", 10, 50, Some(100)),    // e1: finished at the cutoff: kept
+            ("delivered", 10, 10, Some(500)), // e2: finished after it
+            ("pending", 10, 10, None),        // e3: old and undelivered
+            ("pending", 10, 200, None),       // e4: written before, retried after the cutoff
+            ("pending", 300, 300, None),      // e5: written after the cutoff
+        ]);
+        assert_eq!(purge(&conn, 100, false, 1000).expect("purge"), 1);
+        assert_eq!(left(&conn), ["e1", "e2", "e3", "e4", "e5"]);
+        assert_eq!(purge(&conn, 101, true, 1000).expect("purge"), 2);
+        assert_eq!(left(&conn), ["e2", "e4", "e5"]);
+    }
+
+    #[test]
+    fn one_purge_statement_deletes_at_most_its_limit() {
+        let rows: Vec<_> = (0..7).map(|_| ("delivered", 1, 1, Some(2))).collect();
+        let conn = outbox_of(&rows);
+        assert_eq!(purge(&conn, 10, false, 3).expect("purge"), 3);
+        assert_eq!(left(&conn).len(), 4);
+        let conn = outbox_of(&[
+            ("delivered", 1, 1, Some(2)),
+            ("pending", 1, 1, None),
+            ("pending", 1, 1, None),
+        ]);
+        assert_eq!(purge(&conn, 10, true, 2).expect("purge"), 2);
+        assert_eq!(left(&conn), ["e2"]);
+    }
+
+    #[test]
+    fn the_retention_cutoff_is_the_kept_time_before_now() {
+        let r = OutboxRetention {
+            keep_finished: Duration::from_hours(2),
+            discard_undelivered: false,
+        };
+        assert_eq!(r.cutoff_ms(10_000_000), 10_000_000 - 7_200_000);
+        assert_eq!(r.cutoff_ms(i64::MIN), i64::MIN);
+    }
 }

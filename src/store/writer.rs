@@ -21,13 +21,13 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, TransactionBehavior, params};
 use tokio::sync::oneshot;
 
-use crate::clock::Sources;
+use crate::clock::{Sources, unix_ms};
 use crate::ledger::commands::Command;
 use crate::ledger::ids::{LoanId, TenantId};
 use crate::store::StoreError;
 use crate::store::batch::Batch;
 use crate::store::cache::WriterCache;
-use crate::store::outbox::{self, DeliveryOutcome};
+use crate::store::outbox::{self, DeliveryOutcome, OutboxRetention};
 use crate::store::replication::Waiter;
 use crate::store::schedule::FairQueue;
 
@@ -82,8 +82,10 @@ pub struct WriterConfig {
     pub max_batch_cost: usize,
     /// How long idempotency records are kept.
     pub idempotency_retention: Duration,
-    /// How often expired idempotency records are purged.
+    /// How often expired idempotency records and old webhook outbox rows are purged.
     pub purge_interval: Duration,
+    /// How long webhook outbox rows are kept.
+    pub outbox_retention: OutboxRetention,
 }
 
 /// Counters the writer keeps for `/metrics`.
@@ -107,6 +109,8 @@ pub struct WriterStats {
     pub idempotency_mismatches: AtomicU64,
     /// Idempotency records purged.
     pub idempotency_purged: AtomicU64,
+    /// Webhook outbox rows purged past their retention.
+    pub webhook_purged: AtomicU64,
     /// Passive WAL checkpoints run by the checkpoint thread.
     pub checkpoints: AtomicU64,
     /// The WAL's length as the checkpoint thread last saw it.
@@ -307,7 +311,14 @@ impl Writer {
         loop {
             if Instant::now() >= next_purge {
                 self.purge_expired_keys();
-                next_purge = Instant::now() + self.config.purge_interval;
+                let more = self.purge_webhook_outbox();
+                let interval = self.config.purge_interval;
+                next_purge = Instant::now()
+                    + if more {
+                        OUTBOX_PURGE_CATCH_UP.min(interval)
+                    } else {
+                        interval
+                    };
             }
             if queue.is_empty() {
                 if stopping {
@@ -386,7 +397,7 @@ impl Writer {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        outbox::record(&tx, outcomes)?;
+        outbox::record(&tx, outcomes, unix_ms(self.sources.clock.now()))?;
         tx.commit()?;
         Ok(())
     }
@@ -526,6 +537,46 @@ impl Writer {
                 }
             }
         }
+    }
+}
+
+/// Outbox rows one purge statement deletes at most, and statements one tick runs at most: small
+/// transactions, so a tick holds writes for a few milliseconds only.
+const OUTBOX_PURGE_ROWS: u32 = 2000;
+const OUTBOX_PURGE_STATEMENTS: usize = 5;
+/// While rows past retention remain after a tick, the next one comes this soon (instead of
+/// after the purge interval), so any backlog is worked off at up to 10,000 rows a second.
+const OUTBOX_PURGE_CATCH_UP: Duration = Duration::from_secs(1);
+
+impl Writer {
+    /// Deletes webhook outbox rows past retention, a batch per statement, each its own
+    /// transaction (between write batches, like the idempotency purge). True when the tick
+    /// stopped at its statement limit with rows possibly left.
+    fn purge_webhook_outbox(&mut self) -> bool {
+        let retention = self.config.outbox_retention;
+        let cutoff_ms = retention.cutoff_ms(unix_ms(self.sources.clock.now()));
+        for _ in 0..OUTBOX_PURGE_STATEMENTS {
+            match outbox::purge(
+                &self.conn,
+                cutoff_ms,
+                retention.discard_undelivered,
+                OUTBOX_PURGE_ROWS,
+            ) {
+                Ok(n) => {
+                    self.stats
+                        .webhook_purged
+                        .fetch_add(n as u64, Ordering::Relaxed);
+                    if n < OUTBOX_PURGE_ROWS as usize {
+                        return false;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "purging old webhook outbox rows failed");
+                    return false;
+                }
+            }
+        }
+        true
     }
 }
 

@@ -69,6 +69,7 @@ pub fn settings(path: &Path, cache_loans: usize) -> StoreSettings {
             queue_capacity: 1024,
             idempotency_retention: Duration::from_hours(24),
             purge_interval: Duration::from_hours(1),
+            outbox_retention: hpts::store::outbox::OutboxRetention::default(),
         },
         read_pool_size: 2,
         heavy_reads_per_tenant: 1,
