@@ -147,6 +147,7 @@ impl Fixture {
                     queue_capacity: 4096,
                     idempotency_retention: Duration::from_hours(24),
                     purge_interval: Duration::from_hours(1),
+                    outbox_retention: hpts::store::outbox::OutboxRetention::default(),
                 },
                 read_pool_size: 2,
                 heavy_reads_per_tenant: 1,
