@@ -133,6 +133,31 @@ pub fn traceparent(trace_id: [u8; 16], span_id: [u8; 8], flags: u8) -> String {
     )
 }
 
+/// Parses `^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$` with all-zero ids refused (W3C rule).
+pub fn parse_traceparent(s: &str) -> Option<([u8; 16], [u8; 8], u8)> {
+    let b = s.as_bytes();
+    if b.len() != 55 || &b[0..3] != b"00-" || b[35] != b'-' || b[52] != b'-' {
+        return None;
+    }
+    let lower_hex = |r: &[u8]| {
+        r.iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+    };
+    if !lower_hex(&b[3..35]) || !lower_hex(&b[36..52]) || !lower_hex(&b[53..55]) {
+        return None;
+    }
+    let mut trace = [0u8; 16];
+    let mut parent = [0u8; 8];
+    let mut flags = [0u8; 1];
+    hex::decode_to_slice(&s[3..35], &mut trace).ok()?;
+    hex::decode_to_slice(&s[36..52], &mut parent).ok()?;
+    hex::decode_to_slice(&s[53..55], &mut flags).ok()?;
+    if trace == [0; 16] || parent == [0; 8] {
+        return None;
+    }
+    Some((trace, parent, flags[0]))
+}
+
 /// A caller's span, from a valid `traceparent` (and its `tracestate`, if any).
 #[derive(Debug, Clone, Copy)]
 pub struct RemoteParent<'a> {
@@ -144,6 +169,19 @@ pub struct RemoteParent<'a> {
     pub flags: u8,
     /// The caller's `tracestate`, verbatim.
     pub tracestate: Option<&'a str>,
+}
+
+impl RemoteParent<'_> {
+    /// The span a stored `traceparent` names (no `tracestate`); `None` when it is malformed.
+    pub fn from_traceparent(value: &str) -> Option<RemoteParent<'static>> {
+        let (trace_id, span_id, flags) = parse_traceparent(value)?;
+        Some(RemoteParent {
+            trace_id,
+            span_id,
+            flags,
+            tracestate: None,
+        })
+    }
 }
 
 /// When exporting: makes `span` (not yet entered) a child of `parent` (a new trace without

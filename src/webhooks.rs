@@ -9,9 +9,10 @@
 //! Retries: exponential backoff with jitter from `backoff_base` up to `backoff_max`; a delivery
 //! older than `max_age` is marked failed.
 //!
-//! Each attempt is a `webhook.deliver` span (kind client). With span export on, it starts a
-//! trace of its own (the outbox keeps no trace context: a delivery runs after the commit, maybe
-//! hours later on a retry) and the consumer gets its `traceparent`.
+//! Each attempt is a `webhook.deliver` span (kind client). With span export on, it is a child of
+//! the server span of the request that posted the entry (its `traceparent` is stored in the
+//! outbox row), in the caller's trace even on a retry hours later, and the consumer gets the
+//! delivery span's `traceparent`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -121,8 +122,13 @@ async fn attempt(
         otel.status_code = tracing::field::Empty,
     );
     let mut request = client.post(&settings.url);
-    // The consumer joins the delivery's trace (exported only; with export off there is none).
-    if let Some(ids) = crate::telemetry::start_span(&span, None) {
+    // The delivery joins the trace of the request that posted the entry, and the consumer
+    // joins the delivery's (exported only; with export off there is none).
+    let parent = d
+        .traceparent
+        .as_deref()
+        .and_then(crate::telemetry::RemoteParent::from_traceparent);
+    if let Some(ids) = crate::telemetry::start_span(&span, parent) {
         request = request.header("traceparent", ids.traceparent());
     }
     let result = request

@@ -186,6 +186,7 @@ fn request(
         idempotency_key: key.to_owned(),
         payload: payload.to_string(),
         metadata: None,
+        traceparent: None,
         command,
     }
 }

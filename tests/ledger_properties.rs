@@ -139,6 +139,7 @@ fn request(book: &Book, n: usize, command: Command) -> WriteRequest {
         idempotency_key: format!("op-{n:06}"),
         payload: format!("{{\"op\":{n}}}"),
         metadata: None,
+        traceparent: None,
         command,
     }
 }

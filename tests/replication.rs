@@ -204,6 +204,7 @@ fn disbursement() -> WriteRequest {
         idempotency_key: format!("disbursement:{loan}"),
         payload: payload.to_string(),
         metadata: None,
+        traceparent: None,
         command: Command::Disburse(Disbursement {
             loan_id: LoanId::from_uuid(loan),
             borrower_id: BorrowerId::from_uuid(borrower),

@@ -477,6 +477,7 @@ impl Sent {
             idempotency_key: self.key.clone(),
             payload: self.payload.clone(),
             metadata: None,
+            traceparent: None,
             command: self.command.clone(),
         }
     }
@@ -1485,6 +1486,7 @@ impl RoundRobin {
             idempotency_key: format!("evict-{:04}", self.writes),
             payload: payload(&command),
             metadata: None,
+            traceparent: None,
             command,
         };
         match self.store.write(req).await {

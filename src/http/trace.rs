@@ -44,30 +44,7 @@ impl TraceContext {
     }
 }
 
-/// Parses `^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$` with all-zero ids refused (W3C rule).
-pub fn parse_traceparent(s: &str) -> Option<([u8; 16], [u8; 8], u8)> {
-    let b = s.as_bytes();
-    if b.len() != 55 || &b[0..3] != b"00-" || b[35] != b'-' || b[52] != b'-' {
-        return None;
-    }
-    let lower_hex = |r: &[u8]| {
-        r.iter()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
-    };
-    if !lower_hex(&b[3..35]) || !lower_hex(&b[36..52]) || !lower_hex(&b[53..55]) {
-        return None;
-    }
-    let mut trace = [0u8; 16];
-    let mut parent = [0u8; 8];
-    let mut flags = [0u8; 1];
-    hex::decode_to_slice(&s[3..35], &mut trace).ok()?;
-    hex::decode_to_slice(&s[36..52], &mut parent).ok()?;
-    hex::decode_to_slice(&s[53..55], &mut flags).ok()?;
-    if trace == [0; 16] || parent == [0; 8] {
-        return None;
-    }
-    Some((trace, parent, flags[0]))
-}
+pub use crate::telemetry::parse_traceparent;
 
 fn random<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];

@@ -148,6 +148,8 @@ pub async fn handle_write(
         payload: canonical(&body.value),
         metadata,
         command,
+        traceparent: crate::telemetry::span_ids(&tracing::Span::current())
+            .map(|ids| ids.traceparent()),
     };
     let _guard = state
         .in_flight

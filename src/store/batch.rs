@@ -662,23 +662,7 @@ impl<'a> Batch<'a> {
             subject_event_id: d.subject.map(|e| e.to_string()),
             entry_seq,
         });
-        let first_line = self.rows.lines.len();
-        for (i, line) in d.entry.lines().iter().enumerate() {
-            self.rows.lines.push(LineRow {
-                entry_id: entry_s.clone(),
-                sequence: i64::try_from(i + 1).unwrap_or(i64::MAX),
-                tenant_id: tenant_s.clone(),
-                account_code: line.account.code(),
-                direction: line.direction.as_str(),
-                amount_minor: line.amount.minor(),
-                currency: line.currency.as_str().to_owned(),
-                layer: line.layer.as_str(),
-                effective_at: effective.clone(),
-                loan_id: line.loan_id.map(|l| l.to_string()),
-                borrower_id: line.borrower_id.map(|b| b.to_string()),
-                external_ref: line.external_ref.clone(),
-            });
-        }
+        let first_line = self.add_line_rows(d, &entry_s, &tenant_s, &effective);
         let chained: Vec<ChainedLine<'_>> = self.rows.lines[first_line..]
             .iter()
             .map(|l| ChainedLine {
@@ -722,6 +706,7 @@ impl<'a> Batch<'a> {
                 &correlation,
             ),
             now_ms: ids.now_ms,
+            traceparent: req.traceparent.clone(),
         });
         self.rows.entries.push(EntryRow {
             entry_seq,
@@ -741,6 +726,34 @@ impl<'a> Batch<'a> {
             hash,
         });
         self.add_loan_rows(req, d, &entry_s, entry_seq);
+    }
+
+    /// Adds the journal line rows of an accepted job's entry; returns the index of its first.
+    fn add_line_rows(
+        &mut self,
+        d: &Decision,
+        entry_s: &str,
+        tenant_s: &str,
+        effective: &str,
+    ) -> usize {
+        let first_line = self.rows.lines.len();
+        for (i, line) in d.entry.lines().iter().enumerate() {
+            self.rows.lines.push(LineRow {
+                entry_id: entry_s.to_owned(),
+                sequence: i64::try_from(i + 1).unwrap_or(i64::MAX),
+                tenant_id: tenant_s.to_owned(),
+                account_code: line.account.code(),
+                direction: line.direction.as_str(),
+                amount_minor: line.amount.minor(),
+                currency: line.currency.as_str().to_owned(),
+                layer: line.layer.as_str(),
+                effective_at: effective.to_owned(),
+                loan_id: line.loan_id.map(|l| l.to_string()),
+                borrower_id: line.borrower_id.map(|b| b.to_string()),
+                external_ref: line.external_ref.clone(),
+            });
+        }
+        first_line
     }
 
     /// The accrual inputs and the loan links of an accepted job's entry.

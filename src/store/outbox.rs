@@ -23,6 +23,8 @@ pub struct Delivery {
     pub attempts: i64,
     /// When the row was written (ms since the epoch).
     pub created_ms: i64,
+    /// The posting request's `traceparent`, when its spans were exported.
+    pub traceparent: Option<String>,
 }
 
 /// What happened to one delivery attempt.
@@ -75,7 +77,7 @@ pub(crate) fn payload(
 /// Up to `limit` pending deliveries due at `now_ms`, oldest first.
 pub fn due(conn: &Connection, now_ms: i64, limit: u32) -> Result<Vec<Delivery>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT outbox_seq, webhook_id, payload, attempts, created_ms FROM webhook_outbox \
+        "SELECT outbox_seq, webhook_id, payload, attempts, created_ms, traceparent FROM webhook_outbox \
          WHERE status = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, outbox_seq LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![now_ms, limit], |r| {
@@ -85,6 +87,7 @@ pub fn due(conn: &Connection, now_ms: i64, limit: u32) -> Result<Vec<Delivery>, 
             payload: r.get(2)?,
             attempts: r.get(3)?,
             created_ms: r.get(4)?,
+            traceparent: r.get(5)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -1287,6 +1287,7 @@ mod tests {
                 idempotency_key: format!("disb-{loan_id}-{amount}"),
                 payload: format!("{{\"loan\":\"{loan_id}\",\"amount\":{amount}}}"),
                 metadata: None,
+                traceparent: None,
                 command: Command::Disburse(Disbursement {
                     loan_id,
                     borrower_id: BorrowerId::from_uuid(Uuid::from_u128(7)),

@@ -259,12 +259,13 @@ pub(crate) struct OutboxRow {
     pub occurred_at: String,
     pub payload: String,
     pub now_ms: i64,
+    pub traceparent: Option<String>,
 }
 
 impl Row for OutboxRow {
     const HEAD: &'static str = "INSERT INTO webhook_outbox (webhook_id, tenant_id, journal_entry_id, occurred_at, \
-         payload, next_attempt_ms, created_ms) VALUES";
-    const COLUMNS: usize = 7;
+         payload, next_attempt_ms, created_ms, traceparent) VALUES";
+    const COLUMNS: usize = 8;
     fn bind(&self, stmt: &mut Statement<'_>, first: usize) -> rusqlite::Result<()> {
         bind_all(
             stmt,
@@ -277,6 +278,7 @@ impl Row for OutboxRow {
                 &self.payload,
                 &self.now_ms,
                 &self.now_ms,
+                &self.traceparent,
             ],
         )
     }

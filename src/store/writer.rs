@@ -46,6 +46,9 @@ pub struct WriteRequest {
     pub payload: String,
     /// The request's `metadata` object, serialised, if any.
     pub metadata: Option<String>,
+    /// The W3C `traceparent` of the request's span when spans are exported: the webhook of the
+    /// entry is delivered in the same trace.
+    pub traceparent: Option<String>,
     /// What to do.
     pub command: Command,
 }

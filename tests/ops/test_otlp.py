@@ -5,7 +5,8 @@
 - A write with a `traceparent` is exported as one trace with the caller's trace id: the server
   span is the caller's child, `auth`, `writer.queue_wait` and `sqlite.transaction` descend from
   it (the batch span also links to the request), with the tenant, route, method and status
-  attributes; the webhook delivery is a client span whose `traceparent` the consumer receives.
+  attributes; the webhook delivery is a client span in the caller's trace whose `traceparent`
+  the consumer receives.
 - With the collector down, 1,000 writes all succeed and /metrics counts the dropped spans.
 - SIGTERM exports what is still queued before the process exits 0.
 - `OTEL_SERVICE_NAME` and `OTEL_EXPORTER_OTLP_HEADERS` reach the collector, and a caller's
@@ -284,7 +285,8 @@ def test_a_traced_write_is_exported_as_the_callers_trace_down_to_the_webhook(
     assert logged_span["span_id"] == server.span_id
     assert logged_span["parent_span_id"] == caller_span
 
-    # The webhook delivery: a client span, whose traceparent the consumer received.
+    # The webhook delivery: a client span in the caller's trace, a child of the server span of
+    # the request that posted the entry, whose traceparent the consumer received.
     delivery = _wait_for(
         lambda: consumer.recorder.requests[:1],
         30,
@@ -300,6 +302,8 @@ def test_a_traced_write_is_exported_as_the_callers_trace_down_to_the_webhook(
     deliver = _wait_for(delivery_span, 30, "no webhook.deliver span was exported")[0]
     assert deliver.kind == SPAN_KIND_CLIENT
     assert (deliver.trace_id, deliver.span_id) == (sent.group(1), sent.group(2))
+    assert deliver.trace_id == trace_id, "the delivery runs in the caller's trace"
+    assert deliver.parent_span_id == server.span_id, "the delivery is a child of the request's server span"
     assert deliver.attributes["http.response.status_code"] == 204
 
 
