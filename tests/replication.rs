@@ -16,13 +16,15 @@ use hpts::ledger::commands::{Command, Disbursement, DisbursementMethod};
 use hpts::ledger::ids::{BorrowerId, LoanId, TenantId};
 use hpts::ledger::money::{Currency, Money};
 use hpts::store::{
-    ReplicationSettings, Store, StoreError, StoreSettings, Synchronous, WriteOutcome, WriteRequest,
-    WriterConfig,
+    ReplicationSettings, Store, StoreError, StoreSettings, WriteOutcome, WriteRequest,
 };
 use rusqlite::{Connection, OpenFlags};
 use serde_json::json;
 use tempfile::TempDir;
 use uuid::Uuid;
+
+#[path = "support/store_history.rs"]
+mod store_history;
 
 /// How the stand-in answers `/sync`.
 const CONFIRM: u8 = 0;
@@ -135,30 +137,14 @@ impl Fixture {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("ledger.db");
         let litestream = FakeLitestream::start(&dir.path().join("litestream.sock"), mode, delay);
-        let store = Store::open(
-            &StoreSettings {
-                path: path.clone(),
-                synchronous: Synchronous::Full,
-                writer: WriterConfig {
-                    group_commit: true,
-                    max_batch: 64,
-                    max_batch_cost: 4096,
-                    cache_loans: 10_000,
-                    queue_capacity: 4096,
-                    idempotency_retention: Duration::from_hours(24),
-                    purge_interval: Duration::from_hours(1),
-                    outbox_retention: hpts::store::outbox::OutboxRetention::default(),
-                },
-                read_pool_size: 2,
-                heavy_reads_per_tenant: 1,
-                replication: Some(ReplicationSettings {
-                    socket: litestream.socket.clone(),
-                    timeout,
-                }),
-            },
-            Sources::default(),
-        )
-        .expect("store opens");
+        let settings = StoreSettings {
+            replication: Some(ReplicationSettings {
+                socket: litestream.socket.clone(),
+                timeout,
+            }),
+            ..store_history::settings(&path, 10_000)
+        };
+        let store = Store::open(&settings, Sources::default()).expect("store opens");
         Fixture {
             _dir: dir,
             path,
