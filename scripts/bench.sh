@@ -225,6 +225,14 @@ durability_run() {
     echo "bench.sh: disburse (durability $mode) failed" >&2
     FAILED=1
   fi
+  if [ "$mode" = replicated ]; then
+    # How long writes waited for the replica after their COMMIT (the sync, all of it).
+    curl -fsS "$URL/metrics" | awk '
+      /^hpts_replication_wait_seconds_sum/ { s = $2 } /^hpts_replication_wait_seconds_count/ { c = $2 }
+      /^hpts_replication_failures_total/ { f = $2 }
+      END { if (c > 0) printf "replication wait: mean %.1f ms over %d writes; failed syncs %d\n", s * 1000 / c, c, f }' |
+      tee "$WORK/durability-wait.txt"
+  fi
   echo
   stop_server
 }
@@ -254,7 +262,9 @@ durability_local_vs_replicated() {
   done
   awk -v l="$(jq -r .req_per_sec "$WORK/durability-local.json")" \
     -v r="$(jq -r .req_per_sec "$WORK/durability-replicated.json")" \
-    'BEGIN { printf "\nreplicated / local throughput: %.2fx\n\n", r / l }'
+    'BEGIN { printf "\nreplicated / local throughput: %.2fx\n", r / l }'
+  cat "$WORK/durability-wait.txt" 2>/dev/null || true
+  echo
 }
 
 if [ "${ONLY:-}" = durability ]; then

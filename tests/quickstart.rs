@@ -369,3 +369,71 @@ fn help_output_never_prints_the_secret() {
         );
     }
 }
+
+#[test]
+fn check_config_shows_replicated_durability_with_the_socket_beside_the_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger").join("hpts.db");
+    let mut cmd = hpts(dir.path());
+    cmd.args(["check-config", "--dev"])
+        .env("HPTS_DURABILITY", "replicated")
+        .env("HPTS_DATABASE", &db)
+        .env("HPTS_REPLICATION_TIMEOUT_MS", "2500");
+
+    let (status, stdout, stderr) = run(cmd, logs.path(), Duration::from_secs(20));
+
+    assert!(status.success(), "{stderr}");
+    let config: Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}):\n{stdout}"));
+    assert_eq!(config["durability"], "replicated", "{config}");
+    assert_eq!(
+        config["replication"]["litestream_socket"],
+        db.with_file_name("litestream.sock").display().to_string(),
+        "{config}"
+    );
+    assert_eq!(config["replication"]["timeout_ms"], 2500, "{config}");
+}
+
+#[test]
+fn check_config_refuses_each_bad_replication_setting_by_name() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let logs = tempfile::tempdir().expect("tempdir");
+    let long = format!("/{}/litestream.sock", "s".repeat(120));
+    let cases: [(&str, Vec<(&str, &str)>); 4] = [
+        ("HPTS_DURABILITY", vec![("HPTS_DURABILITY", "eventual")]),
+        (
+            "HPTS_LITESTREAM_SOCKET",
+            vec![
+                ("HPTS_DURABILITY", "replicated"),
+                ("HPTS_LITESTREAM_SOCKET", "relative/litestream.sock"),
+            ],
+        ),
+        (
+            "HPTS_LITESTREAM_SOCKET",
+            vec![
+                ("HPTS_DURABILITY", "replicated"),
+                ("HPTS_LITESTREAM_SOCKET", long.as_str()),
+            ],
+        ),
+        (
+            "HPTS_REPLICATION_TIMEOUT_MS",
+            vec![
+                ("HPTS_DURABILITY", "replicated"),
+                ("HPTS_REPLICATION_TIMEOUT_MS", "5"),
+            ],
+        ),
+    ];
+    for (name, envs) in cases {
+        let mut cmd = hpts(dir.path());
+        cmd.args(["check-config", "--dev"]).envs(envs.clone());
+
+        let (status, _, stderr) = run(cmd, logs.path(), Duration::from_secs(20));
+
+        assert_eq!(status.code(), Some(2), "{envs:?}: {stderr}");
+        assert!(
+            stderr.contains(name),
+            "{envs:?}: the error names {name}:\n{stderr}"
+        );
+    }
+}

@@ -4,8 +4,9 @@
 //! The writer never waits here. After each COMMIT it hands the batch's answers to the waiter
 //! thread (`Waiter::hold`) and goes on with the next batch. The waiter takes every batch that
 //! has arrived, asks Litestream once — `POST /sync {"wait": true}` on its control socket, the
-//! call behind `litestream sync -wait -json DB` — and when the answer says the replica has
-//! caught up with the database (`replicated_txid >= txid`), releases all of them: one wait
+//! call behind `litestream sync -wait -json DB` — and when it answers that the replica has
+//! everything the WAL held when the call began (200, status `synced` or `no_change`), releases
+//! all of them: one wait
 //! serves every batch committed before it started, never one wait per request. Waits are
 //! pipelined: up to `SYNCS_IN_FLIGHT` (2) syncs run at once on syncer threads, so the batches
 //! committed while one sync uploads are already covered by the next. A sync that fails or
@@ -446,8 +447,7 @@ struct SyncClient {
 /// The part of Litestream's `/sync` answer the waiter needs.
 #[derive(serde::Deserialize)]
 struct SyncAnswer {
-    txid: u64,
-    replicated_txid: u64,
+    status: String,
 }
 
 impl SyncClient {
@@ -471,15 +471,18 @@ impl SyncClient {
                 .unwrap_or_else(|| String::from_utf8_lossy(&answer).into_owned());
             return Err(format!("litestream answered {status}: {reason}"));
         }
+        // A 200 to a waiting sync means Litestream copied the WAL as it was when the call began
+        // into its local files, then uploaded everything up to its position to the replica.
+        // (Its `txid`, read after the upload, may already include a later sync of its own or of
+        // another call, so `replicated_txid < txid` is no sign of failure.)
         let sync: SyncAnswer = serde_json::from_slice(&answer)
             .map_err(|e| format!("unexpected answer from litestream: {e}"))?;
-        if sync.replicated_txid < sync.txid {
-            return Err(format!(
-                "the replica is at txid {} but the database at {}",
-                sync.replicated_txid, sync.txid
-            ));
+        match sync.status.as_str() {
+            "synced" | "no_change" => Ok(()),
+            other => Err(format!(
+                "litestream did not wait for the replica (status {other:?})"
+            )),
         }
-        Ok(())
     }
 
     /// One request, `Connection: close`, the whole answer read within `budget`.
