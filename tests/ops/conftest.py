@@ -134,6 +134,14 @@ def is_alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] != "Z"
 
 
+def wait_dead(pids: list[int], timeout: float = 15) -> None:
+    """Waits until none of `pids` runs (a killed process tree is really gone)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(is_alive(p) for p in pids):
+        time.sleep(0.05)
+    assert not any(is_alive(p) for p in pids), f"still running: {[p for p in pids if is_alive(p)]}"
+
+
 @dataclass
 class Proc:
     name: str

@@ -13,23 +13,16 @@ import uuid
 from conftest import (
     LITESTREAM_YML,
     Api,
-    is_alive,
     litestream_env,
     new_loans,
     parse_ts,
     run_sequences,
+    wait_dead,
 )
 
 # Litestream ships WAL frames every second (sync-interval in litestream.yml). Writes older
 # than this are guaranteed to be in the bucket.
 REPLICATION_WINDOW_S = 3.5
-
-
-def _wait_dead(pids: list[int], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(is_alive(p) for p in pids):
-        time.sleep(0.05)
-    assert not any(is_alive(p) for p in pids), f"still running: {[p for p in pids if is_alive(p)]}"
 
 
 def test_disaster_recovery_drill(hpts_ls, s3, tmp_path):
@@ -71,7 +64,7 @@ def test_disaster_recovery_drill(hpts_ls, s3, tmp_path):
     for name in ("dev-signing-key.pem", "dev-jwks.json"):
         shutil.copy2(old_dir / name, keys / name)
     primary.proc.kill_session()
-    _wait_dead([primary.proc.pid, hpts_pid])
+    wait_dead([primary.proc.pid, hpts_pid])
     shutil.rmtree(tmp_path / "machine-1")
 
     # A new machine: empty data directory (plus the issuer's key), same bucket, production

@@ -17,24 +17,17 @@ import requests
 from conftest import (
     Api,
     ContinuousLoad,
-    Procs,
     entry_ids,
     http_session,
-    is_alive,
     new_loans,
     open_loans,
+    Procs,
     start_moto,
+    wait_dead,
 )
 
 REPLICATED = {"HPTS_DURABILITY": "replicated"}
 ISSUER_FILES = ("dev-signing-key.pem", "dev-jwks.json")
-
-
-def _wait_dead(pids: list[int], timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(is_alive(p) for p in pids):
-        time.sleep(0.05)
-    assert not any(is_alive(p) for p in pids), f"still running: {[p for p in pids if is_alive(p)]}"
 
 
 def _ready_status(base_url: str) -> int:
@@ -70,7 +63,7 @@ def test_losing_the_machine_under_load_loses_no_acknowledged_write(hpts_ls, s3, 
     for name in ISSUER_FILES:
         shutil.copy2(old_dir / name, keys / name)
     primary.proc.kill_session()
-    _wait_dead([primary.proc.pid, hpts_pid])
+    wait_dead([primary.proc.pid, hpts_pid])
     load.join()
     acks = list(load.acks)
     assert len(acks) >= 1500
