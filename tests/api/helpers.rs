@@ -490,16 +490,21 @@ pub fn assert_keys(v: &Value, keys: &[&str]) {
     assert_eq!(actual, expected, "{v}");
 }
 
-/// `hpts verify --database <file>` (the built binary, read-only beside the running service)
-/// exits 0.
-pub fn assert_verify_passes(app: &TestApp, step: &str) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hpts"))
+/// Runs `hpts verify --database <file>` (the built binary, read-only beside the running
+/// service) on the app's database.
+pub fn run_verify(app: &TestApp) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_hpts"))
         .args(["verify", "--database"])
         .arg(&app.db_path)
         .env_remove("HPTS_DATABASE")
         .env_remove("HPTS_DATA_DIR")
         .output()
-        .expect("run hpts verify");
+        .expect("run hpts verify")
+}
+
+/// `hpts verify --database <file>` exits 0.
+pub fn assert_verify_passes(app: &TestApp, step: &str) {
+    let out = run_verify(app);
     assert_eq!(
         out.status.code(),
         Some(0),

@@ -13,7 +13,7 @@ use crate::accruals::accrual_body;
 use crate::fees::fee_body;
 use crate::helpers::{
     Answer, Caller, TestApp, assert_keys, assert_verify_passes, created, disbursement_body, key,
-    minor, now, spawn_app, text, uuid,
+    minor, now, run_verify, spawn_app, text, uuid,
 };
 use crate::payments::{assert_problem, entry, ledger_state, lines_of, payment_body};
 
@@ -1206,13 +1206,7 @@ async fn reconciliation_flags_a_stored_close_that_no_longer_recomputes() {
         .unwrap_or_else(|| panic!("no closed_periods_unchanged check: {report}"))
         .clone();
     assert_ne!(check["status"], "ok", "{check}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hpts"))
-        .args(["verify", "--database"])
-        .arg(&app.db_path)
-        .env_remove("HPTS_DATABASE")
-        .env_remove("HPTS_DATA_DIR")
-        .output()
-        .expect("run hpts verify");
+    let out = run_verify(&app);
     assert_ne!(
         out.status.code(),
         Some(0),
