@@ -219,12 +219,20 @@ durability_run() {
   local hpts_pid
   hpts_pid=$(pgrep -P "$SERVER_PID" -x hpts || echo "$SERVER_PID")
   echo "== disburse, durability $mode ($CLIENTS clients, ${DURATION}s + ${WARMUP}s warmup)"
+  local before after
+  before="$(cpu_ticks "$hpts_pid") $(cpu_ticks "$SERVER_PID") $(cpu_ticks "$MOTO_PID") $(writes_total)"
   if ! "$LOADGEN" --url "$URL" --data-dir "$DATA" --scenario disburse --clients "$CLIENTS" \
     --tenants "$TENANTS" --duration "$DURATION" --warmup "$WARMUP" --pid "$hpts_pid" \
     --json "$WORK/durability-$mode.json"; then
     echo "bench.sh: disburse (durability $mode) failed" >&2
     FAILED=1
   fi
+  after="$(cpu_ticks "$hpts_pid") $(cpu_ticks "$SERVER_PID") $(cpu_ticks "$MOTO_PID") $(writes_total)"
+  # CPU per write of each process over the whole run (warm-up included, as are its writes).
+  echo "$before $after" | awk -v hz="$(getconf CLK_TCK)" '{
+      n = $8 - $4; if (n <= 0) n = 1
+      printf "%.0f %.0f %.0f\n", ($5 - $1) / hz * 1e6 / n, ($6 - $2) / hz * 1e6 / n, ($7 - $3) / hz * 1e6 / n
+    }' >"$WORK/durability-cpu-$mode.txt"
   if [ "$mode" = replicated ]; then
     # How long writes waited for the replica after their COMMIT (the sync, all of it).
     curl -fsS "$URL/metrics" | awk '
@@ -235,6 +243,16 @@ durability_run() {
   fi
   echo
   stop_server
+}
+
+# CPU time (clock ticks, user + system) a process has used so far; 0 once it is gone.
+cpu_ticks() {
+  awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+
+# Writes the server has run so far (its writer's job counter).
+writes_total() {
+  curl -fsS "$URL/metrics" | awk '/^hpts_writer_jobs_total / { print $2 }'
 }
 
 durability_local_vs_replicated() {
@@ -254,10 +272,12 @@ durability_local_vs_replicated() {
   wait "$MOTO_PID" 2>/dev/null || true
   echo "### Durability (same run; loadgen disburse, $CLIENTS clients, under Litestream, S3 = moto)"
   echo
-  echo "| HPTS_DURABILITY | req/s | p50 ms | p99 ms | errors |"
-  echo "|---|---:|---:|---:|---:|"
+  echo "| HPTS_DURABILITY | req/s | p50 ms | p99 ms | errors | CPU µs per write: hpts | Litestream | moto |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
   for mode in local replicated; do
-    jq -r --arg m "$mode" '"| \($m) | \(.req_per_sec | floor) | \(.overall.p50_ms) | \(.overall.p99_ms) | \(.errors) |"' \
+    read -r cpu_hpts cpu_litestream cpu_moto <"$WORK/durability-cpu-$mode.txt"
+    jq -r --arg m "$mode" --arg h "$cpu_hpts" --arg l "$cpu_litestream" --arg s "$cpu_moto" \
+      '"| \($m) | \(.req_per_sec | floor) | \(.overall.p50_ms) | \(.overall.p99_ms) | \(.errors) | \($h) | \($l) | \($s) |"' \
       "$WORK/durability-$mode.json"
   done
   awk -v l="$(jq -r .req_per_sec "$WORK/durability-local.json")" \
