@@ -375,3 +375,35 @@ async fn shutdown_answers_every_write_still_waiting_for_the_replica() {
     }
     assert_eq!(fx.entries(), 20);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_replicated_acknowledgements_litestream_alone_checkpoints_the_wal() {
+    // A local store with the same settings checkpoints on its own every 200 ms...
+    let dir = tempfile::tempdir().expect("tempdir");
+    let local = Store::open(
+        &store_history::settings(&dir.path().join("local.db"), 10_000),
+        Sources::default(),
+    )
+    .expect("store opens");
+    let fx = Fixture::new(Duration::ZERO, Duration::from_secs(10));
+    fx.until_accepting(true).await;
+    for store in [&local, &fx.store] {
+        for _ in 0..50 {
+            let answer = store.write(disbursement()).await;
+            assert!(matches!(answer, Ok(WriteOutcome::Created(_))), "{answer:?}");
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        local.stats().checkpoints.load(Ordering::SeqCst) > 0,
+        "the local store checkpoints its WAL itself"
+    );
+    // ...while a replicated one leaves every checkpoint, and the WAL's restarts, to Litestream.
+    assert_eq!(fx.store.stats().checkpoints.load(Ordering::SeqCst), 0);
+    assert_eq!(fx.store.stats().wal_resets.load(Ordering::SeqCst), 0);
+    let wal = std::fs::metadata(fx.path.with_extension("db-wal")).expect("the WAL file");
+    assert!(
+        wal.len() > 0,
+        "the committed frames stay in the WAL for Litestream"
+    );
+}

@@ -4,7 +4,8 @@
 //! [`INTERVAL`]. `PASSIVE` never waits for or blocks the writer or readers — it copies what no
 //! reader still needs and stops — and it is the only kind this service ever runs: TRUNCATE and
 //! RESTART would fight Litestream, which owns the WAL's lifecycle when it replicates the file
-//! (docs/OPERATIONS.md, "Checkpoints").
+//! (docs/OPERATIONS.md, "Checkpoints"). With replicated acknowledgements the store starts no
+//! checkpoint thread at all: Litestream is known to run and checkpoints alone.
 //!
 //! Under steady writes a checkpoint running beside the writer never quite finishes (new frames
 //! arrive while it copies), and `SQLite` only starts the WAL over once a checkpoint has copied

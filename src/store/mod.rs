@@ -88,7 +88,8 @@ pub struct Store {
 
 struct Inner {
     writer: WriterHandle,
-    checkpointer: checkpoint::Checkpointer,
+    /// The background checkpoint thread; none while Litestream owns the WAL (replicated mode).
+    checkpointer: Option<checkpoint::Checkpointer>,
     readers: r2d2::Pool<SqliteConnectionManager>,
     heavy: Arc<HeavyReads>,
     stats: Arc<WriterStats>,
@@ -335,7 +336,19 @@ impl Store {
             Arc::clone(&stats),
             replication.as_ref().map(|(w, _)| Arc::clone(w)),
         )?;
-        let checkpointer = checkpoint::Checkpointer::spawn(&settings.path, Arc::clone(&stats))?;
+        // With replicated acknowledgements Litestream is known to run, and it owns the WAL: it
+        // checkpoints when it has shipped the frames and restarts the WAL itself. A checkpoint
+        // of ours can complete between two of its syncs and let our next write restart the WAL
+        // behind its back, which Litestream answers with a full snapshot of the database, and
+        // every write would wait for that upload (docs/OPERATIONS.md, "Checkpoints").
+        let checkpointer = if settings.replication.is_some() {
+            None
+        } else {
+            Some(checkpoint::Checkpointer::spawn(
+                &settings.path,
+                Arc::clone(&stats),
+            )?)
+        };
         Ok(Store {
             inner: Arc::new(Inner {
                 writer,
@@ -614,6 +627,8 @@ impl Store {
         if let Some((waiter, _)) = &self.inner.replication {
             waiter.shutdown();
         }
-        self.inner.checkpointer.shutdown();
+        if let Some(checkpointer) = &self.inner.checkpointer {
+            checkpointer.shutdown();
+        }
     }
 }

@@ -360,8 +360,9 @@ impl Writer {
     /// Between two batches, once the WAL is long, finishes the background thread's checkpoint
     /// (only the frames written since it last ran remain to copy), so the next transaction
     /// starts the WAL from the beginning instead of growing it forever.
+    /// Never in replicated mode, where Litestream owns the WAL (see [`crate::store::Store::open`]).
     fn let_the_wal_start_over(&mut self) {
-        if !self.stats.wal.wants_reset() {
+        if self.replication.is_some() || !self.stats.wal.wants_reset() {
             return;
         }
         match crate::store::checkpoint::passive(&self.conn) {
