@@ -34,7 +34,7 @@ pub const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     /// Database could not be opened or migrated.
-    #[error("database: {0}")]
+    #[error("database")]
     Store(#[from] StoreError),
     /// Auth keys could not be loaded.
     #[error("auth: {0}")]
@@ -46,7 +46,7 @@ pub enum StartupError {
     #[error("metrics: {0}")]
     Metrics(String),
     /// Listener could not be bound.
-    #[error("listen: {0}")]
+    #[error("listen")]
     Io(#[from] std::io::Error),
 }
 

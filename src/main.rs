@@ -12,6 +12,7 @@ use hpts::auth::Scope;
 use hpts::auth::dev::{DevKey, parse_ttl};
 use hpts::config::{Cli, Command, ReplayArgs, Settings, WebhooksCommand};
 use hpts::ledger::ids::TenantId;
+use hpts::report::Chain;
 use hpts::store::{Store, backup_file, requeue_webhooks, verify_file};
 use hpts::telemetry;
 
@@ -35,7 +36,7 @@ fn main() -> ExitCode {
                 )?;
                 let app = Application::build(settings)
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| Chain(&e).to_string())?;
                 let handle = app.handle();
                 actix_web::rt::spawn(async move {
                     let signal = wait_for_stop_signal().await;
@@ -80,7 +81,7 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("hpts: {e}");
+                eprintln!("hpts: {}", Chain(&e));
                 ExitCode::FAILURE
             }
         },
@@ -131,7 +132,7 @@ fn verify(path: &Path) -> ExitCode {
     let reports = match result {
         Ok(reports) => reports,
         Err(e) => {
-            eprintln!("hpts: {e}");
+            eprintln!("hpts: {}", Chain(&e));
             return ExitCode::from(2);
         }
     };
@@ -155,7 +156,7 @@ fn verify(path: &Path) -> ExitCode {
                 }
             }
             Err(e) => {
-                println!("tenant {tenant}: could not be checked: {e}");
+                println!("tenant {tenant}: could not be checked: {}", Chain(e));
                 failing += 1;
             }
         }
@@ -209,7 +210,7 @@ fn backup(path: &Path, out: &Path) -> ExitCode {
     done.store(true, Ordering::Relaxed);
     let _ = watcher.join();
     if let Err(e) = result {
-        eprintln!("hpts: {e}");
+        eprintln!("hpts: {}", Chain(&e));
         return ExitCode::FAILURE;
     }
     let size = std::fs::metadata(out).map_or(0, |m| m.len());
@@ -267,7 +268,7 @@ fn replay_webhooks(args: &ReplayArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("hpts: {e}");
+            eprintln!("hpts: {}", Chain(&e));
             ExitCode::FAILURE
         }
     }

@@ -61,7 +61,7 @@ impl LoanView {
 /// A stored or replayed amount that must fit in `i64`.
 fn exact(value: i128, what: &str, loan: &str) -> Result<i64, StoreError> {
     i64::try_from(value)
-        .map_err(|_| StoreError::Database(format!("loan {loan}: {what} {value} is out of range")))
+        .map_err(|_| StoreError::Invalid(format!("loan {loan}: {what} {value} is out of range")))
 }
 
 /// A loan's balances as of `date`, replayed from its lines in `i128` through the one loan
@@ -147,7 +147,7 @@ pub fn loan_balance(
     };
     let b = LoanBalances::from_minor_parts(m);
     let exposure = b.total_exposure().map_err(|_| {
-        StoreError::Database(format!("loan {loan_s}: total exposure is out of range"))
+        StoreError::Invalid(format!("loan {loan_s}: total exposure is out of range"))
     })?;
     Ok(Some(LoanView {
         loan_id: loan_s,
@@ -386,7 +386,7 @@ pub fn loan_entries(
     let mut last_seq = None;
     for (seq, entry_id) in rows.into_iter().take(q.page_size as usize) {
         let id =
-            EntryId::parse(&entry_id).ok_or_else(|| StoreError::Database("bad entry id".into()))?;
+            EntryId::parse(&entry_id).ok_or_else(|| StoreError::Invalid("bad entry id".into()))?;
         if let Some(view) = journal_entry(conn, tenant, id)? {
             items.push(view);
         }
@@ -444,5 +444,5 @@ pub fn trial_balance(
         [currency],
     )?;
     tb.pop()
-        .ok_or_else(|| StoreError::Database("no trial balance computed".into()))
+        .ok_or_else(|| StoreError::Invalid("no trial balance computed".into()))
 }

@@ -246,7 +246,7 @@ fn attempt<T>(
         Err(e) => {
             // An interrupted statement fails like any other; the stop tells them apart.
             stop.check()?;
-            Ok(Err(format!("{what}: {e}")))
+            Ok(Err(format!("{what}: {}", crate::report::Chain(&e))))
         }
     }
 }
@@ -325,7 +325,7 @@ fn integer(row: &Row<'_>, idx: usize) -> Result<Result<i64, &'static str>, Store
 fn text<'r>(row: &'r Row<'_>, idx: usize) -> Result<&'r str, StoreError> {
     row.get_ref(idx)?
         .as_str()
-        .map_err(|e| StoreError::Database(format!("column {idx} is not text: {e}")))
+        .map_err(|e| StoreError::failed(format!("column {idx} is not text"), e))
 }
 
 /// `DR` → true, `CR` → false, anything else → `None`.
@@ -606,9 +606,7 @@ fn loan_totals(
 ) -> Result<LoanTotals, StoreError> {
     // A file written before the lifecycle (schema V4 and older, which `hpts verify` reads as
     // it is) has no charge-off figures: nothing was ever charged off or recovered there.
-    let lifecycle = conn
-        .prepare("SELECT 1 FROM pragma_table_info('loans') WHERE name = 'charged_off_minor'")?
-        .exists([])?;
+    let lifecycle = crate::store::pragmas::has_column(conn, "loans", "charged_off_minor")?;
     let figures = if lifecycle {
         "charged_off_minor, recovered_minor"
     } else {
