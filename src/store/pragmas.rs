@@ -6,7 +6,7 @@
 use rusqlite::Connection;
 
 /// Durability of a commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Synchronous {
     /// fsync the WAL on every commit: a 2xx means the data is on disk (default).
     Full,
