@@ -32,7 +32,7 @@ use rusqlite::{Connection, Row, Rows, params};
 
 use crate::ledger::accounts::{Account, Direction};
 use crate::ledger::commands::EventType;
-use crate::ledger::loan::{FIELDS, Field, effects};
+use crate::ledger::loan::{FIELDS, Replay};
 use crate::ledger::money::Currency;
 use crate::ledger::trial_balance::TrialBalance;
 use crate::store::chain::{self, ChainedEntry, ChainedLine};
@@ -152,15 +152,6 @@ pub const APPEND_ONLY_TRIGGERS: [&str; 10] = [
     "loan_entries_no_delete",
     "accrual_lines_no_update",
     "accrual_lines_no_delete",
-];
-
-/// The loan control accounts, in the order of a loan's first four balances, and whether each
-/// is debit-normal.
-const CONTROL_ACCOUNTS: [(&str, bool); 4] = [
-    ("1100", true),
-    ("1200", true),
-    ("1300", true),
-    ("2100", false),
 ];
 
 /// A loan's stored figures, in `loans` column order ([`Field`] order).
@@ -468,7 +459,7 @@ fn line_totals(
                     *cr += amount;
                 }
             });
-            if account == "1100" {
+            if account == Account::PrincipalReceivable.code() {
                 add_to(&mut totals.principal, currency, |net| {
                     *net += if debit { amount } else { -amount };
                 });
@@ -507,7 +498,7 @@ struct StoredLoan {
 #[derive(Debug, Default)]
 struct ReplayedLoan {
     loan_id: String,
-    balances: [i128; FIELDS],
+    lines: Replay,
     bad_lines: usize,
 }
 
@@ -546,7 +537,7 @@ impl LoanTotals {
         for (sum, v) in sums.iter_mut().zip(values) {
             *sum += i128::from(v);
         }
-        let replay = replayed.map_or([0; FIELDS], |r| r.balances);
+        let replay = replayed.map_or([0; FIELDS], |r| r.lines.sums());
         if values.map(i128::from) != replay {
             self.mismatched.push(|| {
                 format!(
@@ -655,19 +646,17 @@ fn loan_totals(
             replay.bad_lines += 1;
             continue;
         };
-        let amount = i128::from(amount);
         let Some(account) = Account::from_code(text(r, 1)?) else {
             continue;
         };
         let direction = if debit { Direction::Dr } else { Direction::Cr };
-        for (field, sign) in effects(account, direction, kind).into_iter().flatten() {
-            let signed = amount * i128::from(sign);
-            replay.balances[field as usize] += signed;
-            if field == Field::Principal && integer(r, 4)? == Ok(1) {
-                add_to(&mut totals.principal_as_of, text(r, 5)?, |net| {
-                    *net += signed;
-                });
-            }
+        let principal = replay.lines.add(account, direction, kind, amount);
+        if let Some(principal) = principal
+            && integer(r, 4)? == Ok(1)
+        {
+            add_to(&mut totals.principal_as_of, text(r, 5)?, |net| {
+                *net += principal;
+            });
         }
     }
     if let Some(done) = current.take() {
@@ -1026,7 +1015,9 @@ fn subledger_check(
     let mut problems = Problems::default();
     problems.extend(&lines.bad_lines);
     problems.extend(&loans.bad_values);
-    for (i, (account, debit_normal)) in CONTROL_ACCOUNTS.iter().enumerate() {
+    for (i, control) in Account::LOAN_CONTROL.into_iter().enumerate() {
+        let account = control.code();
+        let debit_normal = control.normal_side() == Direction::Dr;
         let currencies: BTreeSet<&str> = loans
             .stored
             .keys()
@@ -1035,16 +1026,16 @@ fn subledger_check(
                 lines
                     .gl
                     .iter()
-                    .filter(|g| g.account == *account)
+                    .filter(|g| g.account == account)
                     .map(|g| g.currency.as_str()),
             )
             .collect();
         for currency in currencies {
-            let gl = lines.gl_net(account, currency, *debit_normal);
+            let gl = lines.gl_net(account, currency, debit_normal);
             let sub = loans.stored.get(currency).map_or(0, |s| s[i]);
             if gl != sub {
                 problems.push(|| format!("{account} {currency}: GL {gl} != sum of loans {sub}"));
-                mismatched.insert(((*account).to_owned(), currency.to_owned()));
+                mismatched.insert((account.to_owned(), currency.to_owned()));
             }
         }
     }
