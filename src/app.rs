@@ -2,6 +2,7 @@
 //! binds the listener (port 0 picks a free port, which the tests use) and assembles the actix
 //! app. Tests run exactly this wiring.
 
+use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +35,7 @@ pub const LINGER_TIMEOUT: Duration = Duration::from_secs(1);
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     /// Database could not be opened or migrated.
-    #[error("database: {0}")]
+    #[error("database")]
     Store(#[from] StoreError),
     /// Auth keys could not be loaded.
     #[error("auth: {0}")]
@@ -46,7 +47,7 @@ pub enum StartupError {
     #[error("metrics: {0}")]
     Metrics(String),
     /// Listener could not be bound.
-    #[error("listen: {0}")]
+    #[error("listen")]
     Io(#[from] std::io::Error),
 }
 
@@ -167,5 +168,56 @@ impl Application {
         let _ = tokio::task::spawn_blocking(move || store.shutdown()).await;
         tracing::info!("hpts stopped");
         result
+    }
+}
+
+/// Why `hpts serve` ended with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The log subscriber or span export could not be set up.
+    #[error("{0}")]
+    Telemetry(String),
+    /// The service could not start.
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    /// The server failed while running.
+    #[error(transparent)]
+    Serve(std::io::Error),
+}
+
+impl Application {
+    /// `hpts serve`: starts the runtime, the telemetry and the service, and serves until
+    /// `stop_signal()` resolves (the binary passes SIGTERM/SIGINT), then stops gracefully
+    /// ([`Application::run_until_stopped`]) and flushes the spans still queued for export.
+    pub fn run_blocking<S, F>(settings: Settings, stop_signal: S) -> Result<(), RunError>
+    where
+        S: FnOnce() -> F + 'static,
+        F: Future<Output = &'static str> + 'static,
+    {
+        actix_web::rt::System::new().block_on(async move {
+            // Inside the runtime: span export requests run on it.
+            let tracer = crate::telemetry::init_serving(
+                &settings.log_filter,
+                settings.log_format,
+                settings.otlp.as_ref(),
+            )
+            .map_err(RunError::Telemetry)?;
+            let app = Application::build(settings).await?;
+            let handle = app.handle();
+            actix_web::rt::spawn(async move {
+                let signal = stop_signal().await;
+                tracing::info!(
+                    signal,
+                    "stopping: finishing in-flight requests and queued writes"
+                );
+                handle.stop(true).await;
+            });
+            let served = app.run_until_stopped().await.map_err(RunError::Serve);
+            if let Some(tracer) = tracer {
+                // Blocking (it waits for the last exports, which run on this runtime).
+                let _ = tokio::task::spawn_blocking(move || tracer.shutdown()).await;
+            }
+            served
+        })
     }
 }

@@ -143,12 +143,14 @@ pub struct ServeArgs {
     #[arg(long, env = "HPTS_AUTH_JWKS_REFRESH_SECONDS", default_value_t = 1)]
     pub auth_jwks_refresh_seconds: u64,
     /// Commit durability: full (fsync every commit) or normal.
-    #[arg(long, env = "HPTS_SYNCHRONOUS", default_value = "full")]
-    pub synchronous: String,
+    #[arg(long, env = "HPTS_SYNCHRONOUS", default_value = "full",
+          value_parser = |s: &str| one_of::<Synchronous>("HPTS_SYNCHRONOUS", s))]
+    pub synchronous: Synchronous,
     /// When a write is answered: `local` (after the fsynced COMMIT) or `replicated` (once
     /// Litestream's object-storage replica has it too).
-    #[arg(long, env = "HPTS_DURABILITY", default_value = "local")]
-    pub durability: String,
+    #[arg(long, env = "HPTS_DURABILITY", default_value = "local",
+          value_parser = |s: &str| one_of::<Durability>("HPTS_DURABILITY", s))]
+    pub durability: Durability,
     /// Litestream's control socket (`socket: path:` in litestream.yml), used with
     /// `HPTS_DURABILITY=replicated` [default: litestream.sock beside the database].
     #[arg(long, env = "HPTS_LITESTREAM_SOCKET")]
@@ -161,8 +163,9 @@ pub struct ServeArgs {
     #[arg(long, env = "HPTS_IDEMPOTENCY_RETENTION_HOURS", default_value_t = 24)]
     pub idempotency_retention_hours: u64,
     /// Group commit in the writer: on, or off (one transaction per request, for benchmarks).
-    #[arg(long, env = "HPTS_GROUP_COMMIT", default_value = "on")]
-    pub group_commit: String,
+    #[arg(long, env = "HPTS_GROUP_COMMIT", default_value = "on",
+          value_parser = |s: &str| one_of::<GroupCommit>("HPTS_GROUP_COMMIT", s))]
+    pub group_commit: GroupCommit,
     /// Writer queue capacity; a full queue answers 503 overloaded.
     #[arg(long, env = "HPTS_WRITER_QUEUE", default_value_t = 4096)]
     pub writer_queue: usize,
@@ -194,8 +197,9 @@ pub struct ServeArgs {
     #[arg(long, env = "HPTS_LOG", default_value = "info")]
     pub log: String,
     /// Log format: json or pretty [default: json; pretty with --dev].
-    #[arg(long, env = "HPTS_LOG_FORMAT")]
-    pub log_format: Option<String>,
+    #[arg(long, env = "HPTS_LOG_FORMAT",
+          value_parser = |s: &str| one_of::<LogFormat>("HPTS_LOG_FORMAT", s))]
+    pub log_format: Option<LogFormat>,
     /// OTLP/HTTP collector base URL (e.g. `http://127.0.0.1:4318`; spans go to its
     /// `/v1/traces`); unset: no span export.
     #[arg(long, env = "HPTS_OTLP_ENDPOINT")]
@@ -254,6 +258,41 @@ pub enum WebhookBacklog {
     Keep,
     /// Purge them once older than `HPTS_WEBHOOK_RETENTION_HOURS`: no consumer will come.
     Discard,
+}
+
+/// When a write is answered (`HPTS_DURABILITY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Durability {
+    /// After the local, fsynced COMMIT.
+    Local,
+    /// Once Litestream's object-storage replica has the write too.
+    Replicated,
+}
+
+/// Group commit in the writer (`HPTS_GROUP_COMMIT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GroupCommit {
+    /// Many requests per transaction (default).
+    #[value(alias = "true", alias = "1")]
+    On,
+    /// One transaction per request, for benchmarks.
+    #[value(alias = "false", alias = "0")]
+    Off,
+}
+
+/// `value` as one of `T`'s names (any case); the error names the variable and the choices.
+fn one_of<T: ValueEnum>(var: &str, value: &str) -> Result<T, String> {
+    T::from_str(value, true).map_err(|_| {
+        let names: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_owned()))
+            .collect();
+        format!(
+            "{var}: {:?} must be {}",
+            value.to_ascii_lowercase(),
+            names.join(" or ")
+        )
+    })
 }
 
 /// `keep` or `discard` (any case); the error names the variable.
@@ -351,24 +390,6 @@ fn err(msg: impl Into<String>) -> ConfigError {
 /// `HPTS_GROUP_COMMIT`, `HPTS_IDEMPOTENCY_RETENTION_HOURS`, `HPTS_WRITER_*`, `HPTS_READ_POOL_SIZE`,
 /// `HPTS_HEAVY_READS_PER_TENANT`, and the webhook outbox retention the writer applies).
 fn store_settings(a: &ServeArgs, problems: &mut Vec<String>) -> StoreSettings {
-    let synchronous = match a.synchronous.to_ascii_lowercase().as_str() {
-        "full" => Synchronous::Full,
-        "normal" => Synchronous::Normal,
-        other => {
-            problems.push(format!(
-                "HPTS_SYNCHRONOUS: {other:?} must be full or normal"
-            ));
-            Synchronous::Full
-        }
-    };
-    let group_commit = match a.group_commit.to_ascii_lowercase().as_str() {
-        "on" | "true" | "1" => true,
-        "off" | "false" | "0" => false,
-        other => {
-            problems.push(format!("HPTS_GROUP_COMMIT: {other:?} must be on or off"));
-            true
-        }
-    };
     if a.idempotency_retention_hours < 24 {
         problems.push(format!(
             "HPTS_IDEMPOTENCY_RETENTION_HOURS: {} is below the minimum of 24",
@@ -388,9 +409,9 @@ fn store_settings(a: &ServeArgs, problems: &mut Vec<String>) -> StoreSettings {
     let replication = replication_settings(a, &path, problems);
     StoreSettings {
         path,
-        synchronous,
+        synchronous: a.synchronous,
         writer: WriterConfig {
-            group_commit,
+            group_commit: a.group_commit == GroupCommit::On,
             max_batch: a.writer_max_batch,
             max_batch_cost: a.writer_max_batch_cost,
             cache_loans: a.writer_cache_loans,
@@ -418,9 +439,9 @@ fn replication_settings(
             a.replication_timeout_ms
         ));
     }
-    match a.durability.to_ascii_lowercase().as_str() {
-        "local" => None,
-        "replicated" => {
+    match a.durability {
+        Durability::Local => None,
+        Durability::Replicated => {
             let socket = match &a.litestream_socket {
                 Some(path) => path.clone(),
                 None => std::path::absolute(database)
@@ -443,12 +464,6 @@ fn replication_settings(
                 socket,
                 timeout: Duration::from_millis(a.replication_timeout_ms),
             })
-        }
-        other => {
-            problems.push(format!(
-                "HPTS_DURABILITY: {other:?} must be local or replicated"
-            ));
-            None
         }
     }
 }
@@ -629,19 +644,10 @@ impl Settings {
         if a.workers == Some(0) {
             problems.push("HPTS_WORKERS must be at least 1".into());
         }
-        let log_format = match a
-            .log_format
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        let log_format = match a.log_format {
+            Some(format) => format,
             None if a.dev => LogFormat::Pretty,
-            None | Some("json") => LogFormat::Json,
-            Some("pretty") => LogFormat::Pretty,
-            Some(other) => {
-                problems.push(format!("HPTS_LOG_FORMAT: {other:?} must be json or pretty"));
-                LogFormat::Json
-            }
+            None => LogFormat::Json,
         };
         let otlp = otlp_settings(a, &mut problems);
         let store = store_settings(a, &mut problems);

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod http;
 pub mod ledger;
+pub mod report;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

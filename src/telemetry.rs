@@ -26,7 +26,7 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 pub use otlp::{OtlpSettings, Tracer, otlp_stats, traces_url};
 
 /// Log line format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     /// One JSON object per line.
     Json,

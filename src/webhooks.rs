@@ -26,6 +26,7 @@ use sha2::Sha256;
 use tracing::Instrument;
 
 use crate::clock::{Sources, format_timestamp, unix_ms};
+use crate::report::Chain;
 use crate::store::Store;
 use crate::store::outbox::{Delivery, DeliveryOutcome};
 
@@ -199,7 +200,7 @@ pub async fn run(
         let due = match store.due_deliveries(now_ms(&sources), 256).await {
             Ok(d) => d,
             Err(e) => {
-                tracing::warn!(error = %e, "reading the webhook outbox failed");
+                tracing::warn!(error = %Chain(&e), "reading the webhook outbox failed");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
@@ -249,7 +250,7 @@ pub async fn run(
             };
         }
         if let Err(e) = store.record_deliveries(outcomes).await {
-            tracing::warn!(error = %e, "recording webhook outcomes failed; they will be resent");
+            tracing::warn!(error = %Chain(&e), "recording webhook outcomes failed; they will be resent");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }

@@ -46,6 +46,7 @@ use clap::{Parser, ValueEnum};
 use futures_util::future::join_all;
 use hpts::auth::Scope;
 use hpts::auth::dev::DevKey;
+use hpts::ledger::accounts::Account;
 use parking_lot::Mutex;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use serde_json::{Value, json};
@@ -647,8 +648,8 @@ fn adjustment_body(amount: u64) -> String {
         "effective_at": EFFECTIVE_AT,
         "description": "Clearing correction: bank refunded a duplicate disbursement debit",
         "lines": [
-            {"account_code": "1000", "direction": "DR", "amount_minor": amount, "currency": "USD"},
-            {"account_code": "2000", "direction": "CR", "amount_minor": amount, "currency": "USD"},
+            {"account_code": Account::Cash.code(), "direction": "DR", "amount_minor": amount, "currency": "USD"},
+            {"account_code": Account::DisbursementClearing.code(), "direction": "CR", "amount_minor": amount, "currency": "USD"},
         ],
     })
     .to_string()
@@ -1816,7 +1817,8 @@ mod tests {
         let mut net = 0i64;
         for line in lines {
             let code = line["account_code"].as_str().expect("code");
-            assert!(["1000", "2000", "4000", "4100", "4200", "5000"].contains(&code));
+            let account = Account::from_code(code).expect("an account of the chart");
+            assert!(!account.is_loan_control(), "{code}");
             let amount: i64 = line["amount_minor"]
                 .as_str()
                 .expect("amount")

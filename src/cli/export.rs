@@ -13,6 +13,7 @@ use crate::clock::parse_date;
 use crate::config::ExportArgs;
 use crate::ledger::export::Format;
 use crate::ledger::ids::TenantId;
+use crate::report::Chain;
 use crate::store::export::ExportRange;
 use crate::store::export_file;
 
@@ -61,7 +62,7 @@ fn export(args: &ExportArgs) -> Result<(), String> {
                 BufWriter::new(stdout),
                 &mut progress,
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Chain(&e).to_string())?;
             drop(out);
         }
         Some(target) => {
@@ -76,7 +77,7 @@ fn export(args: &ExportArgs) -> Result<(), String> {
                 BufWriter::new(file),
                 &mut progress,
             )
-            .map_err(|e| e.to_string())
+            .map_err(|e| Chain(&e).to_string())
             .and_then(|out| {
                 out.into_inner()
                     .map_err(|e| e.to_string())

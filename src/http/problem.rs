@@ -465,7 +465,10 @@ impl From<StoreError> for ApiError {
                  it is answered with the stored result once the replica has it",
             )
             .retry_after(2),
-            StoreError::Database(cause) => ApiError::internal(&cause),
+            e @ (StoreError::Database(_)
+            | StoreError::Pool(_)
+            | StoreError::Failed { .. }
+            | StoreError::Invalid(_)) => ApiError::internal(&crate::report::Chain(&e)),
         }
     }
 }

@@ -80,6 +80,15 @@ impl Account {
         Account::CreditLosses,
     ];
 
+    /// The loan control accounts ([`Account::is_loan_control`]), in the order of a loan's first
+    /// four figures (principal, interest, fees, suspense).
+    pub const LOAN_CONTROL: [Account; 4] = [
+        Account::PrincipalReceivable,
+        Account::InterestReceivable,
+        Account::FeesReceivable,
+        Account::BorrowerSuspense,
+    ];
+
     /// The four-digit account code.
     pub const fn code(self) -> &'static str {
         match self {

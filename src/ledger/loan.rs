@@ -1,7 +1,8 @@
 //! A loan's sub-ledger balances and how a journal line moves them: [`effects`] is the one
-//! projection from lines to loan balances, used when posting ([`LoanBalances::apply`], which
-//! also refuses a negative balance, so a reversal that would drive one negative is blocked), by
-//! the as-of read and by the reconciliation replay, so the three can never disagree. Every
+//! projection from lines to loan balances. The writer moves a loan with
+//! [`LoanBalances::apply`] (checked, and refusing a negative balance, so a reversal that would
+//! drive one negative is blocked); the as-of read and the reconciliation replay sum stored
+//! lines with [`Replay`]; both go through [`effects`], so the three can never disagree. Every
 //! balance, and the loan's total exposure, stays an exact `i64`: a line that would push one out
 //! of range is refused. Also here: the dating rule, no entry on a loan before the disbursement
 //! that opened it, and the loan's status.
@@ -85,6 +86,50 @@ pub fn effects(
         ))
     .then_some((Field::ChargedOff, -sign));
     [Some((field, sign)), written_off]
+}
+
+/// A loan's figures replayed from stored lines (the as-of read, the reconciliation replay):
+/// every line through [`effects`], summed in `i128` so that no stored amount, however damaged,
+/// can overflow the sum; [`Replay::balances`] then insists that each figure fits in `i64`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Replay {
+    sums: [i128; FIELDS],
+}
+
+impl Replay {
+    /// Adds one line of an entry about `kind` (see [`effects`]); returns how much it moved the
+    /// principal, if it moved it (for the portfolio roll-up).
+    pub fn add(
+        &mut self,
+        account: Account,
+        direction: Direction,
+        kind: EventType,
+        amount: i64,
+    ) -> Option<i128> {
+        let mut principal = None;
+        for (field, sign) in effects(account, direction, kind).into_iter().flatten() {
+            let signed = i128::from(amount) * i128::from(sign);
+            self.sums[field as usize] += signed;
+            if field == Field::Principal {
+                principal = Some(signed);
+            }
+        }
+        principal
+    }
+
+    /// The sums in [`Field`] order.
+    pub const fn sums(&self) -> [i128; FIELDS] {
+        self.sums
+    }
+
+    /// The figures as balances, or the first sum that does not fit in `i64`.
+    pub fn balances(&self) -> Result<LoanBalances, i128> {
+        let mut parts = [0i64; FIELDS];
+        for (part, sum) in parts.iter_mut().zip(self.sums) {
+            *part = i64::try_from(sum).map_err(|_| sum)?;
+        }
+        Ok(LoanBalances::from_minor_parts(parts))
+    }
 }
 
 /// A loan's status (SPEC §7).
@@ -211,5 +256,48 @@ impl LoanBalances {
         next.total_exposure()?;
         *self = next;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_sums_lines_through_the_projection_and_refuses_a_figure_past_i64() {
+        let mut replay = Replay::default();
+        let disbursed = |r: &mut Replay, account, direction, amount| {
+            r.add(account, direction, EventType::Disbursement, amount)
+        };
+        assert_eq!(
+            disbursed(
+                &mut replay,
+                Account::PrincipalReceivable,
+                Direction::Dr,
+                1_000
+            ),
+            Some(1_000)
+        );
+        assert_eq!(
+            disbursed(
+                &mut replay,
+                Account::DisbursementClearing,
+                Direction::Cr,
+                1_000
+            ),
+            None
+        );
+        let b = replay.balances().expect("fits");
+        assert_eq!(
+            (b.principal, b.disbursed_total),
+            (Money::from_minor(1_000), Money::from_minor(1_000))
+        );
+        disbursed(
+            &mut replay,
+            Account::PrincipalReceivable,
+            Direction::Dr,
+            i64::MAX,
+        );
+        assert_eq!(replay.balances(), Err(i128::from(i64::MAX) + 1_000));
     }
 }

@@ -159,7 +159,10 @@ mod tests {
         assert!(tb.balanced());
         let stored = serde_json::to_value(tb.closing()).expect("json");
         assert_eq!(stored["currency"], "USD");
-        assert_eq!(stored["accounts"][1]["account_code"], "1100");
+        assert_eq!(
+            stored["accounts"][1]["account_code"],
+            Account::PrincipalReceivable.code()
+        );
         assert_eq!(stored["accounts"][1]["balance_minor"], "750");
         assert_eq!(stored["accounts"][9]["balance_minor"], "0");
     }

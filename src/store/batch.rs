@@ -168,7 +168,7 @@ impl<'a> Batch<'a> {
         let event_id = EventId::from_uuid(self.sources.ids.new_id());
         let entry_id = EntryId::from_uuid(self.sources.ids.new_id());
         let receipt = receipt(&decision, event_id, entry_id, &posted_at);
-        let body = serde_json::to_vec(&receipt).map_err(|e| StoreError::Database(e.to_string()))?;
+        let body = serde_json::to_vec(&receipt).map_err(|e| StoreError::failed("answer", e))?;
         self.add_rows(
             req,
             &decision,
@@ -261,9 +261,9 @@ impl<'a> Batch<'a> {
             closed_at: closed_at.clone(),
             trial_balance,
         };
-        let body = serde_json::to_vec(&receipt).map_err(|e| StoreError::Database(e.to_string()))?;
+        let body = serde_json::to_vec(&receipt).map_err(|e| StoreError::failed("answer", e))?;
         let stored = serde_json::to_string(&receipt.trial_balance)
-            .map_err(|e| StoreError::Database(e.to_string()))?;
+            .map_err(|e| StoreError::failed("trial balance", e))?;
         self.rows.period_closes.push(PeriodCloseRow {
             period_close_id: receipt.period_close_id.to_string(),
             tenant_id: tenant_s.clone(),
@@ -464,7 +464,7 @@ impl<'a> Batch<'a> {
             }
             Command::Adjust(a) => rules::adjust(a)?,
             Command::ClosePeriod(_) => {
-                return Err(StoreError::Database(
+                return Err(StoreError::Invalid(
                     "a period close posts no journal entry".into(),
                 ));
             }
@@ -1020,7 +1020,7 @@ fn receipt(d: &Decision, event_id: EventId, entry_id: EntryId, posted_at: &str) 
 }
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Database(format!("stored row is not valid: {what}"))
+    StoreError::Invalid(format!("stored row is not valid: {what}"))
 }
 
 /// A tenant's committed state, or `None` for a tenant that has never written.

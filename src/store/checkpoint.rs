@@ -50,13 +50,6 @@ impl WalProgress {
     }
 }
 
-/// Runs one PASSIVE checkpoint; returns (frames in the WAL, frames checkpointed).
-pub(crate) fn passive(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
-    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((r.get(1)?, r.get(2)?))
-    })
-}
-
 /// The background checkpoint thread.
 pub(crate) struct Checkpointer {
     stop: Arc<AtomicBool>,
@@ -70,8 +63,7 @@ impl Checkpointer {
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        // Litestream briefly locks the file during its own checkpoints; wait instead of failing.
-        conn.pragma_update(None, "busy_timeout", 5000)?;
+        crate::store::pragmas::apply_side(&conn)?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -79,7 +71,7 @@ impl Checkpointer {
             .spawn(move || {
                 while !thread_stop.load(Ordering::Acquire) {
                     std::thread::park_timeout(INTERVAL);
-                    match passive(&conn) {
+                    match crate::store::pragmas::checkpoint_passive(&conn) {
                         Ok((frames, done)) => {
                             stats.wal.frames.store(frames, Ordering::Relaxed);
                             stats.wal.checkpointed.store(done, Ordering::Relaxed);
@@ -89,7 +81,7 @@ impl Checkpointer {
                     stats.checkpoints.fetch_add(1, Ordering::Relaxed);
                 }
             })
-            .map_err(|e| StoreError::Database(format!("cannot start checkpoint thread: {e}")))?;
+            .map_err(|e| StoreError::failed("cannot start checkpoint thread", e))?;
         Ok(Checkpointer {
             stop,
             thread: parking_lot::Mutex::new(Some(thread)),

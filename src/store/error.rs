@@ -36,9 +36,39 @@ pub enum StoreError {
     /// replication timeout (`HPTS_DURABILITY=replicated`).
     #[error("replication unavailable")]
     ReplicationUnavailable,
-    /// Any other database failure.
-    #[error("database error: {0}")]
-    Database(String),
+    /// A database statement failed; the `rusqlite` error is the source.
+    #[error("database error")]
+    Database(#[source] rusqlite::Error),
+    /// The read pool could not be built; the `r2d2` error is the source.
+    #[error("read pool")]
+    Pool(#[from] r2d2::Error),
+    /// Something the store needed could not be done (a file opened or created, a thread
+    /// started, an answer serialised): `context` says what, the source says why.
+    #[error("{context}")]
+    Failed {
+        /// What was being done, with the path or name it concerns.
+        context: String,
+        /// Why it failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A stored row breaks what the schema promises, or a file is not what the command needs
+    /// (missing, or a backup target that already exists); there is no lower-level cause.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    /// A failure with what was being done (`context`) and why (`source`, kept as the source).
+    pub fn failed(
+        context: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        StoreError::Failed {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -48,12 +78,6 @@ impl From<rusqlite::Error> for StoreError {
         {
             return StoreError::StorageFull;
         }
-        StoreError::Database(e.to_string())
-    }
-}
-
-impl From<r2d2::Error> for StoreError {
-    fn from(e: r2d2::Error) -> Self {
-        StoreError::Database(format!("read pool: {e}"))
+        StoreError::Database(e)
     }
 }

@@ -33,17 +33,17 @@ impl ExportRange {
     }
 }
 
-fn io(e: &std::io::Error) -> StoreError {
+fn io(e: std::io::Error) -> StoreError {
     if e.kind() == std::io::ErrorKind::BrokenPipe {
         // The client (or the pipe) went away: stop like an abandoned read.
         StoreError::Cancelled
     } else {
-        StoreError::Database(format!("export output failed: {e}"))
+        StoreError::failed("export output failed", e)
     }
 }
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Database(format!("stored row is not valid: {what}"))
+    StoreError::Invalid(format!("stored row is not valid: {what}"))
 }
 
 /// How many entries the export will hold (for progress).
@@ -79,7 +79,7 @@ pub fn write_journal<W: Write>(
     stop: &ReadStop,
     progress: &mut dyn FnMut(u64),
 ) -> Result<W, StoreError> {
-    let mut exporter = Exporter::new(out, format, tenant).map_err(|e| io(&e))?;
+    let mut exporter = Exporter::new(out, format, tenant).map_err(io)?;
     let mut stmt = conn.prepare(
         "SELECT e.entry_id, e.event_type, e.effective_at, e.posted_at, e.description, \
                 l.account_code, l.direction, l.amount_minor, l.currency \
@@ -99,7 +99,7 @@ pub fn write_journal<W: Write>(
         let entry_id: String = r.get(0)?;
         if current.as_ref().is_none_or(|c| c.entry_id != entry_id) {
             if let Some(finished) = current.take() {
-                exporter.entry(&finished).map_err(|e| io(&e))?;
+                exporter.entry(&finished).map_err(io)?;
                 done += 1;
                 if done.is_multiple_of(10_000) {
                     stop.check()?;
@@ -131,7 +131,7 @@ pub fn write_journal<W: Write>(
         }
     }
     if let Some(finished) = current.take() {
-        exporter.entry(&finished).map_err(|e| io(&e))?;
+        exporter.entry(&finished).map_err(io)?;
         done += 1;
     }
     progress(done);
@@ -140,8 +140,8 @@ pub fn write_journal<W: Write>(
         .into_iter()
         .filter(|c| range.asserts(c.through_date))
         .collect();
-    let mut out = exporter.finish(&asserted).map_err(|e| io(&e))?;
-    out.flush().map_err(|e| io(&e))?;
+    let mut out = exporter.finish(&asserted).map_err(io)?;
+    out.flush().map_err(io)?;
     Ok(out)
 }
 

@@ -13,6 +13,6 @@ mod embedded {
 pub fn run(conn: &mut Connection) -> Result<usize, StoreError> {
     let report = embedded::migrations::runner()
         .run(conn)
-        .map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
+        .map_err(|e| StoreError::failed("migration failed", e))?;
     Ok(report.applied_migrations().len())
 }

@@ -117,11 +117,11 @@ fn service_key(conn: &Connection, name: &str, sources: &Sources) -> Result<[u8; 
     if let Some(key) = existing {
         return key
             .try_into()
-            .map_err(|_| StoreError::Database(format!("service key {name} is malformed")));
+            .map_err(|_| StoreError::Invalid(format!("service key {name} is malformed")));
     }
     let mut key = [0u8; 32];
     getrandom::fill(&mut key)
-        .map_err(|e| StoreError::Database(format!("no randomness for {name}: {e}")))?;
+        .map_err(|e| StoreError::failed(format!("no randomness for {name}"), e))?;
     conn.execute(
         "INSERT INTO service_keys (name, key, created_at) VALUES (?1, ?2, ?3)",
         rusqlite::params![
@@ -133,21 +133,34 @@ fn service_key(conn: &Connection, name: &str, sources: &Sources) -> Result<[u8; 
     Ok(key)
 }
 
-/// Opens a database file read-only (for `verify` and `backup`).
-fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+/// Opens an existing database file from a command beside the service (`verify`, `export`,
+/// `backup`, `webhooks replay`): read-only with the readers' pragmas, or read-write with those
+/// of a side connection. Never creates the file.
+pub(crate) fn open_existing(path: &Path, writable: bool) -> Result<Connection, StoreError> {
     if !path.exists() {
-        return Err(StoreError::Database(format!(
+        return Err(StoreError::Invalid(format!(
             "{} does not exist",
             path.display()
         )));
     }
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
-    pragmas::apply_reader(&conn)?;
+    let access = if writable {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    };
+    let conn = Connection::open_with_flags(path, access | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+        .map_err(|e| StoreError::failed(format!("cannot open {}", path.display()), e))?;
+    if writable {
+        pragmas::apply_side(&conn)?;
+    } else {
+        pragmas::apply_reader(&conn)?;
+    }
     Ok(conn)
+}
+
+/// Opens a database file read-only (for `verify` and `export`).
+fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    open_existing(path, false)
 }
 
 /// One tenant's outcome in [`verify_file`]: its checks, or why they could not be run at all.
@@ -208,27 +221,16 @@ pub fn export_file<W: std::io::Write>(
 /// A consistent copy of a live database (`VACUUM INTO`), safe while the service writes.
 pub fn backup_file(path: &Path, out: &Path) -> Result<(), StoreError> {
     if out.exists() {
-        return Err(StoreError::Database(format!(
+        return Err(StoreError::Invalid(format!(
             "{} already exists; refusing to overwrite",
             out.display()
         )));
     }
-    if !path.exists() {
-        return Err(StoreError::Database(format!(
-            "{} does not exist",
-            path.display()
-        )));
-    }
     // VACUUM INTO needs a read-write handle on the source, although it only reads it: it copies
     // one consistent snapshot, and WAL mode lets the service keep writing meanwhile.
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
-    conn.pragma_update(None, "busy_timeout", 5000)?;
+    let conn = open_existing(path, true)?;
     conn.execute("VACUUM INTO ?1", [out.display().to_string()])
-        .map_err(|e| StoreError::Database(format!("backup failed: {e}")))?;
+        .map_err(|e| StoreError::failed("backup failed", e))?;
     Ok(())
 }
 
@@ -236,10 +238,10 @@ pub fn backup_file(path: &Path, out: &Path) -> Result<(), StoreError> {
 fn open_writer_connection(path: &Path, synchronous: Synchronous) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Database(format!(
-                "cannot create database directory {}: {e}",
-                dir.display()
-            ))
+            StoreError::failed(
+                format!("cannot create database directory {}", dir.display()),
+                e,
+            )
         })?;
     }
     let conn = Connection::open_with_flags(
@@ -248,9 +250,9 @@ fn open_writer_connection(path: &Path, synchronous: Synchronous) -> Result<Conne
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| StoreError::Database(format!("cannot open database {}: {e}", path.display())))?;
+    .map_err(|e| StoreError::failed(format!("cannot open database {}", path.display()), e))?;
     pragmas::apply_writer(&conn, synchronous).map_err(|e| {
-        StoreError::Database(format!("cannot configure database {}: {e}", path.display()))
+        StoreError::failed(format!("cannot configure database {}", path.display()), e)
     })?;
     Ok(conn)
 }
@@ -420,7 +422,7 @@ impl Store {
             read_on_pool(&pool, &stop, f)
         })
         .await
-        .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+        .map_err(|e| StoreError::failed("read task failed", e))?
     }
 
     /// `GET /v1/exports/journal`: admits the export as a heavy read now (or `ReadBusy`), then

@@ -1,15 +1,23 @@
-//! Every `SQLite` pragma the service sets, each with the reason it is set.
+//! Every `SQLite` pragma the service sets or runs, each with the reason: the writer's, the
+//! readers', those of the side connections beside the writer (checkpoint thread, `hpts backup`,
+//! `hpts webhooks replay`), the PASSIVE checkpoint and the schema probe `hpts verify` needs for
+//! files of older releases. No other module names a pragma.
 
 use rusqlite::Connection;
 
 /// Durability of a commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Synchronous {
     /// fsync the WAL on every commit: a 2xx means the data is on disk (default).
     Full,
     /// fsync only at checkpoints: faster, but the last commits can be lost on power failure.
     Normal,
 }
+
+/// How long a connection waits for a lock before it fails (milliseconds): Litestream briefly
+/// locks the database during its checkpoints, `hpts webhooks replay` may hold the write lock for
+/// a moment, and a reader may meet a checkpoint or WAL reset in progress.
+const BUSY_TIMEOUT_MS: i64 = 5000;
 
 /// Pragmas of the single read-write connection.
 pub fn apply_writer(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
@@ -26,7 +34,7 @@ pub fn apply_writer(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()
         },
     )?;
     // Litestream briefly locks the database during its checkpoints; wait instead of failing.
-    conn.pragma_update(None, "busy_timeout", 5000)?;
+    conn.pragma_update(None, "busy_timeout", BUSY_TIMEOUT_MS)?;
     // Lines must reference known accounts, entries their events: the schema enforces it.
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // 64 MiB page cache: the hot index pages (loans, idempotency keys) stay in memory.
@@ -53,10 +61,32 @@ pub fn apply_reader(conn: &Connection) -> rusqlite::Result<()> {
     // Opened read-only already; query_only makes an accidental write fail loudly even so.
     conn.pragma_update(None, "query_only", "ON")?;
     // A reader may meet a checkpoint or WAL reset in progress; wait instead of failing.
-    conn.pragma_update(None, "busy_timeout", 5000)?;
+    conn.pragma_update(None, "busy_timeout", BUSY_TIMEOUT_MS)?;
     // 16 MiB per reader.
     conn.pragma_update(None, "cache_size", -65_536)?;
     // Reads run no savepoints, so in-memory temp tables (GROUP BY, ORDER BY) are only faster.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     Ok(())
+}
+
+/// Pragmas of a read-write connection beside the writer (the checkpoint thread, `hpts backup`'s
+/// `VACUUM INTO`, `hpts webhooks replay`): it waits for a lock the service (or Litestream)
+/// holds for a moment instead of failing.
+pub fn apply_side(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "busy_timeout", BUSY_TIMEOUT_MS)
+}
+
+/// Runs one PASSIVE checkpoint (never `TRUNCATE` or `RESTART`, which would fight Litestream);
+/// returns (frames in the WAL, frames checkpointed).
+pub(crate) fn checkpoint_passive(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get(1)?, r.get(2)?))
+    })
+}
+
+/// Whether `table` has the column `column` (a file of an older release, which `hpts verify`
+/// reads as it is, may lack one).
+pub(crate) fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
+    conn.prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?
+        .exists([table, column])
 }

@@ -12,7 +12,7 @@ use crate::clock::format_date;
 use crate::ledger::accounts::{Account, Direction};
 use crate::ledger::commands::EventType;
 use crate::ledger::ids::{EntryId, LoanId, TenantId};
-use crate::ledger::loan::{FIELDS, LoanBalances, effects};
+use crate::ledger::loan::{FIELDS, LoanBalances, Replay};
 use crate::ledger::money::{Currency, Money};
 use crate::ledger::trial_balance::TrialBalance;
 use crate::store::StoreError;
@@ -58,21 +58,20 @@ impl LoanView {
     }
 }
 
-/// A stored or replayed amount that must fit in `i64`.
-fn exact(value: i128, what: &str, loan: &str) -> Result<i64, StoreError> {
-    i64::try_from(value)
-        .map_err(|_| StoreError::Database(format!("loan {loan}: {what} {value} is out of range")))
+/// A stored or replayed amount that does not fit in `i64`.
+fn out_of_range(value: i128, what: &str, loan: &str) -> StoreError {
+    StoreError::Invalid(format!("loan {loan}: {what} {value} is out of range"))
 }
 
-/// A loan's balances as of `date`, replayed from its lines in `i128` through the one loan
-/// projection ([`effects`]).
+/// A loan's balances as of `date`, replayed from its lines through the one loan projection
+/// ([`Replay`]).
 fn replay_loan(
     conn: &Connection,
     tenant: &str,
     loan: &str,
     date: &str,
 ) -> Result<[i64; FIELDS], StoreError> {
-    let mut m = [0i128; FIELDS];
+    let mut replay = Replay::default();
     let mut stmt = conn.prepare_cached(
         "SELECT l.account_code, l.direction, l.amount_minor, coalesce(o.event_type, e.event_type) \
          FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id \
@@ -88,16 +87,12 @@ fn replay_loan(
         ) else {
             continue;
         };
-        let amount = i128::from(r.get::<_, i64>(2)?);
-        for (field, sign) in effects(account, direction, kind).into_iter().flatten() {
-            m[field as usize] += amount * i128::from(sign);
-        }
+        replay.add(account, direction, kind, r.get(2)?);
     }
-    let mut out = [0i64; FIELDS];
-    for (o, v) in out.iter_mut().zip(m) {
-        *o = exact(v, "a replayed balance", loan)?;
-    }
-    Ok(out)
+    let balances = replay
+        .balances()
+        .map_err(|value| out_of_range(value, "a replayed balance", loan))?;
+    Ok(balances.minor_parts())
 }
 
 /// Current balances (materialised), or as of an effective date (replayed from the lines).
@@ -147,7 +142,7 @@ pub fn loan_balance(
     };
     let b = LoanBalances::from_minor_parts(m);
     let exposure = b.total_exposure().map_err(|_| {
-        StoreError::Database(format!("loan {loan_s}: total exposure is out of range"))
+        StoreError::Invalid(format!("loan {loan_s}: total exposure is out of range"))
     })?;
     Ok(Some(LoanView {
         loan_id: loan_s,
@@ -386,7 +381,7 @@ pub fn loan_entries(
     let mut last_seq = None;
     for (seq, entry_id) in rows.into_iter().take(q.page_size as usize) {
         let id =
-            EntryId::parse(&entry_id).ok_or_else(|| StoreError::Database("bad entry id".into()))?;
+            EntryId::parse(&entry_id).ok_or_else(|| StoreError::Invalid("bad entry id".into()))?;
         if let Some(view) = journal_entry(conn, tenant, id)? {
             items.push(view);
         }
@@ -444,5 +439,5 @@ pub fn trial_balance(
         [currency],
     )?;
     tb.pop()
-        .ok_or_else(|| StoreError::Database("no trial balance computed".into()))
+        .ok_or_else(|| StoreError::Invalid("no trial balance computed".into()))
 }

@@ -32,7 +32,7 @@ use rusqlite::{Connection, Row, Rows, params};
 
 use crate::ledger::accounts::{Account, Direction};
 use crate::ledger::commands::EventType;
-use crate::ledger::loan::{FIELDS, Field, effects};
+use crate::ledger::loan::{FIELDS, Replay};
 use crate::ledger::money::Currency;
 use crate::ledger::trial_balance::TrialBalance;
 use crate::store::chain::{self, ChainedEntry, ChainedLine};
@@ -154,15 +154,6 @@ pub const APPEND_ONLY_TRIGGERS: [&str; 10] = [
     "accrual_lines_no_delete",
 ];
 
-/// The loan control accounts, in the order of a loan's first four balances, and whether each
-/// is debit-normal.
-const CONTROL_ACCOUNTS: [(&str, bool); 4] = [
-    ("1100", true),
-    ("1200", true),
-    ("1300", true),
-    ("2100", false),
-];
-
 /// A loan's stored figures, in `loans` column order ([`Field`] order).
 const LOAN_COLUMNS: [&str; FIELDS] = [
     "principal_minor",
@@ -246,7 +237,7 @@ fn attempt<T>(
         Err(e) => {
             // An interrupted statement fails like any other; the stop tells them apart.
             stop.check()?;
-            Ok(Err(format!("{what}: {e}")))
+            Ok(Err(format!("{what}: {}", crate::report::Chain(&e))))
         }
     }
 }
@@ -325,7 +316,7 @@ fn integer(row: &Row<'_>, idx: usize) -> Result<Result<i64, &'static str>, Store
 fn text<'r>(row: &'r Row<'_>, idx: usize) -> Result<&'r str, StoreError> {
     row.get_ref(idx)?
         .as_str()
-        .map_err(|e| StoreError::Database(format!("column {idx} is not text: {e}")))
+        .map_err(|e| StoreError::failed(format!("column {idx} is not text"), e))
 }
 
 /// `DR` → true, `CR` → false, anything else → `None`.
@@ -468,7 +459,7 @@ fn line_totals(
                     *cr += amount;
                 }
             });
-            if account == "1100" {
+            if account == Account::PrincipalReceivable.code() {
                 add_to(&mut totals.principal, currency, |net| {
                     *net += if debit { amount } else { -amount };
                 });
@@ -507,7 +498,7 @@ struct StoredLoan {
 #[derive(Debug, Default)]
 struct ReplayedLoan {
     loan_id: String,
-    balances: [i128; FIELDS],
+    lines: Replay,
     bad_lines: usize,
 }
 
@@ -546,7 +537,7 @@ impl LoanTotals {
         for (sum, v) in sums.iter_mut().zip(values) {
             *sum += i128::from(v);
         }
-        let replay = replayed.map_or([0; FIELDS], |r| r.balances);
+        let replay = replayed.map_or([0; FIELDS], |r| r.lines.sums());
         if values.map(i128::from) != replay {
             self.mismatched.push(|| {
                 format!(
@@ -606,9 +597,7 @@ fn loan_totals(
 ) -> Result<LoanTotals, StoreError> {
     // A file written before the lifecycle (schema V4 and older, which `hpts verify` reads as
     // it is) has no charge-off figures: nothing was ever charged off or recovered there.
-    let lifecycle = conn
-        .prepare("SELECT 1 FROM pragma_table_info('loans') WHERE name = 'charged_off_minor'")?
-        .exists([])?;
+    let lifecycle = crate::store::pragmas::has_column(conn, "loans", "charged_off_minor")?;
     let figures = if lifecycle {
         "charged_off_minor, recovered_minor"
     } else {
@@ -657,19 +646,17 @@ fn loan_totals(
             replay.bad_lines += 1;
             continue;
         };
-        let amount = i128::from(amount);
         let Some(account) = Account::from_code(text(r, 1)?) else {
             continue;
         };
         let direction = if debit { Direction::Dr } else { Direction::Cr };
-        for (field, sign) in effects(account, direction, kind).into_iter().flatten() {
-            let signed = amount * i128::from(sign);
-            replay.balances[field as usize] += signed;
-            if field == Field::Principal && integer(r, 4)? == Ok(1) {
-                add_to(&mut totals.principal_as_of, text(r, 5)?, |net| {
-                    *net += signed;
-                });
-            }
+        let principal = replay.lines.add(account, direction, kind, amount);
+        if let Some(principal) = principal
+            && integer(r, 4)? == Ok(1)
+        {
+            add_to(&mut totals.principal_as_of, text(r, 5)?, |net| {
+                *net += principal;
+            });
         }
     }
     if let Some(done) = current.take() {
@@ -1028,7 +1015,9 @@ fn subledger_check(
     let mut problems = Problems::default();
     problems.extend(&lines.bad_lines);
     problems.extend(&loans.bad_values);
-    for (i, (account, debit_normal)) in CONTROL_ACCOUNTS.iter().enumerate() {
+    for (i, control) in Account::LOAN_CONTROL.into_iter().enumerate() {
+        let account = control.code();
+        let debit_normal = control.normal_side() == Direction::Dr;
         let currencies: BTreeSet<&str> = loans
             .stored
             .keys()
@@ -1037,16 +1026,16 @@ fn subledger_check(
                 lines
                     .gl
                     .iter()
-                    .filter(|g| g.account == *account)
+                    .filter(|g| g.account == account)
                     .map(|g| g.currency.as_str()),
             )
             .collect();
         for currency in currencies {
-            let gl = lines.gl_net(account, currency, *debit_normal);
+            let gl = lines.gl_net(account, currency, debit_normal);
             let sub = loans.stored.get(currency).map_or(0, |s| s[i]);
             if gl != sub {
                 problems.push(|| format!("{account} {currency}: GL {gl} != sum of loans {sub}"));
-                mismatched.insert(((*account).to_owned(), currency.to_owned()));
+                mismatched.insert((account.to_owned(), currency.to_owned()));
             }
         }
     }

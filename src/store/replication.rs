@@ -120,9 +120,8 @@ impl Waiter {
     ) -> Result<Waiter, StoreError> {
         let client = Arc::new(SyncClient {
             socket: settings.socket.clone(),
-            db: std::path::absolute(db).map_err(|e| {
-                StoreError::Database(format!("cannot resolve {}: {e}", db.display()))
-            })?,
+            db: std::path::absolute(db)
+                .map_err(|e| StoreError::failed(format!("cannot resolve {}", db.display()), e))?,
         });
         let (tx, rx) = channel();
         let (jobs, job_rx) = channel::<(u64, Duration)>();
@@ -146,7 +145,7 @@ impl Waiter {
                         }
                     }
                 })
-                .map_err(|e| StoreError::Database(format!("cannot start a syncer: {e}")))?;
+                .map_err(|e| StoreError::failed("cannot start a syncer", e))?;
         }
         let timeout = settings.timeout;
         let thread = std::thread::Builder::new()
@@ -163,7 +162,7 @@ impl Waiter {
                 }
                 .run(&rx);
             })
-            .map_err(|e| StoreError::Database(format!("cannot start replication thread: {e}")))?;
+            .map_err(|e| StoreError::failed("cannot start replication thread", e))?;
         Ok(Waiter {
             tx: parking_lot::Mutex::new(tx),
             thread: parking_lot::Mutex::new(Some(thread)),

@@ -32,11 +32,11 @@ pub(crate) fn totals_as_of(
     while let Some(r) = rows.next()? {
         let code: String = r.get(0)?;
         let account = Account::from_code(&code).ok_or_else(|| {
-            StoreError::Database(format!("journal line on unknown account {code}"))
+            StoreError::Invalid(format!("journal line on unknown account {code}"))
         })?;
         let currency_text: String = r.get(1)?;
         let currency = Currency::parse(&currency_text).ok_or_else(|| {
-            StoreError::Database(format!(
+            StoreError::Invalid(format!(
                 "journal line in malformed currency {currency_text}"
             ))
         })?;

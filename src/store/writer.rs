@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 use crate::clock::{Sources, unix_ms};
 use crate::ledger::commands::Command;
 use crate::ledger::ids::{LoanId, TenantId};
+use crate::report::Chain;
 use crate::store::StoreError;
 use crate::store::batch::Batch;
 use crate::store::cache::WriterCache;
@@ -207,7 +208,7 @@ impl WriterHandle {
                 };
                 writer.run(&rx);
             })
-            .map_err(|e| StoreError::Database(format!("cannot start writer thread: {e}")))?;
+            .map_err(|e| StoreError::failed("cannot start writer thread", e))?;
         Ok(WriterHandle {
             tx,
             stats,
@@ -365,7 +366,7 @@ impl Writer {
         if self.replication.is_some() || !self.stats.wal.wants_reset() {
             return;
         }
-        match crate::store::checkpoint::passive(&self.conn) {
+        match crate::store::pragmas::checkpoint_passive(&self.conn) {
             Ok((frames, done)) => {
                 self.stats.wal.frames.store(0, Ordering::Relaxed);
                 tracing::debug!(frames, done, "writer finished a WAL checkpoint");
@@ -423,7 +424,7 @@ impl Writer {
         let results = match self.commit_batch(&batch) {
             Ok(results) => results,
             Err(e) if batch.len() > 1 && !matches!(e, StoreError::StorageFull) => {
-                tracing::warn!(error = %e, jobs = batch.len(), "write batch failed; running its jobs one by one");
+                tracing::warn!(error = %Chain(&e), jobs = batch.len(), "write batch failed; running its jobs one by one");
                 batch
                     .iter()
                     .map(|job| match self.commit_batch(std::slice::from_ref(job)) {
@@ -536,7 +537,7 @@ impl Writer {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "purging expired idempotency keys failed");
+                    tracing::warn!(error = %Chain(&e), "purging expired idempotency keys failed");
                     return;
                 }
             }
@@ -575,7 +576,7 @@ impl Writer {
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "purging old webhook outbox rows failed");
+                    tracing::warn!(error = %Chain(&e), "purging old webhook outbox rows failed");
                     return false;
                 }
             }
@@ -596,13 +597,15 @@ fn decided_on_committed_state(result: &Result<WriteOutcome, StoreError>) -> bool
 
 /// What a job of a batch whose transaction failed is told: nothing of it was written.
 fn refused_by_failed_commit(e: &StoreError, stats: &WriterStats) -> StoreError {
-    tracing::error!(error = %e, "write transaction failed; its jobs are refused");
+    tracing::error!(error = %Chain(e), "write transaction failed; its jobs are refused");
     match e {
         StoreError::StorageFull => {
             stats.storage_full_refusals.fetch_add(1, Ordering::Relaxed);
             StoreError::StorageFull
         }
-        _ => StoreError::Database("transaction failed".into()),
+        // Every job of the batch is told; each keeps the cause as text (the error itself
+        // belongs to the batch).
+        _ => StoreError::failed("transaction failed", Chain(e).to_string()),
     }
 }
 
@@ -613,17 +616,7 @@ pub fn requeue_webhooks(
     since: &str,
     now_ms: i64,
 ) -> Result<usize, StoreError> {
-    if !path.exists() {
-        return Err(StoreError::Database(format!(
-            "{} does not exist",
-            path.display()
-        )));
-    }
-    let mut conn = Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.pragma_update(None, "busy_timeout", 5000)?;
+    let mut conn = crate::store::open_existing(path, true)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let n = outbox::requeue_since(&tx, since, now_ms)?;
     tx.commit()?;
