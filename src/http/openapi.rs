@@ -312,7 +312,7 @@ fn add_shared_headers(response: &mut RefOr<Response>) {
         }
         let schema = ObjectBuilder::new()
             .schema_type(Type::String)
-            .pattern(Some("^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"))
+            .pattern(Some(crate::http::schema::TRACEPARENT_PATTERN))
             .build();
         let header = HeaderBuilder::new()
             .schema(Some(schema))
@@ -347,8 +347,20 @@ mod schemas {
     use std::borrow::Cow;
 
     use utoipa::openapi::RefOr;
-    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Schema, Type};
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
     use utoipa::{PartialSchema, ToSchema};
+
+    pub use crate::http::schema::{
+        AccountCode, CurrencyCode, Metadata, MinorUnits, SignedMinorUnits,
+    };
+    pub use crate::ledger::accounts::{Direction, Layer};
+    pub use crate::ledger::accrual::DayCount as DayCountConvention;
+    pub use crate::ledger::commands::{
+        ChargeOffReason, DisbursementMethod, EventType, FeeType, PaymentMethod, ReasonCode,
+        ReturnReason,
+    };
+    pub use crate::ledger::export::Format as ExportFormat;
+    pub use crate::ledger::loan::LoanStatus;
 
     // ----- Errors -----------------------------------------------------------------------------
 
@@ -428,36 +440,6 @@ mod schemas {
         message: String,
     }
 
-    /// Client data stored and returned verbatim, never used for financial logic.
-    pub struct Metadata;
-
-    impl PartialSchema for Metadata {
-        fn schema() -> RefOr<Schema> {
-            ObjectBuilder::new()
-                .schema_type(Type::Object)
-                .description(Some(
-                    "Free-form client data: a JSON object of at most 2048 bytes serialised, \
-                     whose keys match `^[a-zA-Z][a-zA-Z0-9_]*$`. Stored and returned verbatim \
-                     (key order kept); never used for financial logic.",
-                ))
-                .property_names(Some(
-                    ObjectBuilder::new()
-                        .schema_type(Type::String)
-                        .pattern(Some("^[a-zA-Z][a-zA-Z0-9_]*$"))
-                        .build(),
-                ))
-                .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(true)))
-                .examples([serde_json::json!({ "channel": "api", "batch": 7 })])
-                .into()
-        }
-    }
-
-    impl ToSchema for Metadata {
-        fn name() -> Cow<'static, str> {
-            Cow::Borrowed("Metadata")
-        }
-    }
-
     // ----- Request bodies ---------------------------------------------------------------------
 
     /// `POST /v1/disbursements`. The first disbursement of a loan opens it and binds its borrower
@@ -473,12 +455,10 @@ mod schemas {
         borrower_id: String,
         /// Amount in minor units, greater than 0 (`"0"` is 422 `amount_must_be_positive`), at
         /// most 9223372036854775807.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "150000")]
-        amount_minor: String,
+        amount_minor: MinorUnits,
         /// An active ISO 4217 code (else 400, `errors[].code` `unknown_currency`); bound by the
         /// first disbursement.
-        #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
-        currency: String,
+        currency: CurrencyCode,
         /// Effective date, `YYYY-MM-DD`.
         #[schema(format = Date, example = "2026-11-01")]
         effective_at: String,
@@ -488,16 +468,6 @@ mod schemas {
         #[schema(min_length = 1, max_length = 255)]
         destination_ref: Option<String>,
         metadata: Option<Metadata>,
-    }
-
-    /// How a disbursement was paid out.
-    #[derive(ToSchema)]
-    #[serde(rename_all = "snake_case")]
-    pub enum DisbursementMethod {
-        Ach,
-        Wire,
-        CardPush,
-        InternalTransfer,
     }
 
     /// `POST /v1/payments`. Allocated fees → interest → principal, each capped at what the loan
@@ -512,12 +482,10 @@ mod schemas {
         #[schema(format = "uuid")]
         borrower_id: String,
         /// Amount in minor units, greater than 0.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "88849")]
-        amount_minor: String,
+        amount_minor: MinorUnits,
         /// An active ISO 4217 code (else 400 `unknown_currency`) and the loan's currency (else
         /// 422 `currency_mismatch`).
-        #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
-        currency: String,
+        currency: CurrencyCode,
         /// Effective date, `YYYY-MM-DD`.
         #[schema(format = Date, example = "2026-12-01")]
         effective_at: String,
@@ -530,17 +498,6 @@ mod schemas {
         metadata: Option<Metadata>,
     }
 
-    /// How a payment arrived.
-    #[derive(ToSchema)]
-    #[serde(rename_all = "snake_case")]
-    pub enum PaymentMethod {
-        Ach,
-        Wire,
-        Card,
-        Cash,
-        InternalTransfer,
-    }
-
     /// `POST /v1/fees`. `null` counts as absent.
     #[derive(ToSchema)]
     #[serde(deny_unknown_fields)]
@@ -551,26 +508,14 @@ mod schemas {
         /// Kind of fee.
         fee_type: FeeType,
         /// Amount in minor units, greater than 0.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "2500")]
-        amount_minor: String,
+        amount_minor: MinorUnits,
         /// An active ISO 4217 code (else 400 `unknown_currency`) and the loan's currency (else
         /// 422 `currency_mismatch`).
-        #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
-        currency: String,
+        currency: CurrencyCode,
         /// Effective date, `YYYY-MM-DD`.
         #[schema(format = Date, example = "2026-11-15")]
         effective_at: String,
         metadata: Option<Metadata>,
-    }
-
-    /// Kind of fee.
-    #[derive(ToSchema)]
-    #[serde(rename_all = "snake_case")]
-    pub enum FeeType {
-        Origination,
-        Late,
-        Nsf,
-        Other,
     }
 
     /// `POST /v1/accruals/batch`: all or nothing. Every loan must exist in the tenant, share one
@@ -602,27 +547,14 @@ mod schemas {
         loan_id: String,
         /// Must equal the ledger's principal outstanding at commit time (else 422
         /// `principal_mismatch`).
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1000000")]
-        outstanding_principal_minor: String,
+        outstanding_principal_minor: MinorUnits,
         /// The day's interest in minor units, greater than 0.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "274")]
-        interest_minor: String,
+        interest_minor: MinorUnits,
         /// Annual rate in basis points. When present, `interest_minor` must equal principal ×
         /// rate ÷ days-in-year of the convention, rounded half to even (else 422
         /// `interest_mismatch`).
         #[schema(minimum = 0, maximum = 100_000, example = 1000)]
         annual_rate_bps: Option<u32>,
-    }
-
-    /// Day-count convention.
-    #[derive(ToSchema)]
-    pub enum DayCountConvention {
-        #[serde(rename = "ACT_365")]
-        Act365,
-        #[serde(rename = "ACT_360")]
-        Act360,
-        #[serde(rename = "30_360")]
-        Thirty360,
     }
 
     /// `POST /v1/reversals`: posts the exact mirror of an entry's lines. An entry is reversed at
@@ -644,17 +576,6 @@ mod schemas {
         #[schema(format = Date)]
         effective_at: Option<String>,
         metadata: Option<Metadata>,
-    }
-
-    /// Why an entry is reversed.
-    #[derive(ToSchema)]
-    #[serde(rename_all = "snake_case")]
-    pub enum ReasonCode {
-        ErrorCorrection,
-        Duplicate,
-        Fraud,
-        CustomerRequest,
-        Other,
     }
 
     /// `POST /v1/disbursement-settlements`: the disbursed money left the lender's bank account.
@@ -702,21 +623,8 @@ mod schemas {
         /// A returned-payment fee to assess with the return, in minor units, greater than 0
         /// (`"0"` is 422 `amount_must_be_positive`); refused on a charged-off loan (422
         /// `loan_charged_off`).
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1500")]
-        nsf_fee_minor: Option<String>,
+        nsf_fee_minor: Option<MinorUnits>,
         metadata: Option<Metadata>,
-    }
-
-    /// Why a payment came back.
-    #[derive(ToSchema)]
-    #[serde(rename_all = "snake_case")]
-    pub enum ReturnReason {
-        InsufficientFunds,
-        AccountClosed,
-        NoAccount,
-        Unauthorized,
-        Stopped,
-        Other,
     }
 
     /// `POST /v1/fee-waivers`: forgive all or part of an assessed fee. `null` counts as absent.
@@ -730,8 +638,7 @@ mod schemas {
         /// amount less what live waivers already waived of it, capped at the loan's fees
         /// receivable now (else 422 `waiver_exceeds_outstanding`). Absent: the whole waivable
         /// amount.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1000")]
-        amount_minor: Option<String>,
+        amount_minor: Option<MinorUnits>,
         /// Why, 1–500 characters without control characters.
         #[schema(
             min_length = 1,
@@ -763,18 +670,6 @@ mod schemas {
         metadata: Option<Metadata>,
     }
 
-    /// Why a loan is charged off.
-    #[derive(ToSchema)]
-    #[serde(rename_all = "snake_case")]
-    pub enum ChargeOffReason {
-        Delinquency,
-        Bankruptcy,
-        Fraud,
-        Deceased,
-        Settlement,
-        Other,
-    }
-
     /// `POST /v1/adjustments`: a manual journal entry for the accountant. The lines are posted
     /// in request order and carry no `loan_id`. `null` counts as absent.
     #[derive(ToSchema)]
@@ -803,15 +698,12 @@ mod schemas {
     pub struct AdjustmentLine {
         /// A GL account of the chart (else 422 `account_not_found`), not one of the loan control
         /// accounts 1100, 1200, 1300 and 2100 (else 422 `account_not_adjustable`).
-        #[schema(pattern = "^[0-9]{4}$", example = "1000")]
-        account_code: String,
+        account_code: AccountCode,
         direction: Direction,
         /// Amount in minor units, greater than 0 (`"0"` is 422 `amount_must_be_positive`).
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "250")]
-        amount_minor: String,
+        amount_minor: MinorUnits,
         /// An active ISO 4217 code (else 400, `errors[].code` `unknown_currency`).
-        #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
-        currency: String,
+        currency: CurrencyCode,
     }
 
     /// `POST /v1/period-closes`: close every day up to and including `through_date`. The
@@ -859,8 +751,7 @@ mod schemas {
         allocation: Allocation,
         /// Credited to recoveries (4200): at most the loan's `charged_off_minor` less its
         /// `recovered_minor`. `"0"` for an ordinary payment.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "0")]
-        recovery_minor: String,
+        recovery_minor: MinorUnits,
         /// Commit timestamp, RFC 3339 UTC with `Z`.
         #[schema(format = DateTime)]
         posted_at: String,
@@ -872,17 +763,13 @@ mod schemas {
     #[serde(deny_unknown_fields)]
     pub struct Allocation {
         /// Applied to fees receivable (1300).
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "500")]
-        fees_minor: String,
+        fees_minor: MinorUnits,
         /// Applied to interest receivable (1200).
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "10000")]
-        interest_minor: String,
+        interest_minor: MinorUnits,
         /// Applied to principal receivable (1100).
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "78349")]
-        principal_minor: String,
+        principal_minor: MinorUnits,
         /// Left over, held in borrower suspense (2100).
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "0")]
-        suspense_minor: String,
+        suspense_minor: MinorUnits,
     }
 
     /// Answer of `POST /v1/fees`.
@@ -914,8 +801,7 @@ mod schemas {
         #[schema(minimum = 1, maximum = 10000)]
         loan_count: u32,
         /// Sum of the interest accrued, in minor units.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "274")]
-        total_accrued_minor: String,
+        total_accrued_minor: MinorUnits,
         /// Commit timestamp, RFC 3339 UTC with `Z`.
         #[schema(format = DateTime)]
         posted_at: String,
@@ -953,11 +839,9 @@ mod schemas {
         #[schema(format = "uuid")]
         disbursement_event_id: String,
         /// The disbursement's amount, in minor units.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1000000")]
-        amount_minor: String,
+        amount_minor: MinorUnits,
         /// The loan's currency.
-        #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
-        currency: String,
+        currency: CurrencyCode,
         /// Commit timestamp, RFC 3339 UTC with `Z`.
         #[schema(format = DateTime)]
         posted_at: String,
@@ -980,8 +864,7 @@ mod schemas {
         /// recovery: fees, interest and principal `"0"`, suspense its suspense part.
         returned_allocation: Allocation,
         /// The fee assessed with the return, `"0"` without one.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1500")]
-        nsf_fee_minor: String,
+        nsf_fee_minor: MinorUnits,
         /// Commit timestamp, RFC 3339 UTC with `Z`.
         #[schema(format = DateTime)]
         posted_at: String,
@@ -1001,8 +884,7 @@ mod schemas {
         #[schema(format = "uuid")]
         fee_event_id: String,
         /// Amount waived, in minor units.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1000")]
-        waived_minor: String,
+        waived_minor: MinorUnits,
         /// Commit timestamp, RFC 3339 UTC with `Z`.
         #[schema(format = DateTime)]
         posted_at: String,
@@ -1023,8 +905,7 @@ mod schemas {
         loan_id: String,
         charged_off: ChargedOffAmounts,
         /// Principal + interest + fees written off; the loan's `charged_off_minor`.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1003274")]
-        total_minor: String,
+        total_minor: MinorUnits,
         /// Commit timestamp, RFC 3339 UTC with `Z`.
         #[schema(format = DateTime)]
         posted_at: String,
@@ -1035,14 +916,11 @@ mod schemas {
     #[serde(deny_unknown_fields)]
     pub struct ChargedOffAmounts {
         /// Principal receivable (Cr 1100, Dr 5000 credit losses).
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1000000")]
-        principal_minor: String,
+        principal_minor: MinorUnits,
         /// Interest receivable (Cr 1200, Dr 4000 interest income).
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "274")]
-        interest_minor: String,
+        interest_minor: MinorUnits,
         /// Fees receivable (Cr 1300, Dr 4100 fee income).
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "3000")]
-        fees_minor: String,
+        fees_minor: MinorUnits,
     }
 
     /// Answer of `POST /v1/adjustments`.
@@ -1084,8 +962,7 @@ mod schemas {
     #[serde(deny_unknown_fields)]
     pub struct ClosingTrialBalance {
         /// ISO 4217 code.
-        #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
-        currency: String,
+        currency: CurrencyCode,
         /// Every account of the chart, in code order, zero balances included.
         #[schema(min_items = 1)]
         accounts: Vec<ClosingAccountBalance>,
@@ -1096,11 +973,9 @@ mod schemas {
     #[serde(deny_unknown_fields)]
     pub struct ClosingAccountBalance {
         /// GL account.
-        #[schema(pattern = "^[0-9]{4}$", example = "1100")]
-        account_code: String,
+        account_code: AccountCode,
         /// Balance on the account's normal side, in minor units; may be negative.
-        #[schema(pattern = "^(0|-?[1-9][0-9]{0,18})$", example = "1000000")]
-        balance_minor: String,
+        balance_minor: SignedMinorUnits,
     }
 
     // ----- Read answers -----------------------------------------------------------------------
@@ -1116,54 +991,34 @@ mod schemas {
         #[schema(format = "uuid")]
         borrower_id: String,
         /// Its currency.
-        #[schema(pattern = "^[A-Z]{3}$")]
-        currency: String,
+        currency: CurrencyCode,
         status: LoanStatus,
         /// The date the balances are shown for (`as_of_date`, else today, UTC).
         #[schema(format = Date)]
         as_of_date: String,
         /// Principal receivable (1100).
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
-        principal_outstanding_minor: String,
+        principal_outstanding_minor: MinorUnits,
         /// Interest receivable (1200).
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
-        interest_receivable_minor: String,
+        interest_receivable_minor: MinorUnits,
         /// Fees receivable (1300).
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
-        fees_receivable_minor: String,
+        fees_receivable_minor: MinorUnits,
         /// Borrower suspense (2100): paid in beyond what was owed.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
-        suspense_minor: String,
+        suspense_minor: MinorUnits,
         /// Principal + interest + fees.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
-        total_exposure_minor: String,
+        total_exposure_minor: MinorUnits,
         /// Net disbursed (reversed disbursements excluded).
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
-        disbursed_total_minor: String,
+        disbursed_total_minor: MinorUnits,
         /// Net paid in, recoveries included (reversed and returned payments excluded).
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
-        paid_total_minor: String,
+        paid_total_minor: MinorUnits,
         /// Total written off by the loan's live charge-off (principal + interest + fees at the
         /// charge-off); `"0"` until a charge-off, and again once it is reversed.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "0")]
-        charged_off_minor: String,
+        charged_off_minor: MinorUnits,
         /// Recovered on the charged-off loan (credited to 4200), returned recoveries excluded;
         /// `"0"` until a charge-off.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "0")]
-        recovered_minor: String,
+        recovered_minor: MinorUnits,
         /// `posted_at` of the latest entry counted; `null` when none is.
         #[schema(format = DateTime, required = true)]
         last_activity_at: Option<String>,
-    }
-
-    /// `charged_off` while `charged_off_minor` is above 0 (as of the date asked); otherwise
-    /// `active` while anything is owed, `paid_off` once everything disbursed is repaid.
-    #[derive(ToSchema)]
-    #[serde(rename_all = "snake_case")]
-    pub enum LoanStatus {
-        Active,
-        PaidOff,
-        ChargedOff,
     }
 
     /// `GET /v1/accounts/{account_code}/balance`. Amounts in minor units.
@@ -1172,36 +1027,22 @@ mod schemas {
     pub struct AccountBalance {
         /// The GL account (chart of accounts: 1000, 1100, 1200, 1300, 2000, 2100, 4000, 4100,
         /// 4200, 5000).
-        #[schema(pattern = "^[0-9]{4}$", example = "1100")]
-        account_code: String,
+        account_code: AccountCode,
         /// Its name.
         #[schema(example = "Principal receivable")]
         account_name: String,
         /// The currency asked for.
-        #[schema(pattern = "^[A-Z]{3}$")]
-        currency: String,
+        currency: CurrencyCode,
         layer: Layer,
         /// The date the balance is shown for (`as_of_date`, else today, UTC).
         #[schema(format = Date)]
         as_of_date: String,
         /// Sum of debits.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
-        dr_balance_minor: String,
+        dr_balance_minor: MinorUnits,
         /// Sum of credits.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
-        cr_balance_minor: String,
+        cr_balance_minor: MinorUnits,
         /// Balance on the account's normal side; may be negative.
-        #[schema(pattern = "^(0|-?[1-9][0-9]{0,18})$")]
-        normal_balance_minor: String,
-    }
-
-    /// Balance layer. Every posting today is `SETTLED`; the others exist for holds.
-    #[derive(ToSchema)]
-    #[serde(rename_all = "UPPERCASE")]
-    pub enum Layer {
-        Settled,
-        Pending,
-        Encumbrance,
+        normal_balance_minor: SignedMinorUnits,
     }
 
     /// `GET /v1/journal-entries/{journal_entry_id}`: one balanced journal entry.
@@ -1249,15 +1090,12 @@ mod schemas {
         #[schema(minimum = 1)]
         sequence: i64,
         /// GL account.
-        #[schema(pattern = "^[0-9]{4}$")]
-        account_code: String,
+        account_code: AccountCode,
         direction: Direction,
         /// Always positive, in minor units.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
-        amount_minor: String,
+        amount_minor: MinorUnits,
         /// ISO 4217 code.
-        #[schema(pattern = "^[A-Z]{3}$")]
-        currency: String,
+        currency: CurrencyCode,
         layer: Layer,
         /// The loan the line belongs to, if any.
         #[schema(format = "uuid", required = true)]
@@ -1268,42 +1106,6 @@ mod schemas {
         /// The payment's `external_ref`, if any.
         #[schema(required = true)]
         external_ref: Option<String>,
-    }
-
-    /// Debit or credit.
-    #[derive(ToSchema)]
-    #[serde(rename_all = "UPPERCASE")]
-    pub enum Direction {
-        Dr,
-        Cr,
-    }
-
-    /// Business event type of a journal entry: every type the ledger posts, derived from
-    /// `ledger::commands::EventType::WIRE`, then the ones the HPTS enum reserves.
-    pub struct EventType;
-
-    impl PartialSchema for EventType {
-        fn schema() -> RefOr<Schema> {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .description(Some(
-                    "Business event type of a journal entry. `payment_allocated`, `refinance` \
-                     and `restructure` are reserved by the HPTS enum and not posted yet.",
-                ))
-                .enum_values(Some(
-                    crate::ledger::commands::EventType::WIRE
-                        .iter()
-                        .chain(crate::ledger::commands::EventType::RESERVED)
-                        .copied(),
-                ))
-                .into()
-        }
-    }
-
-    impl ToSchema for EventType {
-        fn name() -> Cow<'static, str> {
-            Cow::Borrowed("EventType")
-        }
     }
 
     /// `GET /v1/loans/{loan_id}/journal-entries`: one page, in posting order.
@@ -1365,8 +1167,7 @@ mod schemas {
         bank_account_ref: String,
         status: CheckStatus,
         /// Ledger minus bank, in minor units.
-        #[schema(pattern = "^(0|-?[1-9][0-9]{0,18})$")]
-        difference_minor: String,
+        difference_minor: SignedMinorUnits,
     }
 
     /// GL principal (1100) against the sum of the loans' principal.
@@ -1376,11 +1177,9 @@ mod schemas {
         /// `ok` when both sides are equal.
         status: CheckStatus,
         /// Net of account 1100, in minor units.
-        #[schema(pattern = "^(0|-?[1-9][0-9]{0,18})$")]
-        gl_principal_minor: String,
+        gl_principal_minor: SignedMinorUnits,
         /// Sum of every loan's principal outstanding, in minor units.
-        #[schema(pattern = "^(0|-?[1-9][0-9]{0,18})$")]
-        sum_of_loan_balances_minor: String,
+        sum_of_loan_balances_minor: SignedMinorUnits,
     }
 
     /// One reconciliation check.
@@ -1431,17 +1230,14 @@ mod schemas {
         #[schema(format = Date)]
         as_of_date: String,
         /// The currency asked for.
-        #[schema(pattern = "^[A-Z]{3}$", example = "USD")]
-        currency: String,
+        currency: CurrencyCode,
         /// Every account of the chart, in code order, zero balances included.
         #[schema(min_items = 1)]
         accounts: Vec<TrialBalanceAccount>,
         /// Sum of every account's debits.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1002774")]
-        dr_total_minor: String,
+        dr_total_minor: MinorUnits,
         /// Sum of every account's credits.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$", example = "1002774")]
-        cr_total_minor: String,
+        cr_total_minor: MinorUnits,
         /// Whether `dr_total_minor` equals `cr_total_minor` (always, on a whole ledger).
         balanced: bool,
     }
@@ -1451,22 +1247,18 @@ mod schemas {
     #[serde(deny_unknown_fields)]
     pub struct TrialBalanceAccount {
         /// GL account.
-        #[schema(pattern = "^[0-9]{4}$", example = "1100")]
-        account_code: String,
+        account_code: AccountCode,
         /// Its name.
         #[schema(example = "Principal receivable")]
         account_name: String,
         normal_balance: NormalBalance,
         /// Sum of its debits.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
-        dr_total_minor: String,
+        dr_total_minor: MinorUnits,
         /// Sum of its credits.
-        #[schema(pattern = "^(0|[1-9][0-9]{0,18})$")]
-        cr_total_minor: String,
+        cr_total_minor: MinorUnits,
         /// Balance on the account's normal side (debits − credits for a debit account, credits
         /// − debits for a credit account); may be negative.
-        #[schema(pattern = "^(0|-?[1-9][0-9]{0,18})$")]
-        balance_minor: String,
+        balance_minor: SignedMinorUnits,
     }
 
     /// The side on which an account's balance is normally carried.
@@ -1475,16 +1267,6 @@ mod schemas {
     pub enum NormalBalance {
         Debit,
         Credit,
-    }
-
-    /// Plain-text accounting format of a journal export.
-    #[derive(ToSchema)]
-    #[serde(rename_all = "snake_case")]
-    pub enum ExportFormat {
-        /// Beancount 3 (`bean-check`).
-        Beancount,
-        /// hledger journal (`hledger check`).
-        Hledger,
     }
 
     /// `GET /v1/health/live`.
@@ -1628,14 +1410,8 @@ mod params {
         /// Required (else 400 `idempotency_key_missing`); 8–255 characters (else 400
         /// `idempotency_key_invalid`). Scoped per tenant, kept at least 24 h. Recommended form
         /// `<event_type>:<resource_id>:<natural_key>`.
-        #[param(
-            rename = "Idempotency-Key",
-            pattern = r"^[A-Za-z0-9][A-Za-z0-9._:\-]{7,254}$",
-            min_length = 8,
-            max_length = 255,
-            example = "disbursement:0192f0c1-6f3a-7c3e-9a51-2b1e1f7a8c90:1"
-        )]
-        idempotency_key: String,
+        #[param(rename = "Idempotency-Key", inline)]
+        idempotency_key: crate::http::schema::IdempotencyKeyValue,
     }
 
     /// Query of `GET /v1/loans/{loan_id}/balance`. Unknown or repeated parameters are 400.
@@ -1654,8 +1430,8 @@ mod params {
     pub struct AccountBalanceQuery {
         /// Active ISO 4217 code of the balance (required; an unknown code is 400
         /// `unknown_currency`).
-        #[param(pattern = "^[A-Z]{3}$", example = "USD")]
-        currency: String,
+        #[param(inline)]
+        currency: super::schemas::CurrencyCode,
         /// Balance layer; `SETTLED` when absent.
         #[param(inline)]
         layer: Option<super::schemas::Layer>,
@@ -1692,8 +1468,8 @@ mod params {
     pub struct TrialBalanceQuery {
         /// Active ISO 4217 code of the trial balance (required; an unknown code is 400
         /// `unknown_currency`). A currency the tenant never used answers zeros.
-        #[param(pattern = "^[A-Z]{3}$", example = "USD")]
-        currency: String,
+        #[param(inline)]
+        currency: super::schemas::CurrencyCode,
         /// Count only lines effective on or before this date (`YYYY-MM-DD`); today (UTC) when
         /// absent.
         #[param(format = Date)]
@@ -2260,7 +2036,7 @@ mod operations {
         path = "/v1/accounts/{account_code}/balance",
         tag = "reads",
         params(
-            ("account_code" = String, Path, pattern = "^[0-9]{4}$", example = "1100",
+            ("account_code" = inline(AccountCode), Path,
                 description = "A code of the chart of accounts: 1000, 1100, 1200, 1300, 2000, 2100, 4000, 4100, 4200 or 5000."),
             AccountBalanceQuery,
         ),
