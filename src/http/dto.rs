@@ -1,28 +1,67 @@
 //! Response shapes of the read endpoints (SPEC §7). Money is a decimal string; ids lowercase.
+//! Each derives its `OpenAPI` schema next to its serde shape, so the two cannot drift.
 
 use serde::Serialize;
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
+
+use crate::http::schema::{AccountCode, CurrencyCode, Metadata, MinorUnits};
+use crate::ledger::accounts::{Direction, Layer};
+use crate::ledger::commands::EventType;
+use crate::ledger::loan::LoanStatus;
 
 use crate::ledger::money::Money;
 use crate::store::{EntryView, LoanView};
 
-/// `GET /v1/loans/{loan_id}/balance`.
-#[derive(Debug, Serialize)]
+/// `GET /v1/loans/{loan_id}/balance`. Amounts in minor units.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LoanBalance {
+    /// The loan.
+    #[schema(format = "uuid")]
     loan_id: String,
+    /// Its borrower.
+    #[schema(format = "uuid")]
     borrower_id: String,
+    /// Its currency.
+    #[schema(value_type = CurrencyCode)]
     currency: String,
+    #[schema(value_type = LoanStatus)]
     status: &'static str,
+    /// The date the balances are shown for (`as_of_date`, else today, UTC).
+    #[schema(format = Date)]
     as_of_date: String,
+    /// Principal receivable (1100).
+    #[schema(value_type = MinorUnits)]
     principal_outstanding_minor: Money,
+    /// Interest receivable (1200).
+    #[schema(value_type = MinorUnits)]
     interest_receivable_minor: Money,
+    /// Fees receivable (1300).
+    #[schema(value_type = MinorUnits)]
     fees_receivable_minor: Money,
+    /// Borrower suspense (2100): paid in beyond what was owed.
+    #[schema(value_type = MinorUnits)]
     suspense_minor: Money,
+    /// Principal + interest + fees.
+    #[schema(value_type = MinorUnits)]
     total_exposure_minor: Money,
+    /// Net disbursed (reversed disbursements excluded).
+    #[schema(value_type = MinorUnits)]
     disbursed_total_minor: Money,
+    /// Net paid in, recoveries included (reversed and returned payments excluded).
+    #[schema(value_type = MinorUnits)]
     paid_total_minor: Money,
+    /// Total written off by the loan's live charge-off (principal + interest + fees at the
+    /// charge-off); `"0"` until a charge-off, and again once it is reversed.
+    #[schema(value_type = MinorUnits)]
     charged_off_minor: Money,
+    /// Recovered on the charged-off loan (credited to 4200), returned recoveries excluded;
+    /// `"0"` until a charge-off.
+    #[schema(value_type = MinorUnits)]
     recovered_minor: Money,
+    /// `posted_at` of the latest entry counted; `null` when none is.
+    #[schema(format = DateTime, required = true)]
     last_activity_at: Option<String>,
 }
 
@@ -50,36 +89,76 @@ impl LoanBalance {
 }
 
 /// One journal line.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = JournalLine)]
 pub struct Line {
+    /// Position in the entry, from 1.
+    #[schema(minimum = 1)]
     sequence: i64,
+    /// GL account.
+    #[schema(value_type = AccountCode)]
     account_code: String,
+    #[schema(value_type = Direction)]
     direction: String,
+    /// Always positive, in minor units.
+    #[schema(value_type = MinorUnits)]
     amount_minor: Money,
+    /// ISO 4217 code.
+    #[schema(value_type = CurrencyCode)]
     currency: String,
+    #[schema(value_type = Layer)]
     layer: String,
+    /// The loan the line belongs to, if any.
+    #[schema(format = "uuid", required = true)]
     loan_id: Option<String>,
+    /// The loan's borrower, if any.
+    #[schema(format = "uuid", required = true)]
     borrower_id: Option<String>,
+    /// The payment's `external_ref`, if any.
+    #[schema(required = true)]
     external_ref: Option<String>,
 }
 
-/// `GET /v1/journal-entries/{id}`.
-#[derive(Debug, Serialize)]
+/// `GET /v1/journal-entries/{journal_entry_id}`: one balanced journal entry.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[expect(
     clippy::struct_field_names,
     reason = "wire field names are fixed by the API contract"
 )]
 pub struct JournalEntry {
+    /// The entry.
+    #[schema(format = "uuid")]
     journal_entry_id: String,
+    #[schema(value_type = EventType)]
     event_type: String,
+    /// Effective date, `YYYY-MM-DD`.
+    #[schema(format = Date)]
     effective_at: String,
+    /// Commit timestamp, RFC 3339 UTC with `Z`.
+    #[schema(format = DateTime)]
     posted_at: String,
+    /// The business event's id (for a reversal: the original's event).
+    #[schema(format = "uuid")]
     correlation_id: String,
+    /// The entry this one reverses, if it is a reversal.
+    #[schema(format = "uuid", required = true)]
     reverses_entry_id: Option<String>,
+    /// The reversal of this entry, if it was reversed.
+    #[schema(format = "uuid", required = true)]
     reversed_by_entry_id: Option<String>,
+    /// Human description composed by the service; for a manual adjustment, the request's
+    /// `description`.
     description: String,
+    /// The `sub` of the token that posted it.
+    #[schema(required = true)]
     actor: Option<String>,
+    /// The `metadata` sent with the write, verbatim, or `null`.
+    #[schema(value_type = Option<Metadata>, required = true)]
     metadata: Option<Box<RawValue>>,
+    /// At least two lines; per currency debits equal credits.
+    #[schema(min_items = 2)]
     lines: Vec<Line>,
 }
 

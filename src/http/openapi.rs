@@ -344,11 +344,7 @@ mod schemas {
         reason = "wire field names are fixed by the API contract"
     )]
 
-    use std::borrow::Cow;
-
-    use utoipa::openapi::RefOr;
-    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
-    use utoipa::{PartialSchema, ToSchema};
+    use utoipa::ToSchema;
 
     pub use crate::http::schema::{
         AccountCode, CurrencyCode, Metadata, MinorUnits, SignedMinorUnits,
@@ -362,83 +358,8 @@ mod schemas {
     pub use crate::ledger::export::Format as ExportFormat;
     pub use crate::ledger::loan::LoanStatus;
 
-    // ----- Errors -----------------------------------------------------------------------------
-
-    /// RFC 9457 problem details. Every error the service answers has this shape.
-    #[derive(ToSchema)]
-    #[serde(deny_unknown_fields)]
-    #[schema(example = json!({
-        "type": "urn:hpts:problem:validation_failed",
-        "title": "Request validation failed",
-        "status": 400,
-        "detail": "amount_minor: must match ^(0|[1-9][0-9]{0,18})$ (minor units, no sign, no leading zeros)",
-        "code": "validation_failed",
-        "errors": [{ "field": "amount_minor", "code": "invalid_format", "message": "must match ^(0|[1-9][0-9]{0,18})$ (minor units, no sign, no leading zeros)" }]
-    }))]
-    pub struct Problem {
-        /// `urn:hpts:problem:<code>`.
-        #[serde(rename = "type")]
-        #[schema(format = "uri", pattern = "^urn:hpts:problem:[a-z_]+$")]
-        kind: String,
-        /// Short summary of the code; the same for every occurrence of the code.
-        title: String,
-        /// The HTTP status.
-        #[schema(minimum = 400, maximum = 599)]
-        status: u16,
-        /// Explanation of this occurrence, safe to show; never internals.
-        detail: String,
-        /// The stable machine-readable code.
-        code: ProblemCode,
-        /// Every failing field, for `validation_failed` and per-field business errors (e.g. one
-        /// item per refused loan of an accrual batch). Absent when there is none.
-        #[schema(required = false, min_items = 1)]
-        errors: Vec<FieldError>,
-    }
-
-    /// Stable error codes (SPEC §10, plus `method_not_allowed`, `request_timeout` and
-    /// `headers_too_large`): derived from the one error table, `problem::Code::ALL`.
-    pub struct ProblemCode;
-
-    impl PartialSchema for ProblemCode {
-        fn schema() -> RefOr<Schema> {
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .description(Some("Stable error code (SPEC §10)."))
-                .enum_values(Some(
-                    crate::http::problem::Code::ALL.iter().map(|c| c.meta().1),
-                ))
-                .into()
-        }
-    }
-
-    impl ToSchema for ProblemCode {
-        fn name() -> Cow<'static, str> {
-            Cow::Borrowed("ProblemCode")
-        }
-    }
-
-    /// One failing field.
-    #[derive(ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct FieldError {
-        /// JSON-pointer-like path of the field, e.g. `amount_minor`, `loans[3].interest_minor`,
-        /// `metadata.bad-key`; for query strings and paths, the parameter name.
-        #[schema(example = "loans[3].interest_minor")]
-        field: String,
-        /// Stable reason: `required`, `invalid_type`, `invalid_format`, `invalid_value`,
-        /// `out_of_range`, `too_short`, `too_long`, `unknown_field`, `duplicate`,
-        /// `unknown_currency`, `duplicate_header`, `amount_must_be_positive`,
-        /// `amount_out_of_range`, `effective_before_loan`, `effective_before_original`, a
-        /// batch item code (`loan_not_found`, `principal_mismatch`, `interest_mismatch`,
-        /// `already_accrued`, `mixed_currency_batch`, `loan_charged_off`), or the code of a
-        /// refusal that names its field (`loan_charged_off`, `waiver_exceeds_outstanding`,
-        /// `entry_unbalanced`, `account_not_found`, `account_not_adjustable`, `period_closed`,
-        /// `close_date_not_past`, `period_already_closed`).
-        #[schema(pattern = "^[a-z][a-z0-9_]*$", example = "invalid_format")]
-        code: String,
-        /// Human explanation.
-        message: String,
-    }
+    pub use crate::http::dto::{JournalEntry, Line as JournalLine, LoanBalance};
+    pub use crate::http::problem::{FieldError, Problem, ProblemCode};
 
     // ----- Request bodies ---------------------------------------------------------------------
 
@@ -980,47 +901,6 @@ mod schemas {
 
     // ----- Read answers -----------------------------------------------------------------------
 
-    /// `GET /v1/loans/{loan_id}/balance`. Amounts in minor units.
-    #[derive(ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct LoanBalance {
-        /// The loan.
-        #[schema(format = "uuid")]
-        loan_id: String,
-        /// Its borrower.
-        #[schema(format = "uuid")]
-        borrower_id: String,
-        /// Its currency.
-        currency: CurrencyCode,
-        status: LoanStatus,
-        /// The date the balances are shown for (`as_of_date`, else today, UTC).
-        #[schema(format = Date)]
-        as_of_date: String,
-        /// Principal receivable (1100).
-        principal_outstanding_minor: MinorUnits,
-        /// Interest receivable (1200).
-        interest_receivable_minor: MinorUnits,
-        /// Fees receivable (1300).
-        fees_receivable_minor: MinorUnits,
-        /// Borrower suspense (2100): paid in beyond what was owed.
-        suspense_minor: MinorUnits,
-        /// Principal + interest + fees.
-        total_exposure_minor: MinorUnits,
-        /// Net disbursed (reversed disbursements excluded).
-        disbursed_total_minor: MinorUnits,
-        /// Net paid in, recoveries included (reversed and returned payments excluded).
-        paid_total_minor: MinorUnits,
-        /// Total written off by the loan's live charge-off (principal + interest + fees at the
-        /// charge-off); `"0"` until a charge-off, and again once it is reversed.
-        charged_off_minor: MinorUnits,
-        /// Recovered on the charged-off loan (credited to 4200), returned recoveries excluded;
-        /// `"0"` until a charge-off.
-        recovered_minor: MinorUnits,
-        /// `posted_at` of the latest entry counted; `null` when none is.
-        #[schema(format = DateTime, required = true)]
-        last_activity_at: Option<String>,
-    }
-
     /// `GET /v1/accounts/{account_code}/balance`. Amounts in minor units.
     #[derive(ToSchema)]
     #[serde(deny_unknown_fields)]
@@ -1043,69 +923,6 @@ mod schemas {
         cr_balance_minor: MinorUnits,
         /// Balance on the account's normal side; may be negative.
         normal_balance_minor: SignedMinorUnits,
-    }
-
-    /// `GET /v1/journal-entries/{journal_entry_id}`: one balanced journal entry.
-    #[derive(ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct JournalEntry {
-        /// The entry.
-        #[schema(format = "uuid")]
-        journal_entry_id: String,
-        event_type: EventType,
-        /// Effective date, `YYYY-MM-DD`.
-        #[schema(format = Date)]
-        effective_at: String,
-        /// Commit timestamp, RFC 3339 UTC with `Z`.
-        #[schema(format = DateTime)]
-        posted_at: String,
-        /// The business event's id (for a reversal: the original's event).
-        #[schema(format = "uuid")]
-        correlation_id: String,
-        /// The entry this one reverses, if it is a reversal.
-        #[schema(format = "uuid", required = true)]
-        reverses_entry_id: Option<String>,
-        /// The reversal of this entry, if it was reversed.
-        #[schema(format = "uuid", required = true)]
-        reversed_by_entry_id: Option<String>,
-        /// Human description composed by the service; for a manual adjustment, the request's
-        /// `description`.
-        description: String,
-        /// The `sub` of the token that posted it.
-        #[schema(required = true)]
-        actor: Option<String>,
-        /// The `metadata` sent with the write, verbatim, or `null`.
-        #[schema(required = true)]
-        metadata: Option<Metadata>,
-        /// At least two lines; per currency debits equal credits.
-        #[schema(min_items = 2)]
-        lines: Vec<JournalLine>,
-    }
-
-    /// One journal line.
-    #[derive(ToSchema)]
-    #[serde(deny_unknown_fields)]
-    pub struct JournalLine {
-        /// Position in the entry, from 1.
-        #[schema(minimum = 1)]
-        sequence: i64,
-        /// GL account.
-        account_code: AccountCode,
-        direction: Direction,
-        /// Always positive, in minor units.
-        amount_minor: MinorUnits,
-        /// ISO 4217 code.
-        currency: CurrencyCode,
-        layer: Layer,
-        /// The loan the line belongs to, if any.
-        #[schema(format = "uuid", required = true)]
-        loan_id: Option<String>,
-        /// The loan's borrower, if any.
-        #[schema(format = "uuid", required = true)]
-        borrower_id: Option<String>,
-        /// The payment's `external_ref`, if any.
-        #[schema(required = true)]
-        external_ref: Option<String>,
     }
 
     /// `GET /v1/loans/{loan_id}/journal-entries`: one page, in posting order.
@@ -1318,7 +1135,8 @@ mod responses {
 
     use utoipa::ToResponse;
 
-    use super::schemas::Problem;
+    /// The problem body every error response carries.
+    type Problem = super::schemas::Problem<'static>;
 
     /// 401 `unauthenticated`: the bearer token is missing, invalid or expired.
     #[derive(ToResponse)]
