@@ -40,10 +40,11 @@ use actix_web::http::header;
 use actix_web::web::{self, ServiceConfig};
 use actix_web::{HttpResponse, Responder};
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{RefOr, Response};
-use utoipa::{Modify, OpenApi};
+use utoipa::openapi::{Ref, RefOr, Response};
+use utoipa::{IntoParams, Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::http::problem::{ApiError, Code};
@@ -255,10 +256,72 @@ struct ApiDoc;
 /// Name of the security scheme (the operations below spell it literally in `security(...)`).
 const BEARER: &str = "bearer";
 
-/// Adds the bearer security scheme and the `traceparent` response header to every response
-/// (inline ones and the reusable ones in `components.responses`), and pins
-/// `Idempotent-Replayed` to its one value.
+/// Adds what is the same on many operations, so no operation states it again: the bearer
+/// security scheme; on every operation that needs a token, the reusable 401, 403, 405, 429 and
+/// 500 answers; on every POST, the `Idempotency-Key` header, the 200 replay (the 201 body with
+/// `Idempotent-Replayed: true`) and the reusable 408, 413, 415 and 503 answers; and the
+/// `traceparent` response header on every response (inline ones and the reusable ones in
+/// `components.responses`).
 struct CommonParts;
+
+/// The reusable answers of every operation that needs a token.
+const AUTHENTICATED: [(&str, &str); 5] = [
+    ("401", "Unauthenticated"),
+    ("403", "Forbidden"),
+    ("405", "MethodNotAllowed"),
+    ("429", "RateLimited"),
+    ("500", "InternalError"),
+];
+
+/// The reusable answers every POST adds.
+const WRITES: [(&str, &str); 4] = [
+    ("408", "RequestTimeout"),
+    ("413", "PayloadTooLarge"),
+    ("415", "UnsupportedMediaType"),
+    ("503", "ServiceUnavailable"),
+];
+
+/// Adds the shared parameters and answers to one operation (see [`CommonParts`]).
+fn add_common_answers(operation: &mut Operation, post: bool) {
+    let responses = &mut operation.responses.responses;
+    if operation.security.is_some() {
+        for (status, name) in AUTHENTICATED {
+            responses
+                .entry(status.to_owned())
+                .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+        }
+    }
+    if !post {
+        return;
+    }
+    for (status, name) in WRITES {
+        responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name(name)));
+    }
+    if let Some(RefOr::T(created)) = responses.get("201") {
+        let mut replayed = created.clone();
+        "Replay of an earlier success with this key and body: the identical stored body."
+            .clone_into(&mut replayed.description);
+        let header = HeaderBuilder::new()
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["true"])),
+            ))
+            .description(Some("`true`"))
+            .build();
+        replayed
+            .headers
+            .insert("Idempotent-Replayed".to_owned(), header.into());
+        responses.insert("200".to_owned(), RefOr::T(replayed));
+    }
+    let key = params::IdempotencyKey::into_params(|| Some(ParameterIn::Header));
+    operation
+        .parameters
+        .get_or_insert_with(Vec::new)
+        .splice(0..0, key.into_iter().map(RefOr::T));
+}
 
 impl Modify for CommonParts {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
@@ -290,7 +353,9 @@ impl Modify for CommonParts {
                 &mut item.delete,
                 &mut item.patch,
             ];
-            for operation in operations.into_iter().flatten() {
+            for (i, operation) in operations.into_iter().enumerate() {
+                let Some(operation) = operation else { continue };
+                add_common_answers(operation, i == 2);
                 for response in operation.responses.responses.values_mut() {
                     add_shared_headers(response);
                 }
@@ -302,14 +367,6 @@ impl Modify for CommonParts {
 fn add_shared_headers(response: &mut RefOr<Response>) {
     // A `$ref` points at a reusable response, which gets the header itself.
     if let RefOr::T(response) = response {
-        if let Some(RefOr::T(replayed)) = response.headers.get_mut("Idempotent-Replayed") {
-            replayed.schema = Some(
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .enum_values(Some(["true"]))
-                    .into(),
-            );
-        }
         let schema = ObjectBuilder::new()
             .schema_type(Type::String)
             .pattern(Some(crate::http::schema::TRACEPARENT_PATTERN))
@@ -1333,13 +1390,10 @@ mod operations {
     )]
 
     use super::params::{
-        AccountBalanceQuery, ExportQuery, IdempotencyKey, JournalEntriesQuery, LoanBalanceQuery,
+        AccountBalanceQuery, ExportQuery, JournalEntriesQuery, LoanBalanceQuery,
         ReconciliationQuery, TrialBalanceQuery,
     };
-    use super::responses::{
-        Forbidden, InternalError, MethodNotAllowed, PayloadTooLarge, RateLimited, RequestTimeout,
-        ServiceUnavailable, Unauthenticated, UnsupportedMediaType,
-    };
+    use super::responses::MethodNotAllowed;
     #[allow(
         clippy::wildcard_imports,
         reason = "the operations below name most of the schemas (the lint fires in some profiles only)"
@@ -1357,29 +1411,16 @@ mod operations {
         post,
         path = "/v1/disbursements",
         tag = "writes",
-        params(IdempotencyKey),
         request_body(content = DisbursementRequest, content_type = "application/json"),
         responses(
             (status = 201, description = "Posted.", body = DisbursementReceipt),
-            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
-                body = DisbursementReceipt,
-                headers(("Idempotent-Replayed" = String, description = "`true`"))),
             (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
-            (status = 405, response = MethodNotAllowed),
             (status = 409, description = "`idempotency_in_progress`: the first request with this key is still being processed.",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
-            (status = 408, response = RequestTimeout),
-            (status = 413, response = PayloadTooLarge),
-            (status = 415, response = UnsupportedMediaType),
             (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `borrower_mismatch`, `currency_mismatch`, `amount_must_be_positive` or `loan_charged_off` (the loan is charged off).",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 500, response = InternalError),
-            (status = 503, response = ServiceUnavailable),
         ),
         security(("bearer" = ["hpts:disbursements:write"])),
     )]
@@ -1397,29 +1438,16 @@ mod operations {
         post,
         path = "/v1/payments",
         tag = "writes",
-        params(IdempotencyKey),
         request_body(content = PaymentRequest, content_type = "application/json"),
         responses(
             (status = 201, description = "Posted.", body = PaymentReceipt),
-            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
-                body = PaymentReceipt,
-                headers(("Idempotent-Replayed" = String, description = "`true`"))),
             (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
-            (status = 405, response = MethodNotAllowed),
             (status = 409, description = "`duplicate_external_ref` (another payment of this tenant has this `external_ref`), or `idempotency_in_progress` (with `Retry-After`).",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying (`idempotency_in_progress` only)"))),
-            (status = 408, response = RequestTimeout),
-            (status = 413, response = PayloadTooLarge),
-            (status = 415, response = UnsupportedMediaType),
             (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `loan_not_found`, `borrower_mismatch`, `currency_mismatch` or `amount_must_be_positive`.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 500, response = InternalError),
-            (status = 503, response = ServiceUnavailable),
         ),
         security(("bearer" = ["hpts:payments:write"])),
     )]
@@ -1432,29 +1460,16 @@ mod operations {
         post,
         path = "/v1/fees",
         tag = "writes",
-        params(IdempotencyKey),
         request_body(content = FeeRequest, content_type = "application/json"),
         responses(
             (status = 201, description = "Posted.", body = FeeReceipt),
-            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
-                body = FeeReceipt,
-                headers(("Idempotent-Replayed" = String, description = "`true`"))),
             (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
-            (status = 405, response = MethodNotAllowed),
             (status = 409, description = "`idempotency_in_progress`: the first request with this key is still being processed.",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
-            (status = 408, response = RequestTimeout),
-            (status = 413, response = PayloadTooLarge),
-            (status = 415, response = UnsupportedMediaType),
             (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `loan_not_found`, `currency_mismatch`, `amount_must_be_positive` or `loan_charged_off` (the loan is charged off).",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 500, response = InternalError),
-            (status = 503, response = ServiceUnavailable),
         ),
         security(("bearer" = ["hpts:fees:write"])),
     )]
@@ -1469,29 +1484,16 @@ mod operations {
         post,
         path = "/v1/accruals/batch",
         tag = "writes",
-        params(IdempotencyKey),
         request_body(content = AccrualBatchRequest, content_type = "application/json"),
         responses(
             (status = 201, description = "Posted.", body = AccrualReceipt),
-            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
-                body = AccrualReceipt,
-                headers(("Idempotent-Replayed" = String, description = "`true`"))),
             (status = 400, description = "`validation_failed` (every failing field in `errors[]`, e.g. `loans[3].interest_minor`; a loan listed twice is `duplicate`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
-            (status = 405, response = MethodNotAllowed),
             (status = 409, description = "`idempotency_in_progress`: the first request with this key is still being processed.",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
-            (status = 408, response = RequestTimeout),
-            (status = 413, response = PayloadTooLarge),
-            (status = 415, response = UnsupportedMediaType),
             (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `accrual_date`: on or before the tenant's lock date), `amount_must_be_positive`, or a refused batch: `loan_not_found`, `principal_mismatch`, `interest_mismatch`, `already_accrued`, `mixed_currency_batch` or `loan_charged_off` (field `loans[i].loan_id`) (the code of the first refused loan), with one `errors[]` item per refused loan. Nothing is written.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 500, response = InternalError),
-            (status = 503, response = ServiceUnavailable),
         ),
         security(("bearer" = ["hpts:accruals:write"])),
     )]
@@ -1509,31 +1511,18 @@ mod operations {
         post,
         path = "/v1/reversals",
         tag = "writes",
-        params(IdempotencyKey),
         request_body(content = ReversalRequest, content_type = "application/json"),
         responses(
             (status = 201, description = "Posted.", body = ReversalReceipt),
-            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
-                body = ReversalReceipt,
-                headers(("Idempotent-Replayed" = String, description = "`true`"))),
             (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
             (status = 404, description = "`not_found`: no such journal entry in this tenant.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 405, response = MethodNotAllowed),
             (status = 409, description = "`already_reversed`, or `idempotency_in_progress` (with `Retry-After`).",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying (`idempotency_in_progress` only)"))),
-            (status = 408, response = RequestTimeout),
-            (status = 413, response = PayloadTooLarge),
-            (status = 415, response = UnsupportedMediaType),
             (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: an `effective_at` on or before the tenant's lock date; without `effective_at`, an entry in a closed period is reversed on the day after the lock date), `cannot_reverse_reversal`, `event_returned` (a payment or recovery with a live return) or `reversal_blocked_by_later_activity` (a loan balance would go negative, or the entry has a live dependent: a disbursement's settlement, a fee's waiver, a recovery posted after a charge-off).",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 500, response = InternalError),
-            (status = 503, response = ServiceUnavailable),
         ),
         security(("bearer" = ["hpts:reversals:write"])),
     )]
@@ -1550,31 +1539,18 @@ mod operations {
         post,
         path = "/v1/disbursement-settlements",
         tag = "writes",
-        params(IdempotencyKey),
         request_body(content = DisbursementSettlementRequest, content_type = "application/json"),
         responses(
             (status = 201, description = "Posted.", body = DisbursementSettlementReceipt),
-            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
-                body = DisbursementSettlementReceipt,
-                headers(("Idempotent-Replayed" = String, description = "`true`"))),
             (status = 400, description = "`validation_failed` (every failing field in `errors[]`, e.g. a `bank_account_ref` outside 1–64 characters of `^[A-Za-z0-9._:\\-]+$`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
             (status = 404, description = "`not_found`: no disbursement with this `disbursement_event_id` in this tenant (also when the id is another kind of event).",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 405, response = MethodNotAllowed),
             (status = 409, description = "`already_settled` (the disbursement has a live settlement; reverse it to settle again), or `idempotency_in_progress` (with `Retry-After`).",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying (`idempotency_in_progress` only)"))),
-            (status = 408, response = RequestTimeout),
-            (status = 413, response = PayloadTooLarge),
-            (status = 415, response = UnsupportedMediaType),
             (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `event_reversed` (the disbursement is reversed), `effective_before_original` (field `effective_at`: dated before the disbursement) or `amount_out_of_range`.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 500, response = InternalError),
-            (status = 503, response = ServiceUnavailable),
         ),
         security(("bearer" = ["hpts:disbursements:write"])),
     )]
@@ -1594,31 +1570,18 @@ mod operations {
         post,
         path = "/v1/payment-returns",
         tag = "writes",
-        params(IdempotencyKey),
         request_body(content = PaymentReturnRequest, content_type = "application/json"),
         responses(
             (status = 201, description = "Posted.", body = PaymentReturnReceipt),
-            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
-                body = PaymentReturnReceipt,
-                headers(("Idempotent-Replayed" = String, description = "`true`"))),
             (status = 400, description = "`validation_failed` (every failing field in `errors[]`, e.g. a `return_code` not matching `^R[0-9]{2}$`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
             (status = 404, description = "`not_found`: no payment (`payment_received` or `recovery` event) with this `payment_event_id` in this tenant (also when the id is another kind of event).",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 405, response = MethodNotAllowed),
             (status = 409, description = "`already_returned` (the payment has a live return), or `idempotency_in_progress` (with `Retry-After`).",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying (`idempotency_in_progress` only)"))),
-            (status = 408, response = RequestTimeout),
-            (status = 413, response = PayloadTooLarge),
-            (status = 415, response = UnsupportedMediaType),
             (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `event_reversed` (the payment is reversed), `loan_charged_off` (field `payment_event_id`: an ordinary payment of a loan that is charged off now, reverse the charge-off first; field `nsf_fee_minor`: a fee on a charged-off loan), `amount_must_be_positive` (`nsf_fee_minor` `\"0\"`), `effective_before_original` (field `effective_at`: dated before the payment) or `amount_out_of_range`.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 500, response = InternalError),
-            (status = 503, response = ServiceUnavailable),
         ),
         security(("bearer" = ["hpts:payments:write"])),
     )]
@@ -1635,31 +1598,18 @@ mod operations {
         post,
         path = "/v1/fee-waivers",
         tag = "writes",
-        params(IdempotencyKey),
         request_body(content = FeeWaiverRequest, content_type = "application/json"),
         responses(
             (status = 201, description = "Posted.", body = FeeWaiverReceipt),
-            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
-                body = FeeWaiverReceipt,
-                headers(("Idempotent-Replayed" = String, description = "`true`"))),
             (status = 400, description = "`validation_failed` (every failing field in `errors[]`, e.g. a missing or empty `reason`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
             (status = 404, description = "`not_found`: no fee (`fee_assessed` event) with this `fee_event_id` in this tenant (also when the id is another kind of event).",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 405, response = MethodNotAllowed),
             (status = 409, description = "`idempotency_in_progress`: the first request with this key is still being processed.",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
-            (status = 408, response = RequestTimeout),
-            (status = 413, response = PayloadTooLarge),
-            (status = 415, response = UnsupportedMediaType),
             (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `waiver_exceeds_outstanding` (field `amount_minor`: above the waivable amount, or nothing is waivable, e.g. on a charged-off loan), `event_reversed` (the fee is reversed), `amount_must_be_positive` or `effective_before_original` (field `effective_at`: dated before the fee).",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 500, response = InternalError),
-            (status = 503, response = ServiceUnavailable),
         ),
         security(("bearer" = ["hpts:fees:write"])),
     )]
@@ -1679,29 +1629,16 @@ mod operations {
         post,
         path = "/v1/charge-offs",
         tag = "writes",
-        params(IdempotencyKey),
         request_body(content = ChargeOffRequest, content_type = "application/json"),
         responses(
             (status = 201, description = "Posted.", body = ChargeOffReceipt),
-            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
-                body = ChargeOffReceipt,
-                headers(("Idempotent-Replayed" = String, description = "`true`"))),
             (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
-            (status = 405, response = MethodNotAllowed),
             (status = 409, description = "`already_charged_off` (the loan has a live charge-off), or `idempotency_in_progress` (with `Retry-After`).",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying (`idempotency_in_progress` only)"))),
-            (status = 408, response = RequestTimeout),
-            (status = 413, response = PayloadTooLarge),
-            (status = 415, response = UnsupportedMediaType),
             (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `loan_not_found` (field `loan_id`), `nothing_to_charge_off` (principal, interest and fees are all 0), `effective_before_loan` (field `effective_at`) or `amount_out_of_range`.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 500, response = InternalError),
-            (status = 503, response = ServiceUnavailable),
         ),
         security(("bearer" = ["hpts:chargeoffs:write"])),
     )]
@@ -1718,29 +1655,16 @@ mod operations {
         post,
         path = "/v1/adjustments",
         tag = "writes",
-        params(IdempotencyKey),
         request_body(content = AdjustmentRequest, content_type = "application/json"),
         responses(
             (status = 201, description = "Posted.", body = AdjustmentReceipt),
-            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
-                body = AdjustmentReceipt,
-                headers(("Idempotent-Replayed" = String, description = "`true`"))),
             (status = 400, description = "`validation_failed` (every failing field in `errors[]`: fewer than 2 or more than 50 `lines`, a malformed `lines[i].account_code` or `lines[i].direction`, an unknown currency with `errors[].code` `unknown_currency`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
-            (status = 405, response = MethodNotAllowed),
             (status = 409, description = "`idempotency_in_progress`: the first request with this key is still being processed.",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
-            (status = 408, response = RequestTimeout),
-            (status = 413, response = PayloadTooLarge),
-            (status = 415, response = UnsupportedMediaType),
             (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `entry_unbalanced` (field `lines`: debits differ from credits in some currency), `account_not_found` (field `lines[i].account_code`: not in the chart), `account_not_adjustable` (field `lines[i].account_code`: 1100, 1200, 1300 or 2100), `amount_must_be_positive` (field `lines[i].amount_minor`) or `amount_out_of_range`.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 500, response = InternalError),
-            (status = 503, response = ServiceUnavailable),
         ),
         security(("bearer" = ["hpts:adjustments:write"])),
     )]
@@ -1760,29 +1684,16 @@ mod operations {
         post,
         path = "/v1/period-closes",
         tag = "writes",
-        params(IdempotencyKey),
         request_body(content = PeriodCloseRequest, content_type = "application/json"),
         responses(
             (status = 201, description = "Closed.", body = PeriodCloseReceipt),
-            (status = 200, description = "Replay of an earlier success with this key and body: the identical stored body.",
-                body = PeriodCloseReceipt,
-                headers(("Idempotent-Replayed" = String, description = "`true`"))),
             (status = 400, description = "`validation_failed` (every failing field in `errors[]`, e.g. a missing or malformed `through_date`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
-            (status = 405, response = MethodNotAllowed),
             (status = 409, description = "`period_already_closed` (field `through_date`: on or before the tenant's lock date), or `idempotency_in_progress` (with `Retry-After`).",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying (`idempotency_in_progress` only)"))),
-            (status = 408, response = RequestTimeout),
-            (status = 413, response = PayloadTooLarge),
-            (status = 415, response = UnsupportedMediaType),
             (status = 422, description = "`idempotency_mismatch` or `close_date_not_past` (field `through_date`: today or later, UTC).",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 500, response = InternalError),
-            (status = 503, response = ServiceUnavailable),
         ),
         security(("bearer" = ["hpts:periods:write"])),
     )]
@@ -1805,13 +1716,8 @@ mod operations {
             (status = 200, description = "The loan's balances.", body = LoanBalance),
             (status = 400, description = "`validation_failed`: a malformed `loan_id` or `as_of_date`, or an unknown or repeated query parameter.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
             (status = 404, description = "`not_found`: no such loan in this tenant.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 405, response = MethodNotAllowed),
-            (status = 500, response = InternalError),
         ),
         security(("bearer" = ["hpts:balances:read"])),
     )]
@@ -1833,13 +1739,8 @@ mod operations {
             (status = 200, description = "One page of entries.", body = JournalEntryPage),
             (status = 400, description = "`validation_failed` (a malformed `loan_id`, date or `event_type`, `page_size` outside 1–500, an unknown or repeated query parameter) or `invalid_page_token`.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
             (status = 404, description = "`not_found`: no such loan in this tenant.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 405, response = MethodNotAllowed),
-            (status = 500, response = InternalError),
         ),
         security(("bearer" = ["hpts:ledger:read"])),
     )]
@@ -1862,13 +1763,8 @@ mod operations {
             (status = 200, description = "The account's balance.", body = AccountBalance),
             (status = 400, description = "`validation_failed`: an `account_code` not of four digits, a missing or malformed `currency`, an unknown `layer`, a malformed `as_of_date`, or an unknown or repeated query parameter.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
             (status = 404, description = "`not_found`: no such account in the chart.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 405, response = MethodNotAllowed),
-            (status = 500, response = InternalError),
         ),
         security(("bearer" = ["hpts:balances:read"])),
     )]
@@ -1889,13 +1785,8 @@ mod operations {
             (status = 200, description = "The entry.", body = JournalEntry),
             (status = 400, description = "`validation_failed`: a malformed `journal_entry_id`, or any query parameter.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
             (status = 404, description = "`not_found`: no such entry in this tenant.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 405, response = MethodNotAllowed),
-            (status = 500, response = InternalError),
         ),
         security(("bearer" = ["hpts:ledger:read"])),
     )]
@@ -1917,11 +1808,6 @@ mod operations {
             (status = 200, description = "The checks and their outcome.", body = ReconciliationStatus),
             (status = 400, description = "`validation_failed`: a malformed `as_of_date`, or an unknown or repeated query parameter.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
-            (status = 405, response = MethodNotAllowed),
-            (status = 500, response = InternalError),
         ),
         security(("bearer" = ["hpts:reconciliation:read"])),
     )]
@@ -1939,11 +1825,6 @@ mod operations {
             (status = 200, description = "The lock date and the closes.", body = PeriodCloseList),
             (status = 400, description = "`validation_failed`: any query parameter.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
-            (status = 405, response = MethodNotAllowed),
-            (status = 500, response = InternalError),
             (status = 503, description = "`overloaded`: no read connection was free within 1 s.",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
@@ -1967,11 +1848,6 @@ mod operations {
             (status = 200, description = "The trial balance.", body = TrialBalance),
             (status = 400, description = "`validation_failed`: a missing, malformed or unknown (`unknown_currency`) `currency`, a malformed `as_of_date`, or an unknown or repeated query parameter.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
-            (status = 405, response = MethodNotAllowed),
-            (status = 500, response = InternalError),
             (status = 503, description = "`overloaded`: no read connection was free within 1 s.",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
@@ -2000,11 +1876,6 @@ mod operations {
             (status = 200, description = "The journal file, streamed (`text/plain; charset=utf-8`).", body = String, content_type = "text/plain"),
             (status = 400, description = "`validation_failed`: a missing or unknown `format`, a malformed `from_date` or `to_date`, or an unknown or repeated query parameter.",
                 body = Problem, content_type = "application/problem+json"),
-            (status = 401, response = Unauthenticated),
-            (status = 403, response = Forbidden),
-            (status = 429, response = RateLimited),
-            (status = 405, response = MethodNotAllowed),
-            (status = 500, response = InternalError),
             (status = 503, description = "`overloaded`: the tenant already runs its share of heavy reads, or no read connection was free within 1 s.",
                 body = Problem, content_type = "application/problem+json",
                 headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
