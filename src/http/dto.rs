@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use utoipa::ToSchema;
 
-use crate::http::schema::{AccountCode, CurrencyCode, Metadata, MinorUnits};
+use crate::http::schema::{AccountCode, CurrencyCode, Metadata, MinorUnits, SignedMinorUnits};
 use crate::ledger::accounts::{Direction, Layer};
 use crate::ledger::commands::EventType;
 use crate::ledger::loan::LoanStatus;
@@ -193,4 +193,311 @@ impl From<EntryView> for JournalEntry {
                 .collect(),
         }
     }
+}
+
+// The answers the handlers build as JSON values, described for the `OpenAPI` document (never
+// built; the contract test validates every real answer against them).
+
+/// `GET /v1/accounts/{account_code}/balance`. Amounts in minor units.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct AccountBalance {
+    /// The GL account (chart of accounts: 1000, 1100, 1200, 1300, 2000, 2100, 4000, 4100,
+    /// 4200, 5000).
+    account_code: AccountCode,
+    /// Its name.
+    #[schema(example = "Principal receivable")]
+    account_name: String,
+    /// The currency asked for.
+    currency: CurrencyCode,
+    layer: Layer,
+    /// The date the balance is shown for (`as_of_date`, else today, UTC).
+    #[schema(format = Date)]
+    as_of_date: String,
+    /// Sum of debits.
+    dr_balance_minor: MinorUnits,
+    /// Sum of credits.
+    cr_balance_minor: MinorUnits,
+    /// Balance on the account's normal side; may be negative.
+    normal_balance_minor: SignedMinorUnits,
+}
+
+/// `GET /v1/loans/{loan_id}/journal-entries`: one page, in posting order.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct JournalEntryPage {
+    /// Up to `page_size` entries.
+    items: Vec<JournalEntry>,
+    /// Pass as `page_token` (with the same filters) for the next page; `null` on the last.
+    #[schema(required = true, min_length = 1)]
+    next_page_token: Option<String>,
+}
+
+/// `GET /v1/reconciliation/status`: the proof that the caller's ledger is whole, computed on
+/// one read snapshot.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct ReconciliationStatus {
+    /// The date asked for, else today (UTC).
+    #[schema(format = Date)]
+    as_of_date: String,
+    ledger_integrity: LedgerIntegrity,
+    /// Bank statement matching per bank account (none configured today: empty).
+    bank_reconciliation: Vec<BankReconciliation>,
+    portfolio_rollup: PortfolioRollup,
+    /// Every check, in a fixed order: `trial_balance`, `entries_balanced`,
+    /// `loan_subledger_matches_gl`, `materialised_balances_match_lines`,
+    /// `hash_chain_intact`, `append_only_guard_present`, `closed_periods_unchanged`.
+    checks: Vec<ReconciliationCheck>,
+}
+
+/// Outcome of a check.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+#[allow(
+    missing_docs,
+    reason = "each variant is its wire value, described on the enum"
+)]
+pub enum CheckStatus {
+    Ok,
+    Mismatch,
+}
+
+/// Summary of the integrity checks.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct LedgerIntegrity {
+    /// `ok` when every check holds.
+    status: CheckStatus,
+    /// (account, currency) pairs whose balances disagree somewhere.
+    #[schema(minimum = 0)]
+    mismatched_account_count: u64,
+    /// When the checks ran, RFC 3339 UTC with `Z`.
+    #[schema(format = DateTime)]
+    checked_at: String,
+}
+
+/// Bank statement matching of one bank account.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct BankReconciliation {
+    /// The bank account.
+    bank_account_ref: String,
+    status: CheckStatus,
+    /// Ledger minus bank, in minor units.
+    difference_minor: SignedMinorUnits,
+}
+
+/// GL principal (1100) against the sum of the loans' principal.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct PortfolioRollup {
+    /// `ok` when both sides are equal.
+    status: CheckStatus,
+    /// Net of account 1100, in minor units.
+    gl_principal_minor: SignedMinorUnits,
+    /// Sum of every loan's principal outstanding, in minor units.
+    sum_of_loan_balances_minor: SignedMinorUnits,
+}
+
+/// One reconciliation check.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct ReconciliationCheck {
+    /// Stable check name.
+    #[schema(pattern = "^[a-z][a-z0-9_]*$", example = "trial_balance")]
+    name: String,
+    status: CheckStatus,
+    /// What was compared, or what differs.
+    detail: String,
+}
+
+/// `GET /v1/period-closes`: the tenant's lock date and its period closes.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct PeriodCloseList {
+    /// The latest `through_date`: no write may be dated on or before it. `null` if the
+    /// tenant never closed a period.
+    #[schema(format = Date, required = true, example = "2026-11-30")]
+    lock_date: Option<String>,
+    /// Every close, newest `through_date` first.
+    items: Vec<PeriodCloseSummary>,
+}
+
+/// One period close as listed.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct PeriodCloseSummary {
+    /// The close.
+    #[schema(format = "uuid")]
+    period_close_id: String,
+    /// The last day it closed.
+    #[schema(format = Date)]
+    through_date: String,
+    /// Commit timestamp, RFC 3339 UTC with `Z`.
+    #[schema(format = DateTime)]
+    closed_at: String,
+}
+
+/// `GET /v1/trial-balance`: one currency's trial balance as of a date. Amounts in minor
+/// units.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct TrialBalance {
+    /// The date asked for, else today (UTC): only lines effective on or before it count.
+    #[schema(format = Date)]
+    as_of_date: String,
+    /// The currency asked for.
+    currency: CurrencyCode,
+    /// Every account of the chart, in code order, zero balances included.
+    #[schema(min_items = 1)]
+    accounts: Vec<TrialBalanceAccount>,
+    /// Sum of every account's debits.
+    dr_total_minor: MinorUnits,
+    /// Sum of every account's credits.
+    cr_total_minor: MinorUnits,
+    /// Whether `dr_total_minor` equals `cr_total_minor` (always, on a whole ledger).
+    balanced: bool,
+}
+
+/// One account of a trial balance.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct TrialBalanceAccount {
+    /// GL account.
+    account_code: AccountCode,
+    /// Its name.
+    #[schema(example = "Principal receivable")]
+    account_name: String,
+    normal_balance: NormalBalance,
+    /// Sum of its debits.
+    dr_total_minor: MinorUnits,
+    /// Sum of its credits.
+    cr_total_minor: MinorUnits,
+    /// Balance on the account's normal side (debits − credits for a debit account, credits
+    /// − debits for a credit account); may be negative.
+    balance_minor: SignedMinorUnits,
+}
+
+/// The side on which an account's balance is normally carried.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+#[allow(
+    missing_docs,
+    reason = "each variant is its wire value, described on the enum"
+)]
+pub enum NormalBalance {
+    Debit,
+    Credit,
+}
+
+/// `GET /v1/health/live`.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct Liveness {
+    #[schema(inline)]
+    status: LiveStatus,
+    /// The build's version.
+    #[schema(example = "0.1.0")]
+    version: String,
+    /// The build's git commit (`unknown` outside a checkout).
+    git_sha: String,
+}
+
+/// Always `ok`.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+#[allow(
+    missing_docs,
+    reason = "each variant is its wire value, described on the enum"
+)]
+pub enum LiveStatus {
+    Ok,
+}
+
+/// `GET /v1/health/ready` when ready.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct Readiness {
+    #[schema(inline)]
+    status: ReadyStatus,
+}
+
+/// Always `ready`.
+#[derive(ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+#[allow(
+    missing_docs,
+    reason = "each variant is its wire value, described on the enum"
+)]
+pub enum ReadyStatus {
+    Ready,
 }
