@@ -1,38 +1,33 @@
-//! The `OpenAPI` 3.1 document of the whole API (`GET /openapi.json`) and Swagger UI (`/docs`).
+//! The frame of the `OpenAPI` 3.1 document of the whole API (`GET /openapi.json`) and Swagger UI
+//! (`/docs`). The document is generated from the types and handlers that serve the wire:
 //!
-//! The handlers are not annotated: they parse JSON by hand ([`crate::http::validate`]) so that
-//! every failing field is reported. The document is therefore described here, on its own, with
-//! utoipa's derives, and kept honest by the contract test `tests/api/openapi.rs`, which calls
-//! every endpoint for real and validates each answer against the schema documented for its
-//! operation, status and content type.
+//! - every operation is a `#[utoipa::path]` on its handler in [`crate::http::handlers`] (for a
+//!   write, on its body parser `parse`), listed in `ApiDoc`; only `/metrics` (answered by the
+//!   Prometheus middleware) and this document are stubs here;
+//! - the schemas are derived next to what they describe: the read answers in
+//!   [`crate::http::dto`] (on the serialised type where one exists; described for the answers a
+//!   handler builds as a JSON value), the problem body and its codes in [`crate::http::problem`] (from the
+//!   one error table), the write answers in [`crate::http::receipts`], the request bodies and
+//!   query strings next to the handler that parses them (the handlers parse JSON by hand,
+//!   [`crate::http::validate`], so that every failing field is reported; those types describe
+//!   what the parser accepts), every closed enum from its one wire list and every wire rule
+//!   once, in [`crate::http::schema`]; `ApiDoc` collects the component schemas from the
+//!   operations.
 //!
-//! Layout of this file:
+//! The contract test `tests/api/openapi.rs` calls every endpoint for real and validates each
+//! answer against the schema documented for its operation, status and content type.
+//!
+//! This file holds:
 //!
 //! 1. [`configure`]: the routes `GET /openapi.json` (no authentication) and `/docs` (Swagger UI;
 //!    `/docs` redirects to `/docs/`). [`document`] builds the document.
-//! 2. `ApiDoc`: the document root — info, tags, the list of operations and components.
-//! 3. `CommonParts`: a modifier for what is the same everywhere — the bearer (JWT) security
-//!    scheme, the `traceparent` header on every response, `Idempotent-Replayed: true`.
-//! 4. `schemas`: documentation-only types (never constructed): request bodies (closed, with every
-//!    wire rule the parser enforces), receipts, read responses and the problem body.
-//! 5. `responses`: reusable error responses (401, 403, 405, 408, 413, 415, 429, 500, 503).
-//! 6. `params`: the `Idempotency-Key` header and the query strings.
-//! 7. `operations`: one stub per route of [`crate::http::routes`] plus `/metrics` and
-//!    `/openapi.json`, each with its scope (in the security requirement and the description) and
-//!    every status it can answer.
-//!
-//! Wire rules, stated once here and repeated literally in the attributes below (utoipa only
-//! takes string literals there):
-//!
-//! | what | rule |
-//! |---|---|
-//! | money in a request, and non-negative money in a response | `^(0\|[1-9][0-9]{0,18})$`, a string |
-//! | money that may be negative (account balances, reconciliation) | `^(0\|-?[1-9][0-9]{0,18})$` |
-//! | currency | `^[A-Z]{3}$` and an active ISO 4217 code (else `unknown_currency`) |
-//! | account code | `^[0-9]{4}$` |
-//! | `Idempotency-Key` | `^[A-Za-z0-9][A-Za-z0-9._:\-]{7,254}$` |
-//! | `traceparent` | `^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$` |
-//! | `metadata` keys | `^[a-zA-Z][a-zA-Z0-9_]*$`, the object at most 2048 bytes serialised |
+//! 2. `ApiDoc`: the document root — info, tags and the list of operations.
+//! 3. `CommonParts`: a modifier for what is the same on many operations — the bearer (JWT)
+//!    security scheme, the answers every authenticated operation and every POST share, the
+//!    `Idempotency-Key` header, the 200 replay and the `traceparent` header on every response.
+//! 4. `responses`: reusable error responses (401, 403, 405, 408, 413, 415, 429, 500, 503).
+//! 5. `params`: the `Idempotency-Key` header.
+//! 6. `operations`: the stubs of `/metrics` and `/openapi.json`.
 
 use std::sync::LazyLock;
 
