@@ -25,7 +25,8 @@
 //! 3. `CommonParts`: a modifier for what is the same on many operations — the bearer (JWT)
 //!    security scheme, the answers every authenticated operation and every POST share, the
 //!    `Idempotency-Key` header, the 200 replay and the `traceparent` header on every response.
-//! 4. `responses`: reusable error responses (401, 403, 405, 408, 413, 415, 429, 500, 503).
+//! 4. `responses`: reusable error responses (400, 401, 403, 405, 408, 409, 413, 415, 429, 500,
+//!    503).
 //! 5. `params`: the `Idempotency-Key` header.
 //! 6. `operations`: the stubs of `/metrics` and `/openapi.json`.
 
@@ -165,6 +166,8 @@ span's `traceparent`, and `tracestate` is echoed unchanged.",
     ),
     components(
         responses(
+            responses::InvalidWrite,
+            responses::WriteInProgress,
             responses::Unauthenticated,
             responses::Forbidden,
             responses::MethodNotAllowed,
@@ -204,8 +207,11 @@ const AUTHENTICATED: [(&str, &str); 5] = [
     ("500", "InternalError"),
 ];
 
-/// The reusable answers every POST adds.
-const WRITES: [(&str, &str); 4] = [
+/// The reusable answers every POST adds (a POST that documents its own 400 or 409, naming more
+/// codes, keeps it).
+const WRITES: [(&str, &str); 6] = [
+    ("400", "InvalidWrite"),
+    ("409", "WriteInProgress"),
     ("408", "RequestTimeout"),
     ("413", "PayloadTooLarge"),
     ("415", "UnsupportedMediaType"),
@@ -330,6 +336,20 @@ pub(crate) mod responses {
 
     /// The problem body every error response carries.
     type Problem = crate::http::problem::Problem<'static>;
+
+    /// 400 `validation_failed` (every failing field in `errors[]`), `malformed_json`,
+    /// `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.
+    #[derive(ToResponse)]
+    #[response(content_type = "application/problem+json")]
+    pub struct InvalidWrite(Problem);
+
+    /// 409 `idempotency_in_progress`: the first request with this key is still being processed.
+    #[derive(ToResponse)]
+    #[response(
+        content_type = "application/problem+json",
+        headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))
+    )]
+    pub struct WriteInProgress(Problem);
 
     /// 401 `unauthenticated`: the bearer token is missing, invalid or expired.
     #[derive(ToResponse)]

@@ -26,11 +26,6 @@ use crate::ledger::ids::{BorrowerId, LoanId};
     request_body(content = DisbursementRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Posted.", body = crate::http::receipts::DisbursementReceipt),
-        (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
-            body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`idempotency_in_progress`: the first request with this key is still being processed.",
-            body = Problem, content_type = "application/problem+json",
-            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
         (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `borrower_mismatch`, `currency_mismatch`, `amount_must_be_positive` or `loan_charged_off` (the loan is charged off).",
             body = Problem, content_type = "application/problem+json"),
     ),

@@ -29,8 +29,6 @@ use crate::ledger::ids::{BorrowerId, LoanId};
     request_body(content = PaymentRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Posted.", body = crate::http::receipts::PaymentReceipt),
-        (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
-            body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`duplicate_external_ref` (another payment of this tenant has this `external_ref`), or `idempotency_in_progress` (with `Retry-After`).",
             body = Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u32, description = "Seconds to wait before retrying (`idempotency_in_progress` only)"))),

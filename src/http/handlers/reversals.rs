@@ -28,8 +28,6 @@ use crate::ledger::ids::EntryId;
     request_body(content = ReversalRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Posted.", body = crate::http::receipts::ReversalReceipt),
-        (status = 400, description = "`validation_failed` (every failing field in `errors[]`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
-            body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no such journal entry in this tenant.",
             body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`already_reversed`, or `idempotency_in_progress` (with `Retry-After`).",
