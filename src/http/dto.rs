@@ -10,7 +10,8 @@ use crate::ledger::accounts::{Direction, Layer};
 use crate::ledger::commands::EventType;
 use crate::ledger::loan::LoanStatus;
 
-use crate::ledger::money::Money;
+use crate::ledger::money::{Currency, Money};
+use crate::store::readers::PeriodCloseView;
 use crate::store::{EntryView, LoanView};
 
 /// `GET /v1/loans/{loan_id}/balance`. Amounts in minor units.
@@ -195,51 +196,148 @@ impl From<EntryView> for JournalEntry {
     }
 }
 
-// The answers the handlers build as JSON values, described for the `OpenAPI` document (never
-// built; the contract test validates every real answer against them).
-
 /// `GET /v1/accounts/{account_code}/balance`. Amounts in minor units.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[allow(
-    dead_code,
-    reason = "documentation-only: describes the wire, never built"
-)]
 pub struct AccountBalance {
     /// The GL account (chart of accounts: 1000, 1100, 1200, 1300, 2000, 2100, 4000, 4100,
     /// 4200, 5000).
-    account_code: AccountCode,
+    #[schema(value_type = AccountCode)]
+    pub account_code: &'static str,
     /// Its name.
     #[schema(example = "Principal receivable")]
-    account_name: String,
+    pub account_name: &'static str,
     /// The currency asked for.
-    currency: CurrencyCode,
-    layer: Layer,
+    #[schema(value_type = CurrencyCode)]
+    pub currency: Currency,
+    /// The layer asked for.
+    #[schema(value_type = Layer)]
+    pub layer: &'static str,
     /// The date the balance is shown for (`as_of_date`, else today, UTC).
     #[schema(format = Date)]
-    as_of_date: String,
+    pub as_of_date: String,
     /// Sum of debits.
-    dr_balance_minor: MinorUnits,
+    #[schema(value_type = MinorUnits)]
+    pub dr_balance_minor: Money,
     /// Sum of credits.
-    cr_balance_minor: MinorUnits,
+    #[schema(value_type = MinorUnits)]
+    pub cr_balance_minor: Money,
     /// Balance on the account's normal side; may be negative.
-    normal_balance_minor: SignedMinorUnits,
+    #[schema(value_type = SignedMinorUnits)]
+    pub normal_balance_minor: Money,
 }
 
 /// `GET /v1/loans/{loan_id}/journal-entries`: one page, in posting order.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[allow(
-    dead_code,
-    reason = "documentation-only: describes the wire, never built"
-)]
 pub struct JournalEntryPage {
     /// Up to `page_size` entries.
-    items: Vec<JournalEntry>,
+    pub items: Vec<JournalEntry>,
     /// Pass as `page_token` (with the same filters) for the next page; `null` on the last.
     #[schema(required = true, min_length = 1)]
-    next_page_token: Option<String>,
+    pub next_page_token: Option<String>,
 }
+
+/// `GET /v1/period-closes`: the tenant's lock date and its period closes.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodCloseList {
+    /// The latest `through_date`: no write may be dated on or before it. `null` if the
+    /// tenant never closed a period.
+    #[schema(format = Date, required = true, example = "2026-11-30")]
+    pub lock_date: Option<String>,
+    /// Every close, newest `through_date` first.
+    pub items: Vec<PeriodCloseSummary>,
+}
+
+/// One period close as listed.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodCloseSummary {
+    /// The close.
+    #[schema(format = "uuid")]
+    pub period_close_id: String,
+    /// The last day it closed.
+    #[schema(format = Date)]
+    pub through_date: String,
+    /// Commit timestamp, RFC 3339 UTC with `Z`.
+    #[schema(format = DateTime)]
+    pub closed_at: String,
+}
+
+impl From<PeriodCloseView> for PeriodCloseSummary {
+    fn from(c: PeriodCloseView) -> Self {
+        PeriodCloseSummary {
+            period_close_id: c.period_close_id,
+            through_date: c.through_date,
+            closed_at: c.closed_at,
+        }
+    }
+}
+
+/// `GET /v1/health/live`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Liveness {
+    #[schema(inline)]
+    status: LiveStatus,
+    /// The build's version.
+    #[schema(example = "0.1.0")]
+    version: &'static str,
+    /// The build's git commit (`unknown` outside a checkout).
+    git_sha: &'static str,
+}
+
+impl Liveness {
+    /// The answer of a live process of this build.
+    pub fn new(version: &'static str, git_sha: &'static str) -> Self {
+        Liveness {
+            status: LiveStatus::Ok,
+            version,
+            git_sha,
+        }
+    }
+}
+
+/// Always `ok`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(
+    missing_docs,
+    reason = "each variant is its wire value, described on the enum"
+)]
+pub enum LiveStatus {
+    Ok,
+}
+
+/// `GET /v1/health/ready` when ready.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Readiness {
+    #[schema(inline)]
+    status: ReadyStatus,
+}
+
+impl Readiness {
+    /// The answer of a ready service.
+    pub const READY: Readiness = Readiness {
+        status: ReadyStatus::Ready,
+    };
+}
+
+/// Always `ready`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(
+    missing_docs,
+    reason = "each variant is its wire value, described on the enum"
+)]
+pub enum ReadyStatus {
+    Ready,
+}
+
+// The answers the handlers build as JSON values, described for the `OpenAPI` document (never
+// built; the contract test validates every real answer against them).
 
 /// `GET /v1/reconciliation/status`: the proof that the caller's ledger is whole, computed on
 /// one read snapshot.
@@ -344,41 +442,6 @@ pub struct ReconciliationCheck {
     detail: String,
 }
 
-/// `GET /v1/period-closes`: the tenant's lock date and its period closes.
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(
-    dead_code,
-    reason = "documentation-only: describes the wire, never built"
-)]
-pub struct PeriodCloseList {
-    /// The latest `through_date`: no write may be dated on or before it. `null` if the
-    /// tenant never closed a period.
-    #[schema(format = Date, required = true, example = "2026-11-30")]
-    lock_date: Option<String>,
-    /// Every close, newest `through_date` first.
-    items: Vec<PeriodCloseSummary>,
-}
-
-/// One period close as listed.
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(
-    dead_code,
-    reason = "documentation-only: describes the wire, never built"
-)]
-pub struct PeriodCloseSummary {
-    /// The close.
-    #[schema(format = "uuid")]
-    period_close_id: String,
-    /// The last day it closed.
-    #[schema(format = Date)]
-    through_date: String,
-    /// Commit timestamp, RFC 3339 UTC with `Z`.
-    #[schema(format = DateTime)]
-    closed_at: String,
-}
-
 /// `GET /v1/trial-balance`: one currency's trial balance as of a date. Amounts in minor
 /// units.
 #[derive(ToSchema)]
@@ -441,63 +504,4 @@ pub struct TrialBalanceAccount {
 pub enum NormalBalance {
     Debit,
     Credit,
-}
-
-/// `GET /v1/health/live`.
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(
-    dead_code,
-    reason = "documentation-only: describes the wire, never built"
-)]
-pub struct Liveness {
-    #[schema(inline)]
-    status: LiveStatus,
-    /// The build's version.
-    #[schema(example = "0.1.0")]
-    version: String,
-    /// The build's git commit (`unknown` outside a checkout).
-    git_sha: String,
-}
-
-/// Always `ok`.
-#[derive(ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[allow(
-    dead_code,
-    reason = "documentation-only: describes the wire, never built"
-)]
-#[allow(
-    missing_docs,
-    reason = "each variant is its wire value, described on the enum"
-)]
-pub enum LiveStatus {
-    Ok,
-}
-
-/// `GET /v1/health/ready` when ready.
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(
-    dead_code,
-    reason = "documentation-only: describes the wire, never built"
-)]
-pub struct Readiness {
-    #[schema(inline)]
-    status: ReadyStatus,
-}
-
-/// Always `ready`.
-#[derive(ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[allow(
-    dead_code,
-    reason = "documentation-only: describes the wire, never built"
-)]
-#[allow(
-    missing_docs,
-    reason = "each variant is its wire value, described on the enum"
-)]
-pub enum ReadyStatus {
-    Ready,
 }

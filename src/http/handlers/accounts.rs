@@ -3,12 +3,12 @@
 
 use actix_web::web::{Data, Path};
 use actix_web::{HttpRequest, HttpResponse};
-use serde_json::json;
 use utoipa::IntoParams;
 
 use crate::auth::Scope;
 use crate::clock::format_date;
 use crate::http::AppState;
+use crate::http::dto::AccountBalance;
 use crate::http::handlers::Query;
 use crate::http::problem::{ApiError, FieldError, Problem};
 use crate::http::schema::{AccountCode, CurrencyCode};
@@ -30,7 +30,7 @@ use crate::ledger::money::Money;
         AccountBalanceQuery,
     ),
     responses(
-        (status = 200, description = "The account's balance.", body = crate::http::dto::AccountBalance),
+        (status = 200, description = "The account's balance.", body = AccountBalance),
         (status = 400, description = "`validation_failed`: an `account_code` not of four digits, a missing or malformed `currency`, an unknown `layer`, a malformed `as_of_date`, or an unknown or repeated query parameter.",
             body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no such account in the chart.",
@@ -84,16 +84,16 @@ pub async fn balance(
         Direction::Dr => view.dr.minor().saturating_sub(view.cr.minor()),
         Direction::Cr => view.cr.minor().saturating_sub(view.dr.minor()),
     };
-    Ok(HttpResponse::Ok().json(json!({
-        "account_code": account.code(),
-        "account_name": account.name(),
-        "currency": currency,
-        "layer": layer.as_str(),
-        "as_of_date": format_date(as_of.unwrap_or_else(|| state.sources.clock.now().date())),
-        "dr_balance_minor": view.dr,
-        "cr_balance_minor": view.cr,
-        "normal_balance_minor": Money::from_minor(normal),
-    })))
+    Ok(HttpResponse::Ok().json(AccountBalance {
+        account_code: account.code(),
+        account_name: account.name(),
+        currency,
+        layer: layer.as_str(),
+        as_of_date: format_date(as_of.unwrap_or_else(|| state.sources.clock.now().date())),
+        dr_balance_minor: view.dr,
+        cr_balance_minor: view.cr,
+        normal_balance_minor: Money::from_minor(normal),
+    }))
 }
 
 // The query string, described for the `OpenAPI` document.

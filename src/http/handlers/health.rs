@@ -3,9 +3,9 @@
 
 use actix_web::HttpResponse;
 use actix_web::web::Data;
-use serde_json::json;
 
 use crate::http::AppState;
+use crate::http::dto::{Liveness, Readiness};
 use crate::http::problem::{ApiError, Code, Problem};
 
 /// Build version and commit.
@@ -22,13 +22,13 @@ pub fn version_info() -> (&'static str, &'static str) {
     operation_id = "health_live",
     tag = "operations",
     responses(
-        (status = 200, description = "The process is up.", body = crate::http::dto::Liveness),
+        (status = 200, description = "The process is up.", body = Liveness),
         (status = 405, response = crate::http::openapi::responses::MethodNotAllowed),
     ),
 )]
 pub async fn live() -> HttpResponse {
     let (version, git_sha) = version_info();
-    HttpResponse::Ok().json(json!({ "status": "ok", "version": version, "git_sha": git_sha }))
+    HttpResponse::Ok().json(Liveness::new(version, git_sha))
 }
 
 /// Readiness
@@ -41,7 +41,7 @@ pub async fn live() -> HttpResponse {
     operation_id = "health_ready",
     tag = "operations",
     responses(
-        (status = 200, description = "Ready to serve writes.", body = crate::http::dto::Readiness),
+        (status = 200, description = "Ready to serve writes.", body = Readiness),
         (status = 405, response = crate::http::openapi::responses::MethodNotAllowed),
         (status = 503, description = "`not_ready`: the writer is not running, or (replicated durability) Litestream's replica cannot confirm writes.",
             body = Problem, content_type = "application/problem+json",
@@ -58,6 +58,6 @@ pub async fn ready(state: Data<AppState>) -> Result<HttpResponse, ApiError> {
         )
         .retry_after(2))
     } else {
-        Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
+        Ok(HttpResponse::Ok().json(Readiness::READY))
     }
 }

@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 
 use crate::auth::Scope;
 use crate::clock::format_date;
-use crate::http::dto::{JournalEntry, LoanBalance};
+use crate::http::dto::{JournalEntry, JournalEntryPage, LoanBalance};
 use crate::http::handlers::Query;
 use crate::http::problem::{ApiError, FieldError, Problem};
 use crate::http::{AppState, page_token};
@@ -89,7 +89,7 @@ fn known_event_type(t: &str) -> bool {
         JournalEntriesQuery,
     ),
     responses(
-        (status = 200, description = "One page of entries.", body = crate::http::dto::JournalEntryPage),
+        (status = 200, description = "One page of entries.", body = JournalEntryPage),
         (status = 400, description = "`validation_failed` (a malformed `loan_id`, date or `event_type`, `page_size` outside 1–500, an unknown or repeated query parameter) or `invalid_page_token`.",
             body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no such loan in this tenant.",
@@ -177,8 +177,10 @@ pub async fn journal_entries(
         .next_after_seq
         .map(|seq| page_token::encode(key, &scope, seq))
         .transpose()?;
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "items": items, "next_page_token": next_page_token })))
+    Ok(HttpResponse::Ok().json(JournalEntryPage {
+        items,
+        next_page_token,
+    }))
 }
 
 // The query string, described for the `OpenAPI` document.

@@ -5,12 +5,13 @@
 
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::auth::Scope;
 use crate::http::AppState;
 use crate::http::body::SMALL_LIMIT;
+use crate::http::dto::{PeriodCloseList, PeriodCloseSummary};
 use crate::http::handlers::Query;
 use crate::http::problem::{ApiError, Problem};
 use crate::http::schema::Metadata;
@@ -78,7 +79,7 @@ pub const ROUTE: WriteRoute = WriteRoute {
     operation_id = "list_period_closes",
     tag = "reads",
     responses(
-        (status = 200, description = "The lock date and the closes.", body = crate::http::dto::PeriodCloseList),
+        (status = 200, description = "The lock date and the closes.", body = PeriodCloseList),
         (status = 400, description = "`validation_failed`: any query parameter.",
             body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`overloaded`: no read connection was free within 1 s.",
@@ -91,17 +92,10 @@ pub async fn list(req: HttpRequest, state: Data<AppState>) -> Result<HttpRespons
     let principal = state.authenticate(&req, Scope::LedgerRead).await?;
     Query::parse(&req, &[])?.finish()?;
     let (lock_date, items) = state.store.period_closes(principal.tenant).await?;
-    let items: Vec<Value> = items
-        .into_iter()
-        .map(|c| {
-            json!({
-                "period_close_id": c.period_close_id,
-                "through_date": c.through_date,
-                "closed_at": c.closed_at,
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().json(json!({ "lock_date": lock_date, "items": items })))
+    Ok(HttpResponse::Ok().json(PeriodCloseList {
+        lock_date,
+        items: items.into_iter().map(PeriodCloseSummary::from).collect(),
+    }))
 }
 
 // The body [`parse`] accepts, described for the `OpenAPI` document (closed, with every wire
