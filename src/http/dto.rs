@@ -1,5 +1,6 @@
 //! Response shapes of the read endpoints (SPEC §7). Money is a decimal string; ids lowercase.
-//! Each derives its `OpenAPI` schema next to its serde shape, so the two cannot drift.
+//! Each is the type the handler serialises and derives its `OpenAPI` schema next to its serde
+//! shape, so the two cannot drift.
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -11,6 +12,7 @@ use crate::ledger::commands::EventType;
 use crate::ledger::loan::LoanStatus;
 
 use crate::ledger::money::{Currency, Money};
+use crate::ledger::trial_balance;
 use crate::store::readers::PeriodCloseView;
 use crate::store::{EntryView, LoanView};
 
@@ -336,38 +338,116 @@ pub enum ReadyStatus {
     Ready,
 }
 
-// The answers the handlers build as JSON values, described for the `OpenAPI` document (never
-// built; the contract test validates every real answer against them).
+/// `GET /v1/trial-balance`: one currency's trial balance as of a date. Amounts in minor
+/// units.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrialBalance {
+    /// The date asked for, else today (UTC): only lines effective on or before it count.
+    #[schema(format = Date)]
+    as_of_date: String,
+    /// The currency asked for.
+    #[schema(value_type = CurrencyCode)]
+    currency: Currency,
+    /// Every account of the chart, in code order, zero balances included.
+    #[schema(min_items = 1)]
+    accounts: Vec<TrialBalanceAccount>,
+    /// Sum of every account's debits.
+    #[schema(value_type = MinorUnits)]
+    dr_total_minor: String,
+    /// Sum of every account's credits.
+    #[schema(value_type = MinorUnits)]
+    cr_total_minor: String,
+    /// Whether `dr_total_minor` equals `cr_total_minor` (always, on a whole ledger).
+    balanced: bool,
+}
+
+impl TrialBalance {
+    /// Shapes a trial balance as of `as_of_date`.
+    pub fn new(tb: &trial_balance::TrialBalance, as_of_date: String) -> Self {
+        TrialBalance {
+            as_of_date,
+            currency: tb.currency,
+            accounts: tb
+                .accounts
+                .iter()
+                .map(|a| TrialBalanceAccount {
+                    account_code: a.account.code(),
+                    account_name: a.account.name(),
+                    normal_balance: match a.account.normal_side() {
+                        Direction::Dr => NormalBalance::Debit,
+                        Direction::Cr => NormalBalance::Credit,
+                    },
+                    dr_total_minor: a.dr.to_string(),
+                    cr_total_minor: a.cr.to_string(),
+                    balance_minor: a.balance().to_string(),
+                })
+                .collect(),
+            dr_total_minor: tb.dr_total().to_string(),
+            cr_total_minor: tb.cr_total().to_string(),
+            balanced: tb.balanced(),
+        }
+    }
+}
+
+/// One account of a trial balance.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrialBalanceAccount {
+    /// GL account.
+    #[schema(value_type = AccountCode)]
+    account_code: &'static str,
+    /// Its name.
+    #[schema(example = "Principal receivable")]
+    account_name: &'static str,
+    normal_balance: NormalBalance,
+    /// Sum of its debits.
+    #[schema(value_type = MinorUnits)]
+    dr_total_minor: String,
+    /// Sum of its credits.
+    #[schema(value_type = MinorUnits)]
+    cr_total_minor: String,
+    /// Balance on the account's normal side (debits − credits for a debit account, credits
+    /// − debits for a credit account); may be negative.
+    #[schema(value_type = SignedMinorUnits)]
+    balance_minor: String,
+}
+
+/// The side on which an account's balance is normally carried.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[allow(
+    missing_docs,
+    reason = "each variant is its wire value, described on the enum"
+)]
+pub enum NormalBalance {
+    Debit,
+    Credit,
+}
 
 /// `GET /v1/reconciliation/status`: the proof that the caller's ledger is whole, computed on
 /// one read snapshot.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[allow(
-    dead_code,
-    reason = "documentation-only: describes the wire, never built"
-)]
 pub struct ReconciliationStatus {
     /// The date asked for, else today (UTC).
     #[schema(format = Date)]
-    as_of_date: String,
-    ledger_integrity: LedgerIntegrity,
+    pub as_of_date: String,
+    /// Summary of the integrity checks.
+    pub ledger_integrity: LedgerIntegrity,
     /// Bank statement matching per bank account (none configured today: empty).
-    bank_reconciliation: Vec<BankReconciliation>,
-    portfolio_rollup: PortfolioRollup,
+    pub bank_reconciliation: Vec<BankReconciliation>,
+    /// GL principal against the loans' principal.
+    pub portfolio_rollup: PortfolioRollup,
     /// Every check, in a fixed order: `trial_balance`, `entries_balanced`,
     /// `loan_subledger_matches_gl`, `materialised_balances_match_lines`,
     /// `hash_chain_intact`, `append_only_guard_present`, `closed_periods_unchanged`.
-    checks: Vec<ReconciliationCheck>,
+    pub checks: Vec<ReconciliationCheck>,
 }
 
 /// Outcome of a check.
-#[derive(ToSchema)]
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
-#[allow(
-    dead_code,
-    reason = "documentation-only: describes the wire, never built"
-)]
 #[allow(
     missing_docs,
     reason = "each variant is its wire value, described on the enum"
@@ -377,131 +457,66 @@ pub enum CheckStatus {
     Mismatch,
 }
 
+impl From<bool> for CheckStatus {
+    fn from(ok: bool) -> Self {
+        if ok {
+            CheckStatus::Ok
+        } else {
+            CheckStatus::Mismatch
+        }
+    }
+}
+
 /// Summary of the integrity checks.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[allow(
-    dead_code,
-    reason = "documentation-only: describes the wire, never built"
-)]
 pub struct LedgerIntegrity {
     /// `ok` when every check holds.
-    status: CheckStatus,
+    pub status: CheckStatus,
     /// (account, currency) pairs whose balances disagree somewhere.
     #[schema(minimum = 0)]
-    mismatched_account_count: u64,
+    pub mismatched_account_count: usize,
     /// When the checks ran, RFC 3339 UTC with `Z`.
     #[schema(format = DateTime)]
-    checked_at: String,
+    pub checked_at: String,
 }
 
 /// Bank statement matching of one bank account.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[allow(
-    dead_code,
-    reason = "documentation-only: describes the wire, never built"
-)]
 pub struct BankReconciliation {
     /// The bank account.
-    bank_account_ref: String,
-    status: CheckStatus,
+    pub bank_account_ref: String,
+    /// `ok` when ledger and bank agree.
+    pub status: CheckStatus,
     /// Ledger minus bank, in minor units.
-    difference_minor: SignedMinorUnits,
+    #[schema(value_type = SignedMinorUnits)]
+    pub difference_minor: String,
 }
 
 /// GL principal (1100) against the sum of the loans' principal.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[allow(
-    dead_code,
-    reason = "documentation-only: describes the wire, never built"
-)]
 pub struct PortfolioRollup {
     /// `ok` when both sides are equal.
-    status: CheckStatus,
+    pub status: CheckStatus,
     /// Net of account 1100, in minor units.
-    gl_principal_minor: SignedMinorUnits,
+    #[schema(value_type = SignedMinorUnits)]
+    pub gl_principal_minor: String,
     /// Sum of every loan's principal outstanding, in minor units.
-    sum_of_loan_balances_minor: SignedMinorUnits,
+    #[schema(value_type = SignedMinorUnits)]
+    pub sum_of_loan_balances_minor: String,
 }
 
 /// One reconciliation check.
-#[derive(ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[allow(
-    dead_code,
-    reason = "documentation-only: describes the wire, never built"
-)]
 pub struct ReconciliationCheck {
     /// Stable check name.
     #[schema(pattern = "^[a-z][a-z0-9_]*$", example = "trial_balance")]
-    name: String,
-    status: CheckStatus,
+    pub name: &'static str,
+    /// Its outcome.
+    pub status: CheckStatus,
     /// What was compared, or what differs.
-    detail: String,
-}
-
-/// `GET /v1/trial-balance`: one currency's trial balance as of a date. Amounts in minor
-/// units.
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(
-    dead_code,
-    reason = "documentation-only: describes the wire, never built"
-)]
-pub struct TrialBalance {
-    /// The date asked for, else today (UTC): only lines effective on or before it count.
-    #[schema(format = Date)]
-    as_of_date: String,
-    /// The currency asked for.
-    currency: CurrencyCode,
-    /// Every account of the chart, in code order, zero balances included.
-    #[schema(min_items = 1)]
-    accounts: Vec<TrialBalanceAccount>,
-    /// Sum of every account's debits.
-    dr_total_minor: MinorUnits,
-    /// Sum of every account's credits.
-    cr_total_minor: MinorUnits,
-    /// Whether `dr_total_minor` equals `cr_total_minor` (always, on a whole ledger).
-    balanced: bool,
-}
-
-/// One account of a trial balance.
-#[derive(ToSchema)]
-#[serde(deny_unknown_fields)]
-#[allow(
-    dead_code,
-    reason = "documentation-only: describes the wire, never built"
-)]
-pub struct TrialBalanceAccount {
-    /// GL account.
-    account_code: AccountCode,
-    /// Its name.
-    #[schema(example = "Principal receivable")]
-    account_name: String,
-    normal_balance: NormalBalance,
-    /// Sum of its debits.
-    dr_total_minor: MinorUnits,
-    /// Sum of its credits.
-    cr_total_minor: MinorUnits,
-    /// Balance on the account's normal side (debits − credits for a debit account, credits
-    /// − debits for a credit account); may be negative.
-    balance_minor: SignedMinorUnits,
-}
-
-/// The side on which an account's balance is normally carried.
-#[derive(ToSchema)]
-#[serde(rename_all = "snake_case")]
-#[allow(
-    dead_code,
-    reason = "documentation-only: describes the wire, never built"
-)]
-#[allow(
-    missing_docs,
-    reason = "each variant is its wire value, described on the enum"
-)]
-pub enum NormalBalance {
-    Debit,
-    Credit,
+    pub detail: String,
 }

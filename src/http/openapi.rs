@@ -5,8 +5,7 @@
 //!   write, on its body parser `parse`), listed in `ApiDoc`; only `/metrics` (answered by the
 //!   Prometheus middleware) and this document are stubs here;
 //! - the schemas are derived next to what they describe: the read answers in
-//!   [`crate::http::dto`] (on the serialised type where one exists; described for the answers a
-//!   handler builds as a JSON value), the problem body and its codes in [`crate::http::problem`] (from the
+//!   [`crate::http::dto`] (on the types the handlers serialise), the problem body and its codes in [`crate::http::problem`] (from the
 //!   one error table), the write answers in [`crate::http::receipts`], the request bodies and
 //!   query strings next to the handler that parses them (the handlers parse JSON by hand,
 //!   [`crate::http::validate`], so that every failing field is reported; those types describe

@@ -7,18 +7,16 @@
 
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
-use serde_json::json;
 use utoipa::IntoParams;
 
 use crate::auth::Scope;
 use crate::clock::{format_date, format_timestamp};
 use crate::http::AppState;
+use crate::http::dto::{
+    LedgerIntegrity, PortfolioRollup, ReconciliationCheck, ReconciliationStatus,
+};
 use crate::http::handlers::Query;
 use crate::http::problem::{ApiError, Problem};
-
-const fn status(ok: bool) -> &'static str {
-    if ok { "ok" } else { "mismatch" }
-}
 
 /// Get the reconciliation status
 ///
@@ -34,7 +32,7 @@ const fn status(ok: bool) -> &'static str {
     tag = "reads",
     params(ReconciliationQuery),
     responses(
-        (status = 200, description = "The checks and their outcome.", body = crate::http::dto::ReconciliationStatus),
+        (status = 200, description = "The checks and their outcome.", body = ReconciliationStatus),
         (status = 400, description = "`validation_failed`: a malformed `as_of_date`, or an unknown or repeated query parameter.",
             body = Problem, content_type = "application/problem+json"),
     ),
@@ -55,26 +53,30 @@ pub async fn status_report(
         .stats()
         .reconciliations
         .record(&report, now.unix_timestamp());
-    let checks: Vec<_> = report
+    let checks = report
         .checks
         .iter()
-        .map(|c| json!({ "name": c.name, "status": status(c.ok), "detail": c.detail }))
+        .map(|c| ReconciliationCheck {
+            name: c.name,
+            status: c.ok.into(),
+            detail: c.detail.clone(),
+        })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({
-        "as_of_date": format_date(as_of.unwrap_or_else(|| now.date())),
-        "ledger_integrity": {
-            "status": status(report.ok()),
-            "mismatched_account_count": report.mismatched_account_count,
-            "checked_at": format_timestamp(now),
+    Ok(HttpResponse::Ok().json(ReconciliationStatus {
+        as_of_date: format_date(as_of.unwrap_or_else(|| now.date())),
+        ledger_integrity: LedgerIntegrity {
+            status: report.ok().into(),
+            mismatched_account_count: report.mismatched_account_count,
+            checked_at: format_timestamp(now),
         },
-        "bank_reconciliation": [],
-        "portfolio_rollup": {
-            "status": status(report.rollup.ok()),
-            "gl_principal_minor": report.rollup.gl_principal_minor().to_string(),
-            "sum_of_loan_balances_minor": report.rollup.sum_of_loan_balances_minor().to_string(),
+        bank_reconciliation: Vec::new(),
+        portfolio_rollup: PortfolioRollup {
+            status: report.rollup.ok().into(),
+            gl_principal_minor: report.rollup.gl_principal_minor().to_string(),
+            sum_of_loan_balances_minor: report.rollup.sum_of_loan_balances_minor().to_string(),
         },
-        "checks": checks,
-    })))
+        checks,
+    }))
 }
 
 // The query string, described for the `OpenAPI` document.

@@ -4,45 +4,14 @@
 
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
-use serde_json::{Value, json};
 use utoipa::IntoParams;
 
 use crate::auth::Scope;
 use crate::clock::format_date;
-use crate::http::AppState;
 use crate::http::handlers::Query;
 use crate::http::problem::{ApiError, Problem};
 use crate::http::schema::CurrencyCode;
-use crate::ledger::trial_balance::TrialBalance;
-
-/// The response body of a trial balance as of `as_of_date`.
-pub fn body(tb: &TrialBalance, as_of_date: &str) -> Value {
-    let accounts: Vec<Value> = tb
-        .accounts
-        .iter()
-        .map(|a| {
-            json!({
-                "account_code": a.account.code(),
-                "account_name": a.account.name(),
-                "normal_balance": match a.account.normal_side() {
-                    crate::ledger::accounts::Direction::Dr => "debit",
-                    crate::ledger::accounts::Direction::Cr => "credit",
-                },
-                "dr_total_minor": a.dr.to_string(),
-                "cr_total_minor": a.cr.to_string(),
-                "balance_minor": a.balance().to_string(),
-            })
-        })
-        .collect();
-    json!({
-        "as_of_date": as_of_date,
-        "currency": tb.currency,
-        "accounts": accounts,
-        "dr_total_minor": tb.dr_total().to_string(),
-        "cr_total_minor": tb.cr_total().to_string(),
-        "balanced": tb.balanced(),
-    })
-}
+use crate::http::{AppState, dto};
 
 /// Get the trial balance
 ///
@@ -57,7 +26,7 @@ pub fn body(tb: &TrialBalance, as_of_date: &str) -> Value {
     tag = "reads",
     params(TrialBalanceQuery),
     responses(
-        (status = 200, description = "The trial balance.", body = crate::http::dto::TrialBalance),
+        (status = 200, description = "The trial balance.", body = dto::TrialBalance),
         (status = 400, description = "`validation_failed`: a missing, malformed or unknown (`unknown_currency`) `currency`, a malformed `as_of_date`, or an unknown or repeated query parameter.",
             body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`overloaded`: no read connection was free within 1 s.",
@@ -80,7 +49,7 @@ pub async fn show(req: HttpRequest, state: Data<AppState>) -> Result<HttpRespons
         .store
         .trial_balance(principal.tenant, currency, date)
         .await?;
-    Ok(HttpResponse::Ok().json(body(&tb, &format_date(date))))
+    Ok(HttpResponse::Ok().json(dto::TrialBalance::new(&tb, format_date(date))))
 }
 
 // The query string, described for the `OpenAPI` document.
