@@ -11,7 +11,7 @@ use crate::http::AppState;
 use crate::http::dto::AccountBalance;
 use crate::http::handlers::Query;
 use crate::http::problem::{ApiError, FieldError, Problem};
-use crate::http::schema::{AccountCode, CurrencyCode};
+use crate::http::schema::{ACCOUNT_CODE_PATTERN, AccountCode, CurrencyCode};
 use crate::ledger::accounts::{Account, Direction, Layer};
 use crate::ledger::money::Money;
 
@@ -50,7 +50,7 @@ pub async fn balance(
         query.fail(FieldError::new(
             "account_code",
             "invalid_format",
-            "must match ^[0-9]{4}$",
+            format!("must match {ACCOUNT_CODE_PATTERN}"),
         ));
     }
     let currency = query.currency();

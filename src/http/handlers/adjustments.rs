@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use crate::auth::Scope;
 use crate::http::body::SMALL_LIMIT;
 use crate::http::problem::{ApiError, Problem};
-use crate::http::schema::{AccountCode, CurrencyCode, Metadata, MinorUnits};
+use crate::http::schema::{ACCOUNT_CODE_PATTERN, AccountCode, CurrencyCode, Metadata, MinorUnits};
 use crate::http::validate::{Obj, Report};
 use crate::http::write::{WriteRoute, finish_report};
 use crate::ledger::accounts::Direction;
@@ -57,7 +57,14 @@ pub fn parse(body: &Value) -> Result<Command, ApiError> {
         let Some(mut lo) = Obj::new(item, &path, &mut r) else {
             continue;
         };
-        let code = lo.token("account_code", true, 4, account_code, "^[0-9]{4}$", &mut r);
+        let code = lo.token(
+            "account_code",
+            true,
+            4,
+            account_code,
+            ACCOUNT_CODE_PATTERN,
+            &mut r,
+        );
         let direction = lo.one_of("direction", true, Direction::parse, &["DR", "CR"], &mut r);
         let amount = lo.money("amount_minor", true, &mut r);
         let currency = lo.currency("currency", &mut r);
