@@ -13,6 +13,8 @@ pub mod openapi;
 pub mod page_token;
 pub mod problem;
 pub mod rate_limit;
+pub mod receipts;
+pub mod schema;
 pub mod trace;
 pub mod validate;
 pub mod write;

@@ -7,17 +7,32 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 
 use crate::auth::{AuthError, Scope};
 use crate::ledger::LedgerError;
 use crate::store::StoreError;
 
 /// One failing field of a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FieldError {
-    /// JSON-pointer-like path, e.g. `loans[3].interest_minor`.
+    /// JSON-pointer-like path of the field, e.g. `amount_minor`, `loans[3].interest_minor`,
+    /// `metadata.bad-key`; for query strings and paths, the parameter name.
+    #[schema(example = "loans[3].interest_minor")]
     pub field: String,
-    /// Stable `snake_case` reason.
+    /// Stable reason: `required`, `invalid_type`, `invalid_format`, `invalid_value`,
+    /// `out_of_range`, `too_short`, `too_long`, `unknown_field`, `duplicate`,
+    /// `unknown_currency`, `duplicate_header`, `amount_must_be_positive`,
+    /// `amount_out_of_range`, `effective_before_loan`, `effective_before_original`, a
+    /// batch item code (`loan_not_found`, `principal_mismatch`, `interest_mismatch`,
+    /// `already_accrued`, `mixed_currency_batch`, `loan_charged_off`), or the code of a
+    /// refusal that names its field (`loan_charged_off`, `waiver_exceeds_outstanding`,
+    /// `entry_unbalanced`, `account_not_found`, `account_not_adjustable`, `period_closed`,
+    /// `close_date_not_past`, `period_already_closed`).
+    #[schema(pattern = "^[a-z][a-z0-9_]*$", example = "invalid_format")]
     pub code: &'static str,
     /// Human explanation.
     pub message: String,
@@ -113,6 +128,28 @@ error_codes! {
     ReplicationUnavailable => SERVICE_UNAVAILABLE, "replication_unavailable", "The replica could not confirm the write in time";
     Overloaded => SERVICE_UNAVAILABLE, "overloaded", "Service overloaded";
     Internal => INTERNAL_SERVER_ERROR, "internal", "Internal error";
+}
+
+/// The `OpenAPI` schema of the stable error codes: every wire code of [`Code::ALL`].
+pub struct ProblemCode;
+
+impl PartialSchema for ProblemCode {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "Stable error code (SPEC §10, plus `method_not_allowed`, `request_timeout` and \
+                 `headers_too_large`).",
+            ))
+            .enum_values(Some(Code::ALL.iter().map(|c| c.meta().1)))
+            .into()
+    }
+}
+
+impl ToSchema for ProblemCode {
+    fn name() -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("ProblemCode")
+    }
 }
 
 impl Code {
@@ -221,15 +258,36 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ProblemBody<'a> {
+/// RFC 9457 problem details. Every error the service answers has this shape.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "type": "urn:hpts:problem:validation_failed",
+    "title": "Request validation failed",
+    "status": 400,
+    "detail": "amount_minor: must match ^(0|[1-9][0-9]{0,18})$ (minor units, no sign, no leading zeros)",
+    "code": "validation_failed",
+    "errors": [{ "field": "amount_minor", "code": "invalid_format", "message": "must match ^(0|[1-9][0-9]{0,18})$ (minor units, no sign, no leading zeros)" }]
+}))]
+pub struct Problem<'a> {
+    /// `urn:hpts:problem:<code>`.
     #[serde(rename = "type")]
+    #[schema(format = "uri", pattern = "^urn:hpts:problem:[a-z_]+$")]
     kind: String,
+    /// Short summary of the code; the same for every occurrence of the code.
     title: &'static str,
+    /// The HTTP status.
+    #[schema(minimum = 400, maximum = 599)]
     status: u16,
+    /// Explanation of this occurrence, safe to show; never internals.
     detail: &'a str,
+    /// The stable machine-readable code.
+    #[schema(value_type = ProblemCode)]
     code: &'static str,
+    /// Every failing field, for `validation_failed` and per-field business errors (e.g. one
+    /// item per refused loan of an accrual batch). Absent when there is none.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    #[schema(value_type = Vec<FieldError>, required = false, min_items = 1)]
     errors: &'a [FieldError],
 }
 
@@ -240,7 +298,7 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, code, title) = self.code.meta();
-        let body = ProblemBody {
+        let body = Problem {
             kind: format!("urn:hpts:problem:{code}"),
             title,
             status: status.as_u16(),

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::clock::parse_date;
 use crate::http::problem::FieldError;
+use crate::http::schema::{CURRENCY_PATTERN, METADATA_KEY_PATTERN, MONEY_PATTERN};
 use crate::ledger::ids::parse_uuid;
 use crate::ledger::money::{Currency, CurrencyParseError, Money, MoneyParseError};
 
@@ -19,9 +20,11 @@ pub const METADATA_MAX_BYTES: usize = 2048;
 /// strings so both answer alike.
 pub fn currency(raw: &str, field: String) -> Result<Currency, FieldError> {
     Currency::parse_wire(raw).map_err(|e| match e {
-        CurrencyParseError::Format => {
-            FieldError::new(field, "invalid_format", "must match ^[A-Z]{3}$")
-        }
+        CurrencyParseError::Format => FieldError::new(
+            field,
+            "invalid_format",
+            format!("must match {CURRENCY_PATTERN}"),
+        ),
         CurrencyParseError::Unknown => FieldError::new(
             field,
             "unknown_currency",
@@ -168,7 +171,7 @@ impl<'a> Obj<'a> {
                 report.errors.push(FieldError::new(
                     self.path_of(name),
                     "invalid_format",
-                    "must match ^(0|[1-9][0-9]{0,18})$ (minor units, no sign, no leading zeros)",
+                    format!("must match {MONEY_PATTERN} (minor units, no sign, no leading zeros)"),
                 ));
                 None
             }
@@ -366,7 +369,7 @@ impl<'a> Obj<'a> {
                 report.errors.push(FieldError::new(
                     format!("{path}.{key}"),
                     "invalid_format",
-                    "metadata keys must match ^[a-zA-Z][a-zA-Z0-9_]*$",
+                    format!("metadata keys must match {METADATA_KEY_PATTERN}"),
                 ));
             }
         }

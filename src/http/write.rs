@@ -16,6 +16,7 @@ use crate::auth::Scope;
 use crate::http::AppState;
 use crate::http::body::{canonical, closing_response, read_json};
 use crate::http::problem::{ApiError, Code};
+use crate::http::schema::IDEMPOTENCY_KEY_PATTERN;
 use crate::http::validate::Report;
 use crate::ledger::commands::Command;
 use crate::ledger::ids::TenantId;
@@ -33,7 +34,7 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
     let invalid = || {
         ApiError::new(
             Code::IdempotencyKeyInvalid,
-            "Idempotency-Key must be 8-255 characters matching ^[A-Za-z0-9][A-Za-z0-9._:\\-]{7,254}$",
+            format!("Idempotency-Key must be 8-255 characters matching {IDEMPOTENCY_KEY_PATTERN}"),
         )
     };
     let key = raw.to_str().map_err(|_| invalid())?;

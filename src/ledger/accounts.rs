@@ -3,33 +3,18 @@
 
 use std::fmt;
 
-/// Debit or credit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Direction {
-    /// Debit.
-    Dr,
-    /// Credit.
-    Cr,
-}
+wire_enum!(
+    /// Debit or credit; `"DR"` or `"CR"`, as stored and shown on the wire.
+    #[derive(Hash, PartialOrd, Ord)]
+    Direction {
+        /// Debit.
+        Dr => "DR",
+        /// Credit.
+        Cr => "CR",
+    }
+);
 
 impl Direction {
-    /// `"DR"` or `"CR"`, as stored and shown on the wire.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Direction::Dr => "DR",
-            Direction::Cr => "CR",
-        }
-    }
-
-    /// Parses `"DR"` / `"CR"`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "DR" => Some(Direction::Dr),
-            "CR" => Some(Direction::Cr),
-            _ => None,
-        }
-    }
-
     /// The other side.
     #[must_use]
     pub const fn opposite(self) -> Self {
@@ -161,34 +146,16 @@ impl fmt::Display for Account {
     }
 }
 
-/// A balance layer. Every posting today is `Settled`; the others exist for holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Layer {
-    /// Final postings.
-    Settled,
-    /// Pending postings.
-    Pending,
-    /// Encumbrances (holds).
-    Encumbrance,
-}
-
-impl Layer {
-    /// Wire and storage form.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Layer::Settled => "SETTLED",
-            Layer::Pending => "PENDING",
-            Layer::Encumbrance => "ENCUMBRANCE",
-        }
+wire_enum!(
+    /// A balance layer (wire and storage form). Every posting today is `Settled`; the others
+    /// exist for holds.
+    #[derive(Hash)]
+    Layer {
+        /// Final postings.
+        Settled => "SETTLED",
+        /// Pending postings.
+        Pending => "PENDING",
+        /// Encumbrances (holds).
+        Encumbrance => "ENCUMBRANCE",
     }
-
-    /// Parses the wire form.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "SETTLED" => Some(Layer::Settled),
-            "PENDING" => Some(Layer::Pending),
-            "ENCUMBRANCE" => Some(Layer::Encumbrance),
-            _ => None,
-        }
-    }
-}
+);

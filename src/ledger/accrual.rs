@@ -8,37 +8,19 @@
 use crate::ledger::LedgerError;
 use crate::ledger::money::Money;
 
-/// Day-count convention.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DayCount {
-    /// Actual/365 fixed.
-    Act365,
-    /// Actual/360.
-    Act360,
-    /// 30/360.
-    Thirty360,
-}
+wire_enum!(
+    /// Day-count convention.
+    DayCount {
+        /// Actual/365 fixed.
+        Act365 => "ACT_365",
+        /// Actual/360.
+        Act360 => "ACT_360",
+        /// 30/360.
+        Thirty360 => "30_360",
+    }
+);
 
 impl DayCount {
-    /// Wire form.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            DayCount::Act365 => "ACT_365",
-            DayCount::Act360 => "ACT_360",
-            DayCount::Thirty360 => "30_360",
-        }
-    }
-
-    /// Parses the wire form.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "ACT_365" => Some(DayCount::Act365),
-            "ACT_360" => Some(DayCount::Act360),
-            "30_360" => Some(DayCount::Thirty360),
-            _ => None,
-        }
-    }
-
     const fn year_days(self) -> i128 {
         match self {
             DayCount::Act365 => 365,

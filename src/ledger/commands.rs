@@ -9,29 +9,6 @@ use crate::ledger::accrual::DayCount;
 use crate::ledger::ids::{BorrowerId, EntryId, EventId, LoanId, ProgramId};
 use crate::ledger::money::{Currency, Money};
 
-macro_rules! wire_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum $name { $($(#[$vdoc])* $variant),+ }
-
-        impl $name {
-            /// Every accepted wire value.
-            pub const WIRE: &'static [&'static str] = &[$($wire),+];
-
-            /// Wire form.
-            pub const fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $wire),+ }
-            }
-
-            /// Parses the wire form.
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($wire => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
 wire_enum!(
     /// How a disbursement was paid out.
     DisbursementMethod {

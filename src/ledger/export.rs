@@ -27,33 +27,19 @@ use crate::ledger::accounts::{Account, Direction};
 use crate::ledger::iso_date;
 use crate::ledger::money::{Currency, Money};
 
-/// The plain-text accounting format of an export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
-    /// Beancount 3 (`bean-check`).
-    Beancount,
-    /// hledger journal (checked with hledger 1.25).
-    Hledger,
-}
+wire_enum!(
+    /// The plain-text accounting format of an export: the `format` query parameter and the
+    /// `--format` value.
+    #[derive(Hash)]
+    Format {
+        /// Beancount 3 (`bean-check`).
+        Beancount => "beancount",
+        /// hledger journal (checked with hledger 1.25).
+        Hledger => "hledger",
+    }
+);
 
 impl Format {
-    /// Parses the `format` query parameter / `--format` value: `"beancount"` or `"hledger"`.
-    pub fn parse(s: &str) -> Option<Format> {
-        match s {
-            "beancount" => Some(Format::Beancount),
-            "hledger" => Some(Format::Hledger),
-            _ => None,
-        }
-    }
-
-    /// The name [`Format::parse`] accepts.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Format::Beancount => "beancount",
-            Format::Hledger => "hledger",
-        }
-    }
-
     /// The usual file extension of the format (without the dot).
     pub const fn file_extension(self) -> &'static str {
         match self {

@@ -132,27 +132,17 @@ impl Replay {
     }
 }
 
-/// A loan's status (SPEC §7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoanStatus {
-    /// Something is owed (or nothing was disbursed yet).
-    Active,
-    /// Everything disbursed is repaid.
-    PaidOff,
-    /// Written off.
-    ChargedOff,
-}
-
-impl LoanStatus {
-    /// Wire form.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            LoanStatus::Active => "active",
-            LoanStatus::PaidOff => "paid_off",
-            LoanStatus::ChargedOff => "charged_off",
-        }
+wire_enum!(
+    /// A loan's status (SPEC §7).
+    LoanStatus {
+        /// Something is owed (or nothing was disbursed yet).
+        Active => "active",
+        /// Everything disbursed is repaid.
+        PaidOff => "paid_off",
+        /// Written off.
+        ChargedOff => "charged_off",
     }
-}
+);
 
 /// What a loan owes and has moved, in minor units of its one currency.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

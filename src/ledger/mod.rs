@@ -8,6 +8,33 @@
 //! Must not import: anything doing I/O (no rusqlite, no actix, no clock, no random ids). Callers
 //! pass in ids and timestamps. No floating point anywhere in this module tree.
 
+/// Declares a closed enum together with its wire names, from ONE list: the enum, `WIRE` (every
+/// accepted wire value, in declaration order), `as_str` and `parse`. The HTTP layer builds each
+/// enum's `OpenAPI` schema from `WIRE`, so the document cannot list other values than the parser
+/// accepts. Extra attributes (docs, more derives) go before the name.
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
+
+        impl $name {
+            /// Every accepted wire value.
+            pub const WIRE: &'static [&'static str] = &[$($wire),+];
+
+            /// Wire form.
+            pub const fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire),+ }
+            }
+
+            /// Parses the wire form.
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($wire => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
 pub mod accounts;
 pub mod accrual;
 pub mod allocation;

@@ -204,6 +204,19 @@ impl Contract {
         }
     }
 
+    /// The schema a property stands for: a `$ref` followed, and of a nullable `oneOf` (an
+    /// optional field typed by a component) the branch that is not `null`.
+    fn flat<'a>(&'a self, v: &'a Value) -> &'a Value {
+        let v = self.resolve(v);
+        match v.get("oneOf").and_then(Value::as_array) {
+            Some(items) => items
+                .iter()
+                .find(|i| i["type"] != "null")
+                .map_or(v, |i| self.flat(i)),
+            None => v,
+        }
+    }
+
     fn operation(&self, method: &str, template: &str) -> &Value {
         let op = &self.doc["paths"][template][method];
         assert!(op.is_object(), "{method} {template} is not documented");
@@ -605,6 +618,7 @@ async fn money_is_typed_as_a_string_and_request_bodies_state_the_wire_rules() {
         };
         for (name, prop) in props.iter().filter(|(n, _)| n.ends_with("_minor")) {
             money_fields += 1;
+            let prop = c.flat(prop);
             assert!(
                 admits(prop, "string") && !admits(prop, "number") && !admits(prop, "integer"),
                 "{path}/{name} is not typed as a string: {prop}"
@@ -624,8 +638,8 @@ async fn money_is_typed_as_a_string_and_request_bodies_state_the_wire_rules() {
     assert!(money_fields >= 20, "only {money_fields} money fields found");
 
     let disb = &c.schema("DisbursementRequest")["properties"];
-    assert_eq!(disb["amount_minor"]["pattern"], MONEY);
-    assert_eq!(disb["currency"]["pattern"], "^[A-Z]{3}$");
+    assert_eq!(c.flat(&disb["amount_minor"])["pattern"], MONEY);
+    assert_eq!(c.flat(&disb["currency"])["pattern"], "^[A-Z]{3}$");
     assert_eq!(disb["loan_id"]["format"], "uuid");
     assert_eq!(disb["borrower_id"]["format"], "uuid");
     assert_eq!(disb["effective_at"]["format"], "date");
@@ -716,7 +730,10 @@ async fn lifecycle_request_bodies_state_the_wire_rules() {
         json!(["payment_event_id", "return_reason", "effective_at"])
     );
     assert_eq!(ret["properties"]["return_code"]["pattern"], "^R[0-9]{2}$");
-    assert_eq!(ret["properties"]["nsf_fee_minor"]["pattern"], MONEY);
+    assert_eq!(
+        c.flat(&ret["properties"]["nsf_fee_minor"])["pattern"],
+        MONEY
+    );
     assert_eq!(
         c.schema("ReturnReason")["enum"],
         json!([
@@ -733,7 +750,10 @@ async fn lifecycle_request_bodies_state_the_wire_rules() {
         waiver["required"],
         json!(["fee_event_id", "reason", "effective_at"])
     );
-    assert_eq!(waiver["properties"]["amount_minor"]["pattern"], MONEY);
+    assert_eq!(
+        c.flat(&waiver["properties"]["amount_minor"])["pattern"],
+        MONEY
+    );
     assert_eq!(waiver["properties"]["reason"]["minLength"], 1);
     assert_eq!(waiver["properties"]["reason"]["maxLength"], 500);
     let charge_off = c.schema("ChargeOffRequest");
@@ -767,9 +787,18 @@ async fn lifecycle_request_bodies_state_the_wire_rules() {
         line["required"],
         json!(["account_code", "direction", "amount_minor", "currency"])
     );
-    assert_eq!(line["properties"]["account_code"]["pattern"], "^[0-9]{4}$");
-    assert_eq!(line["properties"]["amount_minor"]["pattern"], MONEY);
-    assert_eq!(line["properties"]["currency"]["pattern"], "^[A-Z]{3}$");
+    assert_eq!(
+        c.flat(&line["properties"]["account_code"])["pattern"],
+        "^[0-9]{4}$"
+    );
+    assert_eq!(
+        c.flat(&line["properties"]["amount_minor"])["pattern"],
+        MONEY
+    );
+    assert_eq!(
+        c.flat(&line["properties"]["currency"])["pattern"],
+        "^[A-Z]{3}$"
+    );
 }
 
 #[tokio::test]

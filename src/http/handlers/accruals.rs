@@ -4,10 +4,12 @@
 use std::collections::HashMap;
 
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::auth::Scope;
 use crate::http::body::BATCH_LIMIT;
-use crate::http::problem::{ApiError, FieldError};
+use crate::http::problem::{ApiError, FieldError, Problem};
+use crate::http::schema::MinorUnits;
 use crate::http::validate::{Obj, Report};
 use crate::http::write::{WriteRoute, finish_report};
 use crate::ledger::accrual::DayCount;
@@ -19,7 +21,26 @@ pub const MAX_LOANS: usize = 10_000;
 /// Highest accepted annual rate (1000 % in basis points).
 pub const MAX_RATE_BPS: u32 = 100_000;
 
-/// Parses the body.
+/// Accrue daily interest for a batch of loans
+///
+/// Requires scope `hpts:accruals:write`. All or nothing: one journal entry with, per loan,
+/// Dr 1200 interest receivable / Cr 4000 interest income; the inputs of every line are
+/// stored. Body limit 4 MiB.
+#[utoipa::path(
+    post,
+    path = "/v1/accruals/batch",
+    operation_id = "create_accrual_batch",
+    tag = "writes",
+    request_body(content = AccrualBatchRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Posted.", body = crate::http::receipts::AccrualReceipt),
+        (status = 400, description = "`validation_failed` (every failing field in `errors[]`, e.g. `loans[3].interest_minor`; a loan listed twice is `duplicate`), `malformed_json`, `idempotency_key_missing`, `idempotency_key_invalid` or `duplicate_header`.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `accrual_date`: on or before the tenant's lock date), `amount_must_be_positive`, or a refused batch: `loan_not_found`, `principal_mismatch`, `interest_mismatch`, `already_accrued`, `mixed_currency_batch` or `loan_charged_off` (field `loans[i].loan_id`) (the code of the first refused loan), with one `errors[]` item per refused loan. Nothing is written.",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["hpts:accruals:write"])),
+)]
 pub fn parse(body: &Value) -> Result<Command, ApiError> {
     let mut r = Report::default();
     let Some(mut o) = Obj::new(body, "", &mut r) else {
@@ -88,3 +109,53 @@ pub const ROUTE: WriteRoute = WriteRoute {
     route: "POST /v1/accruals/batch",
     limit: BATCH_LIMIT,
 };
+
+// The body [`parse`] accepts, described for the `OpenAPI` document (closed, with every wire
+// rule the parser enforces).
+
+/// `POST /v1/accruals/batch`: all or nothing. Every loan must exist in the tenant, share one
+/// currency, carry the ledger's principal outstanding at commit time, and not be accrued
+/// yet for `accrual_date` (else 422 with one `errors[]` item per refused loan). Body limit
+/// 4 MiB.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct AccrualBatchRequest {
+    /// The accrual program (the client's identifier).
+    #[schema(format = "uuid")]
+    program_id: String,
+    /// The day accrued, `YYYY-MM-DD`.
+    #[schema(format = Date, example = "2026-11-30")]
+    accrual_date: String,
+    /// Day-count convention of the daily interest.
+    day_count_convention: DayCount,
+    /// One item per loan, each loan at most once.
+    #[schema(min_items = 1, max_items = 10000)]
+    loans: Vec<AccrualBatchLoan>,
+}
+
+/// One loan of an accrual batch.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct AccrualBatchLoan {
+    /// The loan.
+    #[schema(format = "uuid")]
+    loan_id: String,
+    /// Must equal the ledger's principal outstanding at commit time (else 422
+    /// `principal_mismatch`).
+    outstanding_principal_minor: MinorUnits,
+    /// The day's interest in minor units, greater than 0.
+    interest_minor: MinorUnits,
+    /// Annual rate in basis points. When present, `interest_minor` must equal principal ×
+    /// rate ÷ days-in-year of the convention, rounded half to even (else 422
+    /// `interest_mismatch`).
+    #[schema(minimum = 0, maximum = 100_000, example = 1000)]
+    annual_rate_bps: Option<u32>,
+}

@@ -2,16 +2,35 @@
 //! disbursement opens the loan and binds borrower and currency.
 
 use serde_json::Value;
+use utoipa::ToSchema;
 
 use crate::auth::Scope;
 use crate::http::body::SMALL_LIMIT;
-use crate::http::problem::ApiError;
+use crate::http::problem::{ApiError, Problem};
+use crate::http::schema::{CurrencyCode, Metadata, MinorUnits};
 use crate::http::validate::{Obj, Report};
 use crate::http::write::{WriteRoute, finish_report};
 use crate::ledger::commands::{Command, Disbursement, DisbursementMethod};
 use crate::ledger::ids::{BorrowerId, LoanId};
 
-/// Parses the body.
+/// Record a disbursement
+///
+/// Requires scope `hpts:disbursements:write`. Posts Dr 1100 principal receivable / Cr 2000
+/// disbursement clearing. The first disbursement of a loan opens it and binds its borrower
+/// and currency.
+#[utoipa::path(
+    post,
+    path = "/v1/disbursements",
+    operation_id = "create_disbursement",
+    tag = "writes",
+    request_body(content = DisbursementRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Posted.", body = crate::http::receipts::DisbursementReceipt),
+        (status = 422, description = "`idempotency_mismatch`, `period_closed` (field `effective_at`: on or before the tenant's lock date), `borrower_mismatch`, `currency_mismatch`, `amount_must_be_positive` or `loan_charged_off` (the loan is charged off).",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["hpts:disbursements:write"])),
+)]
 pub fn parse(body: &Value) -> Result<Command, ApiError> {
     let mut r = Report::default();
     let Some(mut o) = Obj::new(body, "", &mut r) else {
@@ -60,3 +79,38 @@ pub const ROUTE: WriteRoute = WriteRoute {
     route: "POST /v1/disbursements",
     limit: SMALL_LIMIT,
 };
+
+// The body [`parse`] accepts, described for the `OpenAPI` document (closed, with every wire
+// rule the parser enforces).
+
+/// `POST /v1/disbursements`. The first disbursement of a loan opens it and binds its borrower
+/// and currency; later ones must match them. `null` counts as absent.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct DisbursementRequest {
+    /// The loan, chosen by the client (any case; returned lowercase).
+    #[schema(format = "uuid")]
+    loan_id: String,
+    /// The borrower (bound by the first disbursement).
+    #[schema(format = "uuid")]
+    borrower_id: String,
+    /// Amount in minor units, greater than 0 (`"0"` is 422 `amount_must_be_positive`), at
+    /// most 9223372036854775807.
+    amount_minor: MinorUnits,
+    /// An active ISO 4217 code (else 400, `errors[].code` `unknown_currency`); bound by the
+    /// first disbursement.
+    currency: CurrencyCode,
+    /// Effective date, `YYYY-MM-DD`.
+    #[schema(format = Date, example = "2026-11-01")]
+    effective_at: String,
+    /// How the money was paid out.
+    method: DisbursementMethod,
+    /// Reference of the payout, 1–255 characters without control characters.
+    #[schema(min_length = 1, max_length = 255)]
+    destination_ref: Option<String>,
+    metadata: Option<Metadata>,
+}

@@ -10,11 +10,12 @@ use std::io::{self, Write};
 use actix_web::web::{Bytes, Data};
 use actix_web::{HttpRequest, HttpResponse};
 use tokio::sync::mpsc;
+use utoipa::IntoParams;
 
 use crate::auth::Scope;
 use crate::http::AppState;
 use crate::http::handlers::Query;
-use crate::http::problem::{ApiError, FieldError};
+use crate::http::problem::{ApiError, FieldError, Problem};
 use crate::ledger::export::Format;
 use crate::store::export::ExportRange;
 
@@ -56,7 +57,33 @@ impl Write for ChunkWriter {
     }
 }
 
-/// Handler.
+/// Export the journal
+///
+/// Requires scope `hpts:ledger:read`. Streams the caller's ledger as a plain-text
+/// accounting journal (`text/plain; charset=utf-8`) in the Beancount 3 or hledger format:
+/// every chart account under a hierarchical name (e.g. `Assets:Loans:Principal-Receivable`)
+/// with its code; one transaction per journal entry, dated `effective_at`, with the entry id
+/// and event type; amounts in major units by the currency's ISO 4217 exponent; and, for
+/// each period close, balance assertions of every account as of its `through_date`. A
+/// whole-tenant export passes `bean-check` and `hledger check`, and the balances they report
+/// equal `GET /v1/trial-balance`. A heavy read: bounded per tenant, and stopped when the
+/// client disconnects.
+#[utoipa::path(
+    get,
+    path = "/v1/exports/journal",
+    operation_id = "export_journal",
+    tag = "reads",
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "The journal file, streamed (`text/plain; charset=utf-8`).", body = String, content_type = "text/plain"),
+        (status = 400, description = "`validation_failed`: a missing or unknown `format`, a malformed `from_date` or `to_date`, or an unknown or repeated query parameter.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`overloaded`: the tenant already runs its share of heavy reads, or no read connection was free within 1 s.",
+            body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+    ),
+    security(("bearer" = ["hpts:ledger:read"])),
+)]
 pub async fn journal(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, ApiError> {
     let principal = state.authenticate(&req, Scope::LedgerRead).await?;
     let mut query = Query::parse(&req, &["format", "from_date", "to_date"])?;
@@ -118,4 +145,25 @@ pub async fn journal(req: HttpRequest, state: Data<AppState>) -> Result<HttpResp
             format!("inline; filename=\"hpts-{}.{extension}\"", principal.tenant),
         ))
         .streaming(body))
+}
+
+// The query string, described for the `OpenAPI` document.
+
+/// Query of `GET /v1/exports/journal`. Unknown or repeated parameters are 400.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct ExportQuery {
+    /// The file format (required; a missing or unknown one is 400 `validation_failed`).
+    #[param(inline)]
+    format: Format,
+    /// Only entries effective on or after this date (`YYYY-MM-DD`).
+    #[param(format = Date)]
+    from_date: Option<String>,
+    /// Only entries effective on or before this date (`YYYY-MM-DD`).
+    #[param(format = Date)]
+    to_date: Option<String>,
 }

@@ -3,14 +3,14 @@
 
 use actix_web::web::{Data, Path};
 use actix_web::{HttpRequest, HttpResponse};
+use utoipa::IntoParams;
 
 use crate::auth::Scope;
 use crate::clock::format_date;
-use crate::http::AppState;
-use crate::http::dto::{JournalEntry, LoanBalance};
+use crate::http::dto::{JournalEntry, JournalEntryPage, LoanBalance};
 use crate::http::handlers::Query;
-use crate::http::page_token;
-use crate::http::problem::{ApiError, FieldError};
+use crate::http::problem::{ApiError, FieldError, Problem};
+use crate::http::{AppState, page_token};
 use crate::ledger::commands::EventType;
 use crate::ledger::ids::LoanId;
 use crate::store::EntryPageQuery;
@@ -30,7 +30,27 @@ pub fn path_id<T>(
     })
 }
 
-/// Handler.
+/// Get a loan's balances
+///
+/// Requires scope `hpts:balances:read`. Current balances, or as of an effective date.
+#[utoipa::path(
+    get,
+    path = "/v1/loans/{loan_id}/balance",
+    operation_id = "get_loan_balance",
+    tag = "reads",
+    params(
+        ("loan_id" = String, Path, format = "uuid", description = "The loan (any case)."),
+        LoanBalanceQuery,
+    ),
+    responses(
+        (status = 200, description = "The loan's balances.", body = crate::http::dto::LoanBalance),
+        (status = 400, description = "`validation_failed`: a malformed `loan_id` or `as_of_date`, or an unknown or repeated query parameter.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such loan in this tenant.",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["hpts:balances:read"])),
+)]
 pub async fn balance(
     req: HttpRequest,
     path: Path<String>,
@@ -55,7 +75,28 @@ fn known_event_type(t: &str) -> bool {
     EventType::parse(t).is_some() || EventType::RESERVED.contains(&t)
 }
 
-/// `GET /v1/loans/{loan_id}/journal-entries` (`hpts:ledger:read`): keyset pages in posting order.
+/// List a loan's journal entries
+///
+/// Requires scope `hpts:ledger:read`. Keyset pages in posting order; follow
+/// `next_page_token` until it is `null`.
+#[utoipa::path(
+    get,
+    path = "/v1/loans/{loan_id}/journal-entries",
+    operation_id = "list_loan_journal_entries",
+    tag = "reads",
+    params(
+        ("loan_id" = String, Path, format = "uuid", description = "The loan (any case)."),
+        JournalEntriesQuery,
+    ),
+    responses(
+        (status = 200, description = "One page of entries.", body = JournalEntryPage),
+        (status = 400, description = "`validation_failed` (a malformed `loan_id`, date or `event_type`, `page_size` outside 1–500, an unknown or repeated query parameter) or `invalid_page_token`.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such loan in this tenant.",
+            body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["hpts:ledger:read"])),
+)]
 pub async fn journal_entries(
     req: HttpRequest,
     path: Path<String>,
@@ -136,6 +177,49 @@ pub async fn journal_entries(
         .next_after_seq
         .map(|seq| page_token::encode(key, &scope, seq))
         .transpose()?;
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "items": items, "next_page_token": next_page_token })))
+    Ok(HttpResponse::Ok().json(JournalEntryPage {
+        items,
+        next_page_token,
+    }))
+}
+
+// The query string, described for the `OpenAPI` document.
+
+/// Query of `GET /v1/loans/{loan_id}/balance`. Unknown or repeated parameters are 400.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct LoanBalanceQuery {
+    /// Balances counting only entries effective on or before this date (`YYYY-MM-DD`).
+    #[param(format = Date)]
+    as_of_date: Option<String>,
+}
+
+/// Query of `GET /v1/loans/{loan_id}/journal-entries`. Unknown or repeated parameters are
+/// 400.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct JournalEntriesQuery {
+    /// Only entries effective on or after this date (`YYYY-MM-DD`).
+    #[param(format = Date)]
+    from_date: Option<String>,
+    /// Only entries effective on or before this date (`YYYY-MM-DD`).
+    #[param(format = Date)]
+    to_date: Option<String>,
+    /// Only entries of this event type.
+    #[param(inline)]
+    event_type: Option<EventType>,
+    /// Entries per page, 1–500 (default 100); outside that range 400 `validation_failed`.
+    #[param(minimum = 1, maximum = 500, default = 100)]
+    page_size: Option<u32>,
+    /// `next_page_token` of the previous page, used with the same filters. A modified token,
+    /// or one from another tenant, loan or filter set, is 400 `invalid_page_token`.
+    page_token: Option<String>,
 }

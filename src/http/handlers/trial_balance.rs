@@ -4,45 +4,37 @@
 
 use actix_web::web::Data;
 use actix_web::{HttpRequest, HttpResponse};
-use serde_json::{Value, json};
+use utoipa::IntoParams;
 
 use crate::auth::Scope;
 use crate::clock::format_date;
-use crate::http::AppState;
 use crate::http::handlers::Query;
-use crate::http::problem::ApiError;
-use crate::ledger::trial_balance::TrialBalance;
+use crate::http::problem::{ApiError, Problem};
+use crate::http::schema::CurrencyCode;
+use crate::http::{AppState, dto};
 
-/// The response body of a trial balance as of `as_of_date`.
-pub fn body(tb: &TrialBalance, as_of_date: &str) -> Value {
-    let accounts: Vec<Value> = tb
-        .accounts
-        .iter()
-        .map(|a| {
-            json!({
-                "account_code": a.account.code(),
-                "account_name": a.account.name(),
-                "normal_balance": match a.account.normal_side() {
-                    crate::ledger::accounts::Direction::Dr => "debit",
-                    crate::ledger::accounts::Direction::Cr => "credit",
-                },
-                "dr_total_minor": a.dr.to_string(),
-                "cr_total_minor": a.cr.to_string(),
-                "balance_minor": a.balance().to_string(),
-            })
-        })
-        .collect();
-    json!({
-        "as_of_date": as_of_date,
-        "currency": tb.currency,
-        "accounts": accounts,
-        "dr_total_minor": tb.dr_total().to_string(),
-        "cr_total_minor": tb.cr_total().to_string(),
-        "balanced": tb.balanced(),
-    })
-}
-
-/// Handler.
+/// Get the trial balance
+///
+/// Requires scope `hpts:balances:read`. Every account of the chart in code order, zero
+/// balances included, with its debit and credit totals and its balance on its normal side,
+/// over the tenant's lines in one currency effective on or before `as_of_date` (default
+/// today, UTC), on one read snapshot.
+#[utoipa::path(
+    get,
+    path = "/v1/trial-balance",
+    operation_id = "get_trial_balance",
+    tag = "reads",
+    params(TrialBalanceQuery),
+    responses(
+        (status = 200, description = "The trial balance.", body = dto::TrialBalance),
+        (status = 400, description = "`validation_failed`: a missing, malformed or unknown (`unknown_currency`) `currency`, a malformed `as_of_date`, or an unknown or repeated query parameter.",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`overloaded`: no read connection was free within 1 s.",
+            body = Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u32, description = "Seconds to wait before retrying"))),
+    ),
+    security(("bearer" = ["hpts:balances:read"])),
+)]
 pub async fn show(req: HttpRequest, state: Data<AppState>) -> Result<HttpResponse, ApiError> {
     let principal = state.authenticate(&req, Scope::BalancesRead).await?;
     let mut query = Query::parse(&req, &["currency", "as_of_date"])?;
@@ -57,5 +49,25 @@ pub async fn show(req: HttpRequest, state: Data<AppState>) -> Result<HttpRespons
         .store
         .trial_balance(principal.tenant, currency, date)
         .await?;
-    Ok(HttpResponse::Ok().json(body(&tb, &format_date(date))))
+    Ok(HttpResponse::Ok().json(dto::TrialBalance::new(&tb, format_date(date))))
+}
+
+// The query string, described for the `OpenAPI` document.
+
+/// Query of `GET /v1/trial-balance`. Unknown or repeated parameters are 400.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(
+    dead_code,
+    reason = "documentation-only: describes the wire, never built"
+)]
+pub struct TrialBalanceQuery {
+    /// Active ISO 4217 code of the trial balance (required; an unknown code is 400
+    /// `unknown_currency`). A currency the tenant never used answers zeros.
+    #[param(inline)]
+    currency: CurrencyCode,
+    /// Count only lines effective on or before this date (`YYYY-MM-DD`); today (UTC) when
+    /// absent.
+    #[param(format = Date)]
+    as_of_date: Option<String>,
 }
