@@ -54,12 +54,7 @@ async fn post_with_token(app: &TestApp, token: &str) -> Answer {
 
 /// 401 `unauthenticated`, `WWW-Authenticate: Bearer…`, problem+json, nothing written.
 fn assert_unauthenticated(app: &TestApp, a: &Answer, what: &str) {
-    assert_eq!(a.status, 401, "{what}: {}", a.text);
-    assert_eq!(a.code(), "unauthenticated", "{what}");
-    let challenge = a
-        .header("www-authenticate")
-        .unwrap_or_else(|| panic!("{what}: no WWW-Authenticate"));
-    assert!(challenge.starts_with("Bearer"), "{what}: {challenge}");
+    crate::helpers::assert_unauthenticated(a, what);
     let body = a.json();
     assert_eq!(body["status"], 401, "{what}");
     for field in ["type", "title", "detail"] {

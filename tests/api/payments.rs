@@ -15,18 +15,7 @@ use crate::helpers::{
     ALL_SCOPES, Answer, Caller, TestApp, disbursement_body, key, spawn_app, uuid,
 };
 
-/// A valid USD payment body.
-pub fn payment_body(loan: Uuid, borrower: Uuid, amount: &str) -> Value {
-    json!({
-        "loan_id": loan.to_string(),
-        "borrower_id": borrower.to_string(),
-        "amount_minor": amount,
-        "currency": "USD",
-        "effective_at": "2026-11-15",
-        "source_method": "ach",
-        "metadata": { "channel": "lockbox" }
-    })
-}
+pub use crate::helpers::payment_body;
 
 /// A loan's balances as `GET /v1/loans/{id}/balance` shows them, in minor units.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -185,15 +185,7 @@ fn check_statuses(report: &Value) -> HashMap<String, String> {
         .collect()
 }
 
-const CHECK_NAMES: [&str; 7] = [
-    "trial_balance",
-    "entries_balanced",
-    "loan_subledger_matches_gl",
-    "materialised_balances_match_lines",
-    "hash_chain_intact",
-    "append_only_guard_present",
-    "closed_periods_unchanged",
-];
+use crate::helpers::RECONCILIATION_CHECKS as CHECK_NAMES;
 
 /// Asserts a clean report: integrity ok, every one of the seven checks ok, roll-up ok.
 fn assert_all_ok(report: &Value) {
