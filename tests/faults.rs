@@ -31,7 +31,7 @@ use uuid::Uuid;
 use common::db::{count, read_only};
 use common::http::{Reply, blocking_client as client, get_json, post};
 use common::server::{
-    Server, free_port, hpts_command as hpts, output_text, run_verify, serve_flags,
+    Server, Site, free_port, hpts_command as hpts, output_text, run_verify, serve_flags,
 };
 use common::tokens::{KID, token, uuid, write_jwks};
 
@@ -604,6 +604,31 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A database on a tmpfs of a given size; the trusted key and the server log live in a
+/// directory of their own (a `Site`, whose own database is unused).
+struct SmallDisk {
+    disk: Tmpfs,
+    keys: Site,
+    db: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let disk = Tmpfs::mount(size);
+        let db = disk.path().join("ledger.db");
+        SmallDisk {
+            disk,
+            keys: Site::new(),
+            db,
+        }
+    }
+
+    /// `hpts serve` on the database, logging beside the key.
+    fn start(&self) -> Server {
+        Server::start(&self.db, &self.keys.jwks, Some(&self.keys.path("hpts.log")))
+    }
+}
+
 /// A disbursement of about 2.5 KB (long `destination_ref` and `metadata`), to fill space fast.
 fn padded_disbursement() -> Value {
     json!({
@@ -616,14 +641,10 @@ fn padded_disbursement() -> Value {
 
 #[test]
 fn a_full_disk_refuses_writes_with_503_and_writes_resume_when_space_is_freed() {
-    let disk = Tmpfs::mount("4m");
-    let keys = tempfile::tempdir().expect("tempdir");
-    let jwks = keys.path().join("jwks.json");
-    let signing = generate_signing_key().expect("key");
-    write_jwks(&jwks, &[(KID, &signing)]);
-    let db = disk.path().join("ledger.db");
-    let server = Server::start(&db, &jwks, Some(&keys.path().join("hpts.log")));
-    let token = token(&signing, uuid());
+    let small = SmallDisk::mount("4m");
+    let (disk, db) = (&small.disk, small.db.clone());
+    let server = small.start();
+    let token = small.keys.token(uuid());
     let http = client(Duration::from_secs(30));
     let url = server.url("/v1/disbursements");
 
@@ -716,14 +737,10 @@ fn a_full_disk_refuses_writes_with_503_and_writes_resume_when_space_is_freed() {
 
 #[test]
 fn concurrent_writes_on_a_filling_disk_are_each_committed_or_refused_never_half_written() {
-    let disk = Tmpfs::mount("4m");
-    let keys = tempfile::tempdir().expect("tempdir");
-    let jwks = keys.path().join("jwks.json");
-    let signing = generate_signing_key().expect("key");
-    write_jwks(&jwks, &[(KID, &signing)]);
-    let db = disk.path().join("ledger.db");
-    let server = Server::start(&db, &jwks, Some(&keys.path().join("hpts.log")));
-    let token = token(&signing, uuid());
+    let small = SmallDisk::mount("4m");
+    let db = small.db.clone();
+    let server = small.start();
+    let token = small.keys.token(uuid());
     let url = server.url("/v1/disbursements");
     // Eight writers share group-commit batches; each stops after its fifth 503.
     let workers: Vec<_> = (0..LOAD_THREADS)
@@ -1095,14 +1112,10 @@ fn stop_and_verify(server: &mut Server, db: &Path) {
 fn a_commit_that_fails_on_a_full_disk_leaves_nothing_in_the_writers_memory_and_writes_resume_when_space_returns()
  {
     const OPENING: i64 = 250_000;
-    let disk = Tmpfs::mount("8m");
-    let keys = tempfile::tempdir().expect("tempdir");
-    let jwks = keys.path().join("jwks.json");
-    let signing = generate_signing_key().expect("key");
-    write_jwks(&jwks, &[(KID, &signing)]);
-    let db = disk.path().join("ledger.db");
-    let mut server = Server::start(&db, &jwks, Some(&keys.path().join("hpts.log")));
-    let token = token(&signing, uuid());
+    let small = SmallDisk::mount("8m");
+    let (disk, db) = (&small.disk, small.db.clone());
+    let mut server = small.start();
+    let token = small.keys.token(uuid());
     let http = client(Duration::from_secs(30));
     let url = server.url("/v1/disbursements");
     let (loan, borrower) = (uuid(), uuid());

@@ -8,8 +8,8 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -53,6 +53,19 @@ fn assert_reported(report: &str, check: &str, outcome: &str) {
         }),
         "`hpts verify` does not report {check} as {outcome}:\n{report}"
     );
+}
+
+/// `hpts backup` of the site's database to `name` beside it: the copy and the output.
+fn backup(site: &Site, name: &str) -> (PathBuf, Output) {
+    let copy = site.path(name);
+    let out = run_hpts(&[
+        "backup",
+        "--database",
+        &site.db.display().to_string(),
+        "--out",
+        &copy.display().to_string(),
+    ]);
+    (copy, out)
 }
 
 /// A site for the tamper tests: fails before doing anything else if the `sqlite3` shell is
@@ -202,14 +215,7 @@ fn an_edited_journal_line_is_reported_by_reconciliation_and_by_verify() {
     server.stop();
 
     // A clean copy, taken before the edit.
-    let clean = site.path("clean.db");
-    let out = run_hpts(&[
-        "backup",
-        "--database",
-        &site.db.display().to_string(),
-        "--out",
-        &clean.display().to_string(),
-    ]);
+    let (clean, out) = backup(&site, "clean.db");
     assert!(
         out.status.success(),
         "hpts backup failed: {}",
@@ -476,14 +482,7 @@ fn verify_checks_every_tenant_and_names_the_failed_checks_of_a_tampered_middle_o
     );
 
     // `hpts backup` copies the file and reports the same, for every tenant.
-    let copy = site.path("copy.db");
-    let out = run_hpts(&[
-        "backup",
-        "--database",
-        &site.db.display().to_string(),
-        "--out",
-        &copy.display().to_string(),
-    ]);
+    let (_, out) = backup(&site, "copy.db");
     let backup_text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{backup_text}");
     assert_eq!(tenant_sections(&backup_text).len(), 3, "{backup_text}");
