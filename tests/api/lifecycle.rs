@@ -584,6 +584,21 @@ async fn reversed(c: &Caller<'_>, receipt: &Value) -> Value {
     created(&reverse(c, &text(receipt, "journal_entry_id")).await)
 }
 
+/// Posts `body(id)` to `path` for each (what, id): every one is 404 `not_found`.
+async fn assert_each_not_found(
+    c: &Caller<'_>,
+    path: &str,
+    body: fn(&str) -> Value,
+    ids: &[(&str, String)],
+) {
+    for (what, id) in ids {
+        let a = c.post(path, &key("not-found"), &body(id)).await;
+
+        assert_eq!(a.status, 404, "{what}: {}", a.text);
+        assert_eq!(a.code(), "not_found", "{what}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // POST /v1/disbursement-settlements.
 
@@ -759,7 +774,7 @@ async fn a_settlement_of_an_unknown_foreign_or_non_disbursement_event_is_not_fou
     let foreign = open(&other, "1000").await;
     let before = ledger_state(&app);
 
-    for (what, id) in [
+    let wrong = [
         ("an unknown id", uuid().to_string()),
         (
             "another tenant's disbursement",
@@ -769,14 +784,8 @@ async fn a_settlement_of_an_unknown_foreign_or_non_disbursement_event_is_not_fou
         ("a payment", text(&payment, "payment_event_id")),
         ("a reversal's event", reversal_event_id(&app, c.tenant)),
         ("a journal entry id", loan.disbursement_entry()),
-    ] {
-        let a = c
-            .post_settlement(&key("settle"), &settlement_body(&id))
-            .await;
-
-        assert_eq!(a.status, 404, "{what}: {}", a.text);
-        assert_eq!(a.code(), "not_found", "{what}");
-    }
+    ];
+    assert_each_not_found(&c, "/v1/disbursement-settlements", settlement_body, &wrong).await;
 
     assert_eq!(ledger_state(&app), before);
     // The other tenant's disbursement was not touched: it still settles.
@@ -1081,7 +1090,7 @@ async fn a_return_of_an_unknown_foreign_or_non_payment_event_is_not_found() {
     let foreign_payment = pay(&other, &foreign, "100").await;
     let before = ledger_state(&app);
 
-    for (what, id) in [
+    let wrong = [
         ("an unknown id", uuid().to_string()),
         (
             "another tenant's payment",
@@ -1091,14 +1100,8 @@ async fn a_return_of_an_unknown_foreign_or_non_payment_event_is_not_found() {
         ("a disbursement", loan.disbursement_event()),
         ("a reversal's event", reversal_event_id(&app, c.tenant)),
         ("a journal entry id", text(&payment, "journal_entry_id")),
-    ] {
-        let a = c
-            .post_payment_return(&key("return"), &return_body(&id))
-            .await;
-
-        assert_eq!(a.status, 404, "{what}: {}", a.text);
-        assert_eq!(a.code(), "not_found", "{what}");
-    }
+    ];
+    assert_each_not_found(&c, "/v1/payment-returns", return_body, &wrong).await;
 
     assert_eq!(ledger_state(&app), before);
     assert_eq!(owed(&other, foreign.id).await.paid, 100);
@@ -1377,7 +1380,7 @@ async fn a_waiver_of_an_unknown_foreign_or_non_fee_event_is_not_found() {
     let foreign_fee = assess(&other, &foreign, "300").await;
     let before = ledger_state(&app);
 
-    for (what, id) in [
+    let wrong = [
         ("an unknown id", uuid().to_string()),
         ("another tenant's fee", text(&foreign_fee, "fee_event_id")),
         ("a payment", text(&payment, "payment_event_id")),
@@ -1385,14 +1388,8 @@ async fn a_waiver_of_an_unknown_foreign_or_non_fee_event_is_not_found() {
         ("a return with an NSF fee", text(&nsf, "return_event_id")),
         ("a reversal's event", reversal_event_id(&app, c.tenant)),
         ("a journal entry id", text(&fee, "journal_entry_id")),
-    ] {
-        let a = c
-            .post_fee_waiver(&key("waive"), &waiver_body(&id, None))
-            .await;
-
-        assert_eq!(a.status, 404, "{what}: {}", a.text);
-        assert_eq!(a.code(), "not_found", "{what}");
-    }
+    ];
+    assert_each_not_found(&c, "/v1/fee-waivers", |id| waiver_body(id, None), &wrong).await;
 
     assert_eq!(ledger_state(&app), before);
     assert_eq!(owed(&other, foreign.id).await.fees, 300);
