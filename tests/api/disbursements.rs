@@ -7,7 +7,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use crate::helpers::{Answer, Caller, TestApp, disbursement_body, key, now, spawn_app, uuid};
+use crate::helpers::{
+    Answer, Caller, LOAN_BALANCE_KEYS, TestApp, disbursement_body, key, now, spawn_app, uuid,
+};
 
 /// Rows in every table a write touches, so "nothing was written" can be checked.
 fn written(app: &TestApp) -> [i64; 5] {
@@ -238,21 +240,7 @@ async fn the_loan_balance_shows_the_disbursed_principal_with_every_field() {
     let receipt = a.json();
 
     let balance = balance_of(&caller, loan).await;
-    let expected_fields = [
-        "loan_id",
-        "borrower_id",
-        "currency",
-        "status",
-        "as_of_date",
-        "principal_outstanding_minor",
-        "interest_receivable_minor",
-        "fees_receivable_minor",
-        "suspense_minor",
-        "total_exposure_minor",
-        "disbursed_total_minor",
-        "paid_total_minor",
-        "last_activity_at",
-    ];
+    let expected_fields = LOAN_BALANCE_KEYS;
     for field in expected_fields {
         assert!(balance.get(field).is_some(), "{field} missing: {balance}");
     }

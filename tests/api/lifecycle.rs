@@ -11,8 +11,8 @@ use uuid::Uuid;
 use crate::accruals::accrual_body;
 use crate::fees::fee_body;
 use crate::helpers::{
-    Answer, Caller, TestApp, assert_keys, assert_verify_passes, created, disbursement_body, key,
-    minor, spawn_app, text, uuid,
+    Answer, Caller, LOAN_BALANCE_KEYS, TestApp, assert_keys, assert_verify_passes, created,
+    disbursement_body, key, minor, spawn_app, text, uuid,
 };
 use crate::payments::{
     Owed, assert_problem, balance, entry, entry_lines, ledger_state, lines_of, owed, payment_body,
@@ -67,23 +67,6 @@ const PAYMENT_KEYS: [&str; 5] = [
     "allocation",
     "recovery_minor",
     "posted_at",
-];
-const LOAN_BALANCE_KEYS: [&str; 15] = [
-    "loan_id",
-    "borrower_id",
-    "currency",
-    "status",
-    "as_of_date",
-    "principal_outstanding_minor",
-    "interest_receivable_minor",
-    "fees_receivable_minor",
-    "suspense_minor",
-    "total_exposure_minor",
-    "disbursed_total_minor",
-    "paid_total_minor",
-    "last_activity_at",
-    "charged_off_minor",
-    "recovered_minor",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -219,19 +202,6 @@ fn assert_refused(a: &Answer, status: u16, code: &str, fields: &[&str]) {
     if !fields.is_empty() {
         assert_eq!(a.error_fields(), fields, "{}", a.text);
     }
-}
-
-/// The `code` of every `errors[]` item.
-fn error_codes(a: &Answer) -> Vec<String> {
-    a.json()["errors"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|e| e["code"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// An entry's lines in `sequence` order as `(account, direction, amount)`, asserting the
@@ -1733,7 +1703,7 @@ async fn a_charged_off_loan_takes_no_disbursement_fee_or_accrual() {
     assert_refused(&fee, 422, "loan_charged_off", &[]);
     assert_refused(&accrual, 422, "loan_charged_off", &["loans[1].loan_id"]);
     assert_eq!(
-        error_codes(&accrual),
+        accrual.error_codes(),
         ["loan_charged_off"],
         "{}",
         accrual.text
@@ -2368,7 +2338,7 @@ async fn an_adjustment_line_in_an_unknown_currency_is_refused_as_unknown_currenc
             &["lines[0].currency", "lines[1].currency"],
         );
         assert_eq!(
-            error_codes(&a),
+            a.error_codes(),
             ["unknown_currency", "unknown_currency"],
             "{code}: {}",
             a.text

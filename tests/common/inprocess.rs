@@ -227,11 +227,21 @@ impl Answer {
 
     /// The `field` of every `errors[]` item.
     pub fn error_fields(&self) -> Vec<String> {
+        self.error_items("field")
+    }
+
+    /// The `code` of every `errors[]` item.
+    pub fn error_codes(&self) -> Vec<String> {
+        self.error_items("code")
+    }
+
+    /// The string `key` of every `errors[]` item ("" where it has none).
+    fn error_items(&self, key: &str) -> Vec<String> {
         self.json()["errors"]
             .as_array()
             .map(|a| {
                 a.iter()
-                    .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                    .map(|e| e[key].as_str().unwrap_or_default().to_owned())
                     .collect()
             })
             .unwrap_or_default()
@@ -368,6 +378,25 @@ impl Caller<'_> {
         (loan, borrower, a.json())
     }
 }
+
+/// The fields of `GET /v1/loans/{id}/balance`.
+pub const LOAN_BALANCE_KEYS: [&str; 15] = [
+    "loan_id",
+    "borrower_id",
+    "currency",
+    "status",
+    "as_of_date",
+    "principal_outstanding_minor",
+    "interest_receivable_minor",
+    "fees_receivable_minor",
+    "suspense_minor",
+    "total_exposure_minor",
+    "disbursed_total_minor",
+    "paid_total_minor",
+    "last_activity_at",
+    "charged_off_minor",
+    "recovered_minor",
+];
 
 /// The checks of `GET /v1/reconciliation/status` (and `hpts verify`), in report order.
 pub const RECONCILIATION_CHECKS: [&str; 7] = [
