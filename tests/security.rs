@@ -19,7 +19,6 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use common::db::table_counts;
 use common::inprocess::{TestApp, assert_unauthenticated, spawn_app_trusting};
 use common::tokens::{ALL_SCOPES, KID, claims, jwks_document, key, now, uuid};
 
@@ -29,21 +28,6 @@ const ACCOUNTS: [&str; 8] = [
 
 // ---------------------------------------------------------------------------------------------
 // Harness: the shared in-process app (`tests/common`).
-
-/// Rows in every table a write touches.
-fn written(app: &TestApp) -> [i64; 5] {
-    table_counts(
-        &app.db_path,
-        [
-            "events",
-            "journal_entries",
-            "journal_lines",
-            "idempotency_keys",
-            "loans",
-        ],
-    )
-    .map(|(_, n)| n)
-}
 
 fn disbursement(loan: Uuid, borrower: Uuid, amount: &str) -> Value {
     json!({
@@ -289,7 +273,7 @@ async fn every_kind_of_bad_token_is_a_401_with_a_bearer_challenge_and_writes_not
             .await;
         assert_unauthenticated(&read, &format!("{what} (read)"));
     }
-    assert_eq!(written(&app), [0; 5], "refused requests write nothing");
+    assert_eq!(app.written(), [0; 5], "refused requests write nothing");
     let ok = app
         .post_as(
             Some(&genuine),
@@ -594,7 +578,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
     let token_b = app.token(uuid(), ALL_SCOPES);
     let a = build_tenant_a(&app, &token_a).await;
     let before = snapshot(&app, &token_a, &a).await;
-    let rows_before = written(&app);
+    let rows_before = app.written();
 
     // Reads of A's ids by B: 404, the same body as for an id that never existed.
     let missing = app
@@ -715,7 +699,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
         assert_eq!(r.code(), "not_found");
     }
     assert_eq!(
-        written(&app),
+        app.written(),
         rows_before,
         "B's refused writes wrote nothing"
     );
@@ -803,7 +787,7 @@ async fn a_token_for_one_tenant_cannot_name_another_tenants_loan_in_a_body_or_pa
         )
         .await;
     assert_eq!(d.status, 201, "{}", d.text);
-    let rows = written(&app);
+    let rows = app.written();
     let payment = app
         .post_as(
             Some(&token_a),
@@ -838,7 +822,7 @@ async fn a_token_for_one_tenant_cannot_name_another_tenants_loan_in_a_body_or_pa
         let r = app.get_as(Some(&token_a), &path).await;
         assert_eq!((r.status, r.code()), (404, "not_found".into()), "{path}");
     }
-    assert_eq!(written(&app), rows, "nothing written");
+    assert_eq!(app.written(), rows, "nothing written");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -869,7 +853,7 @@ async fn a_tenant_over_its_rate_limit_gets_429_while_other_tenants_are_unaffecte
         .expect("Retry-After in seconds");
     assert!((1..=60).contains(&retry_after), "Retry-After {retry_after}");
 
-    let rows = written(&app);
+    let rows = app.written();
     let write = app
         .post_as(
             Some(&token_a),
@@ -879,7 +863,7 @@ async fn a_tenant_over_its_rate_limit_gets_429_while_other_tenants_are_unaffecte
         )
         .await;
     assert_eq!(write.status, 429, "writes are limited too: {}", write.text);
-    assert_eq!(written(&app), rows, "a limited write writes nothing");
+    assert_eq!(app.written(), rows, "a limited write writes nothing");
     for _ in 0..10 {
         let r = app.get_as(Some("not-a-token"), path).await;
         assert_unauthenticated(&r, "bad tokens are refused before rate limiting");

@@ -15,7 +15,7 @@ use crate::helpers::{
     ALL_SCOPES, Answer, Caller, TestApp, disbursement_body, key, spawn_app, uuid,
 };
 
-pub use crate::helpers::payment_body;
+pub use crate::helpers::{assert_problem, payment_body};
 
 /// A loan's balances as `GET /v1/loans/{id}/balance` shows them, in minor units.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -129,12 +129,6 @@ pub fn ledger_state(app: &TestApp) -> Vec<(&'static str, i64)> {
             q("SELECT coalesce(sum(dr_minor + cr_minor), 0) FROM account_balances"),
         ),
     ]
-}
-
-/// Asserts a problem answer: status and `code`.
-pub fn assert_problem(a: &Answer, status: u16, code: &str) {
-    assert_eq!(a.status, status, "{}", a.text);
-    assert_eq!(a.code(), code, "{}", a.text);
 }
 
 /// Every scope except `missing`.

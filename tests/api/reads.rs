@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{
-    ALL_SCOPES, Answer, Caller, TestApp, key, now, spawn_app, spawn_app_with, uuid,
+    ALL_SCOPES, Answer, Caller, TestApp, assert_problem, key, now, spawn_app, spawn_app_with, uuid,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -95,11 +95,6 @@ fn minor(v: &Value, field: &str) -> i64 {
         .unwrap_or_else(|| panic!("{field} is not a string: {v}"))
         .parse()
         .unwrap_or_else(|e| panic!("{field} is not an integer ({e}): {v}"))
-}
-
-fn assert_problem(a: &Answer, status: u16, code: &str) {
-    assert_eq!(a.status, status, "{}", a.text);
-    assert_eq!(a.code(), code, "{}", a.text);
 }
 
 /// A loan's balance as the API shows it, in minor units.

@@ -13,12 +13,3 @@ pub fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
     conn.query_row(sql, [], |r| r.get(0))
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
 }
-
-/// `SELECT count(*) FROM table` for each of `tables`.
-pub fn table_counts<const N: usize>(
-    db: &Path,
-    tables: [&'static str; N],
-) -> [(&'static str, i64); N] {
-    let conn = read_only(db);
-    tables.map(|t| (t, count(&conn, &format!("SELECT count(*) FROM {t}"))))
-}

@@ -19,6 +19,15 @@ use super::db::read_only;
 use super::server::{self, serve_flags, test_log};
 use super::tokens::{ALL_SCOPES, KID, claims, key, uuid, write_jwks};
 
+/// The tables every write touches.
+pub const WRITTEN_TABLES: [&str; 5] = [
+    "events",
+    "journal_entries",
+    "journal_lines",
+    "idempotency_keys",
+    "loans",
+];
+
 pub struct TestApp {
     pub address: String,
     pub port: u16,
@@ -171,6 +180,12 @@ impl TestApp {
         self.db()
             .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .expect("count")
+    }
+
+    /// Rows in every table a write touches ([`WRITTEN_TABLES`]), so "nothing was written" can
+    /// be checked.
+    pub fn written(&self) -> [i64; 5] {
+        WRITTEN_TABLES.map(|t| self.count(t))
     }
 
     /// Stops the server gracefully.
@@ -408,6 +423,31 @@ pub const RECONCILIATION_CHECKS: [&str; 7] = [
     "append_only_guard_present",
     "closed_periods_unchanged",
 ];
+
+/// A problem answer: status and `code` (asserting problem+json).
+pub fn assert_problem(a: &Answer, status: u16, code: &str) {
+    assert_eq!(a.status, status, "{}", a.text);
+    assert_eq!(a.code(), code, "{}", a.text);
+}
+
+/// The body of a problem answer: its `status`, and a non-empty `type`, `title` and `detail`.
+pub fn assert_problem_body(a: &Answer, status: u16) {
+    let body = a.json();
+    assert_eq!(body["status"], json!(status), "{}", a.text);
+    for field in ["type", "title", "detail"] {
+        assert!(
+            body[field].as_str().is_some_and(|s| !s.is_empty()),
+            "{field} missing: {}",
+            a.text
+        );
+    }
+}
+
+/// [`assert_problem`] and [`assert_problem_body`].
+pub fn assert_full_problem(a: &Answer, status: u16, code: &str) {
+    assert_problem(a, status, code);
+    assert_problem_body(a, status);
+}
 
 /// 401 `unauthenticated` with a `Bearer` challenge, as problem+json.
 pub fn assert_unauthenticated(a: &Answer, what: &str) {
