@@ -15,6 +15,7 @@ use crate::helpers::{
     ALL_SCOPES, Answer, Caller, TestApp, disbursement_body, key, spawn_app, uuid,
 };
 
+use crate::helpers::minor;
 pub use crate::helpers::{assert_problem, payment_body};
 
 /// A loan's balances as `GET /v1/loans/{id}/balance` shows them, in minor units.
@@ -28,12 +29,18 @@ pub struct Owed {
     pub paid: i64,
 }
 
-fn minor(v: &Value, field: &str) -> i64 {
-    v[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} is not a string: {v}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("{field} is not an integer ({e}): {v}"))
+impl Owed {
+    /// The balances of a `GET /v1/loans/{id}/balance` body.
+    pub fn of(b: &Value) -> Owed {
+        Owed {
+            principal: minor(b, "principal_outstanding_minor"),
+            interest: minor(b, "interest_receivable_minor"),
+            fees: minor(b, "fees_receivable_minor"),
+            suspense: minor(b, "suspense_minor"),
+            disbursed: minor(b, "disbursed_total_minor"),
+            paid: minor(b, "paid_total_minor"),
+        }
+    }
 }
 
 /// The loan's balance body (asserting 200).
@@ -45,15 +52,7 @@ pub async fn balance(c: &Caller<'_>, loan: Uuid) -> Value {
 
 /// The loan's balances.
 pub async fn owed(c: &Caller<'_>, loan: Uuid) -> Owed {
-    let b = balance(c, loan).await;
-    Owed {
-        principal: minor(&b, "principal_outstanding_minor"),
-        interest: minor(&b, "interest_receivable_minor"),
-        fees: minor(&b, "fees_receivable_minor"),
-        suspense: minor(&b, "suspense_minor"),
-        disbursed: minor(&b, "disbursed_total_minor"),
-        paid: minor(&b, "paid_total_minor"),
-    }
+    Owed::of(&balance(c, loan).await)
 }
 
 /// A journal entry (asserting 200).
