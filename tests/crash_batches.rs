@@ -4,22 +4,20 @@
 //! acknowledged write is there unchanged, no half-written batch survived, the ledger reconciles,
 //! and every acknowledged request replays its stored answer.
 
-#[path = "api/helpers.rs"]
-mod helpers;
+mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::SigningKey;
-use helpers::{
-    ALL_SCOPES, BinaryApp, KID, claims, disbursement_body, free_port, key, spawn_binary, uuid,
-    write_jwks,
-};
-use hpts::auth::dev::{generate_signing_key, sign};
 use serde_json::Value;
-use tempfile::TempDir;
+
+use common::db::{count, read_only};
+use common::http::blocking_client;
+use common::inprocess::disbursement_body;
+use common::server::{Server, Site};
+use common::tokens::{key, uuid};
 
 const CLIENTS: usize = 32;
 const TENANTS: usize = 4;
@@ -29,65 +27,8 @@ const LOAD_FOR: Duration = Duration::from_millis(1500);
 /// ... and until at least this many writes were acknowledged, so the kill lands mid-load.
 const MIN_ACKED_PER_CYCLE: usize = 200;
 
-/// A database directory with a trusted key, shared by successive server processes.
-struct Site {
-    _dir: TempDir,
-    db: PathBuf,
-    jwks: PathBuf,
-    signing: SigningKey,
-}
-
-impl Site {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("ledger.db");
-        let jwks = dir.path().join("jwks.json");
-        let signing = generate_signing_key().expect("key");
-        write_jwks(&jwks, &[(KID, &signing)]);
-        Site {
-            _dir: dir,
-            db,
-            jwks,
-            signing,
-        }
-    }
-
-    fn start(&self) -> Server {
-        Server(spawn_binary(&self.db, &self.jwks, free_port()))
-    }
-
-    fn token(&self, tenant: uuid::Uuid) -> String {
-        sign(&self.signing, KID, &claims(tenant, ALL_SCOPES)).expect("sign")
-    }
-}
-
-/// A running `hpts` process, killed when dropped (a failing test leaves no server behind).
-struct Server(BinaryApp);
-
-impl Server {
-    /// SIGKILL: no graceful shutdown, no chance to flush or finish anything.
-    fn kill_9(&mut self) {
-        self.0.child.kill().expect("kill -9");
-        self.0.child.wait().expect("reap");
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.0.address)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.child.kill();
-        let _ = self.0.child.wait();
-    }
-}
-
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
+    blocking_client(Duration::from_secs(30))
 }
 
 /// One write the server answered 201.
@@ -179,7 +120,7 @@ fn load_then_kill(mut server: Server, tokens: &[String], cycle: usize) -> Vec<Ac
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        let max_batch = metric(&server, "hpts_writer_max_batch_size");
+        let max_batch = server.metric(&client(), "hpts_writer_max_batch_size");
         assert!(
             max_batch > 1,
             "the load is committed in batches before the kill (largest batch {max_batch})"
@@ -188,28 +129,6 @@ fn load_then_kill(mut server: Server, tokens: &[String], cycle: usize) -> Vec<Ac
         server.kill_9();
     });
     acked.into_inner().expect("acked")
-}
-
-/// One unlabelled integer series of `GET /metrics`.
-fn metric(server: &Server, name: &str) -> u64 {
-    let text = client()
-        .get(server.url("/metrics"))
-        .send()
-        .and_then(reqwest::blocking::Response::text)
-        .expect("metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
-}
-
-fn read_only(db: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("open db")
-}
-
-fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
-    conn.query_row(sql, [], |r| r.get(0)).expect(sql)
 }
 
 /// The file, read directly: every acknowledged entry with its `posted_at`, and no torn batch.

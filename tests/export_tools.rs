@@ -5,8 +5,7 @@
 //! Beancount's Python API and `hledger bal` report must equal the ones computed here, and a
 //! wrong assertion must make each tool fail.
 
-#[path = "support/accounting_tools.rs"]
-mod accounting_tools;
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -20,7 +19,7 @@ use time::Date;
 use time::macros::date;
 use uuid::Uuid;
 
-use accounting_tools::{
+use common::accounting_tools::{
     Balances, assert_tools_accept, bean_check, beancount_balances, hledger_balances, hledger_check,
 };
 

@@ -9,10 +9,7 @@
 //! written to stderr past the harness's capture, so CI logs show them even when it passes. The measured window is 20 s; the whole test takes well under
 //! a minute and a half and stops by itself.
 
-#[path = "support/bulk.rs"]
-mod bulk;
-#[path = "api/helpers.rs"]
-mod helpers;
+mod common;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,10 +19,11 @@ use futures_util::future::join_all;
 use serde_json::json;
 use uuid::Uuid;
 
-use bulk::{
-    Server, Summary, accrual_batch, accrual_date, accrue, disbursement, open_loans, problem_code,
-    reconcile, summarise,
+use common::bulk::{
+    Server, Summary, accrue, disbursement, open_loans, post_accrual, problem_code, reconcile,
+    summarise,
 };
+use common::tokens::uuid;
 
 const WINDOW: Duration = Duration::from_secs(20);
 const A_LOANS: usize = 5_000;
@@ -81,13 +79,7 @@ async fn accrue_continuously(
     let mut n = 0;
     while !stop.load(Ordering::SeqCst) {
         let started = Instant::now();
-        let (status, text) = server
-            .post(
-                token,
-                "/v1/accruals/batch",
-                &accrual_batch(loans, &accrual_date(n)),
-            )
-            .await;
+        let (status, text) = post_accrual(server, token, loans, n).await;
         assert_eq!(status, 201, "tenant B's accrual batch {n}: {text}");
         latencies.push(started.elapsed());
         n += 1;
@@ -108,7 +100,7 @@ async fn serve_tenant_c(
     while !stop.load(Ordering::SeqCst) {
         let loan = loans[(client * 7919 + round * 104_729) % loans.len()];
         let (path, body) = if round % 5 == 4 {
-            ("/v1/disbursements", disbursement(helpers::uuid()))
+            ("/v1/disbursements", disbursement(uuid()))
         } else {
             (
                 "/v1/fees",
@@ -159,7 +151,7 @@ fn ms(d: Duration) -> f64 {
 async fn one_tenants_heavy_reconciliations_and_large_accrual_batches_keep_another_tenants_writes_and_reads_under_a_second()
  {
     let server = Server::start(tempfile::tempdir().expect("tempdir"), &[]).await;
-    let (a, b, c) = (helpers::uuid(), helpers::uuid(), helpers::uuid());
+    let (a, b, c) = (uuid(), uuid(), uuid());
     let (token_a, token_b, token_c) = (server.token(a), server.token(b), server.token(c));
 
     // Set-up, concurrently: A's ledger (heavy to reconcile), B's loans, C's loans.

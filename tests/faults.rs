@@ -14,98 +14,33 @@
 //!
 //! The storage tests mount tmpfs, so they must run as root (they fail, never skip, otherwise).
 
+mod common;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::SigningKey;
-use hpts::auth::dev::{generate_signing_key, jwks_json, sign};
+use hpts::auth::dev::generate_signing_key;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use uuid::Uuid;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hpts");
-const ISSUER: &str = "https://issuer.test";
-const AUDIENCE: &str = "hpts-test";
-const KID: &str = "test-key-1";
-const ALL_SCOPES: &[&str] = &[
-    "hpts:disbursements:write",
-    "hpts:payments:write",
-    "hpts:fees:write",
-    "hpts:reversals:write",
-    "hpts:accruals:write",
-    "hpts:balances:read",
-    "hpts:ledger:read",
-    "hpts:reconciliation:read",
-];
+use common::db::{count, read_only};
+use common::http::{Reply, blocking_client as client, get_json, post};
+use common::server::{
+    Server, Site, free_port, hpts_command as hpts, output_text, run_verify, serve_flags,
+};
+use common::tokens::{KID, token, uuid, write_jwks};
+
 /// Load threads per crash cycle.
 const LOAD_THREADS: usize = 8;
 /// Acknowledged requests replayed after each restart, at most.
 const REPLAY_SAMPLE: usize = 50;
 /// Unanswered requests retried after each restart, at most.
 const RETRY_SAMPLE: usize = 10;
-
-// ---------------------------------------------------------------------------------------------
-// Small shared pieces (copied from tests/api/helpers.rs: each tests/*.rs is its own crate).
-
-/// Seconds since the epoch.
-#[expect(
-    clippy::disallowed_methods,
-    reason = "tokens in tests carry wall-clock times"
-)]
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-}
-
-/// A fresh random UUID (test data only).
-#[expect(clippy::disallowed_methods, reason = "test data ids")]
-fn uuid() -> Uuid {
-    Uuid::now_v7()
-}
-
-fn write_jwks(path: &Path, signing: &SigningKey) {
-    std::fs::write(
-        path,
-        serde_json::to_vec(&jwks_json(signing, KID)).expect("json"),
-    )
-    .expect("write jwks");
-}
-
-fn token(signing: &SigningKey, tenant: Uuid) -> String {
-    let now = now();
-    let claims = json!({
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "fault-suite",
-        "tenant_id": tenant.to_string(),
-        "scope": ALL_SCOPES.join(" "),
-        "iat": now,
-        "nbf": now - 5,
-        "exp": now + 3600,
-    });
-    sign(signing, KID, &claims).expect("sign")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-fn client(timeout: Duration) -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(timeout)
-        .build()
-        .expect("client")
-}
 
 /// A tiny xorshift64 generator: reproducible fault schedules without another crate.
 struct XorShift(u64);
@@ -145,193 +80,6 @@ fn env_number(name: &str, default: u64) -> u64 {
     }
 }
 
-/// `hpts` with no `HPTS_*` variable inherited from the test environment.
-fn hpts() -> Command {
-    let mut cmd = Command::new(BIN);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("HPTS_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd.stdin(Stdio::null());
-    cmd
-}
-
-fn serve_args(db: &Path, jwks: &Path, port: u16) -> Vec<String> {
-    [
-        "serve",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--database",
-        &db.display().to_string(),
-        "--auth-issuer",
-        ISSUER,
-        "--auth-audience",
-        AUDIENCE,
-        "--auth-jwks",
-        &jwks.display().to_string(),
-        "--workers",
-        "2",
-        "--log",
-        "warn",
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
-
-/// A running `hpts serve`, killed with SIGKILL when dropped so a failing test leaves nothing behind.
-struct Server {
-    child: Child,
-    address: String,
-    log: PathBuf,
-}
-
-impl Server {
-    /// Starts the binary and waits (bounded) until `/v1/health/ready` answers 200.
-    fn start(db: &Path, jwks: &Path, log: &Path) -> Server {
-        let port = free_port();
-        let child = hpts()
-            .args(serve_args(db, jwks, port))
-            .stdout(Stdio::null())
-            .stderr(File::create(log).expect("log file"))
-            .spawn()
-            .expect("spawn hpts");
-        let mut server = Server {
-            child,
-            address: format!("http://127.0.0.1:{port}"),
-            log: log.to_path_buf(),
-        };
-        let probe = client(Duration::from_secs(2));
-        let started = Instant::now();
-        loop {
-            if let Some(status) = server.child.try_wait().expect("try_wait") {
-                panic!("hpts exited during start ({status}): {}", server.log_text());
-            }
-            if probe
-                .get(server.url("/v1/health/ready"))
-                .send()
-                .is_ok_and(|r| r.status().as_u16() == 200)
-            {
-                return server;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "hpts did not become ready within 30 s: {}",
-                server.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(25));
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM, then waits (bounded) for a graceful exit with status 0.
-    fn stop(&mut self) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
-        assert!(sent.success(), "kill -TERM {pid} failed");
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                break status;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "hpts did not stop within 30 s of SIGTERM: {}",
-                self.log_text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(
-            status.success(),
-            "graceful stop exits 0, got {status}: {}",
-            self.log_text()
-        );
-    }
-
-    /// SIGKILL (no graceful shutdown, nothing flushed), then reap.
-    fn kill_9(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reap");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A response read fully.
-struct Reply {
-    status: u16,
-    content_type: String,
-    retry_after: Option<String>,
-    replayed: bool,
-    text: String,
-}
-
-fn post(
-    client: &reqwest::blocking::Client,
-    url: &str,
-    token: &str,
-    key: &str,
-    body: &Value,
-) -> reqwest::Result<Reply> {
-    let r = client
-        .post(url)
-        .bearer_auth(token)
-        .header("Idempotency-Key", key)
-        .json(body)
-        .send()?;
-    let status = r.status().as_u16();
-    let content_type = r
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let retry_after = r
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let replayed = r
-        .headers()
-        .get("idempotent-replayed")
-        .is_some_and(|v| v == "true");
-    let text = r.text()?;
-    Ok(Reply {
-        status,
-        content_type,
-        retry_after,
-        replayed,
-        text,
-    })
-}
-
-fn get_json(client: &reqwest::blocking::Client, url: &str, token: &str) -> (u16, Value) {
-    let r = client
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let status = r.status().as_u16();
-    let text = r.text().expect("body");
-    let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: {e}: {text}"));
-    (status, value)
-}
-
 /// Asserts `/v1/reconciliation/status` is ok in every part.
 fn assert_reconciled(client: &reqwest::blocking::Client, server: &Server, token: &str, when: &str) {
     let (status, report) = get_json(client, &server.url("/v1/reconciliation/status"), token);
@@ -351,21 +99,11 @@ fn assert_reconciled(client: &reqwest::blocking::Client, server: &Server, token:
     }
 }
 
-fn open_db(db: &Path) -> rusqlite::Connection {
-    rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .expect("open database read-only")
-}
-
-fn count(conn: &rusqlite::Connection, sql: &str) -> i64 {
-    conn.query_row(sql, [], |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
 /// No partial write anywhere in the file: every event has exactly one entry, every entry has
 /// its lines and balances per currency, no orphan lines, one idempotency record per event.
 /// Returns the number of journal entries.
 fn assert_ledger_whole(db: &Path, when: &str) -> i64 {
-    let conn = open_db(db);
+    let conn = read_only(db);
     let quick: String = conn
         .query_row("PRAGMA quick_check", [], |r| r.get(0))
         .expect("quick_check");
@@ -688,7 +426,7 @@ fn verify_acknowledged(
 
 /// Every entry id ever acknowledged is in the file.
 fn assert_entries_present(db: &Path, entry_ids: &[String], cycle: u64) {
-    let conn = open_db(db);
+    let conn = read_only(db);
     let mut stmt = conn
         .prepare("SELECT count(*) FROM journal_entries WHERE entry_id = ?1")
         .expect("prepare");
@@ -709,7 +447,7 @@ fn acknowledged_writes_survive_random_sigkills_under_concurrent_load() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (db, jwks) = (dir.path().join("ledger.db"), dir.path().join("jwks.json"));
     let signing = generate_signing_key().expect("key");
-    write_jwks(&jwks, &signing);
+    write_jwks(&jwks, &[(KID, &signing)]);
     let token = token(&signing, uuid());
     let loans: Loans = Arc::new(Mutex::new(Vec::new()));
     let mut rng = XorShift::new(seed);
@@ -719,7 +457,7 @@ fn acknowledged_writes_survive_random_sigkills_under_concurrent_load() {
     let http = client(Duration::from_secs(30));
     for cycle in 0..=cycles {
         let log = dir.path().join(format!("hpts-{cycle}.log"));
-        let mut server = Server::start(&db, &jwks, &log);
+        let mut server = Server::start(&db, &jwks, Some(&log));
         if cycle > 0 {
             let previous = dir.path().join(format!("hpts-{}.log", cycle - 1));
             let text = std::fs::read_to_string(&previous).unwrap_or_default();
@@ -785,16 +523,11 @@ fn acknowledged_writes_survive_random_sigkills_under_concurrent_load() {
         total_acked >= usize::try_from(cycles).expect("cycles"),
         "the load acknowledged too few writes ({total_acked}) to prove anything"
     );
-    let verify = hpts()
-        .args(["verify", "--database"])
-        .arg(&db)
-        .output()
-        .expect("hpts verify");
+    let verify = run_verify(&db);
     assert!(
         verify.status.success(),
-        "hpts verify after {cycles} crashes: {}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
+        "hpts verify after {cycles} crashes: {}",
+        output_text(&verify)
     );
 }
 
@@ -871,6 +604,31 @@ impl Drop for Tmpfs {
     }
 }
 
+/// A database on a tmpfs of a given size; the trusted key and the server log live in a
+/// directory of their own (a `Site`, whose own database is unused).
+struct SmallDisk {
+    disk: Tmpfs,
+    keys: Site,
+    db: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let disk = Tmpfs::mount(size);
+        let db = disk.path().join("ledger.db");
+        SmallDisk {
+            disk,
+            keys: Site::new(),
+            db,
+        }
+    }
+
+    /// `hpts serve` on the database, logging beside the key.
+    fn start(&self) -> Server {
+        Server::start(&self.db, &self.keys.jwks, Some(&self.keys.path("hpts.log")))
+    }
+}
+
 /// A disbursement of about 2.5 KB (long `destination_ref` and `metadata`), to fill space fast.
 fn padded_disbursement() -> Value {
     json!({
@@ -883,14 +641,10 @@ fn padded_disbursement() -> Value {
 
 #[test]
 fn a_full_disk_refuses_writes_with_503_and_writes_resume_when_space_is_freed() {
-    let disk = Tmpfs::mount("4m");
-    let keys = tempfile::tempdir().expect("tempdir");
-    let jwks = keys.path().join("jwks.json");
-    let signing = generate_signing_key().expect("key");
-    write_jwks(&jwks, &signing);
-    let db = disk.path().join("ledger.db");
-    let server = Server::start(&db, &jwks, &keys.path().join("hpts.log"));
-    let token = token(&signing, uuid());
+    let small = SmallDisk::mount("4m");
+    let (disk, db) = (&small.disk, small.db.clone());
+    let server = small.start();
+    let token = small.keys.token(uuid());
     let http = client(Duration::from_secs(30));
     let url = server.url("/v1/disbursements");
 
@@ -903,16 +657,8 @@ fn a_full_disk_refuses_writes_with_503_and_writes_resume_when_space_is_freed() {
         match reply.status {
             201 => created += 1,
             503 => {
-                assert_eq!(
-                    reply.content_type, "application/problem+json",
-                    "{}",
-                    reply.text
-                );
-                let problem: Value = serde_json::from_str(&reply.text).expect("problem json");
-                assert_eq!(problem["status"], 503, "{problem}");
-                assert_eq!(problem["code"], "not_ready", "{problem}");
-                let detail = problem["detail"].as_str().unwrap_or_default();
-                assert!(detail.contains("space"), "detail mentions space: {problem}");
+                assert_storage_full(&reply, "a write on the full disk");
+                assert_eq!(reply.json()["status"], 503, "{}", reply.text);
                 assert!(
                     reply
                         .retry_after
@@ -949,7 +695,10 @@ fn a_full_disk_refuses_writes_with_503_and_writes_resume_when_space_is_freed() {
         created,
         "{when}: journal entries = acknowledged writes (nothing half-written)"
     );
-    assert_eq!(count(&open_db(&db), "SELECT count(*) FROM events"), created);
+    assert_eq!(
+        count(&read_only(&db), "SELECT count(*) FROM events"),
+        created
+    );
     assert_reconciled(&http, &server, &token, when);
     let (status, live) = get_json(&http, &server.url("/v1/health/live"), &token);
     assert_eq!(status, 200, "{live}");
@@ -988,14 +737,10 @@ fn a_full_disk_refuses_writes_with_503_and_writes_resume_when_space_is_freed() {
 
 #[test]
 fn concurrent_writes_on_a_filling_disk_are_each_committed_or_refused_never_half_written() {
-    let disk = Tmpfs::mount("4m");
-    let keys = tempfile::tempdir().expect("tempdir");
-    let jwks = keys.path().join("jwks.json");
-    let signing = generate_signing_key().expect("key");
-    write_jwks(&jwks, &signing);
-    let db = disk.path().join("ledger.db");
-    let server = Server::start(&db, &jwks, &keys.path().join("hpts.log"));
-    let token = token(&signing, uuid());
+    let small = SmallDisk::mount("4m");
+    let db = small.db.clone();
+    let server = small.start();
+    let token = small.keys.token(uuid());
     let url = server.url("/v1/disbursements");
     // Eight writers share group-commit batches; each stops after its fifth 503.
     let workers: Vec<_> = (0..LOAD_THREADS)
@@ -1079,15 +824,7 @@ fn padded_disbursement_on(loan: Uuid, borrower: Uuid, amount: i64) -> Value {
 
 /// One unlabelled integer series of `GET /metrics`.
 fn metric(client: &reqwest::blocking::Client, server: &Server, name: &str) -> usize {
-    let text = client
-        .get(server.url("/metrics"))
-        .send()
-        .and_then(reqwest::blocking::Response::text)
-        .expect("metrics");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
+    usize::try_from(server.metric(client, name)).expect("fits")
 }
 
 /// The answer to a write on a full disk: 503 problem+json `not_ready` about space.
@@ -1363,16 +1100,11 @@ fn stop_and_verify(server: &mut Server, db: &Path) {
         "{}",
         server.log_text()
     );
-    let verify = hpts()
-        .args(["verify", "--database"])
-        .arg(db)
-        .output()
-        .expect("hpts verify");
+    let verify = run_verify(db);
     assert!(
         verify.status.success(),
-        "hpts verify: {}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
+        "hpts verify: {}",
+        output_text(&verify)
     );
 }
 
@@ -1380,14 +1112,10 @@ fn stop_and_verify(server: &mut Server, db: &Path) {
 fn a_commit_that_fails_on_a_full_disk_leaves_nothing_in_the_writers_memory_and_writes_resume_when_space_returns()
  {
     const OPENING: i64 = 250_000;
-    let disk = Tmpfs::mount("8m");
-    let keys = tempfile::tempdir().expect("tempdir");
-    let jwks = keys.path().join("jwks.json");
-    let signing = generate_signing_key().expect("key");
-    write_jwks(&jwks, &signing);
-    let db = disk.path().join("ledger.db");
-    let mut server = Server::start(&db, &jwks, &keys.path().join("hpts.log"));
-    let token = token(&signing, uuid());
+    let small = SmallDisk::mount("8m");
+    let (disk, db) = (&small.disk, small.db.clone());
+    let mut server = small.start();
+    let token = small.keys.token(uuid());
     let http = client(Duration::from_secs(30));
     let url = server.url("/v1/disbursements");
     let (loan, borrower) = (uuid(), uuid());
@@ -1440,7 +1168,7 @@ fn a_commit_that_fails_on_a_full_disk_leaves_nothing_in_the_writers_memory_and_w
     let when = "after space returned";
     assert_reconciled(&http, &server, &token, when);
     assert_ledger_whole(&db, when);
-    let disbursements: i64 = open_db(&db)
+    let disbursements: i64 = read_only(&db)
         .query_row(
             "SELECT count(*) FROM events WHERE loan_id = ?1 AND event_type = 'disbursement'",
             [loan.to_string()],
@@ -1460,10 +1188,16 @@ fn a_commit_that_fails_on_a_full_disk_leaves_nothing_in_the_writers_memory_and_w
 fn serve_must_fail(db: &Path) -> (ExitStatus, String) {
     let keys = tempfile::tempdir().expect("tempdir");
     let jwks = keys.path().join("jwks.json");
-    write_jwks(&jwks, &generate_signing_key().expect("key"));
+    write_jwks(&jwks, &[(KID, &generate_signing_key().expect("key"))]);
     let err_path = keys.path().join("stderr");
     let mut child = hpts()
-        .args(serve_args(db, &jwks, free_port()))
+        .args(serve_flags(
+            &format!("127.0.0.1:{}", free_port()),
+            db,
+            &jwks,
+            "warn",
+            &[],
+        ))
         .stdout(Stdio::null())
         .stderr(File::create(&err_path).expect("stderr file"))
         .spawn()
@@ -1530,7 +1264,7 @@ fn an_existing_database_on_a_read_only_mount_stops_startup_with_a_message_naming
     let disk = Tmpfs::mount("8m");
     let keys = tempfile::tempdir().expect("tempdir");
     let jwks = keys.path().join("jwks.json");
-    write_jwks(&jwks, &generate_signing_key().expect("key"));
+    write_jwks(&jwks, &[(KID, &generate_signing_key().expect("key"))]);
     let db = disk.path().join("hpts.db");
     let migrate = hpts()
         .args(["migrate", "--database"])
@@ -1547,14 +1281,14 @@ fn a_missing_database_directory_is_created_and_the_service_starts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let jwks = dir.path().join("jwks.json");
     let signing = generate_signing_key().expect("key");
-    write_jwks(&jwks, &signing);
+    write_jwks(&jwks, &[(KID, &signing)]);
     let db = dir
         .path()
         .join("not")
         .join("yet")
         .join("there")
         .join("hpts.db");
-    let server = Server::start(&db, &jwks, &dir.path().join("hpts.log"));
+    let server = Server::start(&db, &jwks, Some(&dir.path().join("hpts.log")));
     let reply = post(
         &client(Duration::from_secs(30)),
         &server.url("/v1/disbursements"),

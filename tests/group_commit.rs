@@ -9,8 +9,10 @@
 //! queued jobs into one transaction. Every test also asserts `max_batch_seen`, so it proves a
 //! batch really formed.
 
+mod common;
+
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -25,10 +27,13 @@ use hpts::ledger::money::{Currency, Money};
 use hpts::store::{
     Store, StoreError, StoreSettings, Synchronous, WriteOutcome, WriteRequest, WriterConfig,
 };
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use uuid::Uuid;
+
+use common::db::read_only;
+use common::store_history;
 
 const DISBURSEMENTS: &str = "/v1/disbursements";
 const PAYMENTS: &str = "/v1/payments";
@@ -58,23 +63,17 @@ impl Fixture {
     async fn new(group_commit: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("ledger.db");
+        let base = store_history::settings(&path, 10_000);
         let store = Store::open(
             &StoreSettings {
-                path: path.clone(),
                 synchronous: Synchronous::Full,
                 writer: WriterConfig {
                     group_commit,
                     max_batch: 256,
-                    max_batch_cost: 4096,
-                    cache_loans: 10_000,
                     queue_capacity: 4096,
-                    idempotency_retention: Duration::from_hours(24),
-                    purge_interval: Duration::from_hours(1),
-                    outbox_retention: hpts::store::outbox::OutboxRetention::default(),
+                    ..base.writer
                 },
-                read_pool_size: 2,
-                heavy_reads_per_tenant: 1,
-                replication: None,
+                ..base
             },
             Sources::default(),
         )
@@ -166,10 +165,6 @@ impl Fixture {
         created(&plug.await);
         out
     }
-}
-
-fn read_only(path: &Path) -> Connection {
-    Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).expect("open db")
 }
 
 fn request(

@@ -9,35 +9,17 @@
 //! Requests go over a plain `TcpStream` so that bytes a well-behaved client refuses to send
 //! (CR/LF and NUL in headers, invalid UTF-8, 100 KB headers) reach the server as written.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::PathBuf;
-use std::time::Duration;
+mod common;
 
-use clap::Parser;
-use ed25519_dalek::SigningKey;
-use hpts::app::Application;
-use hpts::auth::dev::{generate_signing_key, jwks_json, sign};
-use hpts::config::{Cli, Command as CliCommand, Settings};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use uuid::Uuid;
 
-const ISSUER: &str = "https://issuer.test";
-const AUDIENCE: &str = "hpts-test";
-const KID: &str = "test-key-1";
-const ALL_SCOPES: &[&str] = &[
-    "hpts:disbursements:write",
-    "hpts:payments:write",
-    "hpts:fees:write",
-    "hpts:reversals:write",
-    "hpts:accruals:write",
-    "hpts:balances:read",
-    "hpts:ledger:read",
-    "hpts:reconciliation:read",
-];
+use common::http::{Raw, exchange};
+use common::inprocess::{TestApp, spawn_app};
+use common::tokens::{ALL_SCOPES, uuid};
+
 /// Tables a write touches: none may change on a refused request.
 const WRITTEN_TABLES: [&str; 6] = [
     "events",
@@ -49,31 +31,11 @@ const WRITTEN_TABLES: [&str; 6] = [
 ];
 
 // ---------------------------------------------------------------------------------------------
-// Harness (adapted from tests/api/helpers.rs: each tests/*.rs is its own crate). The app runs on
-// its own multi-thread runtime so the test thread can use blocking sockets.
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "tokens in tests carry wall-clock times"
-)]
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-}
-
-#[expect(clippy::disallowed_methods, reason = "test data ids")]
-fn uuid() -> Uuid {
-    Uuid::now_v7()
-}
+// Harness: the shared in-process app, on its own multi-thread runtime so the test thread can
+// use blocking sockets.
 
 struct Harness {
-    port: u16,
-    db_path: PathBuf,
-    signing: SigningKey,
-    _dir: TempDir,
-    handle: actix_web::dev::ServerHandle,
+    app: TestApp,
     rt: tokio::runtime::Runtime,
 }
 
@@ -84,195 +46,31 @@ impl Harness {
             .enable_all()
             .build()
             .expect("runtime");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db_path = dir.path().join("ledger.db");
-        let jwks_path = dir.path().join("jwks.json");
-        let signing = generate_signing_key().expect("key");
-        std::fs::write(
-            &jwks_path,
-            serde_json::to_vec(&jwks_json(&signing, KID)).expect("json"),
-        )
-        .expect("jwks");
-        let args: Vec<String> = [
-            "hpts",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            &db_path.display().to_string(),
-            "--auth-issuer",
-            ISSUER,
-            "--auth-audience",
-            AUDIENCE,
-            "--auth-jwks",
-            &jwks_path.display().to_string(),
-            "--workers",
-            "2",
-            "--log",
-            "off",
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        let cli = Cli::try_parse_from(&args).expect("valid arguments");
-        let CliCommand::Serve(serve) = cli.command else {
-            panic!("not serve")
-        };
-        let settings = Settings::from_args(&serve).expect("valid settings");
-        let (port, handle) = rt.block_on(async {
-            let app = Application::build(settings).await.expect("app builds");
-            let (port, handle) = (app.port(), app.handle());
-            tokio::spawn(app.run_until_stopped());
-            (port, handle)
-        });
-        Harness {
-            port,
-            db_path,
-            signing,
-            _dir: dir,
-            handle,
-            rt,
-        }
+        let app = rt.block_on(spawn_app());
+        Harness { app, rt }
     }
 
     fn token(&self, tenant: Uuid) -> String {
-        let now = now();
-        let claims = json!({
-            "iss": ISSUER, "aud": AUDIENCE, "sub": "hostile", "tenant_id": tenant.to_string(),
-            "scope": ALL_SCOPES.join(" "), "iat": now, "nbf": now - 5, "exp": now + 3600,
-        });
-        sign(&self.signing, KID, &claims).expect("sign")
+        self.app.token(tenant, ALL_SCOPES)
     }
 
     fn counts(&self) -> Vec<(&'static str, i64)> {
-        let conn = rusqlite::Connection::open_with_flags(
-            &self.db_path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .expect("open db");
         WRITTEN_TABLES
             .iter()
-            .map(|t| {
-                let n = conn
-                    .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
-                    .expect("count");
-                (*t, n)
-            })
+            .map(|t| (*t, self.app.count(t)))
             .collect()
     }
 
     fn send(&self, request: &[u8]) -> Raw {
-        exchange(self.port, request)
+        exchange(self.app.port, request)
     }
 }
 
 impl Drop for Harness {
     fn drop(&mut self) {
-        let handle = self.handle.clone();
+        let handle = self.app.handle.clone();
         self.rt.block_on(handle.stop(false));
     }
-}
-
-/// A response as read off the socket.
-#[derive(Debug, Default)]
-struct Raw {
-    /// 0 if no status line arrived.
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Raw {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body)
-            .chars()
-            .take(400)
-            .collect()
-    }
-}
-
-fn dechunk(mut body: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") {
-        let size_text = String::from_utf8_lossy(&body[..line_end]);
-        let Ok(size) = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-        else {
-            break;
-        };
-        body = &body[line_end + 2..];
-        if size == 0 || body.len() < size {
-            break;
-        }
-        out.extend_from_slice(&body[..size]);
-        body = body.get(size + 2..).unwrap_or_default();
-    }
-    out
-}
-
-fn parse_response(bytes: &[u8]) -> Raw {
-    let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Raw::default();
-    };
-    let head = String::from_utf8_lossy(&bytes[..end]);
-    let mut lines = head.split("\r\n");
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
-        .collect();
-    let mut raw = Raw {
-        status,
-        headers,
-        body: bytes[end + 4..].to_vec(),
-    };
-    if raw
-        .header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        raw.body = dechunk(&raw.body);
-    }
-    raw
-}
-
-/// Writes `request` (from a second thread, so a server that answers before reading a huge body
-/// cannot deadlock us) and reads the answer until the server closes the connection.
-fn exchange(port: u16, request: &[u8]) -> Raw {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    stream
-        .set_write_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    let mut writer = stream.try_clone().expect("clone");
-    let bytes = request.to_vec();
-    let sender = std::thread::spawn(move || {
-        for chunk in bytes.chunks(64 * 1024) {
-            if writer.write_all(chunk).is_err() {
-                break;
-            }
-        }
-    });
-    let mut received = Vec::new();
-    let mut buf = [0u8; 16 * 1024];
-    loop {
-        match stream.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => received.extend_from_slice(&buf[..n]),
-        }
-    }
-    let _ = sender.join();
-    parse_response(&received)
 }
 
 // ---------------------------------------------------------------------------------------------

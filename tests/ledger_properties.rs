@@ -13,12 +13,11 @@
 //! and finally that reversing everything still standing returns every loan balance and every GL
 //! account to zero.
 
-#[path = "support/store_history.rs"]
-mod history;
+mod common;
 
-use history::{
-    Book, Posted, accrual, adjustment, charge_off, date, fee_waiver, loan_figures_from_journal,
-    payment_return, reversal, route, settings, settlement,
+use common::store_history::{
+    Book, Posted, accrual, adjustment, balance_parts, charge_off, date, fee_waiver,
+    loan_figures_from_journal, payment_return, reversal, route, settings, settlement,
 };
 
 use std::collections::BTreeMap;
@@ -336,16 +335,7 @@ async fn apply(store: &Store, book: &Book, ops: &[Op]) -> usize {
                 .await
                 .expect("read")
             {
-                for m in [
-                    v.principal,
-                    v.interest,
-                    v.fees,
-                    v.suspense,
-                    v.disbursed_total,
-                    v.paid_total,
-                    v.charged_off,
-                    v.recovered,
-                ] {
+                for m in balance_parts(&v) {
                     assert!(
                         !m.is_negative(),
                         "after op {n} ({op:?}) loan {loan_id} has a negative balance: {v:?}"

@@ -6,18 +6,17 @@
 //! Each test loads the dump into a fresh file, lets the current binary migrate it, and checks
 //! that nothing was lost, that `hpts verify` passes, and that the new rules hold on old data.
 
-#[path = "api/helpers.rs"]
-mod helpers;
+mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use rusqlite::Connection;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use uuid::Uuid;
 
-use helpers::{ALL_SCOPES, KID, claims, free_port, spawn_binary, write_jwks};
+use common::server::{Server, output_text, run_hpts};
+use common::tokens::{KID, token, write_jwks};
 
 const FIXTURE: &str = include_str!("fixtures/release-0.1.0-v3.sql");
 const TENANT_1: &str = "01900000-0000-7000-8000-00000000a001";
@@ -38,30 +37,13 @@ fn old_database() -> (TempDir, PathBuf) {
 /// The previous release's database, migrated by `hpts migrate` (which must succeed).
 fn migrated_old_database() -> (TempDir, PathBuf) {
     let (dir, path) = old_database();
-    let out = hpts(&["migrate", "--database", &db_arg(&path)]);
-    assert!(out.status.success(), "{}", text(&out));
+    let out = run_hpts(&["migrate", "--database", &db_arg(&path)]);
+    assert!(out.status.success(), "{}", output_text(&out));
     (dir, path)
-}
-
-fn hpts(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hpts"))
-        .args(args)
-        .env_remove("HPTS_DATABASE")
-        .env_remove("HPTS_DATA_DIR")
-        .output()
-        .expect("run hpts")
 }
 
 fn db_arg(path: &Path) -> String {
     path.display().to_string()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Every row of `sql`, each as a `|`-joined string, for before/after comparisons.
@@ -105,10 +87,10 @@ fn migrating_the_previous_releases_database_keeps_every_row_and_verifies() {
         "the fixture has data in every table"
     );
 
-    let migrated = hpts(&["migrate", "--database", &db_arg(&path)]);
-    assert!(migrated.status.success(), "{}", text(&migrated));
-    let verified = hpts(&["verify", "--database", &db_arg(&path)]);
-    assert!(verified.status.success(), "{}", text(&verified));
+    let migrated = run_hpts(&["migrate", "--database", &db_arg(&path)]);
+    assert!(migrated.status.success(), "{}", output_text(&migrated));
+    let verified = run_hpts(&["verify", "--database", &db_arg(&path)]);
+    assert!(verified.status.success(), "{}", output_text(&verified));
 
     let conn = Connection::open(&path).expect("open");
     let after: Vec<Vec<String>> = KEPT.iter().map(|q| rows(&conn, q)).collect();
@@ -219,9 +201,9 @@ fn the_upgraded_service_serves_old_loans_under_the_new_rules() {
     let signing = hpts::auth::dev::generate_signing_key().expect("key");
     let jwks = dir.path().join("jwks.json");
     write_jwks(&jwks, &[(KID, &signing)]);
-    let mut app = spawn_binary(&path, &jwks, free_port());
+    let mut app = Server::start(&path, &jwks, None);
     let tenant = Uuid::parse_str(TENANT_1).expect("uuid");
-    let token = hpts::auth::dev::sign(&signing, KID, &claims(tenant, ALL_SCOPES)).expect("sign");
+    let token = token(&signing, tenant);
     let client = reqwest::blocking::Client::new();
     let post = |key: &str, body: &Value| {
         client
@@ -269,10 +251,9 @@ fn the_upgraded_service_serves_old_loans_under_the_new_rules() {
         .expect("json");
     // 150,000 disbursed + 1,500 fee + 36 interest − 20,000 − 1,000 paid.
     assert_eq!(balance["total_exposure_minor"], "130536");
-    let _ = app.child.kill();
-    let _ = app.child.wait();
-    let verified = hpts(&["verify", "--database", &db_arg(&path)]);
-    assert!(verified.status.success(), "{}", text(&verified));
+    app.kill_9();
+    let verified = run_hpts(&["verify", "--database", &db_arg(&path)]);
+    assert!(verified.status.success(), "{}", output_text(&verified));
 }
 
 #[test]
@@ -290,8 +271,8 @@ fn finished_outbox_rows_of_the_previous_release_get_the_time_retention_counts_fr
         .expect("finish two rows");
     }
 
-    let migrated = hpts(&["migrate", "--database", &db_arg(&path)]);
-    assert!(migrated.status.success(), "{}", text(&migrated));
+    let migrated = run_hpts(&["migrate", "--database", &db_arg(&path)]);
+    assert!(migrated.status.success(), "{}", output_text(&migrated));
 
     let conn = Connection::open(&path).expect("open");
     let finished = rows(
@@ -312,6 +293,6 @@ fn finished_outbox_rows_of_the_previous_release_get_the_time_retention_counts_fr
     for row in &finished[2..] {
         assert!(row.ends_with("Text(\"pending\")|Null"), "{row}");
     }
-    let verified = hpts(&["verify", "--database", &db_arg(&path)]);
-    assert!(verified.status.success(), "{}", text(&verified));
+    let verified = run_hpts(&["verify", "--database", &db_arg(&path)]);
+    assert!(verified.status.success(), "{}", output_text(&verified));
 }

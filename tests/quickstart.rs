@@ -4,6 +4,8 @@
 //! 127.0.0.1:8080 (the README's address). Also: without `--dev` and without auth settings the
 //! service refuses to start and names the missing variable; `check-config` never prints secrets.
 
+mod common;
+
 use std::fs::File;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -12,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_hpts");
+use common::server::{BIN, without_hpts_env};
+
 const README_LOAN: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a51";
 const README_BORROWER: &str = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a52";
 
@@ -53,12 +56,7 @@ fn curl_example() -> String {
 /// `Command` for the binary with no `HPTS_*` variable inherited from the test environment.
 fn hpts(dir: &Path) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.current_dir(dir);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("HPTS_") {
-            cmd.env_remove(name);
-        }
-    }
+    without_hpts_env(&mut cmd).current_dir(dir);
     cmd
 }
 
@@ -171,13 +169,9 @@ fn json_values(stdout: &str) -> Vec<Value> {
 
 fn run_example(script: &str, dir: &Path, logs: &Path, server: &ServerGuard) -> Vec<Value> {
     let mut bash = Command::new("bash");
-    bash.args(["-euo", "pipefail", "-c", script])
+    without_hpts_env(&mut bash)
+        .args(["-euo", "pipefail", "-c", script])
         .current_dir(dir);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("HPTS_") {
-            bash.env_remove(name);
-        }
-    }
     let (status, stdout, stderr) = run(bash, logs, Duration::from_mins(1));
     assert!(
         status.success(),

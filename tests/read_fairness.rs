@@ -7,10 +7,7 @@
 //! tenant with one loan. The tests run one at a time (they measure durations) on loopback, and
 //! each stops by itself.
 
-#[path = "support/bulk.rs"]
-mod bulk;
-#[path = "api/helpers.rs"]
-mod helpers;
+mod common;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +18,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{Mutex, Notify, OnceCell};
 use uuid::Uuid;
 
-use bulk::{Server, accrue, open_loans, problem_code, reconcile};
+use common::bulk::{Server, accrue, open_loans, problem_code, reconcile};
+use common::tokens::uuid;
 
 /// The template: where it is and who is in it.
 struct Template {
@@ -49,13 +47,13 @@ async fn template() -> &'static Template {
             let scratch = tempfile::tempdir().expect("tempdir");
             let server = Server::start(scratch, &[]).await;
             let started = Instant::now();
-            let (big, small) = (helpers::uuid(), helpers::uuid());
+            let (big, small) = (uuid(), uuid());
             let token = server.token(big);
             let loans = open_loans(&server, &token, BIG_LOANS, 64).await;
             accrue(&server, &token, &loans, 0, BIG_BATCHES).await;
             let small_loan = open_loans(&server, &server.token(small), 1, 1).await[0];
             let db = dir.join("ledger.db");
-            hpts::store::backup_file(&server.db, &db).expect("template copy");
+            hpts::store::backup_file(&server.app.db_path, &db).expect("template copy");
             server.stop().await;
             eprintln!(
                 "template: {BIG_LOANS} loans, {BIG_BATCHES} accrual batches in {:.1} s",
@@ -163,7 +161,7 @@ async fn a_reconciliation_whose_client_disconnects_stops_and_frees_its_tenants_s
     // A client that sends the request and goes away without reading the answer. It runs once
     // the tenant's next reconciliation is refused; if that one was admitted instead (the raw
     // request arrived second), it has run to its end, and the attempt is made again.
-    let host = server.address.trim_start_matches("http://").to_owned();
+    let host = server.app.address.trim_start_matches("http://").to_owned();
     let mut attempts = 0;
     let (abandoned, started) = loop {
         attempts += 1;

@@ -23,8 +23,8 @@ use serde_json::json;
 use tempfile::TempDir;
 use uuid::Uuid;
 
-#[path = "support/store_history.rs"]
-mod store_history;
+mod common;
+use common::store_history;
 
 /// How the stand-in answers `/sync`.
 const CONFIRM: u8 = 0;

@@ -4,256 +4,36 @@
 //! across every route, and per-tenant rate limiting. (The dependency policy, `deny.toml`, is
 //! checked by `cargo deny` in scripts/test.sh.)
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use clap::Parser;
-use ed25519_dalek::SigningKey;
-use hpts::app::Application;
-use hpts::auth::dev::{generate_signing_key, jwks_json, sign};
-use hpts::config::{Cli, Command as CliCommand, Settings};
+use hpts::auth::dev::{generate_signing_key, sign};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use uuid::Uuid;
 
-const ISSUER: &str = "https://issuer.test";
-const AUDIENCE: &str = "hpts-test";
-const KID: &str = "test-key-1";
-const ALL_SCOPES: &[&str] = &[
-    "hpts:disbursements:write",
-    "hpts:payments:write",
-    "hpts:fees:write",
-    "hpts:reversals:write",
-    "hpts:accruals:write",
-    "hpts:balances:read",
-    "hpts:ledger:read",
-    "hpts:reconciliation:read",
-];
+use common::inprocess::{TestApp, assert_unauthenticated, spawn_app_trusting};
+use common::tokens::{ALL_SCOPES, KID, claims, jwks_document, key, now, uuid};
+
 const ACCOUNTS: [&str; 8] = [
     "1000", "1100", "1200", "1300", "2000", "2100", "4000", "4100",
 ];
 
 // ---------------------------------------------------------------------------------------------
-// Harness (adapted from tests/api/helpers.rs: each tests/*.rs is its own crate).
-
-#[expect(
-    clippy::disallowed_methods,
-    reason = "tokens in tests carry wall-clock times"
-)]
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-}
-
-#[expect(clippy::disallowed_methods, reason = "test data ids")]
-fn uuid() -> Uuid {
-    Uuid::now_v7()
-}
-
-fn key(kind: &str) -> String {
-    format!("{kind}:{}", uuid())
-}
-
-fn claims(tenant: Uuid) -> Value {
-    let now = now();
-    json!({
-        "iss": ISSUER, "aud": AUDIENCE, "sub": "security-suite",
-        "tenant_id": tenant.to_string(), "scope": ALL_SCOPES.join(" "),
-        "iat": now, "nbf": now - 5, "exp": now + 3600,
-    })
-}
-
-/// A JWKS document with the given (kid, key) pairs.
-fn jwks_document(keys: &[(&str, &SigningKey)]) -> String {
-    let keys: Vec<Value> = keys
-        .iter()
-        .map(|(kid, k)| jwks_json(k, kid)["keys"][0].clone())
-        .collect();
-    json!({ "keys": keys }).to_string()
-}
-
-struct TestApp {
-    address: String,
-    db_path: PathBuf,
-    jwks_path: PathBuf,
-    signing: SigningKey,
-    client: reqwest::Client,
-    _dir: TempDir,
-    handle: actix_web::dev::ServerHandle,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        drop(self.handle.stop(false));
-    }
-}
-
-/// Starts the app; `jwks` overrides the JWKS location (default: a file with the app's key).
-async fn spawn_app(jwks: Option<&str>, extra: &[&str]) -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db_path = dir.path().join("ledger.db");
-    let jwks_path = dir.path().join("jwks.json");
-    let signing = generate_signing_key().expect("key");
-    std::fs::write(&jwks_path, jwks_document(&[(KID, &signing)])).expect("jwks");
-    let jwks_arg = jwks.map_or_else(|| jwks_path.display().to_string(), str::to_owned);
-    let mut args: Vec<String> = [
-        "hpts",
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--database",
-        &db_path.display().to_string(),
-        "--auth-issuer",
-        ISSUER,
-        "--auth-audience",
-        AUDIENCE,
-        "--auth-jwks",
-        &jwks_arg,
-        "--workers",
-        "2",
-        "--log",
-        "off",
-    ]
-    .map(str::to_owned)
-    .to_vec();
-    args.extend(extra.iter().map(|s| (*s).to_owned()));
-    let cli = Cli::try_parse_from(&args).expect("valid arguments");
-    let CliCommand::Serve(serve) = cli.command else {
-        panic!("not serve")
-    };
-    let settings = Settings::from_args(&serve).expect("valid settings");
-    let app = Application::build(settings).await.expect("app builds");
-    let port = app.port();
-    let handle = app.handle();
-    tokio::spawn(app.run_until_stopped());
-    TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        db_path,
-        jwks_path,
-        signing,
-        client: reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client"),
-        _dir: dir,
-        handle,
-    }
-}
-
-/// A response read fully.
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    text: String,
-}
-
-impl Answer {
-    async fn from(r: reqwest::Response) -> Answer {
-        let status = r.status().as_u16();
-        let headers = r.headers().clone();
-        let text = r.text().await.expect("body");
-        Answer {
-            status,
-            headers,
-            text,
-        }
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-
-    /// The problem `code`, asserting problem+json.
-    fn code(&self) -> String {
-        assert_eq!(
-            self.header("content-type"),
-            Some("application/problem+json"),
-            "{}",
-            self.text
-        );
-        self.json()["code"].as_str().expect("code").to_owned()
-    }
-}
-
-impl TestApp {
-    fn sign(&self, claims: &Value) -> String {
-        sign(&self.signing, KID, claims).expect("sign")
-    }
-
-    fn token(&self, tenant: Uuid) -> String {
-        self.sign(&claims(tenant))
-    }
-
-    async fn post(&self, token: Option<&str>, path: &str, key: &str, body: &Value) -> Answer {
-        let mut req = self
-            .client
-            .post(format!("{}{path}", self.address))
-            .header("Idempotency-Key", key)
-            .json(body);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        Answer::from(req.send().await.expect("request sent")).await
-    }
-
-    async fn get(&self, token: Option<&str>, path: &str) -> Answer {
-        let mut req = self.client.get(format!("{}{path}", self.address));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        Answer::from(req.send().await.expect("request sent")).await
-    }
-
-    /// Rows in every table a write touches.
-    fn written(&self) -> [i64; 5] {
-        let conn = rusqlite::Connection::open_with_flags(
-            &self.db_path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .expect("open db");
-        [
-            "events",
-            "journal_entries",
-            "journal_lines",
-            "idempotency_keys",
-            "loans",
-        ]
-        .map(|t| {
-            conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
-                .expect("count")
-        })
-    }
-}
+// Harness: the shared in-process app (`tests/common`).
 
 fn disbursement(loan: Uuid, borrower: Uuid, amount: &str) -> Value {
     json!({
         "loan_id": loan, "borrower_id": borrower, "amount_minor": amount,
         "currency": "USD", "effective_at": "2026-11-01", "method": "ach",
     })
-}
-
-/// 401 `unauthenticated` with a `Bearer` challenge, as problem+json.
-fn assert_unauthenticated(a: &Answer, what: &str) {
-    assert_eq!(a.status, 401, "{what}: {}", a.text);
-    assert_eq!(a.code(), "unauthenticated", "{what}");
-    let challenge = a
-        .header("www-authenticate")
-        .unwrap_or_else(|| panic!("{what}: no WWW-Authenticate"));
-    assert!(challenge.starts_with("Bearer"), "{what}: {challenge}");
 }
 
 fn b64_json(v: &Value) -> String {
@@ -362,9 +142,9 @@ fn answer(stream: &std::net::TcpStream, body: &str) {
     reason = "the whole negative list in one table, read top to bottom"
 )]
 async fn every_kind_of_bad_token_is_a_401_with_a_bearer_challenge_and_writes_nothing() {
-    let app = spawn_app(None, &[]).await;
+    let app = spawn_app_trusting(None, &[]).await;
     let tenant = uuid();
-    let good = claims(tenant);
+    let good = claims(tenant, ALL_SCOPES);
     let edited = |edit: &dyn Fn(&mut Value)| {
         let mut c = good.clone();
         edit(&mut c);
@@ -480,7 +260,7 @@ async fn every_kind_of_bad_token_is_a_401_with_a_bearer_challenge_and_writes_not
     ];
     for (what, token) in &cases {
         let write = app
-            .post(
+            .post_as(
                 token.as_deref(),
                 "/v1/disbursements",
                 &key("disb"),
@@ -488,12 +268,14 @@ async fn every_kind_of_bad_token_is_a_401_with_a_bearer_challenge_and_writes_not
             )
             .await;
         assert_unauthenticated(&write, &format!("{what} (write)"));
-        let read = app.get(token.as_deref(), "/v1/reconciliation/status").await;
+        let read = app
+            .get_as(token.as_deref(), "/v1/reconciliation/status")
+            .await;
         assert_unauthenticated(&read, &format!("{what} (read)"));
     }
     assert_eq!(app.written(), [0; 5], "refused requests write nothing");
     let ok = app
-        .post(
+        .post_as(
             Some(&genuine),
             "/v1/disbursements",
             &key("disb"),
@@ -505,11 +287,13 @@ async fn every_kind_of_bad_token_is_a_401_with_a_bearer_challenge_and_writes_not
 
 #[tokio::test]
 async fn a_key_added_to_the_jwks_file_is_trusted_without_a_restart() {
-    let app = spawn_app(None, &[]).await;
+    let app = spawn_app_trusting(None, &[]).await;
     let tenant = uuid();
     let rotated = generate_signing_key().expect("key");
-    let new_token = sign(&rotated, "test-key-2", &claims(tenant)).expect("sign");
-    let before = app.get(Some(&new_token), "/v1/reconciliation/status").await;
+    let new_token = sign(&rotated, "test-key-2", &claims(tenant, ALL_SCOPES)).expect("sign");
+    let before = app
+        .get_as(Some(&new_token), "/v1/reconciliation/status")
+        .await;
     assert_unauthenticated(&before, "a key not yet published");
 
     std::fs::write(
@@ -519,13 +303,16 @@ async fn a_key_added_to_the_jwks_file_is_trusted_without_a_restart() {
     .expect("rotate jwks");
     // Unknown kids refresh the key set at most once per HPTS_AUTH_JWKS_REFRESH_SECONDS (1 s).
     tokio::time::sleep(Duration::from_millis(1_200)).await;
-    let fresh_token = sign(&rotated, "test-key-2", &claims(tenant)).expect("sign");
+    let fresh_token = sign(&rotated, "test-key-2", &claims(tenant, ALL_SCOPES)).expect("sign");
     let after = app
-        .get(Some(&fresh_token), "/v1/reconciliation/status")
+        .get_as(Some(&fresh_token), "/v1/reconciliation/status")
         .await;
     assert_eq!(after.status, 200, "the new kid works: {}", after.text);
     let old = app
-        .get(Some(&app.token(tenant)), "/v1/reconciliation/status")
+        .get_as(
+            Some(&app.token(tenant, ALL_SCOPES)),
+            "/v1/reconciliation/status",
+        )
         .await;
     assert_eq!(old.status, 200, "the old kid still works: {}", old.text);
 }
@@ -534,11 +321,11 @@ async fn a_key_added_to_the_jwks_file_is_trusted_without_a_restart() {
 async fn jwks_over_http_keeps_cached_keys_when_the_issuer_goes_down() {
     let signing = generate_signing_key().expect("key");
     let mut issuer = JwksServer::start(jwks_document(&[(KID, &signing)]));
-    let app = spawn_app(Some(&issuer.url()), &[]).await;
+    let app = spawn_app_trusting(Some(&issuer.url()), &[]).await;
     assert!(issuer.fetches() >= 1, "the key set was fetched at start");
     let tenant = uuid();
-    let first = sign(&signing, KID, &claims(tenant)).expect("sign");
-    let a = app.get(Some(&first), "/v1/reconciliation/status").await;
+    let first = sign(&signing, KID, &claims(tenant, ALL_SCOPES)).expect("sign");
+    let a = app.get_as(Some(&first), "/v1/reconciliation/status").await;
     assert_eq!(
         a.status, 200,
         "a token signed with the served key: {}",
@@ -546,10 +333,10 @@ async fn jwks_over_http_keeps_cached_keys_when_the_issuer_goes_down() {
     );
 
     issuer.stop();
-    let mut later = claims(tenant);
+    let mut later = claims(tenant, ALL_SCOPES);
     later["sub"] = json!("another-subject");
     let second = sign(&signing, KID, &later).expect("sign");
-    let b = app.get(Some(&second), "/v1/reconciliation/status").await;
+    let b = app.get_as(Some(&second), "/v1/reconciliation/status").await;
     assert_eq!(
         b.status, 200,
         "a new token with a cached kid works while the issuer is down: {}",
@@ -557,9 +344,11 @@ async fn jwks_over_http_keeps_cached_keys_when_the_issuer_goes_down() {
     );
     tokio::time::sleep(Duration::from_millis(1_200)).await;
     let stranger = generate_signing_key().expect("key");
-    let unknown = sign(&stranger, "test-key-9", &claims(tenant)).expect("sign");
+    let unknown = sign(&stranger, "test-key-9", &claims(tenant, ALL_SCOPES)).expect("sign");
     let started = Instant::now();
-    let c = app.get(Some(&unknown), "/v1/reconciliation/status").await;
+    let c = app
+        .get_as(Some(&unknown), "/v1/reconciliation/status")
+        .await;
     assert_unauthenticated(
         &c,
         "an unknown kid while the issuer is down (refresh fails)",
@@ -568,7 +357,7 @@ async fn jwks_over_http_keeps_cached_keys_when_the_issuer_goes_down() {
         started.elapsed() < Duration::from_secs(10),
         "a failed refresh answers promptly"
     );
-    let d = app.get(Some(&second), "/v1/reconciliation/status").await;
+    let d = app.get_as(Some(&second), "/v1/reconciliation/status").await;
     assert_eq!(
         d.status, 200,
         "cached keys survive the failed refresh: {}",
@@ -580,13 +369,13 @@ async fn jwks_over_http_keeps_cached_keys_when_the_issuer_goes_down() {
 async fn a_key_published_over_http_is_trusted_without_a_restart() {
     let signing = generate_signing_key().expect("key");
     let issuer = JwksServer::start(jwks_document(&[(KID, &signing)]));
-    let app = spawn_app(Some(&issuer.url()), &[]).await;
+    let app = spawn_app_trusting(Some(&issuer.url()), &[]).await;
     let rotated = generate_signing_key().expect("key");
     *issuer.document.lock().expect("document") =
         jwks_document(&[(KID, &signing), ("test-key-2", &rotated)]);
     tokio::time::sleep(Duration::from_millis(1_200)).await;
-    let token = sign(&rotated, "test-key-2", &claims(uuid())).expect("sign");
-    let a = app.get(Some(&token), "/v1/reconciliation/status").await;
+    let token = sign(&rotated, "test-key-2", &claims(uuid(), ALL_SCOPES)).expect("sign");
+    let a = app.get_as(Some(&token), "/v1/reconciliation/status").await;
     assert_eq!(a.status, 200, "{}", a.text);
 }
 
@@ -594,14 +383,19 @@ async fn a_key_published_over_http_is_trusted_without_a_restart() {
 async fn unknown_kids_refresh_the_jwks_at_most_once_per_interval() {
     let signing = generate_signing_key().expect("key");
     let issuer = JwksServer::start(jwks_document(&[(KID, &signing)]));
-    let app = spawn_app(Some(&issuer.url()), &["--auth-jwks-refresh-seconds", "3"]).await;
+    let app = spawn_app_trusting(Some(&issuer.url()), &["--auth-jwks-refresh-seconds", "3"]).await;
     tokio::time::sleep(Duration::from_millis(3_200)).await;
     let before = issuer.fetches();
     let stranger = generate_signing_key().expect("key");
     let started = Instant::now();
     for i in 0..20 {
-        let token = sign(&stranger, &format!("forged-{i}"), &claims(uuid())).expect("sign");
-        let a = app.get(Some(&token), "/v1/reconciliation/status").await;
+        let token = sign(
+            &stranger,
+            &format!("forged-{i}"),
+            &claims(uuid(), ALL_SCOPES),
+        )
+        .expect("sign");
+        let a = app.get_as(Some(&token), "/v1/reconciliation/status").await;
         assert_unauthenticated(&a, "forged kid");
     }
     let elapsed = started.elapsed();
@@ -614,7 +408,7 @@ async fn unknown_kids_refresh_the_jwks_at_most_once_per_interval() {
 
 #[tokio::test]
 async fn clock_skew_within_the_60_second_leeway_is_accepted_and_beyond_it_refused() {
-    let app = spawn_app(None, &[]).await;
+    let app = spawn_app_trusting(None, &[]).await;
     let tenant = uuid();
     let now = now();
     let cases = [
@@ -624,10 +418,10 @@ async fn clock_skew_within_the_60_second_leeway_is_accepted_and_beyond_it_refuse
         ("nbf 120 s ahead", "nbf", now + 120, 401),
     ];
     for (what, claim, value, want) in cases {
-        let mut c = claims(tenant);
+        let mut c = claims(tenant, ALL_SCOPES);
         c[claim] = json!(value);
         let a = app
-            .get(Some(&app.sign(&c)), "/v1/reconciliation/status")
+            .get_as(Some(&app.sign(&c)), "/v1/reconciliation/status")
             .await;
         if want == 401 {
             assert_unauthenticated(&a, what);
@@ -656,7 +450,7 @@ async fn build_tenant_a(app: &TestApp, token: &str) -> TenantData {
     let disbursement_key = key("disb");
     let disbursement_body = disbursement(loan, borrower, "100000");
     let d = app
-        .post(
+        .post_as(
             Some(token),
             "/v1/disbursements",
             &disbursement_key,
@@ -665,7 +459,7 @@ async fn build_tenant_a(app: &TestApp, token: &str) -> TenantData {
         .await;
     assert_eq!(d.status, 201, "{}", d.text);
     let fee = app
-        .post(
+        .post_as(
             Some(token),
             "/v1/fees",
             &key("fee"),
@@ -677,7 +471,7 @@ async fn build_tenant_a(app: &TestApp, token: &str) -> TenantData {
         .await;
     assert_eq!(fee.status, 201, "{}", fee.text);
     let accrual = app
-        .post(
+        .post_as(
             Some(token),
             "/v1/accruals/batch",
             &key("accrual"),
@@ -691,7 +485,7 @@ async fn build_tenant_a(app: &TestApp, token: &str) -> TenantData {
         .await;
     assert_eq!(accrual.status, 201, "{}", accrual.text);
     let payment = app
-        .post(
+        .post_as(
             Some(token),
             "/v1/payments",
             &key("payment"),
@@ -708,7 +502,7 @@ async fn build_tenant_a(app: &TestApp, token: &str) -> TenantData {
         .expect("entry")
         .to_owned();
     let reversal = app
-        .post(
+        .post_as(
             Some(token),
             "/v1/reversals",
             &key("reversal"),
@@ -739,13 +533,13 @@ async fn build_tenant_a(app: &TestApp, token: &str) -> TenantData {
 async fn snapshot(app: &TestApp, token: &str, a: &TenantData) -> Vec<Value> {
     let mut out = Vec::new();
     let mut balance = app
-        .get(Some(token), &format!("/v1/loans/{}/balance", a.loan))
+        .get_as(Some(token), &format!("/v1/loans/{}/balance", a.loan))
         .await
         .json();
     balance["as_of_date"] = Value::Null;
     out.push(balance);
     out.push(
-        app.get(
+        app.get_as(
             Some(token),
             &format!("/v1/loans/{}/journal-entries", a.loan),
         )
@@ -754,7 +548,7 @@ async fn snapshot(app: &TestApp, token: &str, a: &TenantData) -> Vec<Value> {
     );
     for code in ACCOUNTS {
         let mut b = app
-            .get(
+            .get_as(
                 Some(token),
                 &format!("/v1/accounts/{code}/balance?currency=USD"),
             )
@@ -765,7 +559,7 @@ async fn snapshot(app: &TestApp, token: &str, a: &TenantData) -> Vec<Value> {
     }
     for entry in &a.entries {
         out.push(
-            app.get(Some(token), &format!("/v1/journal-entries/{entry}"))
+            app.get_as(Some(token), &format!("/v1/journal-entries/{entry}"))
                 .await
                 .json(),
         );
@@ -779,16 +573,16 @@ async fn snapshot(app: &TestApp, token: &str, a: &TenantData) -> Vec<Value> {
     reason = "one sweep over every route, read top to bottom"
 )]
 async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
-    let app = spawn_app(None, &[]).await;
-    let token_a = app.token(uuid());
-    let token_b = app.token(uuid());
+    let app = spawn_app_trusting(None, &[]).await;
+    let token_a = app.token(uuid(), ALL_SCOPES);
+    let token_b = app.token(uuid(), ALL_SCOPES);
     let a = build_tenant_a(&app, &token_a).await;
     let before = snapshot(&app, &token_a, &a).await;
     let rows_before = app.written();
 
     // Reads of A's ids by B: 404, the same body as for an id that never existed.
     let missing = app
-        .get(Some(&token_b), &format!("/v1/loans/{}/balance", uuid()))
+        .get_as(Some(&token_b), &format!("/v1/loans/{}/balance", uuid()))
         .await;
     assert_eq!(missing.status, 404);
     let mut reads = vec![
@@ -802,7 +596,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
     ];
     reads.extend(a.entries.iter().map(|e| format!("/v1/journal-entries/{e}")));
     for path in &reads {
-        let r = app.get(Some(&token_b), path).await;
+        let r = app.get_as(Some(&token_b), path).await;
         assert_eq!(r.status, 404, "B reads {path}: {}", r.text);
         assert_eq!(r.code(), "not_found", "{path}");
         let (mut theirs, mut missing_body) = (r.json(), missing.json());
@@ -815,7 +609,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
     }
     // A's page token is worthless to B.
     let page = app
-        .get(
+        .get_as(
             Some(&token_a),
             &format!("/v1/loans/{}/journal-entries?page_size=1", a.loan),
         )
@@ -823,7 +617,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
         .json();
     let page_token = page["next_page_token"].as_str().expect("a second page");
     let r = app
-        .get(
+        .get_as(
             Some(&token_b),
             &format!(
                 "/v1/loans/{}/journal-entries?page_size=1&page_token={page_token}",
@@ -840,7 +634,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
 
     // Writes naming A's loan or entries: as if they did not exist.
     let fee = app
-        .post(
+        .post_as(
             Some(&token_b),
             "/v1/fees",
             &key("fee"),
@@ -857,7 +651,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
         fee.text
     );
     let payment = app
-        .post(
+        .post_as(
             Some(&token_b),
             "/v1/payments",
             &key("payment"),
@@ -874,7 +668,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
         payment.text
     );
     let accrual = app
-        .post(
+        .post_as(
             Some(&token_b),
             "/v1/accruals/batch",
             &key("accrual"),
@@ -894,7 +688,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
     );
     for entry in &a.entries {
         let r = app
-            .post(
+            .post_as(
                 Some(&token_b),
                 "/v1/reversals",
                 &key("reversal"),
@@ -913,7 +707,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
     // B's own books show none of A's amounts.
     for code in ACCOUNTS {
         let b = app
-            .get(
+            .get_as(
                 Some(&token_b),
                 &format!("/v1/accounts/{code}/balance?currency=USD"),
             )
@@ -927,7 +721,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
         );
     }
     let rec = app
-        .get(Some(&token_b), "/v1/reconciliation/status")
+        .get_as(Some(&token_b), "/v1/reconciliation/status")
         .await
         .json();
     assert_eq!(rec["ledger_integrity"]["status"], "ok", "{rec}");
@@ -940,7 +734,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
     // Ids and idempotency keys are per tenant: B replaying A's exact request (same key, same
     // body, same loan id) gets its own new loan, never A's stored answer.
     let mine = app
-        .post(
+        .post_as(
             Some(&token_b),
             "/v1/disbursements",
             &a.disbursement_key,
@@ -957,7 +751,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
         "A's receipt never leaks to B"
     );
     let b_loan = app
-        .get(Some(&token_b), &format!("/v1/loans/{}/balance", a.loan))
+        .get_as(Some(&token_b), &format!("/v1/loans/{}/balance", a.loan))
         .await
         .json();
     assert_eq!(b_loan["principal_outstanding_minor"], "100000", "{b_loan}");
@@ -973,7 +767,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
         "A's balances, entries and accounts are unchanged"
     );
     let rec_a = app
-        .get(Some(&token_a), "/v1/reconciliation/status")
+        .get_as(Some(&token_a), "/v1/reconciliation/status")
         .await
         .json();
     assert_eq!(rec_a["ledger_integrity"]["status"], "ok", "{rec_a}");
@@ -981,11 +775,11 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
 
 #[tokio::test]
 async fn a_token_for_one_tenant_cannot_name_another_tenants_loan_in_a_body_or_path() {
-    let app = spawn_app(None, &[]).await;
-    let (token_a, token_b) = (app.token(uuid()), app.token(uuid()));
+    let app = spawn_app_trusting(None, &[]).await;
+    let (token_a, token_b) = (app.token(uuid(), ALL_SCOPES), app.token(uuid(), ALL_SCOPES));
     let (loan_b, borrower_b) = (uuid(), uuid());
     let d = app
-        .post(
+        .post_as(
             Some(&token_b),
             "/v1/disbursements",
             &key("disb"),
@@ -995,7 +789,7 @@ async fn a_token_for_one_tenant_cannot_name_another_tenants_loan_in_a_body_or_pa
     assert_eq!(d.status, 201, "{}", d.text);
     let rows = app.written();
     let payment = app
-        .post(
+        .post_as(
             Some(&token_a),
             "/v1/payments",
             &key("payment"),
@@ -1010,7 +804,7 @@ async fn a_token_for_one_tenant_cannot_name_another_tenants_loan_in_a_body_or_pa
         (422, "loan_not_found".into())
     );
     let fee = app
-        .post(
+        .post_as(
             Some(&token_a),
             "/v1/fees",
             &key("fee"),
@@ -1025,7 +819,7 @@ async fn a_token_for_one_tenant_cannot_name_another_tenants_loan_in_a_body_or_pa
         format!("/v1/loans/{loan_b}/balance"),
         format!("/v1/loans/{loan_b}/journal-entries"),
     ] {
-        let r = app.get(Some(&token_a), &path).await;
+        let r = app.get_as(Some(&token_a), &path).await;
         assert_eq!((r.status, r.code()), (404, "not_found".into()), "{path}");
     }
     assert_eq!(app.written(), rows, "nothing written");
@@ -1036,15 +830,15 @@ async fn a_token_for_one_tenant_cannot_name_another_tenants_loan_in_a_body_or_pa
 
 #[tokio::test]
 async fn a_tenant_over_its_rate_limit_gets_429_while_other_tenants_are_unaffected() {
-    let app = spawn_app(None, &["--rate-limit-rps", "5", "--rate-limit-burst", "5"]).await;
-    let (token_a, token_b) = (app.token(uuid()), app.token(uuid()));
+    let app = spawn_app_trusting(None, &["--rate-limit-rps", "5", "--rate-limit-burst", "5"]).await;
+    let (token_a, token_b) = (app.token(uuid(), ALL_SCOPES), app.token(uuid(), ALL_SCOPES));
     let path = "/v1/accounts/1000/balance?currency=USD";
     let started = Instant::now();
     for i in 1..=5 {
-        let r = app.get(Some(&token_a), path).await;
+        let r = app.get_as(Some(&token_a), path).await;
         assert_eq!(r.status, 200, "request {i} of the burst: {}", r.text);
     }
-    let sixth = app.get(Some(&token_a), path).await;
+    let sixth = app.get_as(Some(&token_a), path).await;
     let elapsed = started.elapsed();
     assert_eq!(
         sixth.status, 429,
@@ -1061,7 +855,7 @@ async fn a_tenant_over_its_rate_limit_gets_429_while_other_tenants_are_unaffecte
 
     let rows = app.written();
     let write = app
-        .post(
+        .post_as(
             Some(&token_a),
             "/v1/disbursements",
             &key("disb"),
@@ -1071,25 +865,25 @@ async fn a_tenant_over_its_rate_limit_gets_429_while_other_tenants_are_unaffecte
     assert_eq!(write.status, 429, "writes are limited too: {}", write.text);
     assert_eq!(app.written(), rows, "a limited write writes nothing");
     for _ in 0..10 {
-        let r = app.get(Some("not-a-token"), path).await;
+        let r = app.get_as(Some("not-a-token"), path).await;
         assert_unauthenticated(&r, "bad tokens are refused before rate limiting");
     }
     for i in 1..=5 {
-        let r = app.get(Some(&token_b), path).await;
+        let r = app.get_as(Some(&token_b), path).await;
         assert_eq!(r.status, 200, "tenant B request {i}: {}", r.text);
     }
     tokio::time::sleep(Duration::from_secs(retry_after)).await;
-    let later = app.get(Some(&token_a), path).await;
+    let later = app.get_as(Some(&token_a), path).await;
     assert_eq!(later.status, 200, "after Retry-After: {}", later.text);
 }
 
 #[tokio::test]
 async fn without_a_rate_limit_fifty_quick_requests_are_all_served() {
-    let app = spawn_app(None, &[]).await;
-    let token = app.token(uuid());
+    let app = spawn_app_trusting(None, &[]).await;
+    let token = app.token(uuid(), ALL_SCOPES);
     for i in 1..=50 {
         let r = app
-            .get(Some(&token), "/v1/accounts/1000/balance?currency=USD")
+            .get_as(Some(&token), "/v1/accounts/1000/balance?currency=USD")
             .await;
         assert_eq!(r.status, 200, "request {i}: {}", r.text);
     }

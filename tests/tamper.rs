@@ -5,21 +5,19 @@
 //!
 //! Needs the `sqlite3` command-line shell on `PATH`.
 
-#[path = "api/helpers.rs"]
-mod helpers;
+mod common;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use ed25519_dalek::SigningKey;
-use hpts::auth::dev::{generate_signing_key, sign};
 use serde_json::{Value, json};
-use tempfile::TempDir;
 use uuid::Uuid;
 
-use helpers::{ALL_SCOPES, BinaryApp, KID, claims, free_port, key, spawn_binary, uuid, write_jwks};
+use common::http::{blocking_client, get_ok, post};
+use common::server::{Server, Site, output_text, run_hpts, run_verify};
+use common::tokens::{key, uuid};
 
 /// Runs SQL through the `sqlite3` shell, failing loudly when the shell is missing.
 fn sqlite3(db: &Path, sql: &str) {
@@ -40,25 +38,10 @@ fn sqlite3(db: &Path, sql: &str) {
     );
 }
 
-/// `hpts <args>` (the compiled binary), with its output.
-fn hpts(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hpts"))
-        .args(args)
-        .env_remove("HPTS_DATABASE")
-        .env_remove("HPTS_DATA_DIR")
-        .output()
-        .expect("run hpts")
-}
-
 /// `hpts verify --database <db>`: (exit code, stdout + stderr).
 fn verify(db: &Path) -> (i32, String) {
-    let out = hpts(&["verify", "--database", &db.display().to_string()]);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().expect("exit code"), text)
+    let out = run_verify(db);
+    (out.status.code().expect("exit code"), output_text(&out))
 }
 
 /// Asserts the verify report has a line naming `check` with the given outcome.
@@ -72,110 +55,48 @@ fn assert_reported(report: &str, check: &str, outcome: &str) {
     );
 }
 
-/// A database directory with a trusted key, shared by successive server processes.
-struct Site {
-    _dir: TempDir,
-    db: PathBuf,
-    jwks: PathBuf,
-    signing: SigningKey,
+/// `hpts backup` of the site's database to `name` beside it: the copy and the output.
+fn backup(site: &Site, name: &str) -> (PathBuf, Output) {
+    let copy = site.path(name);
+    let out = run_hpts(&[
+        "backup",
+        "--database",
+        &site.db.display().to_string(),
+        "--out",
+        &copy.display().to_string(),
+    ]);
+    (copy, out)
 }
 
-impl Site {
-    fn new() -> Self {
-        // Fail before doing anything else if the shell is missing.
-        sqlite3(Path::new(":memory:"), "SELECT 1;");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("ledger.db");
-        let jwks = dir.path().join("jwks.json");
-        let signing = generate_signing_key().expect("key");
-        write_jwks(&jwks, &[(KID, &signing)]);
-        Site {
-            _dir: dir,
-            db,
-            jwks,
-            signing,
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.db.with_file_name(name)
-    }
-
-    fn start(&self) -> Server {
-        Server(spawn_binary(&self.db, &self.jwks, free_port()))
-    }
-
-    fn token(&self, tenant: Uuid) -> String {
-        sign(&self.signing, KID, &claims(tenant, ALL_SCOPES)).expect("sign")
-    }
+/// A site for the tamper tests: fails before doing anything else if the `sqlite3` shell is
+/// missing.
+fn site() -> Site {
+    sqlite3(Path::new(":memory:"), "SELECT 1;");
+    Site::new()
 }
 
-/// A running `hpts serve`; killed when dropped so a failing test leaves no server behind.
-struct Server(BinaryApp);
+/// The requests the tamper tests make of a running server.
+trait Requests {
+    /// POST with a fresh idempotency key, asserting 201: the receipt.
+    fn post(&self, token: &str, path: &str, body: &Value) -> Value;
+    /// GET asserting 200: the body.
+    fn get(&self, token: &str, path: &str) -> Value;
+    /// `name → status` of the tenant's reconciliation checks, and the whole report.
+    fn reconciliation(&self, token: &str) -> (HashMap<String, String>, Value);
+}
 
-impl Server {
-    /// SIGTERM, then waits for a graceful exit with status 0.
-    fn stop(mut self) {
-        let pid = self.0.child.id().to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
-        assert!(sent.success(), "kill -TERM {pid} failed");
-        let started = Instant::now();
-        let status = loop {
-            if let Some(status) = self.0.child.try_wait().expect("wait") {
-                break status;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "hpts did not stop within 30 s of SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        assert!(status.success(), "graceful stop exits 0, got {status}");
-    }
-
+impl Requests for Server {
     fn post(&self, token: &str, path: &str, body: &Value) -> Value {
-        let r = client()
-            .post(format!("{}{path}", self.0.address))
-            .bearer_auth(token)
-            .header("Idempotency-Key", key("tamper"))
-            .json(body)
-            .send()
-            .expect("request sent");
-        let status = r.status().as_u16();
-        let text = r.text().expect("body");
-        assert_eq!(status, 201, "POST {path}: {text}");
-        serde_json::from_str(&text).expect("json")
+        let reply =
+            post(&client(), &self.url(path), token, &key("tamper"), body).expect("request sent");
+        assert_eq!(reply.status, 201, "POST {path}: {}", reply.text);
+        reply.json()
     }
 
     fn get(&self, token: &str, path: &str) -> Value {
-        let r = client()
-            .get(format!("{}{path}", self.0.address))
-            .bearer_auth(token)
-            .send()
-            .expect("request sent");
-        let status = r.status().as_u16();
-        let text = r.text().expect("body");
-        assert_eq!(status, 200, "GET {path}: {text}");
-        serde_json::from_str(&text).expect("json")
+        get_ok(&client(), &self.url(path), token)
     }
 
-    /// The value of the unlabelled counter `name` on `/metrics`.
-    fn counter(&self, name: &str) -> u64 {
-        let text = client()
-            .get(format!("{}/metrics", self.0.address))
-            .send()
-            .and_then(reqwest::blocking::Response::text)
-            .expect("metrics");
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing from /metrics:\n{text}"))
-    }
-
-    /// `name → status` of the tenant's reconciliation checks, and the whole report.
     fn reconciliation(&self, token: &str) -> (HashMap<String, String>, Value) {
         let report = self.get(token, "/v1/reconciliation/status");
         let statuses = report["checks"]
@@ -193,29 +114,11 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.child.kill();
-        let _ = self.0.child.wait();
-    }
-}
-
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_mins(1))
-        .build()
-        .expect("client")
+    blocking_client(Duration::from_mins(1))
 }
 
-const CHECKS: [&str; 7] = [
-    "trial_balance",
-    "entries_balanced",
-    "loan_subledger_matches_gl",
-    "materialised_balances_match_lines",
-    "hash_chain_intact",
-    "append_only_guard_present",
-    "closed_periods_unchanged",
-];
+use common::inprocess::RECONCILIATION_CHECKS as CHECKS;
 
 /// Asserts the checks named in `failing` are "mismatch"; every other check in `must_hold` is
 /// "ok"; checks in neither list are not asserted.
@@ -300,23 +203,19 @@ fn post_some_entries(site: &Site, server: &Server) -> (String, String, String) {
 
 #[test]
 fn an_edited_journal_line_is_reported_by_reconciliation_and_by_verify() {
-    let site = Site::new();
-    let server = site.start();
+    let site = site();
+    let mut server = site.start();
     let (token_a, token_b, entry) = post_some_entries(&site, &server);
     let (statuses, report) = server.reconciliation(&token_a);
     assert_checks(&statuses, &report, &[], &CHECKS);
-    assert_eq!(server.counter("hpts_reconciliation_failures_total"), 0);
+    assert_eq!(
+        server.metric(&client(), "hpts_reconciliation_failures_total"),
+        0
+    );
     server.stop();
 
     // A clean copy, taken before the edit.
-    let clean = site.path("clean.db");
-    let out = hpts(&[
-        "backup",
-        "--database",
-        &site.db.display().to_string(),
-        "--out",
-        &clean.display().to_string(),
-    ]);
+    let (clean, out) = backup(&site, "clean.db");
     assert!(
         out.status.success(),
         "hpts backup failed: {}",
@@ -364,7 +263,7 @@ fn an_edited_journal_line_is_reported_by_reconciliation_and_by_verify() {
     );
 
     // Online: the service starts on the edited file and its report shows the mismatch.
-    let server = site.start();
+    let mut server = site.start();
     let (statuses, report) = server.reconciliation(&token_a);
     assert_eq!(report["ledger_integrity"]["status"], "mismatch", "{report}");
     assert!(
@@ -400,14 +299,17 @@ fn an_edited_journal_line_is_reported_by_reconciliation_and_by_verify() {
         ],
     );
     // Both reports had a check `mismatch`: each counts once for the alert on it.
-    assert_eq!(server.counter("hpts_reconciliation_failures_total"), 2);
+    assert_eq!(
+        server.metric(&client(), "hpts_reconciliation_failures_total"),
+        2
+    );
     server.stop();
 }
 
 #[test]
 fn an_edited_posted_at_breaks_only_the_hash_chain_and_the_guard() {
-    let site = Site::new();
-    let server = site.start();
+    let site = site();
+    let mut server = site.start();
     let (token_a, _, entry) = post_some_entries(&site, &server);
     server.stop();
 
@@ -435,7 +337,7 @@ fn an_edited_posted_at_breaks_only_the_hash_chain_and_the_guard() {
     }
     assert!(text.contains(&entry), "{text}");
 
-    let server = site.start();
+    let mut server = site.start();
     let (statuses, report) = server.reconciliation(&token_a);
     assert_eq!(report["ledger_integrity"]["status"], "mismatch", "{report}");
     assert_checks(
@@ -529,8 +431,8 @@ fn assert_overflowed_tenant_reported(section: &str) {
 
 #[test]
 fn verify_checks_every_tenant_and_names_the_failed_checks_of_a_tampered_middle_one() {
-    let site = Site::new();
-    let server = site.start();
+    let site = site();
+    let mut server = site.start();
     let tenants = three_tenants(&site, &server);
     server.stop();
     let (code, text) = verify(&site.db);
@@ -580,21 +482,14 @@ fn verify_checks_every_tenant_and_names_the_failed_checks_of_a_tampered_middle_o
     );
 
     // `hpts backup` copies the file and reports the same, for every tenant.
-    let copy = site.path("copy.db");
-    let out = hpts(&[
-        "backup",
-        "--database",
-        &site.db.display().to_string(),
-        "--out",
-        &copy.display().to_string(),
-    ]);
+    let (_, out) = backup(&site, "copy.db");
     let backup_text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{backup_text}");
     assert_eq!(tenant_sections(&backup_text).len(), 3, "{backup_text}");
 
     // Online, the tampered tenant's report is a 200 that says what is wrong, with the exact
     // roll-up; the other tenants are whole.
-    let server = site.start();
+    let mut server = site.start();
     let (statuses, report) = server.reconciliation(&site.token(middle));
     assert_eq!(report["ledger_integrity"]["status"], "mismatch", "{report}");
     assert_eq!(statuses["materialised_balances_match_lines"], "mismatch");

@@ -6,11 +6,9 @@
 //! localhost signed by it, a client certificate signed by it, and a client certificate from
 //! another CA. Clients are reqwest with rustls, trusting only the test CA.
 
-#[path = "api/helpers.rs"]
-mod helpers;
+mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use rcgen::{
@@ -21,7 +19,9 @@ use reqwest::{Certificate, Client, Identity};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use helpers::{TestApp, disbursement_body, key, spawn_app_with, uuid};
+use common::inprocess::{TestApp, disbursement_body, spawn_app_with};
+use common::server::{self, output_text};
+use common::tokens::{key, uuid};
 
 /// The test PKI, written to files the service reads.
 struct Pki {
@@ -306,30 +306,8 @@ async fn with_mutual_tls_the_right_certificate_and_a_token_write_201() {
 
 /// `hpts check-config` with auth flags and `flags`: (exit code, stdout + stderr).
 fn check_config(flags: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_hpts"))
-        .args([
-            "check-config",
-            "--auth-issuer",
-            helpers::ISSUER,
-            "--auth-audience",
-            helpers::AUDIENCE,
-            "--auth-jwks",
-            "/nonexistent/jwks.json",
-        ])
-        .args(flags)
-        .env_remove("HPTS_TLS_CERT")
-        .env_remove("HPTS_TLS_KEY")
-        .env_remove("HPTS_TLS_CLIENT_CA")
-        .output()
-        .expect("run hpts");
-    (
-        out.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let out = server::check_config(flags, &[]);
+    (out.status.code(), output_text(&out))
 }
 
 #[test]

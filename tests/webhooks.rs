@@ -20,14 +20,13 @@
 //!
 //! The consumer is a small HTTP/1.1 server run in the test on a loopback port.
 
-#[path = "api/helpers.rs"]
-mod helpers;
+mod common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,12 +40,17 @@ use hpts::auth::dev::{generate_signing_key, sign};
 use hpts::clock::{Clock, Sources, SystemClock, UuidV7};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use uuid::Uuid;
 
-use helpers::{
-    ALL_SCOPES, Caller, KID, TestApp, claims, disbursement_body, free_port, key, now, serve_args,
-    settings_from, spawn_app, spawn_app_with, uuid, write_jwks,
+use common::inprocess::{
+    Caller, TestApp, disbursement_body, fee_body, payment_body, serve_args, settings_from,
+    spawn_app, spawn_app_with,
 };
+use common::metrics::metric;
+use common::server::{
+    AUTH_FLAGS, Server, assert_verify_passes, check_config, free_port, output_text,
+    run_hpts_bounded,
+};
+use common::tokens::{ALL_SCOPES, KID, claims, key, now, uuid, write_jwks};
 
 // ---------------------------------------------------------------------------------------------
 // The consumer: a tiny HTTP server that records every request and answers as told.
@@ -374,16 +378,6 @@ fn eventually_blocking<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Op
     }
 }
 
-/// The value of an unlabelled metric in Prometheus text.
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .unwrap_or_else(|| panic!("metric {name} missing from /metrics:\n{text}"))
-        .trim()
-        .parse()
-        .unwrap_or_else(|e| panic!("metric {name} is not an integer ({e})"))
-}
-
 async fn metrics(app: &TestApp) -> String {
     let r = app.get_raw("/metrics", None).await;
     assert_eq!(r.status().as_u16(), 200);
@@ -422,29 +416,8 @@ fn outbox_counts(db: &Path) -> (i64, i64, i64) {
     (count("pending"), count("delivered"), count("failed"))
 }
 
-fn fee_body(loan: Uuid, amount: &str) -> Value {
-    json!({
-        "loan_id": loan.to_string(),
-        "fee_type": "late",
-        "amount_minor": amount,
-        "currency": "USD",
-        "effective_at": "2026-11-10",
-    })
-}
-
-fn payment_body(loan: Uuid, borrower: Uuid, amount: &str) -> Value {
-    json!({
-        "loan_id": loan.to_string(),
-        "borrower_id": borrower.to_string(),
-        "amount_minor": amount,
-        "currency": "USD",
-        "effective_at": "2026-11-15",
-        "source_method": "ach",
-    })
-}
-
 /// The (`journal_entry_id`, `posted_at`) of a 201 answer.
-fn posted(a: &helpers::Answer) -> (String, String) {
+fn posted(a: &common::inprocess::Answer) -> (String, String) {
     assert_eq!(a.status, 201, "{}", a.text);
     let body = a.json();
     (
@@ -759,74 +732,10 @@ async fn a_delivery_still_failing_after_the_maximum_age_is_marked_failed_and_giv
 // ---------------------------------------------------------------------------------------------
 // 2. A crash mid-delivery (the real binary).
 
-const BIN: &str = env!("CARGO_BIN_EXE_hpts");
-
-/// Environment variables that could reach a child `hpts` from the test's own environment.
-const HPTS_ENV: &[&str] = &[
-    "HPTS_WEBHOOK_URL",
-    "HPTS_WEBHOOK_SECRET",
-    "HPTS_WEBHOOK_MAX_AGE_HOURS",
-    "HPTS_WEBHOOK_BACKOFF_MS",
-    "HPTS_WEBHOOK_BACKOFF_MAX_SECONDS",
-    "HPTS_WEBHOOK_TIMEOUT_SECONDS",
-    "HPTS_WEBHOOK_RETENTION_HOURS",
-    "HPTS_WEBHOOK_BACKLOG",
-    "HPTS_DATABASE",
-    "HPTS_DATA_DIR",
-    "HPTS_TLS_CERT",
-    "HPTS_TLS_KEY",
-    "HPTS_TLS_CLIENT_CA",
-];
-
-/// A running `hpts serve`, killed with SIGKILL when dropped.
-struct Service {
-    child: Child,
-    address: String,
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts the compiled binary on `db` with extra `serve` flags; waits until it is ready.
-fn spawn_service(db: &Path, jwks: &Path, extra: &[String]) -> Service {
-    let port = free_port();
+fn spawn_service(db: &Path, jwks: &Path, extra: &[String]) -> Server {
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let mut args = serve_args(db, jwks, &extra);
-    args.remove(0);
-    for a in &mut args {
-        if a == "127.0.0.1:0" {
-            *a = format!("127.0.0.1:{port}");
-        }
-    }
-    let mut command = Command::new(BIN);
-    for var in HPTS_ENV {
-        command.env_remove(var);
-    }
-    let child = command
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn hpts");
-    let mut service = Service {
-        child,
-        address: format!("http://127.0.0.1:{port}"),
-    };
-    let ready = format!("{}/v1/health/ready", service.address);
-    eventually_blocking("hpts becomes ready", Duration::from_secs(20), || {
-        if let Ok(Some(status)) = service.child.try_wait() {
-            panic!("hpts exited during startup: {status}");
-        }
-        reqwest::blocking::get(&ready)
-            .ok()
-            .filter(|r| r.status().as_u16() == 200)
-            .map(|_| ())
-    });
-    service
+    Server::start_with(db, jwks, None, &extra)
 }
 
 #[test]
@@ -1011,34 +920,7 @@ async fn a_thousand_writes_with_the_consumer_down_are_not_slowed_and_all_arrive_
 
 /// `hpts <args>` with a clean environment, waited for at most 60 s.
 fn hpts(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(BIN);
-    for var in HPTS_ENV {
-        command.env_remove(var);
-    }
-    let mut child = command
-        .args(args)
-        .envs(env.iter().copied())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run hpts");
-    let started = Instant::now();
-    while child.try_wait().expect("wait").is_none() {
-        if started.elapsed() > Duration::from_mins(1) {
-            let _ = child.kill();
-            panic!("hpts {args:?} did not exit within a minute");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().expect("output")
-}
-
-fn text_of(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    run_hpts_bounded(args, env)
 }
 
 fn replay(db: &Path, since: &str) -> String {
@@ -1053,7 +935,7 @@ fn replay(db: &Path, since: &str) -> String {
         ],
         &[],
     );
-    assert!(out.status.success(), "replay failed: {}", text_of(&out));
+    assert!(out.status.success(), "replay failed: {}", output_text(&out));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -1165,8 +1047,12 @@ fn replay_refuses_a_since_that_is_not_a_date_or_a_timestamp() {
             &["webhooks", "replay", "--since", since, "--database", &db],
             &[],
         );
-        assert_eq!(out.status.code(), Some(2), "{since}: {}", text_of(&out));
-        assert!(text_of(&out).contains("--since"), "{}", text_of(&out));
+        assert_eq!(out.status.code(), Some(2), "{since}: {}", output_text(&out));
+        assert!(
+            output_text(&out).contains("--since"),
+            "{}",
+            output_text(&out)
+        );
     }
 }
 
@@ -1293,12 +1179,6 @@ async fn outbox_becomes(db: &Path, what: &str, want: &[(&str, &str)]) {
     }
 }
 
-/// `hpts verify` on the file passes (exit 0).
-fn assert_verifies(db: &Path, step: &str) {
-    let out = hpts(&["verify", "--database", &db.display().to_string()], &[]);
-    assert_eq!(out.status.code(), Some(0), "{step}: {}", text_of(&out));
-}
-
 fn hours(h: i64) -> i64 {
     h * 3600
 }
@@ -1307,113 +1187,129 @@ fn flags(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
 
+/// A retention test's database directory and the clock its services run on.
+struct Retention {
+    dir: tempfile::TempDir,
+    db: PathBuf,
+    clock: Arc<ShiftedClock>,
+}
+
+impl Retention {
+    fn new() -> Retention {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("ledger.db");
+        Retention {
+            dir,
+            db,
+            clock: Arc::new(ShiftedClock::default()),
+        }
+    }
+
+    /// A service on the directory with `flags` and a retention of 168 hours.
+    async fn start(&self, mut flags: Vec<String>) -> ClockedService {
+        flags.extend(["--webhook-retention-hours".to_owned(), "168".to_owned()]);
+        ClockedService::start(self.dir.path(), &flags, &self.clock).await
+    }
+
+    /// Moves the services' clock to `secs` after the start.
+    fn at(&self, secs: i64) {
+        self.clock.offset_secs.store(secs, Ordering::SeqCst);
+    }
+}
+
+/// Waits until `consumer` has refused (or been sent) an attempt for `entry`.
+async fn attempted(consumer: &Consumer, entry: &str) {
+    eventually("a refused attempt", Duration::from_secs(10), || {
+        (consumer.received().iter().any(|r| r.entry_id() == entry)).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivered_rows_past_the_retention_are_purged_and_undelivered_rows_never_are() {
     let consumer = Consumer::start(Mode::Ok);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("ledger.db");
-    let clock = Arc::new(ShiftedClock::default());
+    let site = Retention::new();
+    let db = &site.db;
     let mut f = webhook_flags(&consumer.url, "retention secret");
     // Deliveries are never given up here, so the undelivered one stays pending throughout.
-    f.extend(flags(&[
-        "--webhook-max-age-hours",
-        "1000000",
-        "--webhook-retention-hours",
-        "168",
-    ]));
-    let service = ClockedService::start(dir.path(), &f, &clock).await;
+    f.extend(flags(&["--webhook-max-age-hours", "1000000"]));
+    let service = site.start(f).await;
 
     let old = service.post_entry().await;
-    outbox_becomes(&db, "the first entry delivered", &[(&old, "delivered")]).await;
-    clock.offset_secs.store(hours(100), Ordering::SeqCst);
+    outbox_becomes(db, "the first entry delivered", &[(&old, "delivered")]).await;
+    site.at(hours(100));
     let recent = service.post_entry().await;
     outbox_becomes(
-        &db,
+        db,
         "the second entry delivered 100 hours later",
         &[(&old, "delivered"), (&recent, "delivered")],
     )
     .await;
     consumer.set_mode(Mode::Down);
     let undelivered = service.post_entry().await;
-    eventually("a refused attempt", Duration::from_secs(10), || {
-        (consumer
-            .received()
-            .iter()
-            .any(|r| r.entry_id() == undelivered))
-        .then_some(())
-    })
-    .await;
+    attempted(&consumer, &undelivered).await;
 
     // 169 hours after the first delivery: only that row is past the retention.
-    clock.offset_secs.store(hours(169), Ordering::SeqCst);
+    site.at(hours(169));
     outbox_becomes(
-        &db,
+        db,
         "the delivery older than 168 hours purged",
         &[(&recent, "delivered"), (&undelivered, "pending")],
     )
     .await;
     service.metric_reaches("hpts_webhook_purged_total", 1).await;
-    assert_verifies(&db, "after the first purge");
+    assert_verify_passes(db, "after the first purge");
     // Replay reaches back only as far as the retention: the purged row is not re-queued.
-    let stdout = replay(&db, "2000-01-01");
+    let stdout = replay(db, "2000-01-01");
     assert!(stdout.contains("re-queued 2 "), "{stdout}");
     outbox_becomes(
-        &db,
+        db,
         "both remaining rows re-queued",
         &[(&recent, "pending"), (&undelivered, "pending")],
     )
     .await;
     consumer.set_mode(Mode::Ok);
     outbox_becomes(
-        &db,
+        db,
         "both delivered again",
         &[(&recent, "delivered"), (&undelivered, "delivered")],
     )
     .await;
     consumer.set_mode(Mode::Down);
     let never = service.post_entry().await;
-    eventually("a refused attempt", Duration::from_secs(10), || {
-        (consumer.received().iter().any(|r| r.entry_id() == never)).then_some(())
-    })
-    .await;
+    attempted(&consumer, &never).await;
 
     // Years later: every delivered row is gone in the same purge that leaves the undelivered
     // one, however old, in place.
-    clock.offset_secs.store(hours(100_000), Ordering::SeqCst);
-    outbox_becomes(&db, "every delivered row purged", &[(&never, "pending")]).await;
+    site.at(hours(100_000));
+    outbox_becomes(db, "every delivered row purged", &[(&never, "pending")]).await;
     service.metric_reaches("hpts_webhook_purged_total", 3).await;
-    assert_eq!(outbox_counts(&db), (1, 0, 0));
-    assert_verifies(&db, "after the second purge");
+    assert_eq!(outbox_counts(db), (1, 0, 0));
+    assert_verify_passes(db, "after the second purge");
     service.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_given_up_delivery_is_kept_for_the_retention_counted_from_when_it_was_given_up() {
     let consumer = Consumer::start(Mode::Down);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("ledger.db");
-    let clock = Arc::new(ShiftedClock::default());
+    let site = Retention::new();
+    let db = &site.db;
     let mut f = webhook_flags(&consumer.url, "given up secret");
-    f.extend(flags(&[
-        "--webhook-max-age-hours",
-        "1",
-        "--webhook-retention-hours",
-        "168",
-    ]));
-    let service = ClockedService::start(dir.path(), &f, &clock).await;
+    f.extend(flags(&["--webhook-max-age-hours", "1"]));
+    let service = site.start(f).await;
 
     let first = service.post_entry().await;
-    clock.offset_secs.store(hours(2), Ordering::SeqCst);
+    site.at(hours(2));
     let second = service.post_entry().await;
     outbox_becomes(
-        &db,
+        db,
         "the first given up two hours after posting",
         &[(&first, "failed"), (&second, "pending")],
     )
     .await;
-    clock.offset_secs.store(hours(4), Ordering::SeqCst);
+    site.at(hours(4));
     outbox_becomes(
-        &db,
+        db,
         "the second given up at hour 4",
         &[(&first, "failed"), (&second, "failed")],
     )
@@ -1421,18 +1317,18 @@ async fn a_given_up_delivery_is_kept_for_the_retention_counted_from_when_it_was_
 
     // Hour 170 and a minute: the first was given up 168 hours and a minute ago, the second 166
     // hours ago, although it was posted 168 hours ago: retention counts from giving up.
-    clock.offset_secs.store(hours(170) + 60, Ordering::SeqCst);
+    site.at(hours(170) + 60);
     outbox_becomes(
-        &db,
+        db,
         "the delivery given up first purged",
         &[(&second, "failed")],
     )
     .await;
     service.metric_reaches("hpts_webhook_purged_total", 1).await;
-    clock.offset_secs.store(hours(172) + 60, Ordering::SeqCst);
-    outbox_becomes(&db, "both purged", &[]).await;
+    site.at(hours(172) + 60);
+    outbox_becomes(db, "both purged", &[]).await;
     service.metric_reaches("hpts_webhook_purged_total", 2).await;
-    assert_verifies(&db, "after purging given-up deliveries");
+    assert_verify_passes(db, "after purging given-up deliveries");
     service.stop().await;
 }
 
@@ -1455,24 +1351,17 @@ async fn one_delivered_row(dir: &Path, clock: &Arc<ShiftedClock>) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_webhook_url_the_kept_backlog_survives_the_retention_and_reaches_a_later_consumer()
  {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("ledger.db");
-    let clock = Arc::new(ShiftedClock::default());
-    one_delivered_row(dir.path(), &clock).await;
+    let site = Retention::new();
+    let db = &site.db;
+    one_delivered_row(site.dir.path(), &site.clock).await;
 
-    let f = flags(&[
-        "--webhook-backlog",
-        "keep",
-        "--webhook-retention-hours",
-        "168",
-    ]);
-    let service = ClockedService::start(dir.path(), &f, &clock).await;
+    let service = site.start(flags(&["--webhook-backlog", "keep"])).await;
     let backlog = service.post_entry().await;
-    clock.offset_secs.store(hours(10_000), Ordering::SeqCst);
+    site.at(hours(10_000));
     // The delivered row's purge shows the purge ran at a time the backlog row was past the
     // retention too.
     outbox_becomes(
-        &db,
+        db,
         "the delivered row purged, the backlog kept",
         &[(&backlog, "pending")],
     )
@@ -1481,37 +1370,35 @@ async fn without_a_webhook_url_the_kept_backlog_survives_the_retention_and_reach
     service.stop().await;
 
     let consumer = Consumer::start(Mode::Ok);
-    let later = ClockedService::start(dir.path(), &webhook_flags(&consumer.url, "s"), &clock).await;
+    let later = ClockedService::start(
+        site.dir.path(),
+        &webhook_flags(&consumer.url, "s"),
+        &site.clock,
+    )
+    .await;
     outbox_becomes(
-        &db,
+        db,
         "the backlog delivered once a URL is set",
         &[(&backlog, "delivered")],
     )
     .await;
     assert_eq!(consumer.acknowledged(), BTreeSet::from([backlog]));
-    assert_verifies(&db, "after the backlog was delivered");
+    assert_verify_passes(db, "after the backlog was delivered");
     later.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_webhook_url_a_discarded_backlog_is_purged_after_the_retention() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("ledger.db");
-    let clock = Arc::new(ShiftedClock::default());
-    let delivered = one_delivered_row(dir.path(), &clock).await;
+    let site = Retention::new();
+    let db = &site.db;
+    let delivered = one_delivered_row(site.dir.path(), &site.clock).await;
 
-    let f = flags(&[
-        "--webhook-backlog",
-        "discard",
-        "--webhook-retention-hours",
-        "168",
-    ]);
-    let service = ClockedService::start(dir.path(), &f, &clock).await;
+    let service = site.start(flags(&["--webhook-backlog", "discard"])).await;
     let old = service.post_entry().await;
-    clock.offset_secs.store(hours(100), Ordering::SeqCst);
+    site.at(hours(100));
     let recent = service.post_entry().await;
     outbox_becomes(
-        &db,
+        db,
         "nothing purged within the retention",
         &[
             (&delivered, "delivered"),
@@ -1521,36 +1408,20 @@ async fn without_a_webhook_url_a_discarded_backlog_is_purged_after_the_retention
     )
     .await;
 
-    clock.offset_secs.store(hours(169), Ordering::SeqCst);
+    site.at(hours(169));
     outbox_becomes(
-        &db,
+        db,
         "the rows older than 168 hours purged, delivered or not",
         &[(&recent, "pending")],
     )
     .await;
     service.metric_reaches("hpts_webhook_purged_total", 2).await;
-    assert_verifies(&db, "after discarding the backlog");
+    assert_verify_passes(db, "after discarding the backlog");
     service.stop().await;
 }
 
 // ---------------------------------------------------------------------------------------------
 // 5. Configuration.
-
-const AUTH_FLAGS: &[&str] = &[
-    "--auth-issuer",
-    helpers::ISSUER,
-    "--auth-audience",
-    helpers::AUDIENCE,
-    "--auth-jwks",
-    "/nonexistent/jwks.json",
-];
-
-fn check_config(flags: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut args = vec!["check-config"];
-    args.extend_from_slice(AUTH_FLAGS);
-    args.extend_from_slice(flags);
-    hpts(&args, env)
-}
 
 const SECRET: &str = "whsec_dG9wLXNlY3JldC1uZXZlci1wcmludC1tZQ==";
 
@@ -1560,11 +1431,11 @@ fn a_webhook_url_without_a_secret_is_refused_naming_hpts_webhook_secret() {
         check_config(&["--webhook-url", "https://consumer.test/hooks"], &[]),
         check_config(&[], &[("HPTS_WEBHOOK_URL", "https://consumer.test/hooks")]),
     ] {
-        assert_eq!(out.status.code(), Some(2), "{}", text_of(&out));
+        assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("HPTS_WEBHOOK_SECRET"),
             "{}",
-            text_of(&out)
+            output_text(&out)
         );
     }
 }
@@ -1575,8 +1446,8 @@ fn a_webhook_secret_without_a_url_is_refused_naming_hpts_webhook_url_without_pri
         check_config(&["--webhook-secret", SECRET], &[]),
         check_config(&[], &[("HPTS_WEBHOOK_SECRET", SECRET)]),
     ] {
-        assert_eq!(out.status.code(), Some(2), "{}", text_of(&out));
-        let text = text_of(&out);
+        assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+        let text = output_text(&out);
         assert!(text.contains("HPTS_WEBHOOK_URL"), "{text}");
         assert!(
             !text.contains(SECRET) && !text.contains(&SECRET[6..]),
@@ -1591,8 +1462,8 @@ fn a_webhook_url_that_is_not_http_is_refused_without_printing_the_secret() {
         &["--webhook-url", "ftp://consumer.test/hooks"],
         &[("HPTS_WEBHOOK_SECRET", SECRET)],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", text_of(&out));
-    let text = text_of(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    let text = output_text(&out);
     assert!(text.contains("HPTS_WEBHOOK_URL"), "{text}");
     assert!(!text.contains(&SECRET[6..]), "{text}");
 }
@@ -1606,8 +1477,8 @@ fn check_config_shows_a_complete_webhook_configuration_with_the_secret_redacted(
             ("HPTS_WEBHOOK_SECRET", SECRET),
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
-    let text = text_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
+    let text = output_text(&out);
     assert!(!text.contains(&SECRET[6..]), "{text}");
     let config: Value = serde_json::from_slice(&out.stdout).expect("JSON configuration");
     assert_eq!(config["webhook"]["url"], "https://consumer.test/hooks");
@@ -1627,11 +1498,11 @@ fn serve_refuses_to_start_with_a_webhook_url_but_no_secret() {
         &args,
         &[("HPTS_WEBHOOK_URL", "https://consumer.test/hooks")],
     );
-    assert_eq!(out.status.code(), Some(2), "{}", text_of(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
     assert!(
-        text_of(&out).contains("HPTS_WEBHOOK_SECRET"),
+        output_text(&out).contains("HPTS_WEBHOOK_SECRET"),
         "{}",
-        text_of(&out)
+        output_text(&out)
     );
     assert!(
         !Path::new(&db).exists(),
@@ -1642,7 +1513,7 @@ fn serve_refuses_to_start_with_a_webhook_url_but_no_secret() {
 #[test]
 fn check_config_shows_the_outbox_retention_and_backlog_with_or_without_a_url() {
     let out = check_config(&[], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let config: Value = serde_json::from_slice(&out.stdout).expect("JSON configuration");
     assert_eq!(config["webhook_retention_hours"], 168, "{config}");
     assert_eq!(config["webhook_backlog"], "keep", "{config}");
@@ -1655,14 +1526,14 @@ fn check_config_shows_the_outbox_retention_and_backlog_with_or_without_a_url() {
             ("HPTS_WEBHOOK_SECRET", SECRET),
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let config: Value = serde_json::from_slice(&out.stdout).expect("JSON configuration");
     assert_eq!(config["webhook_retention_hours"], 24, "{config}");
     assert_eq!(config["webhook_backlog"], "discard", "{config}");
 
     // An absurdly long retention is "never purge", not a crash.
     let out = check_config(&["--webhook-retention-hours", &u64::MAX.to_string()], &[]);
-    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     let config: Value = serde_json::from_slice(&out.stdout).expect("JSON configuration");
     assert!(
         config["webhook_retention_hours"].as_u64() > Some(1 << 50),
@@ -1677,11 +1548,11 @@ fn a_retention_below_one_hour_or_not_a_number_is_refused_naming_the_variable() {
             check_config(&[&format!("--webhook-retention-hours={bad}")], &[]),
             check_config(&[], &[("HPTS_WEBHOOK_RETENTION_HOURS", bad)]),
         ] {
-            assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", text_of(&out));
+            assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", output_text(&out));
             assert!(
-                text_of(&out).contains("HPTS_WEBHOOK_RETENTION_HOURS"),
+                output_text(&out).contains("HPTS_WEBHOOK_RETENTION_HOURS"),
                 "{bad:?}: {}",
-                text_of(&out)
+                output_text(&out)
             );
         }
     }
@@ -1693,11 +1564,11 @@ fn a_backlog_other_than_keep_or_discard_is_refused_naming_the_variable() {
         check_config(&["--webhook-backlog", "drop"], &[]),
         check_config(&[], &[("HPTS_WEBHOOK_BACKLOG", "forever")]),
     ] {
-        assert_eq!(out.status.code(), Some(2), "{}", text_of(&out));
+        assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
         assert!(
-            text_of(&out).contains("HPTS_WEBHOOK_BACKLOG must be keep or discard"),
+            output_text(&out).contains("HPTS_WEBHOOK_BACKLOG must be keep or discard"),
             "{}",
-            text_of(&out)
+            output_text(&out)
         );
     }
 }

@@ -26,18 +26,17 @@
 //! - a writer whose cache holds two loans, written round-robin on five, answers exactly what was
 //!   posted: eviction never loses or corrupts a loan's state.
 
-#[path = "support/store_history.rs"]
-mod history;
+mod common;
 
-use history::{
-    Book, Posted, accrual, adjustment, charge_off, date, fee_waiver, loan_figures_from_journal,
-    payment_return, reversal, route, settings, settlement,
+use common::server::hpts_command;
+use common::store_history::{
+    Book, Posted, accrual, adjustment, balance_parts, charge_off, date, fee_waiver,
+    loan_figures_from_journal, payment_return, reversal, route, settings, settlement,
 };
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::pin::pin;
-use std::process::{Command as Process, Stdio};
 use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -248,16 +247,9 @@ async fn assert_writer_state_is_the_journal(
 fn assert_hpts_verify_passes(path: &Path) {
     let out_dir = tempfile::tempdir().expect("tempdir");
     let (stdout, stderr) = (out_dir.path().join("out"), out_dir.path().join("err"));
-    let mut cmd = Process::new(env!("CARGO_BIN_EXE_hpts"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("HPTS_") {
-            cmd.env_remove(name);
-        }
-    }
-    let mut child = cmd
+    let mut child = hpts_command()
         .args(["verify", "--database"])
         .arg(path)
-        .stdin(Stdio::null())
         .stdout(std::fs::File::create(&stdout).expect("stdout file"))
         .stderr(std::fs::File::create(&stderr).expect("stderr file"))
         .spawn()
@@ -1504,19 +1496,7 @@ impl RoundRobin {
                 .loan_balance(self.tenant, *loan_id, None)
                 .await
                 .expect("read");
-            let read = view.map(|v| {
-                [
-                    v.principal,
-                    v.interest,
-                    v.fees,
-                    v.suspense,
-                    v.disbursed_total,
-                    v.paid_total,
-                    v.charged_off,
-                    v.recovered,
-                ]
-                .map(Money::minor)
-            });
+            let read = view.map(|v| balance_parts(&v).map(Money::minor));
             let expected = (self.owed[i][4] > 0).then_some(self.owed[i]);
             assert_eq!(
                 read, expected,

@@ -14,18 +14,6 @@ use crate::helpers::{
     ALL_SCOPES, Answer, KID, TestApp, claims, disbursement_body, key, now, spawn_app, uuid,
 };
 
-/// Rows in every table a write touches.
-fn written(app: &TestApp) -> [i64; 5] {
-    [
-        "events",
-        "journal_entries",
-        "journal_lines",
-        "idempotency_keys",
-        "loans",
-    ]
-    .map(|t| app.count(t))
-}
-
 fn b64_json(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).expect("json"))
 }
@@ -54,22 +42,10 @@ async fn post_with_token(app: &TestApp, token: &str) -> Answer {
 
 /// 401 `unauthenticated`, `WWW-Authenticate: Bearer…`, problem+json, nothing written.
 fn assert_unauthenticated(app: &TestApp, a: &Answer, what: &str) {
-    assert_eq!(a.status, 401, "{what}: {}", a.text);
-    assert_eq!(a.code(), "unauthenticated", "{what}");
-    let challenge = a
-        .header("www-authenticate")
-        .unwrap_or_else(|| panic!("{what}: no WWW-Authenticate"));
-    assert!(challenge.starts_with("Bearer"), "{what}: {challenge}");
-    let body = a.json();
-    assert_eq!(body["status"], 401, "{what}");
-    for field in ["type", "title", "detail"] {
-        assert!(
-            body[field].as_str().is_some_and(|s| !s.is_empty()),
-            "{what}: {field} missing"
-        );
-    }
+    crate::helpers::assert_unauthenticated(a, what);
+    crate::helpers::assert_problem_body(a, 401);
     assert_eq!(
-        written(app),
+        app.written(),
         [0; 5],
         "{what}: a refused request writes nothing"
     );
@@ -363,7 +339,7 @@ async fn a_write_without_its_scope_is_forbidden_and_writes_nothing() {
         "{:?}",
         a.headers
     );
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -491,5 +467,5 @@ async fn the_tenant_comes_from_the_token_not_the_body() {
         "a tenant_id in the body is an unknown field: {}",
         refused.text
     );
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 }

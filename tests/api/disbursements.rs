@@ -7,19 +7,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use crate::helpers::{Answer, Caller, TestApp, disbursement_body, key, now, spawn_app, uuid};
-
-/// Rows in every table a write touches, so "nothing was written" can be checked.
-fn written(app: &TestApp) -> [i64; 5] {
-    [
-        "events",
-        "journal_entries",
-        "journal_lines",
-        "idempotency_keys",
-        "loans",
-    ]
-    .map(|t| app.count(t))
-}
+use crate::helpers::{
+    Caller, LOAN_BALANCE_KEYS, assert_full_problem, disbursement_body, key, now, spawn_app, uuid,
+};
 
 /// A lowercase, hyphenated UUID string.
 fn assert_lower_uuid(v: &Value, what: &str) -> Uuid {
@@ -45,20 +35,6 @@ fn assert_utc_timestamp(v: &Value) -> OffsetDateTime {
         .unwrap_or_else(|e| panic!("posted_at is not RFC 3339 ({e}): {s}"));
     assert!(t.offset().is_utc(), "posted_at must be UTC: {s}");
     t
-}
-
-fn assert_problem(a: &Answer, status: u16, code: &str) {
-    assert_eq!(a.status, status, "{}", a.text);
-    assert_eq!(a.code(), code, "{}", a.text);
-    let body = a.json();
-    assert_eq!(body["status"], json!(status), "{}", a.text);
-    for field in ["type", "title", "detail"] {
-        assert!(
-            body[field].as_str().is_some_and(|s| !s.is_empty()),
-            "{field} missing: {}",
-            a.text
-        );
-    }
 }
 
 /// The README's example body with metadata whose key order and nesting must survive.
@@ -238,21 +214,7 @@ async fn the_loan_balance_shows_the_disbursed_principal_with_every_field() {
     let receipt = a.json();
 
     let balance = balance_of(&caller, loan).await;
-    let expected_fields = [
-        "loan_id",
-        "borrower_id",
-        "currency",
-        "status",
-        "as_of_date",
-        "principal_outstanding_minor",
-        "interest_receivable_minor",
-        "fees_receivable_minor",
-        "suspense_minor",
-        "total_exposure_minor",
-        "disbursed_total_minor",
-        "paid_total_minor",
-        "last_activity_at",
-    ];
+    let expected_fields = LOAN_BALANCE_KEYS;
     for field in expected_fields {
         assert!(balance.get(field).is_some(), "{field} missing: {balance}");
     }
@@ -357,14 +319,14 @@ async fn a_disbursement_to_the_loan_with_another_borrower_is_refused_and_writes_
     let app = spawn_app().await;
     let caller = app.tenant();
     let (loan, _, _) = caller.open_loan("100000").await;
-    let before = written(&app);
+    let before = app.written();
 
     let a = caller
         .post_disbursement(&key("disb"), &disbursement_body(loan, uuid(), "50000"))
         .await;
 
-    assert_problem(&a, 422, "borrower_mismatch");
-    assert_eq!(written(&app), before);
+    assert_full_problem(&a, 422, "borrower_mismatch");
+    assert_eq!(app.written(), before);
     assert_eq!(
         balance_of(&caller, loan).await["principal_outstanding_minor"],
         "100000"
@@ -376,14 +338,14 @@ async fn a_disbursement_to_the_loan_in_another_currency_is_refused_and_writes_no
     let app = spawn_app().await;
     let caller = app.tenant();
     let (loan, borrower, _) = caller.open_loan("100000").await;
-    let before = written(&app);
+    let before = app.written();
     let mut body = disbursement_body(loan, borrower, "50000");
     body["currency"] = json!("EUR");
 
     let a = caller.post_disbursement(&key("disb"), &body).await;
 
-    assert_problem(&a, 422, "currency_mismatch");
-    assert_eq!(written(&app), before);
+    assert_full_problem(&a, 422, "currency_mismatch");
+    assert_eq!(app.written(), before);
     let balance = balance_of(&caller, loan).await;
     assert_eq!(balance["currency"], "USD");
     assert_eq!(balance["principal_outstanding_minor"], "100000");
@@ -409,7 +371,7 @@ async fn a_disbursement_that_would_overflow_the_loan_principal_is_refused_and_wr
     let app = spawn_app().await;
     let caller = app.tenant();
     let (loan, borrower, _) = caller.open_loan("9223372036854775807").await;
-    let before = written(&app);
+    let before = app.written();
 
     let a = caller
         .post_disbursement(&key("disb"), &disbursement_body(loan, borrower, "1"))
@@ -422,7 +384,7 @@ async fn a_disbursement_that_would_overflow_the_loan_principal_is_refused_and_wr
         a.text
     );
     assert_eq!(a.header("content-type"), Some("application/problem+json"));
-    assert_eq!(written(&app), before);
+    assert_eq!(app.written(), before);
     assert_eq!(
         balance_of(&caller, loan).await["principal_outstanding_minor"],
         "9223372036854775807"

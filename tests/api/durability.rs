@@ -2,79 +2,18 @@
 //! after answering 2xx and restarted on the same database file; every acknowledged write is
 //! still there, byte for byte (ids, amounts, `posted_at`), and its idempotency key still replays.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use ed25519_dalek::SigningKey;
-use hpts::auth::dev::{generate_signing_key, sign};
 use serde_json::Value;
-use tempfile::TempDir;
 use uuid::Uuid;
 
-use crate::helpers::{
-    ALL_SCOPES, BinaryApp, KID, claims, disbursement_body, free_port, key, spawn_binary, uuid,
-    write_jwks,
-};
-
-/// A database directory with a trusted key, shared by successive server processes.
-struct Site {
-    _dir: TempDir,
-    db: PathBuf,
-    jwks: PathBuf,
-    signing: SigningKey,
-}
-
-impl Site {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("ledger.db");
-        let jwks = dir.path().join("jwks.json");
-        let signing = generate_signing_key().expect("key");
-        write_jwks(&jwks, &[(KID, &signing)]);
-        Site {
-            _dir: dir,
-            db,
-            jwks,
-            signing,
-        }
-    }
-
-    fn start(&self) -> Server {
-        Server(spawn_binary(&self.db, &self.jwks, free_port()))
-    }
-
-    fn token(&self, tenant: Uuid) -> String {
-        sign(&self.signing, KID, &claims(tenant, ALL_SCOPES)).expect("sign")
-    }
-}
-
-/// A running `hpts` process, killed when dropped (so a failing test leaves no server behind).
-struct Server(BinaryApp);
-
-impl Server {
-    /// SIGKILL: no graceful shutdown, no chance to flush anything.
-    fn kill_9(mut self) {
-        self.0.child.kill().expect("kill -9");
-        self.0.child.wait().expect("reap");
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.0.address)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.child.kill();
-        let _ = self.0.child.wait();
-    }
-}
+use crate::common::http::{blocking_client, get_ok};
+use crate::common::server::{Server, Site};
+use crate::helpers::{disbursement_body, key, uuid};
 
 fn client() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder()
-        .timeout(Duration::from_mins(1))
-        .build()
-        .expect("client")
+    blocking_client(Duration::from_mins(1))
 }
 
 /// One acknowledged disbursement.
@@ -114,15 +53,7 @@ fn disburse(
 }
 
 fn get_json(client: &reqwest::blocking::Client, server: &Server, token: &str, path: &str) -> Value {
-    let r = client
-        .get(server.url(path))
-        .bearer_auth(token)
-        .send()
-        .expect("request sent");
-    let status = r.status().as_u16();
-    let text = r.text().expect("body");
-    assert_eq!(status, 200, "{path}: {text}");
-    serde_json::from_str(&text).expect("json")
+    get_ok(client, &server.url(path), token)
 }
 
 /// After a restart: the loan balance, the entry and the idempotency replay all match the ack.
@@ -201,7 +132,7 @@ fn an_acknowledged_disbursement_survives_kill_9() {
     let site = Site::new();
     let token = site.token(uuid());
     let client = client();
-    let server = site.start();
+    let mut server = site.start();
 
     let acked = disburse(&client, &server, &token, "250000");
     server.kill_9();
@@ -219,7 +150,7 @@ fn an_acknowledged_disbursement_survives_kill_9() {
 fn fifty_concurrent_acknowledged_writes_survive_kill_9() {
     let site = Site::new();
     let token = site.token(uuid());
-    let server = site.start();
+    let mut server = site.start();
 
     let acked: Vec<Acked> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..8)
@@ -260,7 +191,7 @@ fn a_restarted_server_keeps_posting_to_surviving_loans() {
     let site = Site::new();
     let token = site.token(uuid());
     let client = client();
-    let server = site.start();
+    let mut server = site.start();
     let acked = disburse(&client, &server, &token, "1000");
     server.kill_9();
 

@@ -32,19 +32,6 @@ fn assert_problem(a: &Answer, status: u16, code: &str) {
     assert_eq!(a.json()["status"], json!(status), "{}", a.text);
 }
 
-/// The `code` of every `errors[]` item.
-fn error_codes(a: &Answer) -> Vec<String> {
-    a.json()["errors"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|e| e["code"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 async fn send(request: reqwest::RequestBuilder) -> Answer {
     Answer::from(request.send().await.expect("request sent")).await
 }
@@ -86,7 +73,7 @@ async fn a_second_idempotency_key_header_is_refused_not_ignored() {
         .await;
         assert_problem(&a, 400, "duplicate_header");
         assert_eq!(a.error_fields(), ["Idempotency-Key"], "{}", a.text);
-        assert_eq!(error_codes(&a), ["duplicate_header"], "{}", a.text);
+        assert_eq!(a.error_codes(), ["duplicate_header"], "{}", a.text);
     }
     assert_eq!(written(&app), [0; 4], "nothing was written");
 }
@@ -747,14 +734,14 @@ async fn a_well_formed_but_unknown_currency_is_refused_on_every_write_and_read()
             let a = c.post(path, &key("currency"), &body).await;
             assert_problem(&a, 400, "validation_failed");
             assert_eq!(a.error_fields(), ["currency"], "{path} {code}: {}", a.text);
-            assert_eq!(error_codes(&a), ["unknown_currency"], "{path} {code}");
+            assert_eq!(a.error_codes(), ["unknown_currency"], "{path} {code}");
         }
         let read = c
             .get(&format!("/v1/accounts/1100/balance?currency={code}"))
             .await;
         assert_problem(&read, 400, "validation_failed");
         assert_eq!(read.error_fields(), ["currency"], "{}", read.text);
-        assert_eq!(error_codes(&read), ["unknown_currency"], "{}", read.text);
+        assert_eq!(read.error_codes(), ["unknown_currency"], "{}", read.text);
     }
     assert_eq!(written(&app), before, "nothing was written");
 
@@ -763,9 +750,9 @@ async fn a_well_formed_but_unknown_currency_is_refused_on_every_write_and_read()
     malformed["currency"] = json!("usd");
     let a = c.post_disbursement(&key("currency"), &malformed).await;
     assert_problem(&a, 400, "validation_failed");
-    assert_eq!(error_codes(&a), ["invalid_format"], "{}", a.text);
+    assert_eq!(a.error_codes(), ["invalid_format"], "{}", a.text);
     let read = c.get("/v1/accounts/1100/balance?currency=usd").await;
-    assert_eq!(error_codes(&read), ["invalid_format"], "{}", read.text);
+    assert_eq!(read.error_codes(), ["invalid_format"], "{}", read.text);
 
     // Active codes of every exponent are accepted.
     for code in ["JPY", "BHD", "CLF", "EUR", "XOF"] {

@@ -3,7 +3,9 @@
 
 use serde_json::json;
 
-use crate::helpers::{Answer, TestApp, disbursement_body, key, spawn_app, uuid};
+use crate::helpers::{
+    Answer, TestApp, assert_full_problem, disbursement_body, key, spawn_app, uuid,
+};
 
 const INCOMING: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -47,20 +49,6 @@ async fn get_with(app: &TestApp, path: &str, headers: &[(&str, &str)]) -> Answer
         req = req.header(*name, *value);
     }
     Answer::from(req.send().await.expect("request sent")).await
-}
-
-fn assert_problem(a: &Answer, status: u16, code: &str) {
-    assert_eq!(a.status, status, "{}", a.text);
-    assert_eq!(a.code(), code, "{}", a.text);
-    let body = a.json();
-    assert_eq!(body["status"], json!(status), "{}", a.text);
-    for field in ["type", "title", "detail"] {
-        assert!(
-            body[field].as_str().is_some_and(|s| !s.is_empty()),
-            "{field} missing: {}",
-            a.text
-        );
-    }
 }
 
 #[tokio::test]
@@ -224,10 +212,10 @@ async fn an_unknown_route_is_a_404_problem() {
         "/v1/loans",
     ] {
         let a = caller.get(path).await;
-        assert_problem(&a, 404, "not_found");
+        assert_full_problem(&a, 404, "not_found");
     }
     let post = caller.post("/v1/nothing", &key("disb"), &json!({})).await;
-    assert_problem(&post, 404, "not_found");
+    assert_full_problem(&post, 404, "not_found");
 }
 
 #[tokio::test]
@@ -235,7 +223,7 @@ async fn a_wrong_method_is_a_405_problem() {
     let app = spawn_app().await;
     let caller = app.tenant();
     let a = caller.get("/v1/disbursements").await;
-    assert_problem(&a, 405, "method_not_allowed");
+    assert_full_problem(&a, 405, "method_not_allowed");
     let delete = app
         .client
         .delete(format!("{}/v1/loans/{}/balance", app.address, uuid()))
@@ -243,7 +231,7 @@ async fn a_wrong_method_is_a_405_problem() {
         .send()
         .await
         .expect("request sent");
-    assert_problem(&Answer::from(delete).await, 405, "method_not_allowed");
+    assert_full_problem(&Answer::from(delete).await, 405, "method_not_allowed");
     let put = app
         .client
         .put(format!("{}/v1/disbursements", app.address))
@@ -252,7 +240,7 @@ async fn a_wrong_method_is_a_405_problem() {
         .send()
         .await
         .expect("request sent");
-    assert_problem(&Answer::from(put).await, 405, "method_not_allowed");
+    assert_full_problem(&Answer::from(put).await, 405, "method_not_allowed");
     assert_eq!(app.count("journal_entries"), 0);
 }
 
@@ -288,10 +276,10 @@ async fn a_malformed_id_in_the_path_is_a_400_naming_the_parameter() {
     let app = spawn_app().await;
     let caller = app.tenant();
     let balance = caller.get("/v1/loans/not-a-uuid/balance").await;
-    assert_problem(&balance, 400, "validation_failed");
+    assert_full_problem(&balance, 400, "validation_failed");
     assert_eq!(balance.error_fields(), ["loan_id"]);
     let entry = caller.get_entry("not-a-uuid").await;
-    assert_problem(&entry, 400, "validation_failed");
+    assert_full_problem(&entry, 400, "validation_failed");
     assert_eq!(entry.error_fields(), ["journal_entry_id"]);
 }
 
@@ -301,6 +289,6 @@ async fn an_unknown_query_parameter_on_a_read_is_refused() {
     let caller = app.tenant();
     let (loan, _, _) = caller.open_loan("100").await;
     let a = caller.get(&format!("/v1/loans/{loan}/balance?foo=1")).await;
-    assert_problem(&a, 400, "validation_failed");
+    assert_full_problem(&a, 400, "validation_failed");
     assert_eq!(a.error_fields(), ["foo"]);
 }

@@ -9,17 +9,7 @@ use crate::payments::{
     Owed, assert_problem, entry, expected_lines, ledger_state, lines_of, owed, scopes_without,
 };
 
-/// A valid USD late fee body.
-pub fn fee_body(loan: Uuid, amount: &str) -> Value {
-    json!({
-        "loan_id": loan.to_string(),
-        "fee_type": "late",
-        "amount_minor": amount,
-        "currency": "USD",
-        "effective_at": "2026-11-10",
-        "metadata": { "reason": "payment_missed", "days_late": 12 }
-    })
-}
+pub use crate::helpers::fee_body;
 
 #[tokio::test]
 async fn a_fee_posts_fees_receivable_against_fee_income() {

@@ -5,33 +5,9 @@
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::helpers::{Answer, Caller, TestApp, disbursement_body, key, spawn_app, uuid};
-
-/// Rows in every table a write touches.
-fn written(app: &TestApp) -> [i64; 5] {
-    [
-        "events",
-        "journal_entries",
-        "journal_lines",
-        "idempotency_keys",
-        "loans",
-    ]
-    .map(|t| app.count(t))
-}
-
-fn assert_problem(a: &Answer, status: u16, code: &str) {
-    assert_eq!(a.status, status, "{}", a.text);
-    assert_eq!(a.code(), code, "{}", a.text);
-    let body = a.json();
-    assert_eq!(body["status"], json!(status), "{}", a.text);
-    for field in ["type", "title", "detail"] {
-        assert!(
-            body[field].as_str().is_some_and(|s| !s.is_empty()),
-            "{field} missing: {}",
-            a.text
-        );
-    }
-}
+use crate::helpers::{
+    Answer, Caller, assert_full_problem, disbursement_body, key, spawn_app, uuid,
+};
 
 /// POST /v1/disbursements with a raw body text (so byte-level variations reach the server).
 async fn post_text(caller: &Caller<'_>, idempotency_key: &str, text: &str) -> Answer {
@@ -57,7 +33,7 @@ async fn replaying_a_disbursement_returns_the_original_body_and_writes_nothing()
     let body = disbursement_body(uuid(), uuid(), "25000");
     let first = caller.post_disbursement(&k, &body).await;
     assert_eq!(first.status, 201, "{}", first.text);
-    let after_first = written(&app);
+    let after_first = app.written();
 
     let replay = caller.post_disbursement(&k, &body).await;
 
@@ -68,7 +44,7 @@ async fn replaying_a_disbursement_returns_the_original_body_and_writes_nothing()
     );
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     assert_eq!(replay.header("content-type"), Some("application/json"));
-    assert_eq!(written(&app), after_first, "a replay writes nothing");
+    assert_eq!(app.written(), after_first, "a replay writes nothing");
 }
 
 #[tokio::test]
@@ -120,15 +96,15 @@ async fn the_same_key_with_another_body_is_an_idempotency_mismatch() {
         .post_disbursement(&k, &disbursement_body(loan, borrower, "25000"))
         .await;
     assert_eq!(first.status, 201, "{}", first.text);
-    let before = written(&app);
+    let before = app.written();
 
     let other = caller
         .post_disbursement(&k, &disbursement_body(loan, borrower, "25001"))
         .await;
 
-    assert_problem(&other, 422, "idempotency_mismatch");
+    assert_full_problem(&other, 422, "idempotency_mismatch");
     assert_eq!(other.header("idempotent-replayed"), None);
-    assert_eq!(written(&app), before);
+    assert_eq!(app.written(), before);
     assert_eq!(
         caller.get_loan_balance(loan).await.json()["principal_outstanding_minor"],
         "25000"
@@ -145,7 +121,7 @@ async fn the_same_key_on_another_route_is_an_idempotency_mismatch() {
         .post_disbursement(&k, &disbursement_body(loan, borrower, "25000"))
         .await;
     assert_eq!(first.status, 201, "{}", first.text);
-    let before = written(&app);
+    let before = app.written();
     let fee = json!({
         "loan_id": loan.to_string(),
         "fee_type": "late",
@@ -156,8 +132,8 @@ async fn the_same_key_on_another_route_is_an_idempotency_mismatch() {
 
     let other = caller.post_fee(&k, &fee).await;
 
-    assert_problem(&other, 422, "idempotency_mismatch");
-    assert_eq!(written(&app), before);
+    assert_full_problem(&other, 422, "idempotency_mismatch");
+    assert_eq!(app.written(), before);
 }
 
 #[tokio::test]
@@ -185,7 +161,7 @@ async fn twenty_concurrent_identical_requests_post_exactly_one_entry() {
                 assert_eq!(a.header("idempotent-replayed"), Some("true"));
             }
             409 => {
-                assert_problem(a, 409, "idempotency_in_progress");
+                assert_full_problem(a, 409, "idempotency_in_progress");
                 let retry = a.header("retry-after").expect("409 carries Retry-After");
                 assert!(
                     retry.parse::<u32>().is_ok(),
@@ -248,7 +224,7 @@ async fn a_request_refused_with_422_does_not_consume_the_key() {
     let refused = caller
         .post_disbursement(&k, &disbursement_body(loan, uuid(), "500"))
         .await;
-    assert_problem(&refused, 422, "borrower_mismatch");
+    assert_full_problem(&refused, 422, "borrower_mismatch");
 
     let retry = caller
         .post_disbursement(&k, &disbursement_body(uuid(), uuid(), "500"))
@@ -266,11 +242,11 @@ async fn a_request_refused_with_400_does_not_consume_the_key() {
     let mut bad = disbursement_body(uuid(), uuid(), "500");
     bad["currency"] = json!("usd");
     let refused = caller.post_disbursement(&k, &bad).await;
-    assert_problem(&refused, 400, "validation_failed");
+    assert_full_problem(&refused, 400, "validation_failed");
     let zero = caller
         .post_disbursement(&k, &disbursement_body(uuid(), uuid(), "0"))
         .await;
-    assert_problem(&zero, 422, "amount_must_be_positive");
+    assert_full_problem(&zero, 422, "amount_must_be_positive");
     assert_eq!(app.count("idempotency_keys"), 0);
 
     let retry = caller
@@ -292,8 +268,8 @@ async fn a_post_without_an_idempotency_key_is_refused() {
     )
     .await;
 
-    assert_problem(&a, 400, "idempotency_key_missing");
-    assert_eq!(written(&app), [0; 5]);
+    assert_full_problem(&a, 400, "idempotency_key_missing");
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -314,9 +290,9 @@ async fn malformed_idempotency_keys_are_refused() {
         let a = caller
             .post_disbursement(k, &disbursement_body(uuid(), uuid(), "500"))
             .await;
-        assert_problem(&a, 400, "idempotency_key_invalid");
+        assert_full_problem(&a, 400, "idempotency_key_invalid");
     }
-    assert_eq!(written(&app), [0; 5], "a refused key writes nothing");
+    assert_eq!(app.written(), [0; 5], "a refused key writes nothing");
 }
 
 #[tokio::test]

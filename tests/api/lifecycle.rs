@@ -11,8 +11,8 @@ use uuid::Uuid;
 use crate::accruals::accrual_body;
 use crate::fees::fee_body;
 use crate::helpers::{
-    Answer, Caller, TestApp, assert_keys, assert_verify_passes, created, disbursement_body, key,
-    minor, spawn_app, text, uuid,
+    Answer, Caller, LOAN_BALANCE_KEYS, TestApp, assert_keys, assert_verify_passes, created,
+    disbursement_body, key, minor, spawn_app, text, uuid,
 };
 use crate::payments::{
     Owed, assert_problem, balance, entry, entry_lines, ledger_state, lines_of, owed, payment_body,
@@ -67,23 +67,6 @@ const PAYMENT_KEYS: [&str; 5] = [
     "allocation",
     "recovery_minor",
     "posted_at",
-];
-const LOAN_BALANCE_KEYS: [&str; 15] = [
-    "loan_id",
-    "borrower_id",
-    "currency",
-    "status",
-    "as_of_date",
-    "principal_outstanding_minor",
-    "interest_receivable_minor",
-    "fees_receivable_minor",
-    "suspense_minor",
-    "total_exposure_minor",
-    "disbursed_total_minor",
-    "paid_total_minor",
-    "last_activity_at",
-    "charged_off_minor",
-    "recovered_minor",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -219,19 +202,6 @@ fn assert_refused(a: &Answer, status: u16, code: &str, fields: &[&str]) {
     if !fields.is_empty() {
         assert_eq!(a.error_fields(), fields, "{}", a.text);
     }
-}
-
-/// The `code` of every `errors[]` item.
-fn error_codes(a: &Answer) -> Vec<String> {
-    a.json()["errors"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|e| e["code"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// An entry's lines in `sequence` order as `(account, direction, amount)`, asserting the
@@ -584,6 +554,21 @@ async fn reversed(c: &Caller<'_>, receipt: &Value) -> Value {
     created(&reverse(c, &text(receipt, "journal_entry_id")).await)
 }
 
+/// Posts `body(id)` to `path` for each (what, id): every one is 404 `not_found`.
+async fn assert_each_not_found(
+    c: &Caller<'_>,
+    path: &str,
+    body: fn(&str) -> Value,
+    ids: &[(&str, String)],
+) {
+    for (what, id) in ids {
+        let a = c.post(path, &key("not-found"), &body(id)).await;
+
+        assert_eq!(a.status, 404, "{what}: {}", a.text);
+        assert_eq!(a.code(), "not_found", "{what}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // POST /v1/disbursement-settlements.
 
@@ -759,7 +744,7 @@ async fn a_settlement_of_an_unknown_foreign_or_non_disbursement_event_is_not_fou
     let foreign = open(&other, "1000").await;
     let before = ledger_state(&app);
 
-    for (what, id) in [
+    let wrong = [
         ("an unknown id", uuid().to_string()),
         (
             "another tenant's disbursement",
@@ -769,14 +754,8 @@ async fn a_settlement_of_an_unknown_foreign_or_non_disbursement_event_is_not_fou
         ("a payment", text(&payment, "payment_event_id")),
         ("a reversal's event", reversal_event_id(&app, c.tenant)),
         ("a journal entry id", loan.disbursement_entry()),
-    ] {
-        let a = c
-            .post_settlement(&key("settle"), &settlement_body(&id))
-            .await;
-
-        assert_eq!(a.status, 404, "{what}: {}", a.text);
-        assert_eq!(a.code(), "not_found", "{what}");
-    }
+    ];
+    assert_each_not_found(&c, "/v1/disbursement-settlements", settlement_body, &wrong).await;
 
     assert_eq!(ledger_state(&app), before);
     // The other tenant's disbursement was not touched: it still settles.
@@ -1081,7 +1060,7 @@ async fn a_return_of_an_unknown_foreign_or_non_payment_event_is_not_found() {
     let foreign_payment = pay(&other, &foreign, "100").await;
     let before = ledger_state(&app);
 
-    for (what, id) in [
+    let wrong = [
         ("an unknown id", uuid().to_string()),
         (
             "another tenant's payment",
@@ -1091,14 +1070,8 @@ async fn a_return_of_an_unknown_foreign_or_non_payment_event_is_not_found() {
         ("a disbursement", loan.disbursement_event()),
         ("a reversal's event", reversal_event_id(&app, c.tenant)),
         ("a journal entry id", text(&payment, "journal_entry_id")),
-    ] {
-        let a = c
-            .post_payment_return(&key("return"), &return_body(&id))
-            .await;
-
-        assert_eq!(a.status, 404, "{what}: {}", a.text);
-        assert_eq!(a.code(), "not_found", "{what}");
-    }
+    ];
+    assert_each_not_found(&c, "/v1/payment-returns", return_body, &wrong).await;
 
     assert_eq!(ledger_state(&app), before);
     assert_eq!(owed(&other, foreign.id).await.paid, 100);
@@ -1377,7 +1350,7 @@ async fn a_waiver_of_an_unknown_foreign_or_non_fee_event_is_not_found() {
     let foreign_fee = assess(&other, &foreign, "300").await;
     let before = ledger_state(&app);
 
-    for (what, id) in [
+    let wrong = [
         ("an unknown id", uuid().to_string()),
         ("another tenant's fee", text(&foreign_fee, "fee_event_id")),
         ("a payment", text(&payment, "payment_event_id")),
@@ -1385,14 +1358,8 @@ async fn a_waiver_of_an_unknown_foreign_or_non_fee_event_is_not_found() {
         ("a return with an NSF fee", text(&nsf, "return_event_id")),
         ("a reversal's event", reversal_event_id(&app, c.tenant)),
         ("a journal entry id", text(&fee, "journal_entry_id")),
-    ] {
-        let a = c
-            .post_fee_waiver(&key("waive"), &waiver_body(&id, None))
-            .await;
-
-        assert_eq!(a.status, 404, "{what}: {}", a.text);
-        assert_eq!(a.code(), "not_found", "{what}");
-    }
+    ];
+    assert_each_not_found(&c, "/v1/fee-waivers", |id| waiver_body(id, None), &wrong).await;
 
     assert_eq!(ledger_state(&app), before);
     assert_eq!(owed(&other, foreign.id).await.fees, 300);
@@ -1736,7 +1703,7 @@ async fn a_charged_off_loan_takes_no_disbursement_fee_or_accrual() {
     assert_refused(&fee, 422, "loan_charged_off", &[]);
     assert_refused(&accrual, 422, "loan_charged_off", &["loans[1].loan_id"]);
     assert_eq!(
-        error_codes(&accrual),
+        accrual.error_codes(),
         ["loan_charged_off"],
         "{}",
         accrual.text
@@ -2371,7 +2338,7 @@ async fn an_adjustment_line_in_an_unknown_currency_is_refused_as_unknown_currenc
             &["lines[0].currency", "lines[1].currency"],
         );
         assert_eq!(
-            error_codes(&a),
+            a.error_codes(),
             ["unknown_currency", "unknown_currency"],
             "{code}: {}",
             a.text

@@ -15,18 +15,8 @@ use crate::helpers::{
     ALL_SCOPES, Answer, Caller, TestApp, disbursement_body, key, spawn_app, uuid,
 };
 
-/// A valid USD payment body.
-pub fn payment_body(loan: Uuid, borrower: Uuid, amount: &str) -> Value {
-    json!({
-        "loan_id": loan.to_string(),
-        "borrower_id": borrower.to_string(),
-        "amount_minor": amount,
-        "currency": "USD",
-        "effective_at": "2026-11-15",
-        "source_method": "ach",
-        "metadata": { "channel": "lockbox" }
-    })
-}
+use crate::helpers::minor;
+pub use crate::helpers::{assert_problem, payment_body};
 
 /// A loan's balances as `GET /v1/loans/{id}/balance` shows them, in minor units.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -39,12 +29,18 @@ pub struct Owed {
     pub paid: i64,
 }
 
-fn minor(v: &Value, field: &str) -> i64 {
-    v[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} is not a string: {v}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("{field} is not an integer ({e}): {v}"))
+impl Owed {
+    /// The balances of a `GET /v1/loans/{id}/balance` body.
+    pub fn of(b: &Value) -> Owed {
+        Owed {
+            principal: minor(b, "principal_outstanding_minor"),
+            interest: minor(b, "interest_receivable_minor"),
+            fees: minor(b, "fees_receivable_minor"),
+            suspense: minor(b, "suspense_minor"),
+            disbursed: minor(b, "disbursed_total_minor"),
+            paid: minor(b, "paid_total_minor"),
+        }
+    }
 }
 
 /// The loan's balance body (asserting 200).
@@ -56,15 +52,7 @@ pub async fn balance(c: &Caller<'_>, loan: Uuid) -> Value {
 
 /// The loan's balances.
 pub async fn owed(c: &Caller<'_>, loan: Uuid) -> Owed {
-    let b = balance(c, loan).await;
-    Owed {
-        principal: minor(&b, "principal_outstanding_minor"),
-        interest: minor(&b, "interest_receivable_minor"),
-        fees: minor(&b, "fees_receivable_minor"),
-        suspense: minor(&b, "suspense_minor"),
-        disbursed: minor(&b, "disbursed_total_minor"),
-        paid: minor(&b, "paid_total_minor"),
-    }
+    Owed::of(&balance(c, loan).await)
 }
 
 /// A journal entry (asserting 200).
@@ -140,12 +128,6 @@ pub fn ledger_state(app: &TestApp) -> Vec<(&'static str, i64)> {
             q("SELECT coalesce(sum(dr_minor + cr_minor), 0) FROM account_balances"),
         ),
     ]
-}
-
-/// Asserts a problem answer: status and `code`.
-pub fn assert_problem(a: &Answer, status: u16, code: &str) {
-    assert_eq!(a.status, status, "{}", a.text);
-    assert_eq!(a.code(), code, "{}", a.text);
 }
 
 /// Every scope except `missing`.

@@ -11,8 +11,10 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{
-    ALL_SCOPES, Answer, Caller, TestApp, key, now, spawn_app, spawn_app_with, uuid,
+    ALL_SCOPES, Answer, Caller, TestApp, assert_problem, key, minor, now, spawn_app,
+    spawn_app_with, uuid,
 };
+use crate::payments::Owed;
 
 // ---------------------------------------------------------------------------------------------
 // Request bodies with explicit effective dates.
@@ -88,20 +90,6 @@ async fn get_ok(c: &Caller<'_>, path: &str) -> Value {
     a.json()
 }
 
-/// A money field as an integer (asserting it is a decimal string on the wire).
-fn minor(v: &Value, field: &str) -> i64 {
-    v[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{field} is not a string: {v}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("{field} is not an integer ({e}): {v}"))
-}
-
-fn assert_problem(a: &Answer, status: u16, code: &str) {
-    assert_eq!(a.status, status, "{}", a.text);
-    assert_eq!(a.code(), code, "{}", a.text);
-}
-
 /// A loan's balance as the API shows it, in minor units.
 #[derive(Debug, PartialEq, Eq)]
 struct LoanBalance {
@@ -125,14 +113,15 @@ async fn loan_balance(c: &Caller<'_>, loan: Uuid, as_of: Option<&str>) -> LoanBa
     if let Some(d) = as_of {
         assert_eq!(b["as_of_date"], d, "{b}");
     }
+    let owed = Owed::of(&b);
     LoanBalance {
-        principal: minor(&b, "principal_outstanding_minor"),
-        interest: minor(&b, "interest_receivable_minor"),
-        fees: minor(&b, "fees_receivable_minor"),
-        suspense: minor(&b, "suspense_minor"),
+        principal: owed.principal,
+        interest: owed.interest,
+        fees: owed.fees,
+        suspense: owed.suspense,
         total_exposure: minor(&b, "total_exposure_minor"),
-        disbursed_total: minor(&b, "disbursed_total_minor"),
-        paid_total: minor(&b, "paid_total_minor"),
+        disbursed_total: owed.disbursed,
+        paid_total: owed.paid,
     }
 }
 
@@ -185,15 +174,7 @@ fn check_statuses(report: &Value) -> HashMap<String, String> {
         .collect()
 }
 
-const CHECK_NAMES: [&str; 7] = [
-    "trial_balance",
-    "entries_balanced",
-    "loan_subledger_matches_gl",
-    "materialised_balances_match_lines",
-    "hash_chain_intact",
-    "append_only_guard_present",
-    "closed_periods_unchanged",
-];
+use crate::helpers::RECONCILIATION_CHECKS as CHECK_NAMES;
 
 /// Asserts a clean report: integrity ok, every one of the seven checks ok, roll-up ok.
 fn assert_all_ok(report: &Value) {

@@ -6,37 +6,13 @@ use std::io::{Read, Write};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Answer, Caller, TestApp, disbursement_body, key, spawn_app, uuid};
-
-/// Rows in every table a write touches.
-fn written(app: &TestApp) -> [i64; 5] {
-    [
-        "events",
-        "journal_entries",
-        "journal_lines",
-        "idempotency_keys",
-        "loans",
-    ]
-    .map(|t| app.count(t))
-}
-
-fn assert_problem(a: &Answer, status: u16, code: &str) {
-    assert_eq!(a.status, status, "{}", a.text);
-    assert_eq!(a.code(), code, "{}", a.text);
-    let body = a.json();
-    assert_eq!(body["status"], json!(status), "{}", a.text);
-    for field in ["type", "title", "detail"] {
-        assert!(
-            body[field].as_str().is_some_and(|s| !s.is_empty()),
-            "{field} missing: {}",
-            a.text
-        );
-    }
-}
+use crate::helpers::{
+    Answer, Caller, assert_full_problem, disbursement_body, key, spawn_app, uuid,
+};
 
 /// Asserts a 400 `validation_failed` whose `errors[]` names exactly `fields`.
 fn assert_invalid_fields(a: &Answer, fields: &[&str]) {
-    assert_problem(a, 400, "validation_failed");
+    assert_full_problem(a, 400, "validation_failed");
     let mut got = a.error_fields();
     got.sort();
     let mut want: Vec<String> = fields.iter().map(|f| (*f).to_owned()).collect();
@@ -123,7 +99,7 @@ async fn ids_that_are_not_uuids_are_refused_as_invalid_format() {
             }
         }
     }
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -148,7 +124,7 @@ async fn each_missing_required_field_is_named() {
             .await;
         assert_invalid_fields(&null, &[field]);
     }
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -177,7 +153,7 @@ async fn an_amount_above_i64_max_is_a_400_not_a_wrap() {
             .await;
         assert_invalid_fields(&a, &["amount_minor"]);
     }
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -187,8 +163,8 @@ async fn a_zero_amount_is_amount_must_be_positive() {
     let a = caller
         .post_disbursement(&key("disb"), &with("amount_minor", json!("0")))
         .await;
-    assert_problem(&a, 422, "amount_must_be_positive");
-    assert_eq!(written(&app), [0; 5]);
+    assert_full_problem(&a, 422, "amount_must_be_positive");
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -233,7 +209,7 @@ async fn malformed_amounts_are_refused() {
         assert_eq!(a.status, 400, "amount_minor = {value}: {}", a.text);
         assert_invalid_fields(&a, &["amount_minor"]);
     }
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -254,7 +230,7 @@ async fn currencies_that_are_not_three_uppercase_letters_are_refused() {
         assert_eq!(a.status, 400, "currency = {bad}: {}", a.text);
         assert_invalid_fields(&a, &["currency"]);
     }
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -277,7 +253,7 @@ async fn effective_dates_that_are_not_calendar_dates_are_refused() {
         assert_eq!(a.status, 400, "effective_at = {bad}: {}", a.text);
         assert_invalid_fields(&a, &["effective_at"]);
     }
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -291,7 +267,7 @@ async fn unknown_methods_are_refused() {
         assert_eq!(a.status, 400, "method = {bad}: {}", a.text);
         assert_invalid_fields(&a, &["method"]);
     }
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -304,7 +280,7 @@ async fn destination_ref_must_be_1_to_255_characters() {
             .await;
         assert_invalid_fields(&a, &["destination_ref"]);
     }
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
     for good in ["x".to_owned(), "x".repeat(255)] {
         let a = caller
             .post_disbursement(&key("disb"), &with("destination_ref", json!(good)))
@@ -324,7 +300,7 @@ async fn metadata_that_is_not_an_object_is_refused() {
         assert_eq!(a.status, 400, "metadata = {bad}: {}", a.text);
         assert_invalid_fields(&a, &["metadata"]);
     }
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -340,7 +316,7 @@ async fn metadata_keys_must_be_identifiers() {
             .await;
         assert_invalid_fields(&a, &[&format!("metadata.{bad}")]);
     }
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -356,7 +332,7 @@ async fn metadata_may_serialise_to_2048_bytes_but_not_more() {
         .post_disbursement(&key("disb"), &with("metadata", over))
         .await;
     assert_invalid_fields(&refused, &["metadata"]);
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 
     let accepted = caller
         .post_disbursement(&key("disb"), &with("metadata", at_limit))
@@ -377,7 +353,7 @@ async fn an_unknown_field_is_named() {
         .post_disbursement(&key("disb"), &with("tenant_id", json!(uuid().to_string())))
         .await;
     assert_invalid_fields(&tenant, &["tenant_id"]);
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -409,7 +385,7 @@ async fn every_failing_field_is_listed_at_once() {
             "foo",
         ],
     );
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -425,7 +401,7 @@ async fn a_body_that_is_not_json_is_malformed_json() {
         "{'a':1}".to_owned(),
     ] {
         let a = post_raw_body(&caller, Some("application/json"), bad.clone()).await;
-        assert_problem(&a, 400, "malformed_json");
+        assert_full_problem(&a, 400, "malformed_json");
     }
     let invalid_utf8 = post_raw_body(
         &caller,
@@ -433,8 +409,8 @@ async fn a_body_that_is_not_json_is_malformed_json() {
         b"{\"loan_id\":\"\xff\"}".to_vec(),
     )
     .await;
-    assert_problem(&invalid_utf8, 400, "malformed_json");
-    assert_eq!(written(&app), [0; 5]);
+    assert_full_problem(&invalid_utf8, 400, "malformed_json");
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -450,9 +426,9 @@ async fn duplicate_json_keys_are_malformed_json() {
     );
     for body in [top, nested] {
         let a = post_raw_body(&caller, Some("application/json"), body).await;
-        assert_problem(&a, 400, "malformed_json");
+        assert_full_problem(&a, 400, "malformed_json");
     }
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -470,7 +446,7 @@ async fn a_body_that_is_not_an_object_is_refused() {
             a.text
         );
     }
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -485,9 +461,9 @@ async fn a_body_that_is_not_declared_json_is_unsupported_media_type() {
         None,
     ] {
         let a = post_raw_body(&caller, content_type, body.clone()).await;
-        assert_problem(&a, 415, "unsupported_media_type");
+        assert_full_problem(&a, 415, "unsupported_media_type");
     }
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -506,8 +482,8 @@ async fn a_body_over_64_kib_is_payload_too_large() {
     let mut body = disbursement_body(uuid(), uuid(), "100");
     body["destination_ref"] = json!("x".repeat(64 * 1024));
     let a = caller.post_disbursement(&key("disb"), &body).await;
-    assert_problem(&a, 413, "payload_too_large");
-    assert_eq!(written(&app), [0; 5]);
+    assert_full_problem(&a, 413, "payload_too_large");
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]
@@ -544,7 +520,7 @@ async fn a_chunked_body_over_64_kib_is_payload_too_large() {
     .expect("blocking task");
     assert_eq!(status, 413, "{text}");
     assert!(text.contains("payload_too_large"), "{text}");
-    assert_eq!(written(&app), [0; 5]);
+    assert_eq!(app.written(), [0; 5]);
 }
 
 #[tokio::test]

@@ -1,61 +1,32 @@
-//! Test harness: `spawn_app()` starts the production wiring on port 0 with a temp-file database
-//! and a test JWKS; `app.tenant()` gives a caller with a token for a fresh tenant; one method per
-//! endpoint. `spawn_binary()` runs the real `hpts` executable for crash tests.
-
-#![allow(
-    dead_code,
-    reason = "each test module uses a different part of the harness"
-)]
+//! The production wiring in the test's own runtime: `spawn_app()` starts it on port 0 with a
+//! temp-file database and a test JWKS; `app.tenant()` gives a caller with a token for a fresh
+//! tenant; one method per endpoint; answers read fully, and assertions on them.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
 use ed25519_dalek::SigningKey;
 use hpts::app::Application;
-use hpts::auth::dev::{generate_signing_key, jwks_json, sign};
+use hpts::auth::dev::{generate_signing_key, sign};
 use hpts::config::{Cli, Command as CliCommand, Settings};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use uuid::Uuid;
 
-pub const ISSUER: &str = "https://issuer.test";
-pub const AUDIENCE: &str = "hpts-test";
-pub const KID: &str = "test-key-1";
+use super::db::read_only;
+use super::server::{self, serve_flags, test_log};
+use super::tokens::{ALL_SCOPES, KID, claims, key, uuid, write_jwks};
 
-pub const ALL_SCOPES: &[&str] = &[
-    "hpts:disbursements:write",
-    "hpts:payments:write",
-    "hpts:fees:write",
-    "hpts:reversals:write",
-    "hpts:accruals:write",
-    "hpts:chargeoffs:write",
-    "hpts:adjustments:write",
-    "hpts:periods:write",
-    "hpts:balances:read",
-    "hpts:ledger:read",
-    "hpts:reconciliation:read",
+/// The tables every write touches.
+pub const WRITTEN_TABLES: [&str; 5] = [
+    "events",
+    "journal_entries",
+    "journal_lines",
+    "idempotency_keys",
+    "loans",
 ];
-
-/// Seconds since the epoch.
-#[expect(
-    clippy::disallowed_methods,
-    reason = "tokens in tests carry wall-clock times"
-)]
-pub fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs()
-}
-
-/// A fresh random UUID (test data only).
-#[expect(clippy::disallowed_methods, reason = "test data ids")]
-pub fn uuid() -> Uuid {
-    Uuid::now_v7()
-}
 
 pub struct TestApp {
     pub address: String,
@@ -65,43 +36,13 @@ pub struct TestApp {
     pub jwks_path: PathBuf,
     pub signing: SigningKey,
     pub client: reqwest::Client,
-    handle: actix_web::dev::ServerHandle,
+    pub handle: actix_web::dev::ServerHandle,
 }
 
-/// Writes a JWKS with the given keys (kid, key) to `path`.
-pub fn write_jwks(path: &Path, keys: &[(&str, &SigningKey)]) {
-    let keys: Vec<Value> = keys
-        .iter()
-        .map(|(kid, k)| jwks_json(k, kid)["keys"][0].clone())
-        .collect();
-    std::fs::write(
-        path,
-        serde_json::to_vec(&json!({ "keys": keys })).expect("json"),
-    )
-    .expect("write jwks");
-}
-
-/// Serve arguments for a test instance (flags only, so the environment cannot interfere).
+/// Serve arguments (from the program name on) for an in-process test instance on port 0.
 pub fn serve_args(db: &Path, jwks: &Path, extra: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = vec![
-        "hpts".into(),
-        "serve".into(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--database".into(),
-        db.display().to_string(),
-        "--auth-issuer".into(),
-        ISSUER.into(),
-        "--auth-audience".into(),
-        AUDIENCE.into(),
-        "--auth-jwks".into(),
-        jwks.display().to_string(),
-        "--workers".into(),
-        "2".into(),
-        "--log".into(),
-        std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into()),
-    ];
-    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let mut args = vec!["hpts".to_owned()];
+    args.extend(serve_flags("127.0.0.1:0", db, jwks, &test_log(), extra));
     args
 }
 
@@ -119,12 +60,23 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app with extra `serve` flags (e.g. `["--group-commit", "off"]`).
 pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
+    spawn_app_trusting(None, extra).await
+}
+
+/// Starts the app with extra `serve` flags; `jwks` overrides the JWKS location (a URL or a
+/// file; default: a file with the app's own key).
+pub async fn spawn_app_trusting(jwks: Option<&str>, extra: &[&str]) -> TestApp {
+    spawn_app_in(tempfile::tempdir().expect("tempdir"), jwks, extra).await
+}
+
+/// [`spawn_app_trusting`] on `dir/ledger.db` (created if missing).
+pub async fn spawn_app_in(dir: TempDir, jwks: Option<&str>, extra: &[&str]) -> TestApp {
     let db_path = dir.path().join("ledger.db");
     let jwks_path = dir.path().join("jwks.json");
     let signing = generate_signing_key().expect("key");
     write_jwks(&jwks_path, &[(KID, &signing)]);
-    let settings = settings_from(&serve_args(&db_path, &jwks_path, extra));
+    let jwks_arg = jwks.map_or_else(|| jwks_path.clone(), PathBuf::from);
+    let settings = settings_from(&serve_args(&db_path, &jwks_arg, extra));
     if std::env::var("TEST_LOG").is_ok() {
         hpts::telemetry::init(&settings.log_filter, hpts::telemetry::LogFormat::Pretty);
     }
@@ -145,21 +97,6 @@ pub async fn spawn_app_with(extra: &[&str]) -> TestApp {
             .expect("client"),
         handle,
     }
-}
-
-/// Standard claims for a tenant and scopes, valid for an hour.
-pub fn claims(tenant: Uuid, scopes: &[&str]) -> Value {
-    let now = now();
-    json!({
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "sub": "test-user",
-        "tenant_id": tenant.to_string(),
-        "scope": scopes.join(" "),
-        "iat": now,
-        "nbf": now - 5,
-        "exp": now + 3600,
-    })
 }
 
 impl TestApp {
@@ -217,13 +154,25 @@ impl TestApp {
         req.send().await.expect("request sent")
     }
 
+    /// POST with an optional token and an idempotency key, read fully.
+    pub async fn post_as(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        key: &str,
+        body: &Value,
+    ) -> Answer {
+        Answer::from(self.post_raw(path, token, Some(key), body).await).await
+    }
+
+    /// GET with an optional token, read fully.
+    pub async fn get_as(&self, token: Option<&str>, path: &str) -> Answer {
+        Answer::from(self.get_raw(path, token).await).await
+    }
+
     /// A read-only connection to the database file, for counting rows.
     pub fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open_with_flags(
-            &self.db_path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .expect("open db")
+        read_only(&self.db_path)
     }
 
     /// `SELECT count(*) FROM table`.
@@ -231,6 +180,12 @@ impl TestApp {
         self.db()
             .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
             .expect("count")
+    }
+
+    /// Rows in every table a write touches ([`WRITTEN_TABLES`]), so "nothing was written" can
+    /// be checked.
+    pub fn written(&self) -> [i64; 5] {
+        WRITTEN_TABLES.map(|t| self.count(t))
     }
 
     /// Stops the server gracefully.
@@ -287,11 +242,21 @@ impl Answer {
 
     /// The `field` of every `errors[]` item.
     pub fn error_fields(&self) -> Vec<String> {
+        self.error_items("field")
+    }
+
+    /// The `code` of every `errors[]` item.
+    pub fn error_codes(&self) -> Vec<String> {
+        self.error_items("code")
+    }
+
+    /// The string `key` of every `errors[]` item ("" where it has none).
+    fn error_items(&self, key: &str) -> Vec<String> {
         self.json()["errors"]
             .as_array()
             .map(|a| {
                 a.iter()
-                    .map(|e| e["field"].as_str().unwrap_or_default().to_owned())
+                    .map(|e| e[key].as_str().unwrap_or_default().to_owned())
                     .collect()
             })
             .unwrap_or_default()
@@ -312,9 +277,29 @@ pub fn disbursement_body(loan: Uuid, borrower: Uuid, amount: &str) -> Value {
     })
 }
 
-/// A fresh idempotency key.
-pub fn key(kind: &str) -> String {
-    format!("{kind}:{}", uuid())
+/// A valid USD late fee body.
+pub fn fee_body(loan: Uuid, amount: &str) -> Value {
+    json!({
+        "loan_id": loan.to_string(),
+        "fee_type": "late",
+        "amount_minor": amount,
+        "currency": "USD",
+        "effective_at": "2026-11-10",
+        "metadata": { "reason": "payment_missed", "days_late": 12 }
+    })
+}
+
+/// A valid USD payment body.
+pub fn payment_body(loan: Uuid, borrower: Uuid, amount: &str) -> Value {
+    json!({
+        "loan_id": loan.to_string(),
+        "borrower_id": borrower.to_string(),
+        "amount_minor": amount,
+        "currency": "USD",
+        "effective_at": "2026-11-15",
+        "source_method": "ach",
+        "metadata": { "channel": "lockbox" }
+    })
 }
 
 impl Caller<'_> {
@@ -409,51 +394,69 @@ impl Caller<'_> {
     }
 }
 
-/// The real `hpts` executable on a given database, for crash tests.
-pub struct BinaryApp {
-    pub child: Child,
-    pub address: String,
+/// The fields of `GET /v1/loans/{id}/balance`.
+pub const LOAN_BALANCE_KEYS: [&str; 15] = [
+    "loan_id",
+    "borrower_id",
+    "currency",
+    "status",
+    "as_of_date",
+    "principal_outstanding_minor",
+    "interest_receivable_minor",
+    "fees_receivable_minor",
+    "suspense_minor",
+    "total_exposure_minor",
+    "disbursed_total_minor",
+    "paid_total_minor",
+    "last_activity_at",
+    "charged_off_minor",
+    "recovered_minor",
+];
+
+/// The checks of `GET /v1/reconciliation/status` (and `hpts verify`), in report order.
+pub const RECONCILIATION_CHECKS: [&str; 7] = [
+    "trial_balance",
+    "entries_balanced",
+    "loan_subledger_matches_gl",
+    "materialised_balances_match_lines",
+    "hash_chain_intact",
+    "append_only_guard_present",
+    "closed_periods_unchanged",
+];
+
+/// A problem answer: status and `code` (asserting problem+json).
+pub fn assert_problem(a: &Answer, status: u16, code: &str) {
+    assert_eq!(a.status, status, "{}", a.text);
+    assert_eq!(a.code(), code, "{}", a.text);
 }
 
-/// Finds a free loopback port.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// Starts `hpts serve` (the compiled binary) and waits until it is ready.
-pub fn spawn_binary(db: &Path, jwks: &Path, port: u16) -> BinaryApp {
-    let mut args = serve_args(db, jwks, &[]);
-    args.drain(0..1);
-    let listen_at = args
-        .iter()
-        .position(|a| a == "127.0.0.1:0")
-        .expect("listen arg");
-    args[listen_at] = format!("127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_hpts"))
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn hpts");
-    let address = format!("http://127.0.0.1:{port}");
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = reqwest::blocking::get(format!("{address}/v1/health/ready"))
-            && r.status().as_u16() == 200
-        {
-            break;
-        }
+/// The body of a problem answer: its `status`, and a non-empty `type`, `title` and `detail`.
+pub fn assert_problem_body(a: &Answer, status: u16) {
+    let body = a.json();
+    assert_eq!(body["status"], json!(status), "{}", a.text);
+    for field in ["type", "title", "detail"] {
         assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "hpts did not become ready"
+            body[field].as_str().is_some_and(|s| !s.is_empty()),
+            "{field} missing: {}",
+            a.text
         );
-        std::thread::sleep(Duration::from_millis(50));
     }
-    BinaryApp { child, address }
+}
+
+/// [`assert_problem`] and [`assert_problem_body`].
+pub fn assert_full_problem(a: &Answer, status: u16, code: &str) {
+    assert_problem(a, status, code);
+    assert_problem_body(a, status);
+}
+
+/// 401 `unauthenticated` with a `Bearer` challenge, as problem+json.
+pub fn assert_unauthenticated(a: &Answer, what: &str) {
+    assert_eq!(a.status, 401, "{what}: {}", a.text);
+    assert_eq!(a.code(), "unauthenticated", "{what}");
+    let challenge = a
+        .header("www-authenticate")
+        .unwrap_or_else(|| panic!("{what}: no WWW-Authenticate"));
+    assert!(challenge.starts_with("Bearer"), "{what}: {challenge}");
 }
 
 /// The body of a first (201, not replayed) answer.
@@ -493,23 +496,10 @@ pub fn assert_keys(v: &Value, keys: &[&str]) {
 /// Runs `hpts verify --database <file>` (the built binary, read-only beside the running
 /// service) on the app's database.
 pub fn run_verify(app: &TestApp) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_hpts"))
-        .args(["verify", "--database"])
-        .arg(&app.db_path)
-        .env_remove("HPTS_DATABASE")
-        .env_remove("HPTS_DATA_DIR")
-        .output()
-        .expect("run hpts verify")
+    server::run_verify(&app.db_path)
 }
 
 /// `hpts verify --database <file>` exits 0.
 pub fn assert_verify_passes(app: &TestApp, step: &str) {
-    let out = run_verify(app);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{step}: hpts verify failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    server::assert_verify_passes(&app.db_path, step);
 }

@@ -7,11 +7,6 @@
 //! debit-positive, with zero balances left out, so a tool's report compares directly with
 //! balances computed from the ledger (or read from `GET /v1/trial-balance`).
 
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the helpers"
-)]
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;

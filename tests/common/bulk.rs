@@ -3,64 +3,38 @@
 //! loans opened through the API, accrual batches over them, and latency summaries. Loopback
 //! only; every request has a timeout.
 
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the helpers"
-)]
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ed25519_dalek::SigningKey;
 use futures_util::{StreamExt, stream};
-use hpts::app::Application;
-use hpts::auth::dev::{generate_signing_key, sign};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 use uuid::Uuid;
 
-use crate::helpers::{ALL_SCOPES, KID, claims, key, serve_args, settings_from, uuid, write_jwks};
+use super::inprocess::{TestApp, spawn_app_in};
+use super::tokens::{ALL_SCOPES, key, uuid};
 
 /// Principal of every loan the helpers open.
 pub const PRINCIPAL: i64 = 1_000_000;
 
-/// A running service on a database file of its own directory.
+/// A running service on a database file of its own directory, with a client for many
+/// requests in flight.
 pub struct Server {
-    pub address: String,
+    pub app: TestApp,
     pub client: reqwest::Client,
-    pub db: PathBuf,
-    signing: SigningKey,
-    handle: actix_web::dev::ServerHandle,
-    _dir: TempDir,
 }
 
 impl Server {
     /// Starts the production wiring (`Application::build`) on `dir/ledger.db` (created if
     /// missing) with extra `serve` flags.
     pub async fn start(dir: TempDir, extra: &[&str]) -> Server {
-        let db = dir.path().join("ledger.db");
-        let jwks = dir.path().join("jwks.json");
-        let signing = generate_signing_key().expect("key");
-        write_jwks(&jwks, &[(KID, &signing)]);
-        let settings = settings_from(&serve_args(&db, &jwks, extra));
-        if std::env::var("TEST_LOG").is_ok() {
-            hpts::telemetry::init(&settings.log_filter, hpts::telemetry::LogFormat::Pretty);
-        }
-        let app = Application::build(settings).await.expect("app builds");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let handle = app.handle();
-        tokio::spawn(app.run_until_stopped());
         Server {
-            address,
+            app: spawn_app_in(dir, None, extra).await,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_mins(2))
                 .pool_max_idle_per_host(256)
                 .build()
                 .expect("client"),
-            db,
-            signing,
-            handle,
-            _dir: dir,
         }
     }
 
@@ -73,14 +47,14 @@ impl Server {
 
     /// A bearer token for `tenant` with every scope, signed by this server's trusted key.
     pub fn token(&self, tenant: Uuid) -> String {
-        sign(&self.signing, KID, &claims(tenant, ALL_SCOPES)).expect("sign")
+        self.app.token(tenant, ALL_SCOPES)
     }
 
     /// POST with a fresh idempotency key: (status, body).
     pub async fn post(&self, token: &str, path: &str, body: &Value) -> (u16, String) {
         let r = self
             .client
-            .post(format!("{}{path}", self.address))
+            .post(format!("{}{path}", self.app.address))
             .bearer_auth(token)
             .header("Idempotency-Key", key("bulk"))
             .json(body)
@@ -95,7 +69,7 @@ impl Server {
     pub async fn get(&self, token: &str, path: &str) -> (u16, Option<String>, String) {
         let r = self
             .client
-            .get(format!("{}{path}", self.address))
+            .get(format!("{}{path}", self.app.address))
             .bearer_auth(token)
             .send()
             .await
@@ -111,7 +85,7 @@ impl Server {
 
     /// Stops the server gracefully.
     pub async fn stop(&self) {
-        self.handle.stop(true).await;
+        self.app.stop().await;
     }
 }
 
@@ -173,16 +147,21 @@ pub fn accrual_date(n: usize) -> String {
     hpts::clock::format_date(day)
 }
 
+/// Posts the `n`-th accrual batch over `loans`: (status, body).
+pub async fn post_accrual(server: &Server, token: &str, loans: &[Uuid], n: usize) -> (u16, String) {
+    server
+        .post(
+            token,
+            "/v1/accruals/batch",
+            &accrual_batch(loans, &accrual_date(n)),
+        )
+        .await
+}
+
 /// Posts accrual batches `first..first + count` over `loans`, asserting each is 201.
 pub async fn accrue(server: &Server, token: &str, loans: &[Uuid], first: usize, count: usize) {
     for n in first..first + count {
-        let (status, text) = server
-            .post(
-                token,
-                "/v1/accruals/batch",
-                &accrual_batch(loans, &accrual_date(n)),
-            )
-            .await;
+        let (status, text) = post_accrual(server, token, loans, n).await;
         assert_eq!(status, 201, "accrual batch {n}: {text}");
     }
 }

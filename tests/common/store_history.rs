@@ -4,11 +4,6 @@
 //! (settlements, payment returns, fee waivers, charge-offs, manual adjustments) with the record
 //! of posted events they name.
 
-#![allow(
-    dead_code,
-    reason = "each test binary uses a different part of the helpers"
-)]
-
 use std::path::Path;
 use std::time::Duration;
 
@@ -20,7 +15,7 @@ use hpts::ledger::commands::{
 };
 use hpts::ledger::ids::{BorrowerId, EntryId, EventId, LoanId, TenantId};
 use hpts::ledger::money::{Currency, Money};
-use hpts::store::{Store, StoreSettings, Synchronous, WriterConfig};
+use hpts::store::{LoanView, Store, StoreSettings, Synchronous, WriterConfig};
 use proptest::sample::Index;
 use serde_json::Value;
 use uuid::Uuid;
@@ -296,4 +291,19 @@ pub async fn accrual(store: &Store, book: &Book, loans: &[(usize, i64)], day: u8
         convention: hpts::ledger::accrual::DayCount::Act365,
         loans: items,
     })
+}
+
+/// A loan's balances as the store reads them: principal, interest, fees, suspense, disbursed,
+/// paid, charged off, recovered.
+pub fn balance_parts(v: &LoanView) -> [Money; 8] {
+    [
+        v.principal,
+        v.interest,
+        v.fees,
+        v.suspense,
+        v.disbursed_total,
+        v.paid_total,
+        v.charged_off,
+        v.recovered,
+    ]
 }
