@@ -11,6 +11,7 @@ use crate::ledger::accounts::{Direction, Layer};
 use crate::ledger::commands::EventType;
 use crate::ledger::loan::LoanStatus;
 
+use crate::ledger::ids::{BorrowerId, EntryId, EventId, LoanId};
 use crate::ledger::money::{Currency, Money};
 use crate::ledger::trial_balance;
 use crate::store::readers::PeriodCloseView;
@@ -21,14 +22,14 @@ use crate::store::{EntryView, LoanView};
 #[serde(deny_unknown_fields)]
 pub struct LoanBalance {
     /// The loan.
-    #[schema(format = "uuid")]
-    loan_id: String,
+    #[schema(value_type = String, format = "uuid")]
+    loan_id: LoanId,
     /// Its borrower.
-    #[schema(format = "uuid")]
-    borrower_id: String,
+    #[schema(value_type = String, format = "uuid")]
+    borrower_id: BorrowerId,
     /// Its currency.
     #[schema(value_type = CurrencyCode)]
-    currency: String,
+    currency: Currency,
     #[schema(value_type = LoanStatus)]
     status: &'static str,
     /// The date the balances are shown for (`as_of_date`, else today, UTC).
@@ -76,7 +77,7 @@ impl LoanBalance {
             loan_id: v.loan_id,
             borrower_id: v.borrower_id,
             currency: v.currency,
-            status: v.status,
+            status: v.status.as_str(),
             as_of_date,
             principal_outstanding_minor: v.principal,
             interest_receivable_minor: v.interest,
@@ -101,23 +102,23 @@ pub struct Line {
     sequence: i64,
     /// GL account.
     #[schema(value_type = AccountCode)]
-    account_code: String,
+    account_code: &'static str,
     #[schema(value_type = Direction)]
-    direction: String,
+    direction: &'static str,
     /// Always positive, in minor units.
     #[schema(value_type = MinorUnits)]
     amount_minor: Money,
     /// ISO 4217 code.
     #[schema(value_type = CurrencyCode)]
-    currency: String,
+    currency: Currency,
     #[schema(value_type = Layer)]
-    layer: String,
+    layer: &'static str,
     /// The loan the line belongs to, if any.
-    #[schema(format = "uuid", required = true)]
-    loan_id: Option<String>,
+    #[schema(value_type = Option<String>, format = "uuid", required = true)]
+    loan_id: Option<LoanId>,
     /// The loan's borrower, if any.
-    #[schema(format = "uuid", required = true)]
-    borrower_id: Option<String>,
+    #[schema(value_type = Option<String>, format = "uuid", required = true)]
+    borrower_id: Option<BorrowerId>,
     /// The payment's `external_ref`, if any.
     #[schema(required = true)]
     external_ref: Option<String>,
@@ -132,10 +133,10 @@ pub struct Line {
 )]
 pub struct JournalEntry {
     /// The entry.
-    #[schema(format = "uuid")]
-    journal_entry_id: String,
+    #[schema(value_type = String, format = "uuid")]
+    journal_entry_id: EntryId,
     #[schema(value_type = EventType)]
-    event_type: String,
+    event_type: &'static str,
     /// Effective date, `YYYY-MM-DD`.
     #[schema(format = Date)]
     effective_at: String,
@@ -143,14 +144,14 @@ pub struct JournalEntry {
     #[schema(format = DateTime)]
     posted_at: String,
     /// The business event's id (for a reversal: the original's event).
-    #[schema(format = "uuid")]
-    correlation_id: String,
+    #[schema(value_type = String, format = "uuid")]
+    correlation_id: EventId,
     /// The entry this one reverses, if it is a reversal.
-    #[schema(format = "uuid", required = true)]
-    reverses_entry_id: Option<String>,
+    #[schema(value_type = Option<String>, format = "uuid", required = true)]
+    reverses_entry_id: Option<EntryId>,
     /// The reversal of this entry, if it was reversed.
-    #[schema(format = "uuid", required = true)]
-    reversed_by_entry_id: Option<String>,
+    #[schema(value_type = Option<String>, format = "uuid", required = true)]
+    reversed_by_entry_id: Option<EntryId>,
     /// Human description composed by the service; for a manual adjustment, the request's
     /// `description`.
     description: String,
@@ -169,7 +170,7 @@ impl From<EntryView> for JournalEntry {
     fn from(v: EntryView) -> Self {
         JournalEntry {
             journal_entry_id: v.journal_entry_id,
-            event_type: v.event_type,
+            event_type: v.event_type.as_str(),
             effective_at: v.effective_at,
             posted_at: v.posted_at,
             correlation_id: v.correlation_id,
@@ -184,11 +185,11 @@ impl From<EntryView> for JournalEntry {
                 .into_iter()
                 .map(|l| Line {
                     sequence: l.sequence,
-                    account_code: l.account_code,
-                    direction: l.direction,
+                    account_code: l.account.code(),
+                    direction: l.direction.as_str(),
                     amount_minor: l.amount,
                     currency: l.currency,
-                    layer: l.layer,
+                    layer: l.layer.as_str(),
                     loan_id: l.loan_id,
                     borrower_id: l.borrower_id,
                     external_ref: l.external_ref,

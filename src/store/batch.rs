@@ -510,7 +510,7 @@ impl<'a> Batch<'a> {
         let mut rows = stmt.query(params![tenant.to_string(), loan.to_string(), date_text])?;
         while let Some(r) = rows.next()? {
             let entry = EntryId::parse(&r.get::<_, String>(0)?)
-                .ok_or_else(|| corrupt("accrual_lines.entry_id"))?;
+                .ok_or_else(|| StoreError::corrupt("accrual_lines.entry_id"))?;
             if !self.reversed.contains(&(tenant, entry)) {
                 return Ok(true);
             }
@@ -1019,10 +1019,6 @@ fn receipt(d: &Decision, event_id: EventId, entry_id: EntryId, posted_at: &str) 
     }
 }
 
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Invalid(format!("stored row is not valid: {what}"))
-}
-
 /// A tenant's committed state, or `None` for a tenant that has never written.
 fn load_tenant(conn: &Connection, tenant: TenantId) -> Result<Option<TenantState>, StoreError> {
     let t = tenant.to_string();
@@ -1046,11 +1042,11 @@ fn load_tenant(conn: &Connection, tenant: TenantId) -> Result<Option<TenantState
     let mut totals = Vec::new();
     while let Some(r) = rows.next()? {
         let account = Account::from_code(&r.get::<_, String>(0)?)
-            .ok_or_else(|| corrupt("account_balances.account_code"))?;
+            .ok_or_else(|| StoreError::corrupt("account_balances.account_code"))?;
         let currency = Currency::parse(&r.get::<_, String>(1)?)
-            .ok_or_else(|| corrupt("account_balances.currency"))?;
+            .ok_or_else(|| StoreError::corrupt("account_balances.currency"))?;
         let layer = Layer::parse(&r.get::<_, String>(2)?)
-            .ok_or_else(|| corrupt("account_balances.layer"))?;
+            .ok_or_else(|| StoreError::corrupt("account_balances.layer"))?;
         totals.push((
             (account, currency, layer),
             Money::from_minor(r.get(3)?),
@@ -1058,12 +1054,15 @@ fn load_tenant(conn: &Connection, tenant: TenantId) -> Result<Option<TenantState
         ));
     }
     let gl = GlTotals::from_rows(totals)
-        .map_err(|_| corrupt("account_balances: a currency's totals exceed i64"))?;
+        .map_err(|_| StoreError::corrupt("account_balances: a currency's totals exceed i64"))?;
     let lock: Option<String> = conn
         .prepare_cached("SELECT max(through_date) FROM period_closes WHERE tenant_id = ?1")?
         .query_row(params![t], |r| r.get(0))?;
     let lock_date = lock
-        .map(|d| crate::clock::parse_date(&d).ok_or_else(|| corrupt("period_closes.through_date")))
+        .map(|d| {
+            crate::clock::parse_date(&d)
+                .ok_or_else(|| StoreError::corrupt("period_closes.through_date"))
+        })
         .transpose()?;
     Ok(Some(TenantState {
         chain_head,
@@ -1101,10 +1100,14 @@ fn load_loan(
         return Ok(None);
     };
     Ok(Some(LoanState {
-        borrower_id: BorrowerId::parse(&borrower).ok_or_else(|| corrupt("loans.borrower_id"))?,
-        currency: Currency::parse(&currency).ok_or_else(|| corrupt("loans.currency"))?,
+        borrower_id: BorrowerId::parse(&borrower)
+            .ok_or_else(|| StoreError::corrupt("loans.borrower_id"))?,
+        currency: Currency::parse(&currency)
+            .ok_or_else(|| StoreError::corrupt("loans.currency"))?,
         opened_on: opened_on
-            .map(|d| crate::clock::parse_date(&d).ok_or_else(|| corrupt("loans.opened_on")))
+            .map(|d| {
+                crate::clock::parse_date(&d).ok_or_else(|| StoreError::corrupt("loans.opened_on"))
+            })
             .transpose()?,
         balances: LoanBalances::from_minor_parts(m),
     }))
@@ -1125,7 +1128,7 @@ fn entry_of_event(
         .query_row(params![event.to_string(), tenant.to_string()], |r| r.get(0))
         .optional()?;
     entry
-        .map(|e| EntryId::parse(&e).ok_or_else(|| corrupt("journal_entries.entry_id")))
+        .map(|e| EntryId::parse(&e).ok_or_else(|| StoreError::corrupt("journal_entries.entry_id")))
         .transpose()
 }
 
@@ -1142,7 +1145,7 @@ fn committed_dependents(
     let ids = stmt.query_map(params![tenant.to_string(), event.to_string()], |r| {
         r.get::<_, String>(0)
     })?;
-    ids.map(|e| EntryId::parse(&e?).ok_or_else(|| corrupt("journal_entries.entry_id")))
+    ids.map(|e| EntryId::parse(&e?).ok_or_else(|| StoreError::corrupt("journal_entries.entry_id")))
         .collect()
 }
 
@@ -1159,7 +1162,7 @@ fn committed_recoveries(
     let ids = stmt.query_map(params![tenant.to_string(), loan.to_string()], |r| {
         r.get::<_, String>(0)
     })?;
-    ids.map(|e| EntryId::parse(&e?).ok_or_else(|| corrupt("journal_entries.entry_id")))
+    ids.map(|e| EntryId::parse(&e?).ok_or_else(|| StoreError::corrupt("journal_entries.entry_id")))
         .collect()
 }
 
@@ -1186,11 +1189,12 @@ fn load_posted(
         .exists(params![entry_s])?;
     let lines = load_lines(conn, &entry_s)?;
     Ok(Some(PostedEvent {
-        event_id: EventId::parse(&event).ok_or_else(|| corrupt("journal_entries.event_id"))?,
+        event_id: EventId::parse(&event)
+            .ok_or_else(|| StoreError::corrupt("journal_entries.event_id"))?,
         event_type: EventType::parse(&event_type)
-            .ok_or_else(|| corrupt("journal_entries.event_type"))?,
+            .ok_or_else(|| StoreError::corrupt("journal_entries.event_type"))?,
         effective_at: crate::clock::parse_date(&effective)
-            .ok_or_else(|| corrupt("journal_entries.effective_at"))?,
+            .ok_or_else(|| StoreError::corrupt("journal_entries.effective_at"))?,
         entry: JournalEntry::new(lines)?,
         reversed,
     }))
@@ -1222,20 +1226,26 @@ pub(crate) fn load_lines(
         let (account, direction, amount, currency, layer, loan, borrower, external_ref) = row?;
         lines.push(JournalLine {
             account: Account::from_code(&account)
-                .ok_or_else(|| corrupt("journal_lines.account_code"))?,
+                .ok_or_else(|| StoreError::corrupt("journal_lines.account_code"))?,
             direction: Direction::parse(&direction)
-                .ok_or_else(|| corrupt("journal_lines.direction"))?,
+                .ok_or_else(|| StoreError::corrupt("journal_lines.direction"))?,
             amount: Money::from_minor(amount),
             currency: Currency::parse(&currency)
-                .ok_or_else(|| corrupt("journal_lines.currency"))?,
-            layer: Layer::parse(&layer).ok_or_else(|| corrupt("journal_lines.layer"))?,
+                .ok_or_else(|| StoreError::corrupt("journal_lines.currency"))?,
+            layer: Layer::parse(&layer)
+                .ok_or_else(|| StoreError::corrupt("journal_lines.layer"))?,
             loan_id: loan
                 .as_deref()
-                .map(|l| LoanId::parse(l).ok_or_else(|| corrupt("journal_lines.loan_id")))
+                .map(|l| {
+                    LoanId::parse(l).ok_or_else(|| StoreError::corrupt("journal_lines.loan_id"))
+                })
                 .transpose()?,
             borrower_id: borrower
                 .as_deref()
-                .map(|b| BorrowerId::parse(b).ok_or_else(|| corrupt("journal_lines.borrower_id")))
+                .map(|b| {
+                    BorrowerId::parse(b)
+                        .ok_or_else(|| StoreError::corrupt("journal_lines.borrower_id"))
+                })
                 .transpose()?,
             external_ref,
         });

@@ -59,6 +59,11 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// A stored value the schema should not have let in (`what`: `table.column`).
+    pub(crate) fn corrupt(what: &str) -> StoreError {
+        StoreError::Invalid(format!("stored row is not valid: {what}"))
+    }
+
     /// A failure with what was being done (`context`) and why (`source`, kept as the source).
     pub fn failed(
         context: impl Into<String>,

@@ -42,10 +42,6 @@ fn io(e: std::io::Error) -> StoreError {
     }
 }
 
-fn corrupt(what: &str) -> StoreError {
-    StoreError::Invalid(format!("stored row is not valid: {what}"))
-}
-
 /// How many entries the export will hold (for progress).
 pub fn count_entries(
     conn: &Connection,
@@ -111,7 +107,7 @@ pub fn write_journal<W: Write>(
                 entry_id,
                 event_type: r.get(1)?,
                 effective_at: parse_date(&effective)
-                    .ok_or_else(|| corrupt("journal_entries.effective_at"))?,
+                    .ok_or_else(|| StoreError::corrupt("journal_entries.effective_at"))?,
                 posted_at: r.get(3)?,
                 description: r.get(4)?,
                 lines: Vec::new(),
@@ -119,12 +115,12 @@ pub fn write_journal<W: Write>(
         }
         let line = ExportLine {
             account: Account::from_code(&r.get::<_, String>(5)?)
-                .ok_or_else(|| corrupt("journal_lines.account_code"))?,
+                .ok_or_else(|| StoreError::corrupt("journal_lines.account_code"))?,
             direction: Direction::parse(&r.get::<_, String>(6)?)
-                .ok_or_else(|| corrupt("journal_lines.direction"))?,
+                .ok_or_else(|| StoreError::corrupt("journal_lines.direction"))?,
             amount: Money::from_minor(r.get(7)?),
             currency: Currency::parse(&r.get::<_, String>(8)?)
-                .ok_or_else(|| corrupt("journal_lines.currency"))?,
+                .ok_or_else(|| StoreError::corrupt("journal_lines.currency"))?,
         };
         if let Some(c) = current.as_mut() {
             c.lines.push(line);
@@ -152,23 +148,27 @@ fn closes(conn: &Connection, tenant: &str) -> Result<Vec<ClosedPeriod>, StoreErr
     rows.into_iter()
         .map(|(id, through, stored)| {
             let value: serde_json::Value = serde_json::from_str(&stored)
-                .map_err(|_| corrupt("period_closes.trial_balance"))?;
+                .map_err(|_| StoreError::corrupt("period_closes.trial_balance"))?;
             let mut balances = Vec::new();
             for item in value.as_array().map_or(&[][..], Vec::as_slice) {
                 let currency = item["currency"]
                     .as_str()
                     .and_then(Currency::parse)
-                    .ok_or_else(|| corrupt("period_closes.trial_balance currency"))?;
+                    .ok_or_else(|| StoreError::corrupt("period_closes.trial_balance currency"))?;
                 let mut accounts = Vec::new();
                 for a in item["accounts"].as_array().map_or(&[][..], Vec::as_slice) {
                     let account = a["account_code"]
                         .as_str()
                         .and_then(Account::from_code)
-                        .ok_or_else(|| corrupt("period_closes.trial_balance account"))?;
+                        .ok_or_else(|| {
+                            StoreError::corrupt("period_closes.trial_balance account")
+                        })?;
                     let balance: i128 = a["balance_minor"]
                         .as_str()
                         .and_then(|b| b.parse().ok())
-                        .ok_or_else(|| corrupt("period_closes.trial_balance balance"))?;
+                        .ok_or_else(|| {
+                            StoreError::corrupt("period_closes.trial_balance balance")
+                        })?;
                     accounts.push((account, balance));
                 }
                 balances.push((currency, accounts));
@@ -176,7 +176,7 @@ fn closes(conn: &Connection, tenant: &str) -> Result<Vec<ClosedPeriod>, StoreErr
             Ok(ClosedPeriod {
                 period_close_id: id,
                 through_date: parse_date(&through)
-                    .ok_or_else(|| corrupt("period_closes.through_date"))?,
+                    .ok_or_else(|| StoreError::corrupt("period_closes.through_date"))?,
                 balances,
             })
         })

@@ -9,10 +9,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use time::Date;
 
 use crate::clock::format_date;
-use crate::ledger::accounts::{Account, Direction};
+use crate::ledger::accounts::{Account, Direction, Layer};
 use crate::ledger::commands::EventType;
-use crate::ledger::ids::{EntryId, LoanId, TenantId};
-use crate::ledger::loan::{FIELDS, LoanBalances, Replay};
+use crate::ledger::ids::{BorrowerId, EntryId, EventId, LoanId, TenantId};
+use crate::ledger::loan::{FIELDS, LoanBalances, LoanStatus, Replay};
 use crate::ledger::money::{Currency, Money};
 use crate::ledger::trial_balance::TrialBalance;
 use crate::store::StoreError;
@@ -21,13 +21,13 @@ use crate::store::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoanView {
     /// Loan.
-    pub loan_id: String,
+    pub loan_id: LoanId,
     /// Borrower.
-    pub borrower_id: String,
+    pub borrower_id: BorrowerId,
     /// Currency.
-    pub currency: String,
-    /// `active`, `paid_off` or `charged_off` ([`crate::ledger::loan::LoanStatus`]).
-    pub status: &'static str,
+    pub currency: Currency,
+    /// Derived from the balances (SPEC §7).
+    pub status: LoanStatus,
     /// 1100.
     pub principal: Money,
     /// 1200.
@@ -145,10 +145,12 @@ pub fn loan_balance(
         StoreError::Invalid(format!("loan {loan_s}: total exposure is out of range"))
     })?;
     Ok(Some(LoanView {
-        loan_id: loan_s,
-        borrower_id,
-        currency,
-        status: b.status().as_str(),
+        loan_id,
+        borrower_id: BorrowerId::parse(&borrower_id)
+            .ok_or_else(|| StoreError::corrupt("loans.borrower_id"))?,
+        currency: Currency::parse(&currency)
+            .ok_or_else(|| StoreError::corrupt("loans.currency"))?,
+        status: b.status(),
         principal: b.principal,
         interest: b.interest,
         fees: b.fees,
@@ -167,20 +169,20 @@ pub fn loan_balance(
 pub struct LineView {
     /// 1-based position.
     pub sequence: i64,
-    /// Account code.
-    pub account_code: String,
-    /// `DR` / `CR`.
-    pub direction: String,
+    /// Account.
+    pub account: Account,
+    /// Debit or credit.
+    pub direction: Direction,
     /// Positive amount.
     pub amount: Money,
     /// Currency.
-    pub currency: String,
+    pub currency: Currency,
     /// Layer.
-    pub layer: String,
+    pub layer: Layer,
     /// Loan.
-    pub loan_id: Option<String>,
+    pub loan_id: Option<LoanId>,
     /// Borrower.
-    pub borrower_id: Option<String>,
+    pub borrower_id: Option<BorrowerId>,
     /// External reference.
     pub external_ref: Option<String>,
 }
@@ -189,19 +191,19 @@ pub struct LineView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryView {
     /// Entry id.
-    pub journal_entry_id: String,
+    pub journal_entry_id: EntryId,
     /// Event type.
-    pub event_type: String,
+    pub event_type: EventType,
     /// Effective date.
     pub effective_at: String,
     /// Commit timestamp.
     pub posted_at: String,
     /// Business event id (the original's, for a reversal).
-    pub correlation_id: String,
+    pub correlation_id: EventId,
     /// Entry this one reverses.
-    pub reverses_entry_id: Option<String>,
+    pub reverses_entry_id: Option<EntryId>,
     /// Entry that reverses this one.
-    pub reversed_by_entry_id: Option<String>,
+    pub reversed_by_entry_id: Option<EntryId>,
     /// Text.
     pub description: String,
     /// Token subject that posted it.
@@ -226,45 +228,91 @@ pub fn journal_entry(
              e.description, e.actor, e.metadata FROM journal_entries e WHERE e.tenant_id = ?1 AND e.entry_id = ?2",
         )?
         .query_row(params![tenant.to_string(), entry_s], |r| {
-            Ok(EntryView {
-                journal_entry_id: entry_s.clone(),
-                event_type: r.get(0)?,
-                effective_at: r.get(1)?,
-                posted_at: r.get(2)?,
-                correlation_id: r.get(3)?,
-                reverses_entry_id: r.get(4)?,
-                reversed_by_entry_id: r.get(5)?,
-                description: r.get(6)?,
-                actor: r.get(7)?,
-                metadata: r.get(8)?,
-                lines: Vec::new(),
-            })
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, Option<String>>(8)?,
+            ))
         })
         .optional()?;
-    let Some(mut view) = header else {
+    let Some((
+        kind,
+        effective_at,
+        posted_at,
+        correlation,
+        reverses,
+        reversed_by,
+        description,
+        actor,
+        metadata,
+    )) = header
+    else {
         return Ok(None);
+    };
+    let entry = |s: Option<String>, what: &str| -> Result<Option<EntryId>, StoreError> {
+        s.map(|s| EntryId::parse(&s).ok_or_else(|| StoreError::corrupt(what)))
+            .transpose()
+    };
+    let mut view = EntryView {
+        journal_entry_id: entry_id,
+        event_type: EventType::parse(&kind)
+            .ok_or_else(|| StoreError::corrupt("journal_entries.event_type"))?,
+        effective_at,
+        posted_at,
+        correlation_id: EventId::parse(&correlation)
+            .ok_or_else(|| StoreError::corrupt("journal_entries.correlation_id"))?,
+        reverses_entry_id: entry(reverses, "journal_entries.reverses_entry_id")?,
+        reversed_by_entry_id: entry(reversed_by, "journal_entries.entry_id")?,
+        description,
+        actor,
+        metadata,
+        lines: Vec::new(),
     };
     let mut stmt = conn.prepare_cached(
         "SELECT sequence, account_code, direction, amount_minor, currency, layer, loan_id, borrower_id, external_ref \
          FROM journal_lines WHERE entry_id = ?1 ORDER BY sequence",
     )?;
-    let lines = stmt.query_map(params![entry_s], |r| {
-        Ok(LineView {
-            sequence: r.get(0)?,
-            account_code: r.get(1)?,
-            direction: r.get(2)?,
-            amount: Money::from_minor(r.get(3)?),
-            currency: r.get(4)?,
-            layer: r.get(5)?,
-            loan_id: r.get(6)?,
-            borrower_id: r.get(7)?,
-            external_ref: r.get(8)?,
-        })
-    })?;
-    for line in lines {
-        view.lines.push(line?);
+    let mut rows = stmt.query(params![entry_s])?;
+    while let Some(r) = rows.next()? {
+        view.lines.push(line_view(r)?);
     }
     Ok(Some(view))
+}
+
+/// One stored line, parsed; a value the schema would not have let in is a corrupt row.
+fn line_view(r: &rusqlite::Row<'_>) -> Result<LineView, StoreError> {
+    let text = |i: usize, what: &str| -> Result<String, StoreError> {
+        r.get::<_, String>(i).map_err(|_| StoreError::corrupt(what))
+    };
+    let optional = |i: usize| r.get::<_, Option<String>>(i);
+    Ok(LineView {
+        sequence: r.get(0)?,
+        account: Account::from_code(&text(1, "journal_lines.account_code")?)
+            .ok_or_else(|| StoreError::corrupt("journal_lines.account_code"))?,
+        direction: Direction::parse(&text(2, "journal_lines.direction")?)
+            .ok_or_else(|| StoreError::corrupt("journal_lines.direction"))?,
+        amount: Money::from_minor(r.get(3)?),
+        currency: Currency::parse(&text(4, "journal_lines.currency")?)
+            .ok_or_else(|| StoreError::corrupt("journal_lines.currency"))?,
+        layer: Layer::parse(&text(5, "journal_lines.layer")?)
+            .ok_or_else(|| StoreError::corrupt("journal_lines.layer"))?,
+        loan_id: optional(6)?
+            .map(|s| LoanId::parse(&s).ok_or_else(|| StoreError::corrupt("journal_lines.loan_id")))
+            .transpose()?,
+        borrower_id: optional(7)?
+            .map(|s| {
+                BorrowerId::parse(&s)
+                    .ok_or_else(|| StoreError::corrupt("journal_lines.borrower_id"))
+            })
+            .transpose()?,
+        external_ref: optional(8)?,
+    })
 }
 
 /// A GL account balance (SPEC §7).
