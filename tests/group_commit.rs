@@ -509,8 +509,12 @@ async fn a_failing_job_in_a_batch_does_not_affect_its_neighbours() {
         .await
         .expect("read")
         .expect("loan A");
-    assert_eq!(a.principal, Money::from_minor(1400), "1000 + 500 − 100");
-    assert_eq!(a.disbursed_total, Money::from_minor(1500));
+    assert_eq!(
+        a.balances.principal,
+        Money::from_minor(1400),
+        "1000 + 500 − 100"
+    );
+    assert_eq!(a.balances.disbursed_total, Money::from_minor(1500));
     let p = fx
         .store
         .loan_balance(tenant, LoanId::from_uuid(loan_p), None)
@@ -518,11 +522,11 @@ async fn a_failing_job_in_a_batch_does_not_affect_its_neighbours() {
         .expect("read")
         .expect("loan P");
     assert_eq!(
-        p.principal,
+        p.balances.principal,
         Money::ZERO,
         "the blocked reversal moved nothing"
     );
-    assert_eq!(p.disbursed_total, Money::from_minor(700));
+    assert_eq!(p.balances.disbursed_total, Money::from_minor(700));
 
     // Materialised balances, hash chain and trial balance all agree with the committed lines.
     let proof = fx.store.reconcile(tenant, None).await.expect("reconcile");

@@ -312,7 +312,13 @@ async fn apply(store: &Store, book: &Book, ops: &[Op]) -> usize {
                 .loan_balance(book.tenant, book.loans[*loan].0, None)
                 .await
                 .expect("read")
-                .map(|v| [v.fees.minor(), v.interest.minor(), v.principal.minor()]),
+                .map(|v| {
+                    [
+                        v.balances.fees.minor(),
+                        v.balances.interest.minor(),
+                        v.balances.principal.minor(),
+                    ]
+                }),
             _ => None,
         };
         let Some(receipt) = submit(store, book, n, cmd).await else {

@@ -12,6 +12,7 @@ use crate::clock::format_date;
 use crate::ledger::accounts::{Account, Direction, Layer};
 use crate::ledger::commands::EventType;
 use crate::ledger::ids::{BorrowerId, EntryId, EventId, LoanId, TenantId};
+use crate::ledger::journal::JournalLine;
 use crate::ledger::loan::{FIELDS, LoanBalances, LoanStatus, Replay};
 use crate::ledger::money::{Currency, Money};
 use crate::ledger::trial_balance::TrialBalance;
@@ -28,22 +29,8 @@ pub struct LoanView {
     pub currency: Currency,
     /// Derived from the balances (SPEC §7).
     pub status: LoanStatus,
-    /// 1100.
-    pub principal: Money,
-    /// 1200.
-    pub interest: Money,
-    /// 1300.
-    pub fees: Money,
-    /// 2100.
-    pub suspense: Money,
-    /// Net disbursed.
-    pub disbursed_total: Money,
-    /// Net paid in.
-    pub paid_total: Money,
-    /// Written off by a charge-off that stands.
-    pub charged_off: Money,
-    /// Recovered since.
-    pub recovered: Money,
+    /// What it owes and has moved.
+    pub balances: LoanBalances,
     /// `posted_at` of the latest entry counted.
     pub last_activity_at: Option<String>,
     /// principal + interest + fees, summed (checked) when the view was read.
@@ -151,40 +138,19 @@ pub fn loan_balance(
         currency: Currency::parse(&currency)
             .ok_or_else(|| StoreError::corrupt("loans.currency"))?,
         status: b.status(),
-        principal: b.principal,
-        interest: b.interest,
-        fees: b.fees,
-        suspense: b.suspense,
-        disbursed_total: b.disbursed_total,
-        paid_total: b.paid_total,
-        charged_off: b.charged_off,
-        recovered: b.recovered,
+        balances: b,
         last_activity_at,
         exposure,
     }))
 }
 
-/// One journal line as shown.
+/// One journal line as stored: its position and the posting line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineView {
     /// 1-based position.
     pub sequence: i64,
-    /// Account.
-    pub account: Account,
-    /// Debit or credit.
-    pub direction: Direction,
-    /// Positive amount.
-    pub amount: Money,
-    /// Currency.
-    pub currency: Currency,
-    /// Layer.
-    pub layer: Layer,
-    /// Loan.
-    pub loan_id: Option<LoanId>,
-    /// Borrower.
-    pub borrower_id: Option<BorrowerId>,
-    /// External reference.
-    pub external_ref: Option<String>,
+    /// The line.
+    pub line: JournalLine,
 }
 
 /// A journal entry with its lines (SPEC §7).
@@ -291,8 +257,7 @@ fn line_view(r: &rusqlite::Row<'_>) -> Result<LineView, StoreError> {
         r.get::<_, String>(i).map_err(|_| StoreError::corrupt(what))
     };
     let optional = |i: usize| r.get::<_, Option<String>>(i);
-    Ok(LineView {
-        sequence: r.get(0)?,
+    let line = JournalLine {
         account: Account::from_code(&text(1, "journal_lines.account_code")?)
             .ok_or_else(|| StoreError::corrupt("journal_lines.account_code"))?,
         direction: Direction::parse(&text(2, "journal_lines.direction")?)
@@ -312,6 +277,10 @@ fn line_view(r: &rusqlite::Row<'_>) -> Result<LineView, StoreError> {
             })
             .transpose()?,
         external_ref: optional(8)?,
+    };
+    Ok(LineView {
+        sequence: r.get(0)?,
+        line,
     })
 }
 

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{
-    Answer, Caller, TestApp, disbursement_body, key, spawn_app, spawn_app_with, uuid,
+    ALL_SCOPES, Answer, Caller, LOAN_BALANCE_KEYS, TestApp, disbursement_body, key, spawn_app,
+    spawn_app_with, uuid,
 };
 
 // Path templates of the route table.
@@ -72,22 +73,6 @@ const ALWAYS_SENT: &[&str] = &[
     "Idempotent-Replayed",
     "Allow",
     "WWW-Authenticate",
-];
-
-/// Every scope of SPEC §3, the loan lifecycle and month-end ones included (the lifecycle and
-/// month-end scenarios' token).
-const EVERY_SCOPE: &[&str] = &[
-    "hpts:disbursements:write",
-    "hpts:payments:write",
-    "hpts:fees:write",
-    "hpts:reversals:write",
-    "hpts:accruals:write",
-    "hpts:chargeoffs:write",
-    "hpts:adjustments:write",
-    "hpts:periods:write",
-    "hpts:balances:read",
-    "hpts:ledger:read",
-    "hpts:reconciliation:read",
 ];
 
 /// SPEC §7: every event type, the reserved ones included.
@@ -827,26 +812,7 @@ async fn lifecycle_answers_have_exactly_the_decided_fields() {
     let c = Contract::load(&app).await;
     // Every field required, none other (SPEC §6c and the lifecycle decisions).
     for (schema, fields) in [
-        (
-            "LoanBalance",
-            &[
-                "loan_id",
-                "borrower_id",
-                "currency",
-                "status",
-                "as_of_date",
-                "principal_outstanding_minor",
-                "interest_receivable_minor",
-                "fees_receivable_minor",
-                "suspense_minor",
-                "total_exposure_minor",
-                "disbursed_total_minor",
-                "paid_total_minor",
-                "charged_off_minor",
-                "recovered_minor",
-                "last_activity_at",
-            ][..],
-        ),
+        ("LoanBalance", &LOAN_BALANCE_KEYS[..]),
         (
             "PaymentReceipt",
             &[
@@ -1749,7 +1715,7 @@ async fn lifecycle(audit: &mut Audit<'_>, c: &Caller<'_>, h: &History) -> Lifecy
 )]
 async fn lifecycle_writes_and_reads_answer_what_the_document_says() {
     scenario!(app, contract, audit, c, h);
-    let c = app.caller(c.tenant, EVERY_SCOPE);
+    let c = app.caller(c.tenant, ALL_SCOPES);
     let l = lifecycle(&mut audit, &c, &h).await;
     let loan = h.loan;
 
@@ -1951,7 +1917,7 @@ fn adjustment_of(lines: &[(&str, &str, &str)]) -> Value {
 #[tokio::test]
 async fn refused_settlements_and_returns_answer_what_the_document_says() {
     scenario!(app, contract, audit, c, h);
-    let c = app.caller(c.tenant, EVERY_SCOPE);
+    let c = app.caller(c.tenant, ALL_SCOPES);
     let l = lifecycle(&mut audit, &c, &h).await;
     let mut t = Attempts {
         audit: &mut audit,
@@ -2020,7 +1986,7 @@ async fn refused_settlements_and_returns_answer_what_the_document_says() {
 #[tokio::test]
 async fn refused_waivers_and_charge_offs_answer_what_the_document_says() {
     scenario!(app, contract, audit, c, h);
-    let c = app.caller(c.tenant, EVERY_SCOPE);
+    let c = app.caller(c.tenant, ALL_SCOPES);
     let l = lifecycle(&mut audit, &c, &h).await;
     let loan = h.loan;
     let mut t = Attempts {
@@ -2110,7 +2076,7 @@ async fn refused_waivers_and_charge_offs_answer_what_the_document_says() {
 #[tokio::test]
 async fn refused_adjustments_and_missing_scopes_answer_what_the_document_says() {
     scenario!(app, contract, audit, c, h);
-    let c = app.caller(c.tenant, EVERY_SCOPE);
+    let c = app.caller(c.tenant, ALL_SCOPES);
     lifecycle(&mut audit, &c, &h).await;
     let mut t = Attempts {
         audit: &mut audit,
@@ -2225,7 +2191,7 @@ fn close_through(date: &str) -> Value {
 #[tokio::test]
 async fn period_closes_answer_what_the_document_says() {
     scenario!(app, contract, audit, c, _history);
-    let c = app.caller(c.tenant, EVERY_SCOPE);
+    let c = app.caller(c.tenant, ALL_SCOPES);
 
     let none = c.get(PERIOD_CLOSES).await;
     audit.answer("get", PERIOD_CLOSES, &none, 200);
@@ -2318,7 +2284,7 @@ async fn period_closes_answer_what_the_document_says() {
 #[tokio::test]
 async fn the_period_lock_answers_what_the_document_says() {
     scenario!(app, contract, audit, c, h);
-    let c = app.caller(c.tenant, EVERY_SCOPE);
+    let c = app.caller(c.tenant, ALL_SCOPES);
     post_audited(
         &mut audit,
         &c,
@@ -2388,7 +2354,7 @@ async fn the_period_lock_answers_what_the_document_says() {
 #[tokio::test]
 async fn the_trial_balance_answers_what_the_document_says() {
     scenario!(app, contract, audit, c, _history);
-    let c = app.caller(c.tenant, EVERY_SCOPE);
+    let c = app.caller(c.tenant, ALL_SCOPES);
 
     let a = c
         .get(&format!(

@@ -394,7 +394,8 @@ impl Caller<'_> {
     }
 }
 
-/// The fields of `GET /v1/loans/{id}/balance`.
+/// The fields of `GET /v1/loans/{id}/balance`, in the order the answer (and its schema's
+/// `required` list) has them.
 pub const LOAN_BALANCE_KEYS: [&str; 15] = [
     "loan_id",
     "borrower_id",
@@ -408,9 +409,9 @@ pub const LOAN_BALANCE_KEYS: [&str; 15] = [
     "total_exposure_minor",
     "disbursed_total_minor",
     "paid_total_minor",
-    "last_activity_at",
     "charged_off_minor",
     "recovered_minor",
+    "last_activity_at",
 ];
 
 /// The checks of `GET /v1/reconciliation/status` (and `hpts verify`), in report order.

@@ -216,7 +216,7 @@ pub async fn principal_now(store: &Store, book: &Book, loan: usize) -> Money {
         .loan_balance(book.tenant, book.loans[loan].0, None)
         .await
         .expect("balance read")
-        .map_or(Money::ZERO, |v| v.principal)
+        .map_or(Money::ZERO, |v| v.balances.principal)
 }
 
 /// Every loan's figures — `[principal, interest, fees, suspense, disbursed, paid, charged_off,
@@ -296,14 +296,5 @@ pub async fn accrual(store: &Store, book: &Book, loans: &[(usize, i64)], day: u8
 /// A loan's balances as the store reads them: principal, interest, fees, suspense, disbursed,
 /// paid, charged off, recovered.
 pub fn balance_parts(v: &LoanView) -> [Money; 8] {
-    [
-        v.principal,
-        v.interest,
-        v.fees,
-        v.suspense,
-        v.disbursed_total,
-        v.paid_total,
-        v.charged_off,
-        v.recovered,
-    ]
+    v.balances.minor_parts().map(Money::from_minor)
 }
