@@ -136,27 +136,19 @@ fn answer(stream: &std::net::TcpStream, body: &str) {
 // ---------------------------------------------------------------------------------------------
 // Auth hardening.
 
-#[tokio::test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "the whole negative list in one table, read top to bottom"
-)]
-async fn every_kind_of_bad_token_is_a_401_with_a_bearer_challenge_and_writes_nothing() {
-    let app = spawn_app_trusting(None, &[]).await;
-    let tenant = uuid();
-    let good = claims(tenant, ALL_SCOPES);
-    let edited = |edit: &dyn Fn(&mut Value)| {
-        let mut c = good.clone();
-        edit(&mut c);
-        app.sign(&c)
-    };
+/// Tokens that are not well-formed signed JWTs, or that are signed the wrong way (alg none,
+/// HS256 keyed with the public key).
+fn malformed_and_wrongly_signed_tokens(
+    app: &TestApp,
+    good: &Value,
+) -> Vec<(&'static str, Option<String>)> {
     let verifying = app.signing.verifying_key();
     let hs256_with_public_key = {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(KID.to_owned());
         jsonwebtoken::encode(
             &header,
-            &good,
+            good,
             &EncodingKey::from_secret(verifying.as_bytes()),
         )
         .expect("hs256")
@@ -165,28 +157,22 @@ async fn every_kind_of_bad_token_is_a_401_with_a_bearer_challenge_and_writes_not
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(KID.to_owned());
         let x = URL_SAFE_NO_PAD.encode(verifying.as_bytes());
-        jsonwebtoken::encode(&header, &good, &EncodingKey::from_secret(x.as_bytes()))
-            .expect("hs256")
+        jsonwebtoken::encode(&header, good, &EncodingKey::from_secret(x.as_bytes())).expect("hs256")
     };
-    let untrusted = generate_signing_key().expect("key");
-    let genuine = app.sign(&good);
+    let genuine = app.sign(good);
     let parts: Vec<&str> = genuine.split('.').collect();
-    let mut other_tenant = good.clone();
-    other_tenant["tenant_id"] = json!(uuid().to_string());
-    let tampered = format!("{}.{}.{}", parts[0], b64_json(&other_tenant), parts[2]);
     let alg_none = format!(
         "{}.{}.",
         b64_json(&json!({ "alg": "none", "typ": "JWT", "kid": KID })),
-        b64_json(&good)
+        b64_json(good)
     );
     let alg_none_borrowed_signature = format!(
         "{}.{}.{}",
         b64_json(&json!({ "alg": "none", "typ": "JWT", "kid": KID })),
-        b64_json(&good),
+        b64_json(good),
         parts[2]
     );
-    let now = now();
-    let cases: Vec<(&str, Option<String>)> = vec![
+    vec![
         ("no token", None),
         ("garbage", Some("garbage".into())),
         ("three garbage segments", Some("a.b.c".into())),
@@ -200,6 +186,18 @@ async fn every_kind_of_bad_token_is_a_401_with_a_bearer_challenge_and_writes_not
             Some(hs256_with_public_key),
         ),
         ("HS256 keyed with the JWK x", Some(hs256_with_jwk_x)),
+    ]
+}
+
+/// Properly signed tokens whose claims are wrong: issuer, audience, lifetime, tenant.
+fn tokens_with_bad_claims(app: &TestApp, good: &Value) -> Vec<(&'static str, Option<String>)> {
+    let edited = |edit: &dyn Fn(&mut Value)| {
+        let mut c = good.clone();
+        edit(&mut c);
+        app.sign(&c)
+    };
+    let now = now();
+    vec![
         (
             "wrong iss",
             Some(edited(&|c| c["iss"] = json!("https://evil.test"))),
@@ -244,21 +242,40 @@ async fn every_kind_of_bad_token_is_a_401_with_a_bearer_challenge_and_writes_not
             "tenant_id null",
             Some(edited(&|c| c["tenant_id"] = Value::Null)),
         ),
+    ]
+}
+
+/// Tokens with good claims but an untrusted key, a tampered payload or no signature.
+fn tokens_with_untrusted_keys_or_tampering(
+    app: &TestApp,
+    good: &Value,
+) -> Vec<(&'static str, Option<String>)> {
+    let untrusted = generate_signing_key().expect("key");
+    let genuine = app.sign(good);
+    let parts: Vec<&str> = genuine.split('.').collect();
+    let mut other_tenant = good.clone();
+    other_tenant["tenant_id"] = json!(uuid().to_string());
+    let tampered = format!("{}.{}.{}", parts[0], b64_json(&other_tenant), parts[2]);
+    vec![
         (
             "unknown kid",
-            Some(sign(&untrusted, "never-published", &good).expect("sign")),
+            Some(sign(&untrusted, "never-published", good).expect("sign")),
         ),
         (
             "trusted kid, untrusted key",
-            Some(sign(&untrusted, KID, &good).expect("sign")),
+            Some(sign(&untrusted, KID, good).expect("sign")),
         ),
         ("tampered payload", Some(tampered)),
         (
             "signature stripped",
             Some(format!("{}.{}.", parts[0], parts[1])),
         ),
-    ];
-    for (what, token) in &cases {
+    ]
+}
+
+/// Each token is refused with a 401 and a bearer challenge, on a write and on a read.
+async fn assert_each_token_is_unauthenticated(app: &TestApp, cases: &[(&str, Option<String>)]) {
+    for (what, token) in cases {
         let write = app
             .post_as(
                 token.as_deref(),
@@ -273,6 +290,18 @@ async fn every_kind_of_bad_token_is_a_401_with_a_bearer_challenge_and_writes_not
             .await;
         assert_unauthenticated(&read, &format!("{what} (read)"));
     }
+}
+
+#[tokio::test]
+async fn every_kind_of_bad_token_is_a_401_with_a_bearer_challenge_and_writes_nothing() {
+    let app = spawn_app_trusting(None, &[]).await;
+    let tenant = uuid();
+    let good = claims(tenant, ALL_SCOPES);
+    let genuine = app.sign(&good);
+    let mut cases = malformed_and_wrongly_signed_tokens(&app, &good);
+    cases.extend(tokens_with_bad_claims(&app, &good));
+    cases.extend(tokens_with_untrusted_keys_or_tampering(&app, &good));
+    assert_each_token_is_unauthenticated(&app, &cases).await;
     assert_eq!(app.written(), [0; 5], "refused requests write nothing");
     let ok = app
         .post_as(
@@ -567,22 +596,17 @@ async fn snapshot(app: &TestApp, token: &str, a: &TenantData) -> Vec<Value> {
     out
 }
 
-#[tokio::test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one sweep over every route, read top to bottom"
-)]
-async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
-    let app = spawn_app_trusting(None, &[]).await;
-    let token_a = app.token(uuid(), ALL_SCOPES);
-    let token_b = app.token(uuid(), ALL_SCOPES);
-    let a = build_tenant_a(&app, &token_a).await;
-    let before = snapshot(&app, &token_a, &a).await;
-    let rows_before = app.written();
-
+/// B reading any of A's ids gets the same 404 as for an id that never existed, and A's page
+/// token is worthless to B.
+async fn assert_b_cannot_read_any_of_as_ids(
+    app: &TestApp,
+    token_a: &str,
+    token_b: &str,
+    a: &TenantData,
+) {
     // Reads of A's ids by B: 404, the same body as for an id that never existed.
     let missing = app
-        .get_as(Some(&token_b), &format!("/v1/loans/{}/balance", uuid()))
+        .get_as(Some(token_b), &format!("/v1/loans/{}/balance", uuid()))
         .await;
     assert_eq!(missing.status, 404);
     let mut reads = vec![
@@ -596,7 +620,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
     ];
     reads.extend(a.entries.iter().map(|e| format!("/v1/journal-entries/{e}")));
     for path in &reads {
-        let r = app.get_as(Some(&token_b), path).await;
+        let r = app.get_as(Some(token_b), path).await;
         assert_eq!(r.status, 404, "B reads {path}: {}", r.text);
         assert_eq!(r.code(), "not_found", "{path}");
         let (mut theirs, mut missing_body) = (r.json(), missing.json());
@@ -610,7 +634,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
     // A's page token is worthless to B.
     let page = app
         .get_as(
-            Some(&token_a),
+            Some(token_a),
             &format!("/v1/loans/{}/journal-entries?page_size=1", a.loan),
         )
         .await
@@ -618,7 +642,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
     let page_token = page["next_page_token"].as_str().expect("a second page");
     let r = app
         .get_as(
-            Some(&token_b),
+            Some(token_b),
             &format!(
                 "/v1/loans/{}/journal-entries?page_size=1&page_token={page_token}",
                 a.loan
@@ -631,11 +655,18 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
         r.status,
         r.text
     );
+}
 
+/// B's writes naming A's loan or entries are refused as if they did not exist.
+async fn assert_b_cannot_write_against_as_loan_or_entries(
+    app: &TestApp,
+    token_b: &str,
+    a: &TenantData,
+) {
     // Writes naming A's loan or entries: as if they did not exist.
     let fee = app
         .post_as(
-            Some(&token_b),
+            Some(token_b),
             "/v1/fees",
             &key("fee"),
             &json!({
@@ -652,7 +683,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
     );
     let payment = app
         .post_as(
-            Some(&token_b),
+            Some(token_b),
             "/v1/payments",
             &key("payment"),
             &json!({
@@ -669,7 +700,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
     );
     let accrual = app
         .post_as(
-            Some(&token_b),
+            Some(token_b),
             "/v1/accruals/batch",
             &key("accrual"),
             &json!({
@@ -689,7 +720,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
     for entry in &a.entries {
         let r = app
             .post_as(
-                Some(&token_b),
+                Some(token_b),
                 "/v1/reversals",
                 &key("reversal"),
                 &json!({ "reverses_entry_id": entry, "reason_code": "fraud" }),
@@ -698,17 +729,15 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
         assert_eq!(r.status, 404, "B reverses A's entry {entry}: {}", r.text);
         assert_eq!(r.code(), "not_found");
     }
-    assert_eq!(
-        app.written(),
-        rows_before,
-        "B's refused writes wrote nothing"
-    );
+}
 
+/// B's own books (accounts and reconciliation) show none of A's amounts.
+async fn assert_bs_books_show_none_of_as_amounts(app: &TestApp, token_b: &str) {
     // B's own books show none of A's amounts.
     for code in ACCOUNTS {
         let b = app
             .get_as(
-                Some(&token_b),
+                Some(token_b),
                 &format!("/v1/accounts/{code}/balance?currency=USD"),
             )
             .await;
@@ -721,7 +750,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
         );
     }
     let rec = app
-        .get_as(Some(&token_b), "/v1/reconciliation/status")
+        .get_as(Some(token_b), "/v1/reconciliation/status")
         .await
         .json();
     assert_eq!(rec["ledger_integrity"]["status"], "ok", "{rec}");
@@ -730,12 +759,19 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
         rec["portfolio_rollup"]["sum_of_loan_balances_minor"], "0",
         "{rec}"
     );
+}
 
+/// B replaying A's exact disbursement gets its own new loan, never A's stored answer.
+async fn assert_b_replaying_as_disbursement_gets_its_own_loan(
+    app: &TestApp,
+    token_b: &str,
+    a: &TenantData,
+) {
     // Ids and idempotency keys are per tenant: B replaying A's exact request (same key, same
     // body, same loan id) gets its own new loan, never A's stored answer.
     let mine = app
         .post_as(
-            Some(&token_b),
+            Some(token_b),
             "/v1/disbursements",
             &a.disbursement_key,
             &a.disbursement_body,
@@ -751,7 +787,7 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
         "A's receipt never leaks to B"
     );
     let b_loan = app
-        .get_as(Some(&token_b), &format!("/v1/loans/{}/balance", a.loan))
+        .get_as(Some(token_b), &format!("/v1/loans/{}/balance", a.loan))
         .await
         .json();
     assert_eq!(b_loan["principal_outstanding_minor"], "100000", "{b_loan}");
@@ -759,6 +795,26 @@ async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
         b_loan["fees_receivable_minor"], "0",
         "B sees only its own loan: {b_loan}"
     );
+}
+
+#[tokio::test]
+async fn another_tenant_cannot_read_or_touch_any_resource_on_any_route() {
+    let app = spawn_app_trusting(None, &[]).await;
+    let token_a = app.token(uuid(), ALL_SCOPES);
+    let token_b = app.token(uuid(), ALL_SCOPES);
+    let a = build_tenant_a(&app, &token_a).await;
+    let before = snapshot(&app, &token_a, &a).await;
+    let rows_before = app.written();
+
+    assert_b_cannot_read_any_of_as_ids(&app, &token_a, &token_b, &a).await;
+    assert_b_cannot_write_against_as_loan_or_entries(&app, &token_b, &a).await;
+    assert_eq!(
+        app.written(),
+        rows_before,
+        "B's refused writes wrote nothing"
+    );
+    assert_bs_books_show_none_of_as_amounts(&app, &token_b).await;
+    assert_b_replaying_as_disbursement_gets_its_own_loan(&app, &token_b, &a).await;
 
     // And A's data is exactly as it was.
     assert_eq!(
