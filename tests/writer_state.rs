@@ -43,16 +43,17 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use hpts::clock::{Sources, parse_date};
-use hpts::ledger::LedgerError;
 use hpts::ledger::accrual::DayCount;
 use hpts::ledger::commands::{
-    AccrualBatch, AccrualItem, ChargeOffReason, Command, Disbursement, DisbursementMethod, Fee,
-    FeeType, Payment, PaymentMethod,
+    AccrualBatch, AccrualItem, ChargeOff, ChargeOffReason, Command, Disbursement,
+    DisbursementMethod, Fee, FeeType, FeeWaiver, Payment, PaymentMethod, PaymentReturn, Reversal,
+    Settlement,
 };
 use hpts::ledger::ids::{BorrowerId, EntryId, EventId, LoanId, ProgramId, TenantId};
 use hpts::ledger::loan::LoanBalances;
 use hpts::ledger::money::{Currency, Money};
 use hpts::ledger::state::LoanState;
+use hpts::ledger::{ItemProblem, LedgerError};
 use hpts::store::{Store, StoreError, WriteOutcome, WriteRequest};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -499,6 +500,16 @@ fn altered(command: &Command) -> Command {
 /// recovered]` (the order of `LoanBalances::minor_parts`), kept by the test.
 type Owed = [i64; 8];
 
+/// What a committed write is and does in the model: its kind, its business event, its loan, its
+/// date and what it moves on each loan.
+type Predicted = (
+    Kind,
+    Option<EventId>,
+    Option<usize>,
+    time::Date,
+    Vec<(usize, Owed)>,
+);
+
 /// The waterfall: fees, then interest, then principal, the rest to suspense.
 fn allocate(owed: &Owed, amount: i64) -> [i64; 4] {
     let fees = amount.min(owed[2]);
@@ -890,255 +901,301 @@ impl Model {
     /// A committed write: its receipt must say what the model predicts from the figures and
     /// events so far, the write must be one the rules allow on them, and the model moves the
     /// figures as the write does.
-    #[allow(
-        clippy::too_many_lines,
-        reason = "one arm per write type, each small and read on its own"
-    )]
     fn commit(&mut self, command: &Command, receipt: &Value, label: &str) {
         let entry = entry_of(receipt);
-        let (kind, event, loan, effective_at, moves) = match command {
-            Command::Disburse(d) => {
-                let i = self.loan(d.loan_id);
-                assert!(
-                    !self.charged_off(i),
-                    "{label}: disbursed on a charged-off loan"
-                );
-                let a = d.amount.minor();
-                self.figures[i].get_or_insert_default();
-                (
-                    Kind::Disbursement { amount: a },
-                    Some(event_of(receipt, "disbursement_event_id")),
-                    Some(i),
-                    d.effective_at,
-                    vec![(i, [a, 0, 0, 0, a, 0, 0, 0])],
-                )
-            }
-            Command::AssessFee(f) => {
-                let i = self.loan(f.loan_id);
-                assert!(!self.charged_off(i), "{label}: fee on a charged-off loan");
-                let a = f.amount.minor();
-                (
-                    Kind::Fee { amount: a },
-                    Some(event_of(receipt, "fee_event_id")),
-                    Some(i),
-                    f.effective_at,
-                    vec![(i, [0, 0, a, 0, 0, 0, 0, 0])],
-                )
-            }
-            Command::Accrue(a) => {
-                let mut moves = Vec::with_capacity(a.loans.len());
-                for item in &a.loans {
-                    let i = self.loan(item.loan_id);
-                    assert!(
-                        !self.charged_off(i),
-                        "{label}: accrued on a charged-off loan"
-                    );
-                    moves.push((i, [0, item.interest.minor(), 0, 0, 0, 0, 0, 0]));
-                }
-                (Kind::Accrual, None, None, a.accrual_date, moves)
-            }
-            Command::Pay(p) => {
-                if let Some(r) = &p.external_ref {
-                    assert!(
-                        self.refs.insert(r.clone()),
-                        "{label}: external_ref {r} accepted twice"
-                    );
-                }
-                let i = self.loan(p.loan_id);
-                let owed = self.owed(i);
-                let amount = p.amount.minor();
-                // On a charged-off loan a payment is a recovery: Cr 4200 min(amount, charged_off
-                // - recovered) if that is > 0, the rest Cr 2100 (lifecycle decisions); otherwise
-                // the waterfall.
-                let recovery = owed[6] > 0;
-                let (parts, recovered) = if recovery {
-                    let r = amount.min(owed[6] - owed[7]).max(0);
-                    ([0, 0, 0, amount - r], r)
-                } else {
-                    (allocate(&owed, amount), 0)
-                };
-                assert_eq!(
-                    (
-                        parts_of(&receipt["allocation"]),
-                        money_field(&receipt["recovery_minor"])
-                    ),
-                    (parts, recovered),
-                    "{label}: allocation and recovery of a payment on a loan owing {owed:?}"
-                );
-                (
-                    Kind::Payment { recovery, parts },
-                    Some(event_of(receipt, "payment_event_id")),
-                    Some(i),
-                    p.effective_at,
-                    vec![(
-                        i,
-                        [
-                            -parts[2], -parts[1], -parts[0], parts[3], 0, amount, 0, recovered,
-                        ],
-                    )],
-                )
-            }
-            Command::Settle(s) => {
-                let of = s.disbursement_event_id;
-                let d = self.event(of);
-                let Kind::Disbursement { amount } = d.kind else {
-                    panic!("{label}: settled {d:?}, not a disbursement");
-                };
-                assert!(
-                    !d.reversed && !self.settled(of) && s.effective_at >= d.effective_at,
-                    "{label}: settled a reversed, settled or later disbursement {d:?}"
-                );
-                assert_eq!(
-                    (
-                        money_field(&receipt["amount_minor"]),
-                        event_of(receipt, "disbursement_event_id")
-                    ),
-                    (amount, of),
-                    "{label}: the settlement receipt names the disbursement and its amount"
-                );
-                (
-                    Kind::Settlement { of },
-                    None,
-                    d.loan,
-                    s.effective_at,
-                    vec![],
-                )
-            }
-            Command::ReturnPayment(r) => {
-                let of = r.payment_event_id;
-                let p = self.event(of).clone();
-                let Kind::Payment { recovery, parts } = p.kind else {
-                    panic!("{label}: returned {p:?}, not a payment");
-                };
-                let i = p.loan.expect("a payment is on a loan");
-                assert!(
-                    !p.reversed && !self.returned(of) && r.effective_at >= p.effective_at,
-                    "{label}: returned a reversed, returned or later payment {p:?}"
-                );
-                assert!(
-                    !self.charged_off(i) || (recovery && r.nsf_fee.is_none()),
-                    "{label}: returned a payment or charged an NSF fee on a charged-off loan"
-                );
-                let nsf = r.nsf_fee.map_or(0, Money::minor);
-                assert_eq!(
-                    (
-                        parts_of(&receipt["returned_allocation"]),
-                        money_field(&receipt["nsf_fee_minor"]),
-                        event_of(receipt, "payment_event_id")
-                    ),
-                    (parts, nsf, of),
-                    "{label}: the return gives back the payment's allocation"
-                );
-                // The payment's lines mirrored, plus the fee (Dr 1300).
-                let mut back = p.moves[0].1.map(|m| -m);
-                back[2] += nsf;
-                (
-                    Kind::Return { of },
-                    None,
-                    Some(i),
-                    r.effective_at,
-                    vec![(i, back)],
-                )
-            }
-            Command::WaiveFee(w) => {
-                let of = w.fee_event_id;
-                let f = self.event(of);
-                let i = f.loan.expect("a fee is on a loan");
-                assert!(
-                    !f.reversed && w.effective_at >= f.effective_at,
-                    "{label}: waived a reversed or later fee {f:?}"
-                );
-                let waivable = self.waivable(of);
-                let waived = w.amount.map_or(waivable, Money::minor);
-                assert!(
-                    waivable > 0 && waived <= waivable,
-                    "{label}: waived {waived} of a fee of which {waivable} is waivable"
-                );
-                assert_eq!(
-                    (
-                        money_field(&receipt["waived_minor"]),
-                        event_of(receipt, "fee_event_id")
-                    ),
-                    (waived, of),
-                    "{label}: the waiver receipt"
-                );
-                (
-                    Kind::Waiver { of, amount: waived },
-                    None,
-                    Some(i),
-                    w.effective_at,
-                    vec![(i, [0, 0, -waived, 0, 0, 0, 0, 0])],
-                )
-            }
-            Command::ChargeOff(c) => {
-                let i = self.loan(c.loan_id);
-                let [principal, interest, fees, ..] = self.owed(i);
-                let total = principal + interest + fees;
-                assert!(
-                    !self.charged_off(i) && total > 0,
-                    "{label}: charged off a loan charged off already or owing nothing"
-                );
-                let w = &receipt["charged_off"];
-                assert_eq!(
-                    [
-                        money_field(&w["principal_minor"]),
-                        money_field(&w["interest_minor"]),
-                        money_field(&w["fees_minor"]),
-                        money_field(&receipt["total_minor"]),
-                    ],
-                    [principal, interest, fees, total],
-                    "{label}: the charge-off writes off everything owed"
-                );
-                (
-                    Kind::ChargeOff,
-                    None,
-                    Some(i),
-                    c.effective_at,
-                    vec![(i, [-principal, -interest, -fees, 0, 0, 0, total, 0])],
-                )
-            }
+        let (kind, event, loan, effective_at, moves) = self.predict(command, entry, receipt, label);
+        self.apply_moves(&moves, label);
+        self.record_posting(entry, kind, event, loan, effective_at, moves);
+    }
+
+    /// What a committed write is and moves, checked against the rules and its receipt.
+    fn predict(
+        &mut self,
+        command: &Command,
+        entry: EntryId,
+        receipt: &Value,
+        label: &str,
+    ) -> Predicted {
+        match command {
+            Command::Disburse(d) => self.predict_disbursement(d, receipt, label),
+            Command::AssessFee(f) => self.predict_fee(f, receipt, label),
+            Command::Accrue(a) => self.predict_accrual(a, label),
+            Command::Pay(p) => self.predict_payment(p, receipt, label),
+            Command::Settle(s) => self.predict_settlement(s, receipt, label),
+            Command::ReturnPayment(r) => self.predict_return(r, receipt, label),
+            Command::WaiveFee(w) => self.predict_waiver(w, receipt, label),
+            Command::ChargeOff(c) => self.predict_charge_off(c, receipt, label),
             Command::Adjust(a) => (Kind::Adjustment, None, None, a.effective_at, vec![]),
             Command::ClosePeriod(_) => panic!("{label}: this history closes no period"),
-            Command::Reverse(r) => {
-                let target = r.reverses_entry_id;
-                assert!(
-                    !self.reversals.contains(&target) && !self.reversed.contains(&target),
-                    "{label}: reversed {target}, which is a reversal or already reversed"
-                );
-                let original = self
-                    .entries
-                    .get(&target)
-                    .unwrap_or_else(|| panic!("{label}: reversed {target}, never committed"))
-                    .clone();
-                let blocked = match (original.kind, original.event, original.loan) {
-                    (Kind::Disbursement { .. }, Some(e), _) => self.settled(e),
-                    (Kind::Payment { .. }, Some(e), _) => self.returned(e),
-                    (Kind::Fee { .. }, Some(e), _) => self.waived(e) > 0,
-                    (Kind::ChargeOff, _, Some(i)) => self.recovered_after(&original, i),
-                    _ => false,
-                };
-                assert!(
-                    !blocked,
-                    "{label}: reversed {original:?} although a settlement, return, waiver or \
-                     later recovery stands on it"
-                );
-                self.entries.get_mut(&target).expect("committed").reversed = true;
-                self.reversals.push(entry);
-                self.reversed.push(target);
-                (
-                    Kind::Reversal,
-                    None,
-                    original.loan,
-                    original.effective_at,
-                    original
-                        .moves
-                        .iter()
-                        .map(|(i, m)| (*i, m.map(|x| -x)))
-                        .collect(),
-                )
-            }
+            Command::Reverse(r) => self.predict_reversal(r, entry, label),
+        }
+    }
+
+    /// A disbursement: principal owed and disbursed on an open loan.
+    fn predict_disbursement(
+        &mut self,
+        d: &Disbursement,
+        receipt: &Value,
+        label: &str,
+    ) -> Predicted {
+        let i = self.loan(d.loan_id);
+        assert!(
+            !self.charged_off(i),
+            "{label}: disbursed on a charged-off loan"
+        );
+        let a = d.amount.minor();
+        self.figures[i].get_or_insert_default();
+        (
+            Kind::Disbursement { amount: a },
+            Some(event_of(receipt, "disbursement_event_id")),
+            Some(i),
+            d.effective_at,
+            vec![(i, [a, 0, 0, 0, a, 0, 0, 0])],
+        )
+    }
+
+    /// A fee: fees owed on an open loan.
+    fn predict_fee(&self, f: &Fee, receipt: &Value, label: &str) -> Predicted {
+        let i = self.loan(f.loan_id);
+        assert!(!self.charged_off(i), "{label}: fee on a charged-off loan");
+        let a = f.amount.minor();
+        (
+            Kind::Fee { amount: a },
+            Some(event_of(receipt, "fee_event_id")),
+            Some(i),
+            f.effective_at,
+            vec![(i, [0, 0, a, 0, 0, 0, 0, 0])],
+        )
+    }
+
+    /// An accrual batch: interest owed on each of its open loans.
+    fn predict_accrual(&self, a: &AccrualBatch, label: &str) -> Predicted {
+        let mut moves = Vec::with_capacity(a.loans.len());
+        for item in &a.loans {
+            let i = self.loan(item.loan_id);
+            assert!(
+                !self.charged_off(i),
+                "{label}: accrued on a charged-off loan"
+            );
+            moves.push((i, [0, item.interest.minor(), 0, 0, 0, 0, 0, 0]));
+        }
+        (Kind::Accrual, None, None, a.accrual_date, moves)
+    }
+
+    /// A payment: the waterfall on an open loan, a recovery on a charged-off one.
+    fn predict_payment(&mut self, p: &Payment, receipt: &Value, label: &str) -> Predicted {
+        if let Some(r) = &p.external_ref {
+            assert!(
+                self.refs.insert(r.clone()),
+                "{label}: external_ref {r} accepted twice"
+            );
+        }
+        let i = self.loan(p.loan_id);
+        let owed = self.owed(i);
+        let amount = p.amount.minor();
+        // On a charged-off loan a payment is a recovery: Cr 4200 min(amount, charged_off
+        // - recovered) if that is > 0, the rest Cr 2100 (lifecycle decisions); otherwise
+        // the waterfall.
+        let recovery = owed[6] > 0;
+        let (parts, recovered) = if recovery {
+            let r = amount.min(owed[6] - owed[7]).max(0);
+            ([0, 0, 0, amount - r], r)
+        } else {
+            (allocate(&owed, amount), 0)
         };
-        for (i, m) in &moves {
+        assert_eq!(
+            (
+                parts_of(&receipt["allocation"]),
+                money_field(&receipt["recovery_minor"])
+            ),
+            (parts, recovered),
+            "{label}: allocation and recovery of a payment on a loan owing {owed:?}"
+        );
+        (
+            Kind::Payment { recovery, parts },
+            Some(event_of(receipt, "payment_event_id")),
+            Some(i),
+            p.effective_at,
+            vec![(
+                i,
+                [
+                    -parts[2], -parts[1], -parts[0], parts[3], 0, amount, 0, recovered,
+                ],
+            )],
+        )
+    }
+
+    /// A settlement of a live, unsettled, earlier disbursement (moves no figure).
+    fn predict_settlement(&self, s: &Settlement, receipt: &Value, label: &str) -> Predicted {
+        let of = s.disbursement_event_id;
+        let d = self.event(of);
+        let Kind::Disbursement { amount } = d.kind else {
+            panic!("{label}: settled {d:?}, not a disbursement");
+        };
+        assert!(
+            !d.reversed && !self.settled(of) && s.effective_at >= d.effective_at,
+            "{label}: settled a reversed, settled or later disbursement {d:?}"
+        );
+        assert_eq!(
+            (
+                money_field(&receipt["amount_minor"]),
+                event_of(receipt, "disbursement_event_id")
+            ),
+            (amount, of),
+            "{label}: the settlement receipt names the disbursement and its amount"
+        );
+        (
+            Kind::Settlement { of },
+            None,
+            d.loan,
+            s.effective_at,
+            vec![],
+        )
+    }
+
+    /// A payment return: the payment's moves mirrored, plus any NSF fee.
+    fn predict_return(&self, r: &PaymentReturn, receipt: &Value, label: &str) -> Predicted {
+        let of = r.payment_event_id;
+        let p = self.event(of).clone();
+        let Kind::Payment { recovery, parts } = p.kind else {
+            panic!("{label}: returned {p:?}, not a payment");
+        };
+        let i = p.loan.expect("a payment is on a loan");
+        assert!(
+            !p.reversed && !self.returned(of) && r.effective_at >= p.effective_at,
+            "{label}: returned a reversed, returned or later payment {p:?}"
+        );
+        assert!(
+            !self.charged_off(i) || (recovery && r.nsf_fee.is_none()),
+            "{label}: returned a payment or charged an NSF fee on a charged-off loan"
+        );
+        let nsf = r.nsf_fee.map_or(0, Money::minor);
+        assert_eq!(
+            (
+                parts_of(&receipt["returned_allocation"]),
+                money_field(&receipt["nsf_fee_minor"]),
+                event_of(receipt, "payment_event_id")
+            ),
+            (parts, nsf, of),
+            "{label}: the return gives back the payment's allocation"
+        );
+        // The payment's lines mirrored, plus the fee (Dr 1300).
+        let mut back = p.moves[0].1.map(|m| -m);
+        back[2] += nsf;
+        (
+            Kind::Return { of },
+            None,
+            Some(i),
+            r.effective_at,
+            vec![(i, back)],
+        )
+    }
+
+    /// A fee waiver of at most what is still waivable.
+    fn predict_waiver(&self, w: &FeeWaiver, receipt: &Value, label: &str) -> Predicted {
+        let of = w.fee_event_id;
+        let f = self.event(of);
+        let i = f.loan.expect("a fee is on a loan");
+        assert!(
+            !f.reversed && w.effective_at >= f.effective_at,
+            "{label}: waived a reversed or later fee {f:?}"
+        );
+        let waivable = self.waivable(of);
+        let waived = w.amount.map_or(waivable, Money::minor);
+        assert!(
+            waivable > 0 && waived <= waivable,
+            "{label}: waived {waived} of a fee of which {waivable} is waivable"
+        );
+        assert_eq!(
+            (
+                money_field(&receipt["waived_minor"]),
+                event_of(receipt, "fee_event_id")
+            ),
+            (waived, of),
+            "{label}: the waiver receipt"
+        );
+        (
+            Kind::Waiver { of, amount: waived },
+            None,
+            Some(i),
+            w.effective_at,
+            vec![(i, [0, 0, -waived, 0, 0, 0, 0, 0])],
+        )
+    }
+
+    /// A charge-off of everything a loan owes.
+    fn predict_charge_off(&self, c: &ChargeOff, receipt: &Value, label: &str) -> Predicted {
+        let i = self.loan(c.loan_id);
+        let [principal, interest, fees, ..] = self.owed(i);
+        let total = principal + interest + fees;
+        assert!(
+            !self.charged_off(i) && total > 0,
+            "{label}: charged off a loan charged off already or owing nothing"
+        );
+        let w = &receipt["charged_off"];
+        assert_eq!(
+            [
+                money_field(&w["principal_minor"]),
+                money_field(&w["interest_minor"]),
+                money_field(&w["fees_minor"]),
+                money_field(&receipt["total_minor"]),
+            ],
+            [principal, interest, fees, total],
+            "{label}: the charge-off writes off everything owed"
+        );
+        (
+            Kind::ChargeOff,
+            None,
+            Some(i),
+            c.effective_at,
+            vec![(i, [-principal, -interest, -fees, 0, 0, 0, total, 0])],
+        )
+    }
+
+    /// A reversal of a live entry nothing later stands on: its moves negated.
+    fn predict_reversal(&mut self, r: &Reversal, entry: EntryId, label: &str) -> Predicted {
+        let target = r.reverses_entry_id;
+        assert!(
+            !self.reversals.contains(&target) && !self.reversed.contains(&target),
+            "{label}: reversed {target}, which is a reversal or already reversed"
+        );
+        let original = self
+            .entries
+            .get(&target)
+            .unwrap_or_else(|| panic!("{label}: reversed {target}, never committed"))
+            .clone();
+        let blocked = match (original.kind, original.event, original.loan) {
+            (Kind::Disbursement { .. }, Some(e), _) => self.settled(e),
+            (Kind::Payment { .. }, Some(e), _) => self.returned(e),
+            (Kind::Fee { .. }, Some(e), _) => self.waived(e) > 0,
+            (Kind::ChargeOff, _, Some(i)) => self.recovered_after(&original, i),
+            _ => false,
+        };
+        assert!(
+            !blocked,
+            "{label}: reversed {original:?} although a settlement, return, waiver or \
+             later recovery stands on it"
+        );
+        self.entries.get_mut(&target).expect("committed").reversed = true;
+        self.reversals.push(entry);
+        self.reversed.push(target);
+        (
+            Kind::Reversal,
+            None,
+            original.loan,
+            original.effective_at,
+            original
+                .moves
+                .iter()
+                .map(|(i, m)| (*i, m.map(|x| -x)))
+                .collect(),
+        )
+    }
+
+    /// Moves the model's figures as a committed write does; none may go negative, and a
+    /// charged-off loan may not owe again.
+    fn apply_moves(&mut self, moves: &[(usize, Owed)], label: &str) {
+        for (i, m) in moves {
             let figures = self.figures[*i]
                 .as_mut()
                 .unwrap_or_else(|| panic!("{label}: committed on loan {i}, which does not exist"));
@@ -1154,6 +1211,19 @@ impl Model {
                 "{label}: committed although charged-off loan {i} owes again: {figures:?}"
             );
         }
+    }
+
+    /// Books a committed write: as lifecycle activity where it is, under its event, and as an
+    /// entry in commit order.
+    fn record_posting(
+        &mut self,
+        entry: EntryId,
+        kind: Kind,
+        event: Option<EventId>,
+        loan: Option<usize>,
+        effective_at: time::Date,
+        moves: Vec<(usize, Owed)>,
+    ) {
         if matches!(
             kind,
             Kind::Settlement { .. }
@@ -1184,10 +1254,6 @@ impl Model {
     }
 
     /// A refusal must be one a random history can meet, and one its history explains.
-    #[allow(
-        clippy::too_many_lines,
-        reason = "one arm per refusal, each small and read on its own"
-    )]
     fn judge_refusal(&self, sent: &Sent, e: &StoreError, label: &str) {
         let command = &sent.command;
         let target = match command {
@@ -1206,15 +1272,7 @@ impl Model {
                 "{label}: 'cannot reverse a reversal' for an entry that is not one"
             ),
             StoreError::Ledger(LedgerError::DuplicateExternalRef) => {
-                let Command::Pay(p) = command else {
-                    panic!("{label}: duplicate external_ref on a non-payment");
-                };
-                assert!(
-                    p.external_ref
-                        .as_ref()
-                        .is_some_and(|r| self.refs.contains(r)),
-                    "{label}: duplicate external_ref for a reference never accepted"
-                );
+                self.judge_duplicate_external_ref(command, label);
             }
             StoreError::Ledger(
                 LedgerError::LoanNotFound(_) | LedgerError::EffectiveBeforeLoan(_),
@@ -1250,19 +1308,7 @@ impl Model {
                 "{label}: 'effective before original' for a write not dated before its event"
             ),
             StoreError::Ledger(LedgerError::WaiverExceedsOutstanding { waivable }) => {
-                let Command::WaiveFee(w) = command else {
-                    panic!("{label}: 'waiver exceeds outstanding' for a non-waiver");
-                };
-                let expected = self.waivable(w.fee_event_id);
-                assert_eq!(
-                    waivable.minor(),
-                    expected,
-                    "{label}: the waivable amount a refusal names"
-                );
-                assert!(
-                    expected == 0 || w.amount.is_some_and(|a| a.minor() > expected),
-                    "{label}: refused a waiver within the waivable {expected}"
-                );
+                self.judge_waiver_exceeding_outstanding(command, *waivable, label);
             }
             StoreError::Ledger(LedgerError::AlreadyChargedOff) => assert!(
                 matches!(command, Command::ChargeOff(c) if charged_off(c.loan_id)),
@@ -1273,35 +1319,77 @@ impl Model {
                 "{label}: 'nothing to charge off' for a loan that owes"
             ),
             StoreError::Ledger(LedgerError::LoanChargedOff { .. }) => {
-                let loan = match command {
-                    Command::Disburse(d) => Some(self.loan(d.loan_id)),
-                    Command::AssessFee(f) => Some(self.loan(f.loan_id)),
-                    Command::ReturnPayment(r) => self.event(r.payment_event_id).loan,
-                    _ => None,
-                };
-                assert!(
-                    loan.is_some_and(|i| self.charged_off(i)),
-                    "{label}: 'loan charged off' for a write on no charged-off loan"
-                );
+                self.judge_loan_charged_off(command, label);
             }
             StoreError::Ledger(LedgerError::BatchRejected(problems)) => {
-                let Command::Accrue(a) = command else {
-                    panic!("{label}: item problems for a non-accrual");
-                };
-                for p in problems {
-                    let explained = matches!(
-                        p.code,
-                        "loan_not_found"
-                            | "already_accrued"
-                            | "mixed_currency_batch"
-                            | "effective_before_loan"
-                    ) || (!sent.fresh && p.code == "principal_mismatch")
-                        || (p.code == "loan_charged_off"
-                            && a.loans.get(p.index).is_some_and(|l| charged_off(l.loan_id)));
-                    assert!(explained, "{label}: unexpected accrual problem {p:?}");
-                }
+                self.judge_batch_rejected(sent, problems, label);
             }
             other => panic!("{label}: unexpected refusal {other:?}"),
+        }
+    }
+
+    /// A duplicate `external_ref` only on a payment whose reference was accepted before.
+    fn judge_duplicate_external_ref(&self, command: &Command, label: &str) {
+        let Command::Pay(p) = command else {
+            panic!("{label}: duplicate external_ref on a non-payment");
+        };
+        assert!(
+            p.external_ref
+                .as_ref()
+                .is_some_and(|r| self.refs.contains(r)),
+            "{label}: duplicate external_ref for a reference never accepted"
+        );
+    }
+
+    /// A waiver refused only beyond what is waivable, naming the waivable amount.
+    fn judge_waiver_exceeding_outstanding(&self, command: &Command, waivable: Money, label: &str) {
+        let Command::WaiveFee(w) = command else {
+            panic!("{label}: 'waiver exceeds outstanding' for a non-waiver");
+        };
+        let expected = self.waivable(w.fee_event_id);
+        assert_eq!(
+            waivable.minor(),
+            expected,
+            "{label}: the waivable amount a refusal names"
+        );
+        assert!(
+            expected == 0 || w.amount.is_some_and(|a| a.minor() > expected),
+            "{label}: refused a waiver within the waivable {expected}"
+        );
+    }
+
+    /// A write refused as on a charged-off loan names one.
+    fn judge_loan_charged_off(&self, command: &Command, label: &str) {
+        let loan = match command {
+            Command::Disburse(d) => Some(self.loan(d.loan_id)),
+            Command::AssessFee(f) => Some(self.loan(f.loan_id)),
+            Command::ReturnPayment(r) => self.event(r.payment_event_id).loan,
+            _ => None,
+        };
+        assert!(
+            loan.is_some_and(|i| self.charged_off(i)),
+            "{label}: 'loan charged off' for a write on no charged-off loan"
+        );
+    }
+
+    /// Each item problem of a refused accrual batch is one its history explains.
+    fn judge_batch_rejected(&self, sent: &Sent, problems: &[ItemProblem], label: &str) {
+        let command = &sent.command;
+        let charged_off = |id: LoanId| self.charged_off(self.loan(id));
+        let Command::Accrue(a) = command else {
+            panic!("{label}: item problems for a non-accrual");
+        };
+        for p in problems {
+            let explained = matches!(
+                p.code,
+                "loan_not_found"
+                    | "already_accrued"
+                    | "mixed_currency_batch"
+                    | "effective_before_loan"
+            ) || (!sent.fresh && p.code == "principal_mismatch")
+                || (p.code == "loan_charged_off"
+                    && a.loans.get(p.index).is_some_and(|l| charged_off(l.loan_id)));
+            assert!(explained, "{label}: unexpected accrual problem {p:?}");
         }
     }
 }
