@@ -203,28 +203,25 @@ fn assert_all_ok(report: &Value) {
 // ---------------------------------------------------------------------------------------------
 // Balances.
 
-#[tokio::test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one scenario, asserted field by field at four dates"
-)]
-async fn loan_and_account_balances_match_a_hand_computed_scenario_now_and_as_of_past_dates() {
-    let app = spawn_app().await;
-    let c = app.tenant();
-    let (loan, borrower) = (uuid(), uuid());
-
+/// Posts the five-step scenario: a disbursement, a fee, an accrual, a payment (whose allocation
+/// is checked) and a second disbursement, each on its own date.
+async fn post_the_dated_disbursements_fee_accrual_and_payment(
+    c: &Caller<'_>,
+    loan: Uuid,
+    borrower: Uuid,
+) {
     // 2026-01-10 disburse 1,000,000: Dr 1100 / Cr 2000.
     post(
-        &c,
+        c,
         "/v1/disbursements",
         &disbursement(loan, borrower, 1_000_000, "2026-01-10"),
     )
     .await;
     // 2026-01-15 fee 2,500: Dr 1300 / Cr 4100.
-    post(&c, "/v1/fees", &fee(loan, 2_500, "2026-01-15")).await;
+    post(c, "/v1/fees", &fee(loan, 2_500, "2026-01-15")).await;
     // 2026-01-20 interest 3,000 on the exact principal: Dr 1200 / Cr 4000.
     post(
-        &c,
+        c,
         "/v1/accruals/batch",
         &accrual("2026-01-20", &[(loan, 1_000_000, 3_000)]),
     )
@@ -245,15 +242,17 @@ async fn loan_and_account_balances_match_a_hand_computed_scenario_now_and_as_of_
     );
     // 2026-02-10 second disbursement 200,000.
     post(
-        &c,
+        c,
         "/v1/disbursements",
         &disbursement(loan, borrower, 200_000, "2026-02-10"),
     )
     .await;
+}
 
-    // Loan balance now and as of three dates.
+/// The loan balance now, and as of 2026-01-12 (before the fee and accrual).
+async fn assert_loan_balances_now_and_as_of_jan_12(c: &Caller<'_>, loan: Uuid) {
     assert_eq!(
-        loan_balance(&c, loan, None).await,
+        loan_balance(c, loan, None).await,
         LoanBalance {
             principal: 1_155_500,
             interest: 0,
@@ -266,7 +265,7 @@ async fn loan_and_account_balances_match_a_hand_computed_scenario_now_and_as_of_
         "now"
     );
     assert_eq!(
-        loan_balance(&c, loan, Some("2026-01-12")).await,
+        loan_balance(c, loan, Some("2026-01-12")).await,
         LoanBalance {
             principal: 1_000_000,
             interest: 0,
@@ -278,8 +277,13 @@ async fn loan_and_account_balances_match_a_hand_computed_scenario_now_and_as_of_
         },
         "as of 2026-01-12: only the first disbursement"
     );
+}
+
+/// The loan balance as of 2026-01-31, 2026-02-05 and the days either side of the first
+/// disbursement.
+async fn assert_loan_balances_as_of_past_dates(c: &Caller<'_>, loan: Uuid) {
     assert_eq!(
-        loan_balance(&c, loan, Some("2026-01-31")).await,
+        loan_balance(c, loan, Some("2026-01-31")).await,
         LoanBalance {
             principal: 1_000_000,
             interest: 3_000,
@@ -292,7 +296,7 @@ async fn loan_and_account_balances_match_a_hand_computed_scenario_now_and_as_of_
         "as of 2026-01-31: disbursement, fee and accrual"
     );
     assert_eq!(
-        loan_balance(&c, loan, Some("2026-02-05")).await,
+        loan_balance(c, loan, Some("2026-02-05")).await,
         LoanBalance {
             principal: 955_500,
             interest: 0,
@@ -305,7 +309,7 @@ async fn loan_and_account_balances_match_a_hand_computed_scenario_now_and_as_of_
         "as of 2026-02-05: after the payment, before the second disbursement"
     );
     assert_eq!(
-        loan_balance(&c, loan, Some("2026-01-09")).await,
+        loan_balance(c, loan, Some("2026-01-09")).await,
         LoanBalance {
             principal: 0,
             interest: 0,
@@ -319,10 +323,13 @@ async fn loan_and_account_balances_match_a_hand_computed_scenario_now_and_as_of_
     );
     // The edge of the date filter is inclusive: an entry effective on the date counts.
     assert_eq!(
-        loan_balance(&c, loan, Some("2026-01-10")).await.principal,
+        loan_balance(c, loan, Some("2026-01-10")).await.principal,
         1_000_000
     );
+}
 
+/// Every account's balance now.
+async fn assert_account_balances_now(c: &Caller<'_>) {
     // Account balances: (dr, cr, normal). Debit-normal: DR − CR; credit-normal: CR − DR.
     let now: [(&str, (i64, i64, i64)); 8] = [
         ("1000", (50_000, 0, 50_000)),
@@ -336,11 +343,15 @@ async fn loan_and_account_balances_match_a_hand_computed_scenario_now_and_as_of_
     ];
     for (code, expected) in now {
         assert_eq!(
-            account_balance(&c, code, None).await,
+            account_balance(c, code, None).await,
             expected,
             "account {code} now"
         );
     }
+}
+
+/// Every account's balance as of 2026-01-31.
+async fn assert_account_balances_as_of_jan_31(c: &Caller<'_>) {
     let end_of_january: [(&str, (i64, i64, i64)); 8] = [
         ("1000", (0, 0, 0)),
         ("1100", (1_000_000, 0, 1_000_000)),
@@ -353,11 +364,23 @@ async fn loan_and_account_balances_match_a_hand_computed_scenario_now_and_as_of_
     ];
     for (code, expected) in end_of_january {
         assert_eq!(
-            account_balance(&c, code, Some("2026-01-31")).await,
+            account_balance(c, code, Some("2026-01-31")).await,
             expected,
             "account {code} as of 2026-01-31"
         );
     }
+}
+
+#[tokio::test]
+async fn loan_and_account_balances_match_a_hand_computed_scenario_now_and_as_of_past_dates() {
+    let app = spawn_app().await;
+    let c = app.tenant();
+    let (loan, borrower) = (uuid(), uuid());
+    post_the_dated_disbursements_fee_accrual_and_payment(&c, loan, borrower).await;
+    assert_loan_balances_now_and_as_of_jan_12(&c, loan).await;
+    assert_loan_balances_as_of_past_dates(&c, loan).await;
+    assert_account_balances_now(&c).await;
+    assert_account_balances_as_of_jan_31(&c).await;
 
     // The report agrees, now and as of the end of January.
     let report = reconciliation(&c, None).await;
@@ -611,15 +634,8 @@ async fn all_ids(c: &Caller<'_>, loan: Uuid, filters: &str, page_size: u32) -> V
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[expect(
-    clippy::too_many_lines,
-    reason = "set-up, concurrent paging and the final comparison belong together"
-)]
-async fn paging_a_loans_journal_while_fees_keep_arriving_returns_every_entry_once_in_posting_order()
-{
-    let app = spawn_app().await;
-    let c = app.tenant();
+/// Opens a loan and posts 1,000 fees on it: the disbursement's and the fees' entry ids.
+async fn open_a_loan_with_a_thousand_fees(c: &Caller<'_>) -> (Uuid, Vec<String>) {
     let (loan, _, receipt) = c.open_loan("1000000").await;
     let mut initial: Vec<String> = vec![
         receipt["journal_entry_id"]
@@ -637,7 +653,17 @@ async fn paging_a_loans_journal_while_fees_keep_arriving_returns_every_entry_onc
         .await;
     initial.extend(fees);
     assert_eq!(initial.len(), 1001);
+    (loan, initial)
+}
 
+/// Starts a task that keeps posting fees on the loan until told to stop (at most 2,000), and
+/// returns once it has demonstrably posted one: the stop flag and the task, which answers the
+/// ids it posted.
+async fn start_posting_fees_in_the_background(
+    app: &TestApp,
+    c: &Caller<'_>,
+    loan: Uuid,
+) -> (Arc<AtomicBool>, tokio::task::JoinHandle<Vec<String>>) {
     // A separate task keeps posting fees on the same loan while we page.
     let stop = Arc::new(AtomicBool::new(false));
     let posted_during = Arc::new(AtomicUsize::new(0));
@@ -667,7 +693,12 @@ async fn paging_a_loans_journal_while_fees_keep_arriving_returns_every_entry_onc
     while posted_during.load(Ordering::SeqCst) == 0 && !writer.is_finished() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+    (stop, writer)
+}
 
+/// Pages through the loan's journal seven at a time, checking each page's size: the ids in the
+/// order the pages gave them.
+async fn page_through_the_journal_by_sevens(c: &Caller<'_>, loan: Uuid) -> Vec<String> {
     let mut collected: Vec<String> = Vec::new();
     let mut token: Option<String> = None;
     let mut pages = 0;
@@ -676,7 +707,7 @@ async fn paging_a_loans_journal_while_fees_keep_arriving_returns_every_entry_onc
             None => "page_size=7".to_owned(),
             Some(t) => format!("page_size=7&page_token={t}"),
         };
-        let (items, next) = journal_page(&c, loan, &query).await;
+        let (items, next) = journal_page(c, loan, &query).await;
         pages += 1;
         assert!(items.len() <= 7, "page {pages} has {} items", items.len());
         collected.extend(ids(&items));
@@ -689,12 +720,20 @@ async fn paging_a_loans_journal_while_fees_keep_arriving_returns_every_entry_onc
         }
         assert!(pages < 10_000, "paging does not end");
     }
-    stop.store(true, Ordering::SeqCst);
-    let during = writer.await.expect("writer task");
-    assert!(!during.is_empty());
+    collected
+}
 
+/// The complete listing after everything settled has every entry once, the ones from before
+/// paging first, in the order the database records them: that listing.
+async fn assert_the_complete_listing_is_every_entry_once_in_posting_order(
+    app: &TestApp,
+    c: &Caller<'_>,
+    loan: Uuid,
+    initial: &[String],
+    during: &[String],
+) -> Vec<String> {
     // The complete listing, in posting order, after everything settled.
-    let complete = all_ids(&c, loan, "", 500).await;
+    let complete = all_ids(c, loan, "", 500).await;
     assert_eq!(
         complete.len(),
         1001 + during.len(),
@@ -728,7 +767,15 @@ async fn paging_a_loans_journal_while_fees_keep_arriving_returns_every_entry_onc
             .expect("rows")
     };
     assert_eq!(complete, db_order, "listing order is posting order");
+    complete
+}
 
+/// What was collected while writes went on is a gap-free prefix of the final listing.
+fn assert_the_pages_are_a_gap_free_prefix(
+    collected: &[String],
+    initial: &[String],
+    complete: &[String],
+) {
     // What we collected while writes went on: every entry that existed when paging started,
     // plus possibly some of the later ones; each once; no gaps: exactly a prefix of the final
     // listing (so strictly increasing in posting order).
@@ -738,15 +785,34 @@ async fn paging_a_loans_journal_while_fees_keep_arriving_returns_every_entry_onc
         collected.len(),
         "no duplicates while paging"
     );
-    for id in &initial {
+    for id in initial {
         assert!(collected_set.contains(id), "entry {id} was skipped");
     }
     assert!(collected.len() >= initial.len());
     assert_eq!(
-        collected,
+        *collected,
         complete[..collected.len()],
         "the pages are a gap-free prefix of the posting order"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_a_loans_journal_while_fees_keep_arriving_returns_every_entry_once_in_posting_order()
+{
+    let app = spawn_app().await;
+    let c = app.tenant();
+    let (loan, initial) = open_a_loan_with_a_thousand_fees(&c).await;
+    let (stop, writer) = start_posting_fees_in_the_background(&app, &c, loan).await;
+    let collected = page_through_the_journal_by_sevens(&c, loan).await;
+    stop.store(true, Ordering::SeqCst);
+    let during = writer.await.expect("writer task");
+    assert!(!during.is_empty());
+
+    let complete = assert_the_complete_listing_is_every_entry_once_in_posting_order(
+        &app, &c, loan, &initial, &during,
+    )
+    .await;
+    assert_the_pages_are_a_gap_free_prefix(&collected, &initial, &complete);
 
     // Items are the same objects as GET /v1/journal-entries/{id}.
     let (first_page, _) = journal_page(&c, loan, "page_size=3").await;
