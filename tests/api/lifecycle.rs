@@ -2527,30 +2527,40 @@ async fn an_ordinary_payment_carries_recovery_minor_zero_and_a_loan_balance_no_c
 // ---------------------------------------------------------------------------------------------
 // A whole loan life.
 
-#[tokio::test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one loan's whole life, checked after every step"
-)]
-async fn a_whole_loan_life_stays_reconciled_after_every_step_and_unwinds_only_in_order() {
-    let app = spawn_app().await;
-    let c = app.tenant();
-    assert_books_clean(&app, &c, "empty").await;
+/// The receipts of one loan's life, from its disbursement to its recovery.
+struct LoanLife {
+    loan: Loan,
+    settlement: Value,
+    fee: Value,
+    accrual: Value,
+    payment: Value,
+    returned: Value,
+    waiver: Value,
+    written_off: Value,
+    recovery: Value,
+}
 
-    let loan = open(&c, "100000").await;
-    assert_books_clean(&app, &c, "disbursed").await;
-    let settlement = settle(&c, &loan).await;
-    assert_gl(&c, &[("1000", -100_000), ("2000", 0), ("1100", 100_000)]).await;
-    assert_books_clean(&app, &c, "settled").await;
-    let fee = assess(&c, &loan, "2500").await;
-    assert_books_clean(&app, &c, "fee assessed").await;
-    let accrual = accrue(&c, &loan, 100_000, 300).await;
-    assert_books_clean(&app, &c, "accrued").await;
-    let payment = pay(&c, &loan, "10000").await;
+/// Disburses 1,000.00, settles it, assesses a 25.00 fee, accrues 3.00 and takes a 100.00
+/// payment, checking the books after each step: the loan and the settlement, fee, accrual and
+/// payment receipts.
+async fn open_settle_assess_accrue_and_pay(
+    app: &TestApp,
+    c: &Caller<'_>,
+) -> (Loan, Value, Value, Value, Value) {
+    let loan = open(c, "100000").await;
+    assert_books_clean(app, c, "disbursed").await;
+    let settlement = settle(c, &loan).await;
+    assert_gl(c, &[("1000", -100_000), ("2000", 0), ("1100", 100_000)]).await;
+    assert_books_clean(app, c, "settled").await;
+    let fee = assess(c, &loan, "2500").await;
+    assert_books_clean(app, c, "fee assessed").await;
+    let accrual = accrue(c, &loan, 100_000, 300).await;
+    assert_books_clean(app, c, "accrued").await;
+    let payment = pay(c, &loan, "10000").await;
     assert_eq!(payment["allocation"], parts(2500, 300, 7200, 0));
     assert_eq!(payment["recovery_minor"], "0");
     assert_eq!(
-        owed(&c, loan.id).await,
+        owed(c, loan.id).await,
         Owed {
             principal: 92_800,
             disbursed: 100_000,
@@ -2558,17 +2568,26 @@ async fn a_whole_loan_life_stays_reconciled_after_every_step_and_unwinds_only_in
             ..Owed::default()
         }
     );
-    assert_books_clean(&app, &c, "paid").await;
+    assert_books_clean(app, c, "paid").await;
+    (loan, settlement, fee, accrual, payment)
+}
 
+/// The payment bounces with a 30.00 NSF fee: its allocation comes back and the fee is owed.
+async fn return_the_payment_with_an_nsf_fee(
+    app: &TestApp,
+    c: &Caller<'_>,
+    loan: &Loan,
+    payment: &Value,
+) -> Value {
     // The payment bounces, with an NSF fee.
     let returned = return_payment(
-        &c,
-        &return_with_fee(&text(&payment, "payment_event_id"), "3000"),
+        c,
+        &return_with_fee(&text(payment, "payment_event_id"), "3000"),
     )
     .await;
     assert_eq!(returned["returned_allocation"], parts(2500, 300, 7200, 0));
     assert_eq!(
-        sequenced(&entry_of(&c, &returned).await),
+        sequenced(&entry_of(c, &returned).await),
         in_order(&[
             ("1000", "CR", 10_000),
             ("1300", "DR", 2500),
@@ -2579,7 +2598,7 @@ async fn a_whole_loan_life_stays_reconciled_after_every_step_and_unwinds_only_in
         ])
     );
     assert_eq!(
-        owed(&c, loan.id).await,
+        owed(c, loan.id).await,
         Owed {
             principal: 100_000,
             interest: 300,
@@ -2588,27 +2607,35 @@ async fn a_whole_loan_life_stays_reconciled_after_every_step_and_unwinds_only_in
             ..Owed::default()
         }
     );
-    assert_books_clean(&app, &c, "returned").await;
+    assert_books_clean(app, c, "returned").await;
+    returned
+}
 
+/// The late fee is waived in full; the NSF fee is still owed.
+async fn waive_the_fee_in_full(app: &TestApp, c: &Caller<'_>, loan: &Loan, fee: &Value) -> Value {
     // The late fee is waived in full.
-    let waiver = waive(&c, &fee, None).await;
+    let waiver = waive(c, fee, None).await;
     assert_eq!(waiver["waived_minor"], "2500");
-    assert_eq!(owed(&c, loan.id).await.fees, 3000);
-    assert_books_clean(&app, &c, "waived").await;
+    assert_eq!(owed(c, loan.id).await.fees, 3000);
+    assert_books_clean(app, c, "waived").await;
+    waiver
+}
 
+/// The loan is charged off, then 50.00 is recovered: the charge-off and recovery receipts.
+async fn charge_off_then_recover(app: &TestApp, c: &Caller<'_>, loan: &Loan) -> (Value, Value) {
     // Charged off, then a recovery.
-    let written_off = charge_off(&c, &loan).await;
+    let written_off = charge_off(c, loan).await;
     assert_eq!(
         written_off["charged_off"],
         json!({ "principal_minor": "100000", "interest_minor": "300", "fees_minor": "3000" })
     );
     assert_eq!(written_off["total_minor"], "103300");
     assert_eq!(
-        standing(&c, loan.id).await,
+        standing(c, loan.id).await,
         Standing::charged_off(103_300, 0)
     );
     assert_gl(
-        &c,
+        c,
         &[
             ("1100", 0),
             ("1200", 0),
@@ -2619,57 +2646,77 @@ async fn a_whole_loan_life_stays_reconciled_after_every_step_and_unwinds_only_in
         ],
     )
     .await;
-    assert_books_clean(&app, &c, "charged off").await;
-    let recovery = recover(&c, &loan, "5000").await;
+    assert_books_clean(app, c, "charged off").await;
+    let recovery = recover(c, loan, "5000").await;
     assert_eq!(recovery["recovery_minor"], "5000");
     assert_eq!(recovery["allocation"], parts(0, 0, 0, 0));
-    assert_eq!(entry_of(&c, &recovery).await["event_type"], "recovery");
+    assert_eq!(entry_of(c, &recovery).await["event_type"], "recovery");
     assert_eq!(
-        standing(&c, loan.id).await,
+        standing(c, loan.id).await,
         Standing::charged_off(103_300, 5000)
     );
-    assert_eq!(owed(&c, loan.id).await.paid, 5000);
-    assert_gl(&c, &[("1000", -95_000), ("4200", 5000)]).await;
-    assert_books_clean(&app, &c, "recovered").await;
+    assert_eq!(owed(c, loan.id).await.paid, 5000);
+    assert_gl(c, &[("1000", -95_000), ("4200", 5000)]).await;
+    assert_books_clean(app, c, "recovered").await;
+    (written_off, recovery)
+}
 
+/// Reversing what later activity depends on is refused, and writes nothing.
+async fn assert_reversals_out_of_order_are_refused(app: &TestApp, c: &Caller<'_>, life: &LoanLife) {
+    let LoanLife {
+        loan,
+        fee,
+        payment,
+        written_off,
+        ..
+    } = life;
     // Wrong order: whatever later activity depends on cannot be reversed, and nothing is written.
-    let before = ledger_state(&app);
+    let before = ledger_state(app);
     for (what, receipt, code) in [
         (
             "the charge-off before its recovery",
-            &written_off,
+            written_off,
             "reversal_blocked_by_later_activity",
         ),
         (
             "the fee before its waiver",
-            &fee,
+            fee,
             "reversal_blocked_by_later_activity",
         ),
-        ("the payment before its return", &payment, "event_returned"),
+        ("the payment before its return", payment, "event_returned"),
         (
             "the disbursement before its settlement",
             &loan.disbursement,
             "reversal_blocked_by_later_activity",
         ),
     ] {
-        let a = reverse(&c, &text(receipt, "journal_entry_id")).await;
+        let a = reverse(c, &text(receipt, "journal_entry_id")).await;
         assert_eq!(a.status, 422, "{what}: {}", a.text);
         assert_eq!(a.code(), code, "{what}");
     }
-    assert_eq!(ledger_state(&app), before);
-    assert_books_clean(&app, &c, "wrong order refused").await;
+    assert_eq!(ledger_state(app), before);
+    assert_books_clean(app, c, "wrong order refused").await;
+}
 
+/// The recovery, then the charge-off, are reversed: the loan is active again.
+async fn reverse_the_recovery_then_the_charge_off(app: &TestApp, c: &Caller<'_>, life: &LoanLife) {
+    let LoanLife {
+        loan,
+        written_off,
+        recovery,
+        ..
+    } = life;
     // Right order.
-    reversed(&c, &recovery).await;
+    reversed(c, recovery).await;
     assert_eq!(
-        standing(&c, loan.id).await,
+        standing(c, loan.id).await,
         Standing::charged_off(103_300, 0)
     );
-    assert_books_clean(&app, &c, "recovery reversed").await;
-    reversed(&c, &written_off).await;
-    assert_eq!(standing(&c, loan.id).await, Standing::active(103_300));
+    assert_books_clean(app, c, "recovery reversed").await;
+    reversed(c, written_off).await;
+    assert_eq!(standing(c, loan.id).await, Standing::active(103_300));
     assert_eq!(
-        owed(&c, loan.id).await,
+        owed(c, loan.id).await,
         Owed {
             principal: 100_000,
             interest: 300,
@@ -2678,18 +2725,36 @@ async fn a_whole_loan_life_stays_reconciled_after_every_step_and_unwinds_only_in
             ..Owed::default()
         }
     );
-    assert_books_clean(&app, &c, "charge-off reversed").await;
+    assert_books_clean(app, c, "charge-off reversed").await;
+}
+
+/// The return cannot be reversed before the waiver; then the waiver, return, payment, accrual
+/// and fee are reversed in order.
+async fn reverse_the_waiver_return_payment_accrual_and_fee(
+    app: &TestApp,
+    c: &Caller<'_>,
+    life: &LoanLife,
+) {
+    let LoanLife {
+        loan,
+        fee,
+        accrual,
+        payment,
+        returned,
+        waiver,
+        ..
+    } = life;
     // The return took back 5,500 of fees; only 3,000 are owed until the waiver is reversed.
-    let before = ledger_state(&app);
-    let early = reverse(&c, &text(&returned, "journal_entry_id")).await;
+    let before = ledger_state(app);
+    let early = reverse(c, &text(returned, "journal_entry_id")).await;
     assert_refused(&early, 422, "reversal_blocked_by_later_activity", &[]);
-    assert_eq!(ledger_state(&app), before);
-    reversed(&c, &waiver).await;
-    assert_eq!(owed(&c, loan.id).await.fees, 5500);
-    assert_books_clean(&app, &c, "waiver reversed").await;
-    reversed(&c, &returned).await;
+    assert_eq!(ledger_state(app), before);
+    reversed(c, waiver).await;
+    assert_eq!(owed(c, loan.id).await.fees, 5500);
+    assert_books_clean(app, c, "waiver reversed").await;
+    reversed(c, returned).await;
     assert_eq!(
-        owed(&c, loan.id).await,
+        owed(c, loan.id).await,
         Owed {
             principal: 92_800,
             disbursed: 100_000,
@@ -2697,35 +2762,47 @@ async fn a_whole_loan_life_stays_reconciled_after_every_step_and_unwinds_only_in
             ..Owed::default()
         }
     );
-    assert_books_clean(&app, &c, "return reversed").await;
-    reversed(&c, &payment).await;
-    assert_books_clean(&app, &c, "payment reversed").await;
-    reversed(&c, &accrual).await;
-    assert_books_clean(&app, &c, "accrual reversed").await;
-    reversed(&c, &fee).await;
+    assert_books_clean(app, c, "return reversed").await;
+    reversed(c, payment).await;
+    assert_books_clean(app, c, "payment reversed").await;
+    reversed(c, accrual).await;
+    assert_books_clean(app, c, "accrual reversed").await;
+    reversed(c, fee).await;
     assert_eq!(
-        owed(&c, loan.id).await,
+        owed(c, loan.id).await,
         Owed {
             principal: 100_000,
             disbursed: 100_000,
             ..Owed::default()
         }
     );
-    assert_books_clean(&app, &c, "fee reversed").await;
-    let still_settled = reverse(&c, &loan.disbursement_entry()).await;
+    assert_books_clean(app, c, "fee reversed").await;
+}
+
+/// The disbursement cannot be reversed while settled; then the settlement and the disbursement
+/// are reversed, and every account is back to zero.
+async fn reverse_the_settlement_then_the_disbursement(
+    app: &TestApp,
+    c: &Caller<'_>,
+    life: &LoanLife,
+) {
+    let LoanLife {
+        loan, settlement, ..
+    } = life;
+    let still_settled = reverse(c, &loan.disbursement_entry()).await;
     assert_refused(
         &still_settled,
         422,
         "reversal_blocked_by_later_activity",
         &[],
     );
-    reversed(&c, &settlement).await;
-    assert_books_clean(&app, &c, "settlement reversed").await;
-    reversed(&c, &loan.disbursement).await;
+    reversed(c, settlement).await;
+    assert_books_clean(app, c, "settlement reversed").await;
+    reversed(c, &loan.disbursement).await;
 
-    assert_eq!(owed(&c, loan.id).await, Owed::default());
+    assert_eq!(owed(c, loan.id).await, Owed::default());
     assert_gl(
-        &c,
+        c,
         &[
             ("1000", 0),
             ("1100", 0),
@@ -2740,7 +2817,36 @@ async fn a_whole_loan_life_stays_reconciled_after_every_step_and_unwinds_only_in
         ],
     )
     .await;
-    assert_books_clean(&app, &c, "disbursement reversed").await;
+    assert_books_clean(app, c, "disbursement reversed").await;
+}
+
+#[tokio::test]
+async fn a_whole_loan_life_stays_reconciled_after_every_step_and_unwinds_only_in_order() {
+    let app = spawn_app().await;
+    let c = app.tenant();
+    assert_books_clean(&app, &c, "empty").await;
+
+    let (loan, settlement, fee, accrual, payment) =
+        open_settle_assess_accrue_and_pay(&app, &c).await;
+    let returned = return_the_payment_with_an_nsf_fee(&app, &c, &loan, &payment).await;
+    let waiver = waive_the_fee_in_full(&app, &c, &loan, &fee).await;
+    let (written_off, recovery) = charge_off_then_recover(&app, &c, &loan).await;
+    let life = LoanLife {
+        loan,
+        settlement,
+        fee,
+        accrual,
+        payment,
+        returned,
+        waiver,
+        written_off,
+        recovery,
+    };
+
+    assert_reversals_out_of_order_are_refused(&app, &c, &life).await;
+    reverse_the_recovery_then_the_charge_off(&app, &c, &life).await;
+    reverse_the_waiver_return_payment_accrual_and_fee(&app, &c, &life).await;
+    reverse_the_settlement_then_the_disbursement(&app, &c, &life).await;
 }
 
 #[tokio::test]
