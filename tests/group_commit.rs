@@ -280,7 +280,6 @@ enum Expect {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[expect(clippy::too_many_lines, reason = "one scenario, asserted row by row")]
 async fn a_failing_job_in_a_batch_does_not_affect_its_neighbours() {
     let fx = Fixture::new(true).await;
     let tenant = TenantId::from_uuid(new_uuid());
@@ -304,6 +303,103 @@ async fn a_failing_job_in_a_batch_does_not_affect_its_neighbours() {
 
     let unknown_loan = new_uuid();
     let zero_loan = new_uuid();
+    let jobs = the_mixed_batch(
+        tenant,
+        (loan_a, borrower_a),
+        unknown_loan,
+        zero_loan,
+        &p_disbursed,
+    );
+
+    let (reqs, expects): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
+    let batch_size = reqs.len();
+    let answers = fx.batch(reqs.clone()).await;
+
+    let stats = fx.store.stats();
+    assert!(
+        stats.max_batch_seen.load(Ordering::SeqCst) >= batch_size,
+        "all {batch_size} jobs ran in one transaction (max batch {})",
+        stats.max_batch_seen.load(Ordering::SeqCst)
+    );
+
+    let db = fx.db();
+    let mut committed = 0;
+    for ((req, expect), answer) in reqs.iter().zip(&expects).zip(&answers) {
+        let (key_rows, events_with_payload) = rows_of(&db, tenant, req);
+        match expect {
+            Expect::Commit => {
+                committed += 1;
+                assert_committed(&db, tenant, req, answer, (key_rows, events_with_payload));
+            }
+            Expect::Fail(is_expected, code) => {
+                match answer {
+                    Err(e) => assert!(
+                        is_expected(e),
+                        "{} expected its own {code} error, got {e:?}",
+                        req.idempotency_key
+                    ),
+                    Ok(o) => panic!("{} expected {code}, got {o:?}", req.idempotency_key),
+                }
+                assert_eq!(key_rows, 0, "{code}: the key was not consumed");
+                assert_eq!(events_with_payload, 0, "{code}: no event was left behind");
+            }
+        }
+    }
+    assert_eq!(committed, 6);
+    assert_eq!(
+        stats.jobs_failed.load(Ordering::SeqCst),
+        5,
+        "exactly the five bad jobs failed"
+    );
+
+    assert_only_the_committed_jobs_left_rows(
+        &fx,
+        tenant,
+        setup_events + committed,
+        [zero_loan, unknown_loan],
+    );
+
+    // Balances moved only by the committed jobs.
+    let a = fx
+        .store
+        .loan_balance(tenant, LoanId::from_uuid(loan_a), None)
+        .await
+        .expect("read")
+        .expect("loan A");
+    assert_eq!(
+        a.balances.principal,
+        Money::from_minor(1400),
+        "1000 + 500 − 100"
+    );
+    assert_eq!(a.balances.disbursed_total, Money::from_minor(1500));
+    let p = fx
+        .store
+        .loan_balance(tenant, LoanId::from_uuid(loan_p), None)
+        .await
+        .expect("read")
+        .expect("loan P");
+    assert_eq!(
+        p.balances.principal,
+        Money::ZERO,
+        "the blocked reversal moved nothing"
+    );
+    assert_eq!(p.balances.disbursed_total, Money::from_minor(700));
+
+    // Materialised balances, hash chain and trial balance all agree with the committed lines.
+    let proof = fx.store.reconcile(tenant, None).await.expect("reconcile");
+    assert!(proof.ok(), "{:?}", proof.checks);
+    fx.store.shutdown();
+}
+
+/// The batch of `a_failing_job_in_a_batch_does_not_affect_its_neighbours`: six good jobs and
+/// five that each fail for their own reason, interleaved.
+fn the_mixed_batch(
+    tenant: TenantId,
+    (loan_a, borrower_a): (Uuid, Uuid),
+    unknown_loan: Uuid,
+    zero_loan: Uuid,
+    p_disbursed: &Value,
+) -> Vec<(WriteRequest, Expect)> {
     let mut jobs: Vec<(WriteRequest, Expect)> = Vec::new();
     let valid_new = |jobs: &mut Vec<(WriteRequest, Expect)>, amount| {
         jobs.push((
@@ -349,110 +445,94 @@ async fn a_failing_job_in_a_batch_does_not_affect_its_neighbours() {
     ));
     valid_new(&mut jobs, 103);
     jobs.push((
-        reversal(tenant, entry_id(&p_disbursed)),
+        reversal(tenant, entry_id(p_disbursed)),
         Expect::Fail(
             |e| matches!(e, StoreError::Ledger(LedgerError::ReversalBlocked)),
             "reversal_blocked_by_later_activity",
         ),
     ));
     valid_new(&mut jobs, 104);
+    jobs
+}
 
-    let (reqs, expects): (Vec<_>, Vec<_>) = jobs.into_iter().unzip();
-    let batch_size = reqs.len();
-    let answers = fx.batch(reqs.clone()).await;
+/// How many idempotency rows and events `req` left: (keys, events with its payload).
+fn rows_of(db: &Connection, tenant: TenantId, req: &WriteRequest) -> (i64, i64) {
+    let key_rows: i64 = db
+        .query_row(
+            "SELECT count(*) FROM idempotency_keys WHERE tenant_id = ?1 AND idempotency_key = ?2",
+            params![tenant.to_string(), req.idempotency_key],
+            |r| r.get(0),
+        )
+        .expect("key count");
+    let events_with_payload: i64 = db
+        .query_row(
+            "SELECT count(*) FROM events WHERE tenant_id = ?1 AND payload = ?2",
+            params![tenant.to_string(), req.payload],
+            |r| r.get(0),
+        )
+        .expect("event count");
+    (key_rows, events_with_payload)
+}
 
-    let stats = fx.store.stats();
-    assert!(
-        stats.max_batch_seen.load(Ordering::SeqCst) >= batch_size,
-        "all {batch_size} jobs ran in one transaction (max batch {})",
-        stats.max_batch_seen.load(Ordering::SeqCst)
-    );
-
-    let db = fx.db();
-    let mut committed = 0;
-    for ((req, expect), answer) in reqs.iter().zip(&expects).zip(&answers) {
-        let key_rows: i64 = db
-            .query_row(
-                "SELECT count(*) FROM idempotency_keys WHERE tenant_id = ?1 AND idempotency_key = ?2",
-                params![tenant.to_string(), req.idempotency_key],
-                |r| r.get(0),
-            )
-            .expect("key count");
-        let events_with_payload: i64 = db
-            .query_row(
-                "SELECT count(*) FROM events WHERE tenant_id = ?1 AND payload = ?2",
-                params![tenant.to_string(), req.payload],
-                |r| r.get(0),
-            )
-            .expect("event count");
-        match expect {
-            Expect::Commit => {
-                committed += 1;
-                let receipt = created(answer);
-                let entry = entry_id(&receipt).to_string();
-                let posted_at: Option<String> = db
-                    .query_row(
-                        "SELECT posted_at FROM journal_entries WHERE entry_id = ?1",
-                        [&entry],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .expect("entry");
-                assert_eq!(
-                    posted_at.as_deref(),
-                    receipt["posted_at"].as_str(),
-                    "{} committed its entry",
-                    req.idempotency_key
-                );
-                let lines: i64 = db
-                    .query_row(
-                        "SELECT count(*) FROM journal_lines WHERE entry_id = ?1",
-                        [&entry],
-                        |r| r.get(0),
-                    )
-                    .expect("lines");
-                assert!(lines >= 2, "{entry} has its lines");
-                assert_eq!(key_rows, 1, "{} stored its key", req.idempotency_key);
-                assert_eq!(
-                    events_with_payload, 1,
-                    "{} stored its event",
-                    req.idempotency_key
-                );
-                let stored: Vec<u8> = db
-                    .query_row(
-                        "SELECT response_body FROM idempotency_keys WHERE tenant_id = ?1 AND idempotency_key = ?2",
-                        params![tenant.to_string(), req.idempotency_key],
-                        |r| r.get(0),
-                    )
-                    .expect("stored body");
-                assert!(
-                    matches!(answer, Ok(WriteOutcome::Created(body)) if *body == stored),
-                    "the stored answer is the one given"
-                );
-            }
-            Expect::Fail(is_expected, code) => {
-                match answer {
-                    Err(e) => assert!(
-                        is_expected(e),
-                        "{} expected its own {code} error, got {e:?}",
-                        req.idempotency_key
-                    ),
-                    Ok(o) => panic!("{} expected {code}, got {o:?}", req.idempotency_key),
-                }
-                assert_eq!(key_rows, 0, "{code}: the key was not consumed");
-                assert_eq!(events_with_payload, 0, "{code}: no event was left behind");
-            }
-        }
-    }
-    assert_eq!(committed, 6);
+/// A committed job: its entry with its lines, its key and event, and the stored answer is the
+/// one given.
+fn assert_committed(
+    db: &Connection,
+    tenant: TenantId,
+    req: &WriteRequest,
+    answer: &Answer,
+    (key_rows, events_with_payload): (i64, i64),
+) {
+    let receipt = created(answer);
+    let entry = entry_id(&receipt).to_string();
+    let posted_at: Option<String> = db
+        .query_row(
+            "SELECT posted_at FROM journal_entries WHERE entry_id = ?1",
+            [&entry],
+            |r| r.get(0),
+        )
+        .optional()
+        .expect("entry");
     assert_eq!(
-        stats.jobs_failed.load(Ordering::SeqCst),
-        5,
-        "exactly the five bad jobs failed"
+        posted_at.as_deref(),
+        receipt["posted_at"].as_str(),
+        "{} committed its entry",
+        req.idempotency_key
     );
+    let lines: i64 = db
+        .query_row(
+            "SELECT count(*) FROM journal_lines WHERE entry_id = ?1",
+            [&entry],
+            |r| r.get(0),
+        )
+        .expect("lines");
+    assert!(lines >= 2, "{entry} has its lines");
+    assert_eq!(key_rows, 1, "{} stored its key", req.idempotency_key);
+    assert_eq!(
+        events_with_payload, 1,
+        "{} stored its event",
+        req.idempotency_key
+    );
+    let stored: Vec<u8> = db
+        .query_row(
+            "SELECT response_body FROM idempotency_keys WHERE tenant_id = ?1 AND idempotency_key = ?2",
+            params![tenant.to_string(), req.idempotency_key],
+            |r| r.get(0),
+        )
+        .expect("stored body");
+    assert!(
+        matches!(answer, Ok(WriteOutcome::Created(body)) if *body == stored),
+        "the stored answer is the one given"
+    );
+}
 
-    // Nothing of the failing jobs survives anywhere: one entry per event, no stray rows.
-    let expected_entries = setup_events + committed;
+/// Nothing of the failing jobs survives anywhere: one entry per event, no stray rows.
+fn assert_only_the_committed_jobs_left_rows(
+    fx: &Fixture,
+    tenant: TenantId,
+    expected_entries: i64,
+    refused_loans: [Uuid; 2],
+) {
     assert_eq!(
         fx.count(
             "SELECT count(*) FROM events WHERE tenant_id = ?1",
@@ -491,7 +571,7 @@ async fn a_failing_job_in_a_batch_does_not_affect_its_neighbours() {
         0,
         "the blocked reversal left no entry"
     );
-    for loan in [zero_loan, unknown_loan] {
+    for loan in refused_loans {
         assert_eq!(
             fx.count(
                 "SELECT count(*) FROM loans WHERE loan_id = ?1",
@@ -501,37 +581,6 @@ async fn a_failing_job_in_a_batch_does_not_affect_its_neighbours() {
             "no loan row for {loan}"
         );
     }
-
-    // Balances moved only by the committed jobs.
-    let a = fx
-        .store
-        .loan_balance(tenant, LoanId::from_uuid(loan_a), None)
-        .await
-        .expect("read")
-        .expect("loan A");
-    assert_eq!(
-        a.balances.principal,
-        Money::from_minor(1400),
-        "1000 + 500 − 100"
-    );
-    assert_eq!(a.balances.disbursed_total, Money::from_minor(1500));
-    let p = fx
-        .store
-        .loan_balance(tenant, LoanId::from_uuid(loan_p), None)
-        .await
-        .expect("read")
-        .expect("loan P");
-    assert_eq!(
-        p.balances.principal,
-        Money::ZERO,
-        "the blocked reversal moved nothing"
-    );
-    assert_eq!(p.balances.disbursed_total, Money::from_minor(700));
-
-    // Materialised balances, hash chain and trial balance all agree with the committed lines.
-    let proof = fx.store.reconcile(tenant, None).await.expect("reconcile");
-    assert!(proof.ok(), "{:?}", proof.checks);
-    fx.store.shutdown();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1709,17 +1709,53 @@ async fn lifecycle(audit: &mut Audit<'_>, c: &Caller<'_>, h: &History) -> Lifecy
 }
 
 #[tokio::test]
-#[expect(
-    clippy::too_many_lines,
-    reason = "one scenario: the loan balance, every new entry's lines, the journal, the GL"
-)]
 async fn lifecycle_writes_and_reads_answer_what_the_document_says() {
     scenario!(app, contract, audit, c, h);
     let c = app.caller(c.tenant, ALL_SCOPES);
     let l = lifecycle(&mut audit, &c, &h).await;
     let loan = h.loan;
 
-    // Charged off: balances written off, the recovery counted.
+    assert_the_charged_off_balances_now_and_the_day_before(&mut audit, &c, loan).await;
+
+    assert_each_lifecycle_entry_reads_back_with_its_lines(&mut audit, &c, &l, &h).await;
+    assert_the_adjustment_reads_back_without_a_loan(&mut audit, &c, &l).await;
+
+    // The loan's journal: the history's 5 entries and the 7 lifecycle ones (not the adjustment).
+    let all = c
+        .get(&format!("/v1/loans/{loan}/journal-entries?page_size=500"))
+        .await;
+    audit.answer("get", LOAN_ENTRIES, &all, 200);
+    assert_eq!(all.json()["items"].as_array().map(Vec::len), Some(12));
+    let charge_offs = c
+        .get(&format!(
+            "/v1/loans/{loan}/journal-entries?event_type=chargeoff"
+        ))
+        .await;
+    audit.answer("get", LOAN_ENTRIES, &charge_offs, 200);
+    assert_eq!(
+        charge_offs.json()["items"].as_array().map(Vec::len),
+        Some(1)
+    );
+
+    for query in [
+        "4200/balance?currency=USD",
+        "5000/balance?currency=USD&as_of_date=2026-12-31",
+    ] {
+        let a = c.get(&format!("/v1/accounts/{query}")).await;
+        audit.answer("get", ACCOUNT_BALANCE, &a, 200);
+    }
+    let a = c.get(RECONCILIATION).await;
+    audit.answer("get", RECONCILIATION, &a, 200);
+    assert_eq!(a.json()["ledger_integrity"]["status"], "ok", "{}", a.text);
+    audit.finish();
+}
+
+/// Charged off: balances written off, the recovery counted; the day before, still active.
+async fn assert_the_charged_off_balances_now_and_the_day_before(
+    audit: &mut Audit<'_>,
+    c: &Caller<'_>,
+    loan: Uuid,
+) {
     let b = c.get(&format!("/v1/loans/{loan}/balance")).await;
     audit.answer("get", LOAN_BALANCE, &b, 200);
     let b = b.json();
@@ -1746,8 +1782,16 @@ async fn lifecycle_writes_and_reads_answer_what_the_document_says() {
     assert_eq!(before["fees_receivable_minor"], "2900", "{before}");
     assert_eq!(before["charged_off_minor"], "0", "{before}");
     assert_eq!(before["recovered_minor"], "0", "{before}");
+}
 
-    // Every new entry, with its event type and its lines in the order posted.
+/// Every new entry, with its event type and its lines in the order posted.
+async fn assert_each_lifecycle_entry_reads_back_with_its_lines(
+    audit: &mut Audit<'_>,
+    c: &Caller<'_>,
+    l: &Lifecycle,
+    h: &History,
+) {
+    let loan = h.loan;
     let expected = [
         (
             &l.settlement_entry,
@@ -1800,7 +1844,14 @@ async fn lifecycle_writes_and_reads_answer_what_the_document_says() {
             assert_eq!(line["borrower_id"], h.borrower.to_string(), "{line}");
         }
     }
-    // The adjustment: the request's lines, no loan, the request's description.
+}
+
+/// The adjustment: the request's lines, no loan, the request's description.
+async fn assert_the_adjustment_reads_back_without_a_loan(
+    audit: &mut Audit<'_>,
+    c: &Caller<'_>,
+    l: &Lifecycle,
+) {
     let a = c
         .get(&format!("/v1/journal-entries/{}", l.adjustment_entry))
         .await;
@@ -1818,35 +1869,6 @@ async fn lifecycle_writes_and_reads_answer_what_the_document_says() {
     for line in adjustment["lines"].as_array().expect("lines") {
         assert_eq!(line["loan_id"], Value::Null, "{line}");
     }
-
-    // The loan's journal: the history's 5 entries and the 7 lifecycle ones (not the adjustment).
-    let all = c
-        .get(&format!("/v1/loans/{loan}/journal-entries?page_size=500"))
-        .await;
-    audit.answer("get", LOAN_ENTRIES, &all, 200);
-    assert_eq!(all.json()["items"].as_array().map(Vec::len), Some(12));
-    let charge_offs = c
-        .get(&format!(
-            "/v1/loans/{loan}/journal-entries?event_type=chargeoff"
-        ))
-        .await;
-    audit.answer("get", LOAN_ENTRIES, &charge_offs, 200);
-    assert_eq!(
-        charge_offs.json()["items"].as_array().map(Vec::len),
-        Some(1)
-    );
-
-    for query in [
-        "4200/balance?currency=USD",
-        "5000/balance?currency=USD&as_of_date=2026-12-31",
-    ] {
-        let a = c.get(&format!("/v1/accounts/{query}")).await;
-        audit.answer("get", ACCOUNT_BALANCE, &a, 200);
-    }
-    let a = c.get(RECONCILIATION).await;
-    audit.answer("get", RECONCILIATION, &a, 200);
-    assert_eq!(a.json()["ledger_integrity"]["status"], "ok", "{}", a.text);
-    audit.finish();
 }
 
 /// Posts requests that must be refused, as one caller, auditing every answer.
