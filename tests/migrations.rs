@@ -64,7 +64,7 @@ fn rows(conn: &Connection, sql: &str) -> Vec<String> {
     .collect()
 }
 
-const KEPT: [&str; 6] = [
+const KEPT: [&str; 7] = [
     "SELECT * FROM journal_lines ORDER BY entry_id, sequence",
     "SELECT * FROM journal_entries ORDER BY entry_seq",
     "SELECT event_id, tenant_id, event_type, loan_id, payload, metadata, external_ref, \
@@ -73,6 +73,7 @@ const KEPT: [&str; 6] = [
     "SELECT entry_id, loan_id, tenant_id, program_id, accrual_date, day_count_convention, \
      outstanding_principal_minor, annual_rate_bps, interest_minor FROM accrual_lines ORDER BY 1, 2",
     "SELECT * FROM idempotency_keys ORDER BY 1, 2",
+    "SELECT tenant_id, loan_id, entry_seq, event_type, effective_at FROM loan_entries ORDER BY 1, 2, 3",
 ];
 
 #[test]
@@ -164,6 +165,43 @@ fn every_old_loan_gets_the_opening_date_of_its_first_disbursement() {
             // Its first disbursement was reversed and posted again; the loan opened with the first.
             "Text(\"01900000-0000-7000-8000-00000000b003\")|Text(\"2026-09-20\")".to_owned(),
         ]
+    );
+}
+
+#[test]
+fn every_old_loan_entry_learns_where_its_loans_lines_are_and_the_loan_line_index_goes() {
+    let (_dir, path) = migrated_old_database();
+    let conn = Connection::open(&path).expect("open");
+    let spans = rows(
+        &conn,
+        "SELECT le.loan_id, le.entry_seq, le.first_line, le.last_line FROM loan_entries le ORDER BY 1, 2",
+    );
+    let expected = rows(
+        &conn,
+        "SELECT l.loan_id, e.entry_seq, min(l.sequence), max(l.sequence) \
+         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id \
+         WHERE l.loan_id IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2",
+    );
+    assert_eq!(spans.len(), 10, "{spans:?}");
+    assert_eq!(spans, expected);
+    let accrual = rows(
+        &conn,
+        "SELECT first_line, last_line FROM loan_entries WHERE event_type = 'accrual'",
+    );
+    assert_eq!(accrual, ["Integer(1)|Integer(2)"]);
+    let index: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = 'journal_lines_loan'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("schema");
+    assert_eq!(index, 0, "journal_lines_loan is dropped");
+    let edit = conn.execute("UPDATE loan_entries SET first_line = 1", []);
+    assert!(
+        edit.expect_err("loan_entries stays append-only")
+            .to_string()
+            .contains("append-only")
     );
 }
 

@@ -63,6 +63,15 @@ impl JournalLine {
     }
 }
 
+/// Where one loan's lines lie in an entry: the sequence numbers of the first and the last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineSpan {
+    /// The first line's sequence number (from 1).
+    pub first: i64,
+    /// The last line's sequence number.
+    pub last: i64,
+}
+
 /// A balanced set of lines. Fields are private: construct with [`JournalEntry::new`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalEntry {
@@ -103,6 +112,27 @@ impl JournalEntry {
     /// The lines, in posting order.
     pub fn lines(&self) -> &[JournalLine] {
         &self.lines
+    }
+
+    /// Every loan the entry touches, in id order, with where its lines are: the sequence
+    /// numbers (from 1, in posting order) of its first and last line. Lines of other loans may
+    /// lie in between; the span only bounds where to look (an accrual batch's loans each get a
+    /// span of their own two lines).
+    pub fn loan_spans(&self) -> BTreeMap<LoanId, LineSpan> {
+        let mut spans: BTreeMap<LoanId, LineSpan> = BTreeMap::new();
+        for (sequence, loan) in (1..)
+            .zip(&self.lines)
+            .filter_map(|(n, l)| Some((n, l.loan_id?)))
+        {
+            spans
+                .entry(loan)
+                .and_modify(|s| s.last = sequence)
+                .or_insert(LineSpan {
+                    first: sequence,
+                    last: sequence,
+                });
+        }
+        spans
     }
 
     /// The mirror image of this entry (every line on the other side): a reversal.
@@ -168,6 +198,39 @@ mod tests {
             line(Account::FeeIncome, Direction::Cr, 1),
         ];
         assert_eq!(JournalEntry::new(lines), Err(LedgerError::Overflow));
+    }
+
+    #[test]
+    fn each_loan_spans_from_its_first_line_to_its_last_and_other_lines_name_no_loan() {
+        let a = LoanId::parse("0190a1b2-c3d4-7e5f-8a9b-000000000001").expect("id");
+        let b = LoanId::parse("0190a1b2-c3d4-7e5f-8a9b-000000000002").expect("id");
+        let of = |loan: LoanId, account, direction| JournalLine {
+            loan_id: Some(loan),
+            ..line(account, direction, 5)
+        };
+        let entry = JournalEntry::new(vec![
+            of(b, Account::InterestReceivable, Direction::Dr),
+            line(Account::InterestIncome, Direction::Cr, 5),
+            of(a, Account::InterestReceivable, Direction::Dr),
+            of(a, Account::InterestIncome, Direction::Cr),
+            of(b, Account::InterestIncome, Direction::Cr),
+            line(Account::InterestReceivable, Direction::Dr, 5),
+        ])
+        .expect("balanced");
+        let spans: Vec<_> = entry.loan_spans().into_iter().collect();
+        assert_eq!(
+            spans,
+            [
+                (a, LineSpan { first: 3, last: 4 }),
+                (b, LineSpan { first: 1, last: 5 }),
+            ]
+        );
+        let none = JournalEntry::new(vec![
+            line(Account::Cash, Direction::Dr, 1),
+            line(Account::FeeIncome, Direction::Cr, 1),
+        ])
+        .expect("balanced");
+        assert!(none.loan_spans().is_empty());
     }
 
     proptest! {

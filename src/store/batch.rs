@@ -776,13 +776,14 @@ impl<'a> Batch<'a> {
                 });
             }
         }
-        for loan in d.loans() {
+        for (loan, lines) in d.entry.loan_spans() {
             self.rows.loan_entries.push(LoanEntryRow {
                 tenant_id: tenant_s.clone(),
                 loan_id: loan.to_string(),
                 entry_seq,
                 event_type: d.event_type.as_str(),
                 effective_at: effective.clone(),
+                lines,
             });
         }
     }

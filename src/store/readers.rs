@@ -50,8 +50,18 @@ fn out_of_range(value: i128, what: &str, loan: &str) -> StoreError {
     StoreError::Invalid(format!("loan {loan}: {what} {value} is out of range"))
 }
 
+/// Loan `?2`'s lines of tenant `?1` effective on or before `?3`, each with what its entry is
+/// about (a reversal: the reversed entry's type).
+const LOAN_LINES_AS_OF: &str = "SELECT l.account_code, l.direction, l.amount_minor, coalesce(o.event_type, e.event_type) \
+     FROM loan_entries le JOIN journal_entries e ON e.entry_seq = le.entry_seq \
+     JOIN journal_lines l ON l.entry_id = e.entry_id \
+          AND l.sequence BETWEEN le.first_line AND le.last_line AND l.loan_id = le.loan_id \
+     LEFT JOIN journal_entries o ON o.entry_id = e.reverses_entry_id \
+     WHERE le.tenant_id = ?1 AND le.loan_id = ?2 AND le.effective_at <= ?3";
+
 /// A loan's balances as of `date`, replayed from its lines through the one loan projection
-/// ([`Replay`]).
+/// ([`Replay`]). The lines are found through the loan's `loan_entries` rows: each says where in
+/// its entry the loan's lines are, so even an accrual batch's entry is a short key range.
 fn replay_loan(
     conn: &Connection,
     tenant: &str,
@@ -59,12 +69,7 @@ fn replay_loan(
     date: &str,
 ) -> Result<[i64; FIELDS], StoreError> {
     let mut replay = Replay::default();
-    let mut stmt = conn.prepare_cached(
-        "SELECT l.account_code, l.direction, l.amount_minor, coalesce(o.event_type, e.event_type) \
-         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id \
-         LEFT JOIN journal_entries o ON o.entry_id = e.reverses_entry_id \
-         WHERE l.tenant_id = ?1 AND l.loan_id = ?2 AND l.effective_at <= ?3",
-    )?;
+    let mut stmt = conn.prepare_cached(LOAN_LINES_AS_OF)?;
     let mut rows = stmt.query(params![tenant, loan, date])?;
     while let Some(r) = rows.next()? {
         let (Some(account), Some(direction), Some(kind)) = (
@@ -457,4 +462,36 @@ pub fn trial_balance(
     )?;
     tb.pop()
         .ok_or_else(|| StoreError::Invalid("no trial balance computed".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_as_of_balance_reads_its_loans_lines_by_primary_keys_only() {
+        let mut conn = Connection::open_in_memory().expect("db");
+        crate::store::migrate::run(&mut conn).expect("migrations");
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {LOAN_LINES_AS_OF}"))
+            .expect("plan");
+        let plan: Vec<String> = stmt
+            .query_map(params!["t", "l", "2026-11-30"], |r| r.get(3))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("plan rows");
+        let plan = plan.join("; ");
+        assert!(
+            plan.contains("SEARCH le USING PRIMARY KEY (tenant_id=? AND loan_id=?)"),
+            "{plan}"
+        );
+        assert!(
+            plan.contains("SEARCH l USING PRIMARY KEY (entry_id=? AND sequence>? AND sequence<?)"),
+            "{plan}"
+        );
+        assert!(
+            !plan.contains("SCAN") && !plan.contains("TEMP B-TREE"),
+            "{plan}"
+        );
+    }
 }

@@ -367,6 +367,8 @@ struct LineTotals {
     trial: BTreeMap<String, (i128, i128)>,
     /// Per currency, the net of 1100 over the lines effective on or before the date.
     principal: BTreeMap<String, i128>,
+    /// Lines that name a loan.
+    loan_lines: u64,
     /// Lines that cannot be counted (an amount that is not an INTEGER, a bad direction).
     bad_lines: Problems,
 }
@@ -425,7 +427,7 @@ fn line_totals(
 ) -> Result<LineTotals, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT account_code, currency, layer, direction, amount_minor, \
-                (?2 IS NULL OR effective_at <= ?2), entry_id, sequence \
+                (?2 IS NULL OR effective_at <= ?2), entry_id, sequence, loan_id IS NOT NULL \
          FROM journal_lines WHERE tenant_id = ?1",
     )?;
     let mut rows = stmt.query(params![tenant, as_of])?;
@@ -433,6 +435,9 @@ fn line_totals(
     let mut seen = 0;
     while let Some(r) = rows.next()? {
         tick(&mut seen, stop)?;
+        if integer(r, 8)? == Ok(1) {
+            totals.loan_lines += 1;
+        }
         let (account, currency, layer) = (text(r, 0)?, text(r, 1)?, text(r, 2)?);
         let direction = text(r, 3)?;
         let (Ok(amount), Some(debit)) = (integer(r, 4)?, is_debit(direction)) else {
@@ -476,6 +481,8 @@ fn line_totals(
 struct LoanTotals {
     /// Loans with a record.
     loans: u64,
+    /// Loan lines read (each through its loan's `loan_entries` row).
+    lines: u64,
     /// Per currency, the stored balances of 1100, 1200, 1300 and 2100 summed over loans.
     stored: BTreeMap<String, [i128; 4]>,
     /// Per currency, the 1100 net of loan lines effective on or before the date.
@@ -586,9 +593,36 @@ impl LoanTotals {
     }
 }
 
-/// Streams the tenant's loans and its loan lines, both in `loan_id` order (the `loans` primary
-/// key and the `journal_lines_loan` index, so neither needs a sort), and compares each loan
-/// with the replay of its lines as soon as its last line is read.
+/// Each loan line of tenant `?1` in `loan_id` order, with what its entry is about (a reversal:
+/// the reversed entry's type), which the one loan projection (`ledger::loan::effects`) needs.
+/// Since schema V9 the lines are reached through `loan_entries` (its primary key is in loan
+/// order, and each row says where in its entry the loan's lines are); a file written before
+/// (which `hpts verify` reads as it is) still has the `journal_lines_loan` index instead.
+fn loan_lines_sql(conn: &Connection) -> Result<&'static str, StoreError> {
+    Ok(
+        if crate::store::pragmas::has_column(conn, "loan_entries", "first_line")? {
+            "SELECT le.loan_id, l.account_code, l.direction, l.amount_minor, \
+                    (?2 IS NULL OR l.effective_at <= ?2), l.currency, coalesce(o.event_type, e.event_type) \
+             FROM loan_entries le JOIN journal_entries e ON e.entry_seq = le.entry_seq \
+             JOIN journal_lines l ON l.entry_id = e.entry_id \
+                  AND l.sequence BETWEEN le.first_line AND le.last_line AND l.loan_id = le.loan_id \
+             LEFT JOIN journal_entries o ON o.entry_id = e.reverses_entry_id \
+             WHERE le.tenant_id = ?1 ORDER BY le.loan_id, le.entry_seq"
+        } else {
+            "SELECT l.loan_id, l.account_code, l.direction, l.amount_minor, \
+                    (?2 IS NULL OR l.effective_at <= ?2), l.currency, coalesce(o.event_type, e.event_type) \
+             FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id \
+             LEFT JOIN journal_entries o ON o.entry_id = e.reverses_entry_id \
+             WHERE l.tenant_id = ?1 AND l.loan_id IS NOT NULL ORDER BY l.loan_id"
+        },
+    )
+}
+
+/// Streams the tenant's loans and its loan lines, both in `loan_id` order (the `loans` and
+/// `loan_entries` primary keys, so neither needs a sort), and compares each loan with the
+/// replay of its lines as soon as its last line is read. The lines read are counted: the
+/// materialised check compares that with every loan line of the tenant, so a line outside its
+/// loan's `loan_entries` range cannot escape the replay.
 fn loan_totals(
     conn: &Connection,
     tenant: &str,
@@ -608,15 +642,7 @@ fn loan_totals(
          disbursed_total_minor, paid_total_minor, {figures} \
          FROM loans WHERE tenant_id = ?1 ORDER BY loan_id"
     ))?;
-    // Each line with what its entry is about (a reversal: the reversed entry's type), which
-    // the one loan projection (`ledger::loan::effects`) needs.
-    let mut lines_stmt = conn.prepare(
-        "SELECT l.loan_id, l.account_code, l.direction, l.amount_minor, \
-                (?2 IS NULL OR l.effective_at <= ?2), l.currency, coalesce(o.event_type, e.event_type) \
-         FROM journal_lines l JOIN journal_entries e ON e.entry_id = l.entry_id \
-         LEFT JOIN journal_entries o ON o.entry_id = e.reverses_entry_id \
-         WHERE l.tenant_id = ?1 AND l.loan_id IS NOT NULL ORDER BY l.loan_id",
-    )?;
+    let mut lines_stmt = conn.prepare(loan_lines_sql(conn)?)?;
     let mut stored_rows = loans_stmt.query(params![tenant])?;
     let mut lines = lines_stmt.query(params![tenant, as_of])?;
     let mut totals = LoanTotals::default();
@@ -625,6 +651,7 @@ fn loan_totals(
     let mut seen = 0;
     while let Some(r) = lines.next()? {
         tick(&mut seen, stop)?;
+        totals.lines += 1;
         let loan_id = text(r, 0)?;
         if current.as_ref().is_none_or(|c| c.loan_id != loan_id) {
             if let Some(done) = current.take() {
@@ -1110,6 +1137,14 @@ fn materialised_check(
     }
     problems.extend(&loans.bad_values);
     problems.extend(&loans.mismatched);
+    if lines.loan_lines != loans.lines {
+        problems.push(|| {
+            format!(
+                "{} lines name a loan but {} are listed in their loan's entries (loan_entries)",
+                lines.loan_lines, loans.lines
+            )
+        });
+    }
     problems.into_check(NAME, || {
         format!(
             "{} account balances and {} loans replayed",
@@ -1360,6 +1395,58 @@ mod tests {
             [("EUR", 2_500, 2_500), ("USD", 140_000, 140_000)]
         );
         assert_eq!(report.rollup.gl_principal_minor(), 142_500);
+    }
+
+    #[test]
+    fn the_loan_lines_are_read_in_loan_order_by_primary_keys_without_a_sort() {
+        let fx = Fixture::new();
+        let conn = Connection::open_with_flags(&fx.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open read-only");
+        let sql = loan_lines_sql(&conn).expect("sql");
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .expect("plan");
+        let plan: Vec<String> = stmt
+            .query_map(params!["t", Option::<String>::None], |r| r.get(3))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("plan rows");
+        let plan = plan.join("; ");
+        assert!(
+            plan.contains("SEARCH le USING PRIMARY KEY (tenant_id=?)"),
+            "{plan}"
+        );
+        assert!(
+            !plan.contains("SCAN") && !plan.contains("TEMP B-TREE"),
+            "{plan}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_loan_line_outside_its_loans_entry_range_fails_the_materialised_check() {
+        let fx = Fixture::new();
+        fx.disburse(loan(1), 100_000, "USD").await;
+        fx.disburse(loan(2), 5_000, "USD").await;
+        assert_failing(&fx.reconcile(), &[]);
+        // Loan 2's link to its entry now says its lines start after the last one: the replay
+        // reads none of them. Balances, chain and trial balance are untouched.
+        fx.tamper(&format!(
+            "DROP TRIGGER loan_entries_no_update; \
+             UPDATE loan_entries SET first_line = 3, last_line = 3 \
+             WHERE tenant_id = '{}' AND loan_id = '{}'; \
+             CREATE TRIGGER loan_entries_no_update BEFORE UPDATE ON loan_entries \
+             BEGIN SELECT RAISE(ABORT, 'loan_entries is append-only'); END;",
+            fx.tenant,
+            loan(2)
+        ));
+        let report = fx.reconcile();
+        assert_failing(&report, &["materialised_balances_match_lines"]);
+        let detail = &check(&report, "materialised_balances_match_lines").detail;
+        assert!(
+            detail.contains("4 lines name a loan but 2 are listed in their loan's entries"),
+            "{detail}"
+        );
+        assert!(detail.contains(&loan(2).to_string()), "{detail}");
     }
 
     #[tokio::test]

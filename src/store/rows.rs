@@ -7,6 +7,7 @@
 
 use rusqlite::{Connection, Statement, ToSql};
 
+use crate::ledger::journal::LineSpan;
 use crate::store::StoreError;
 
 /// A row of one table: how many columns it binds and how.
@@ -327,12 +328,14 @@ pub(crate) struct LoanEntryRow {
     pub entry_seq: i64,
     pub event_type: &'static str,
     pub effective_at: String,
+    /// Where the loan's lines are in the entry (their sequence numbers).
+    pub lines: LineSpan,
 }
 
 impl Row for LoanEntryRow {
-    const HEAD: &'static str =
-        "INSERT INTO loan_entries (tenant_id, loan_id, entry_seq, event_type, effective_at) VALUES";
-    const COLUMNS: usize = 5;
+    const HEAD: &'static str = "INSERT INTO loan_entries (tenant_id, loan_id, entry_seq, event_type, effective_at, \
+         first_line, last_line) VALUES";
+    const COLUMNS: usize = 7;
     fn bind(&self, stmt: &mut Statement<'_>, first: usize) -> rusqlite::Result<()> {
         bind_all(
             stmt,
@@ -343,6 +346,8 @@ impl Row for LoanEntryRow {
                 &self.entry_seq,
                 &self.event_type,
                 &self.effective_at,
+                &self.lines.first,
+                &self.lines.last,
             ],
         )
     }
