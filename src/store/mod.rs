@@ -26,6 +26,25 @@ pub(crate) mod schedule;
 pub(crate) mod trial_balance;
 pub mod writer;
 
+/// How `SQLite` would run `sql` (`EXPLAIN QUERY PLAN`), one step per `; `-separated part: what the
+/// unit tests assert index use on.
+#[cfg(test)]
+pub(crate) fn query_plan(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> String {
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .expect("plan");
+    let rows: Vec<String> = stmt
+        .query_map(params, |r| r.get(3))
+        .expect("plan rows")
+        .collect::<Result<_, _>>()
+        .expect("plan row");
+    rows.join("; ")
+}
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

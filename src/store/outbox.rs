@@ -238,13 +238,7 @@ mod tests {
     use super::*;
 
     fn plan(conn: &Connection, sql: &str) -> String {
-        let mut stmt = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .expect("plan");
-        let rows = stmt
-            .query_map(params![0_i64, 1000_i64], |r| r.get::<_, String>(3))
-            .expect("rows");
-        rows.map(|r| r.expect("row")).collect::<Vec<_>>().join("; ")
+        crate::store::query_plan(conn, sql, params![0_i64, 1000_i64])
     }
 
     #[test]

@@ -472,15 +472,8 @@ mod tests {
     fn an_as_of_balance_reads_its_loans_lines_by_primary_keys_only() {
         let mut conn = Connection::open_in_memory().expect("db");
         crate::store::migrate::run(&mut conn).expect("migrations");
-        let mut stmt = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {LOAN_LINES_AS_OF}"))
-            .expect("plan");
-        let plan: Vec<String> = stmt
-            .query_map(params!["t", "l", "2026-11-30"], |r| r.get(3))
-            .expect("rows")
-            .collect::<Result<_, _>>()
-            .expect("plan rows");
-        let plan = plan.join("; ");
+        let plan =
+            crate::store::query_plan(&conn, LOAN_LINES_AS_OF, params!["t", "l", "2026-11-30"]);
         assert!(
             plan.contains("SEARCH le USING PRIMARY KEY (tenant_id=? AND loan_id=?)"),
             "{plan}"

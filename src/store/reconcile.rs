@@ -1403,15 +1403,7 @@ mod tests {
         let conn = Connection::open_with_flags(&fx.path, OpenFlags::SQLITE_OPEN_READ_ONLY)
             .expect("open read-only");
         let sql = loan_lines_sql(&conn).expect("sql");
-        let mut stmt = conn
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .expect("plan");
-        let plan: Vec<String> = stmt
-            .query_map(params!["t", Option::<String>::None], |r| r.get(3))
-            .expect("rows")
-            .collect::<Result<_, _>>()
-            .expect("plan rows");
-        let plan = plan.join("; ");
+        let plan = crate::store::query_plan(&conn, sql, params!["t", Option::<String>::None]);
         assert!(
             plan.contains("SEARCH le USING PRIMARY KEY (tenant_id=?)"),
             "{plan}"
