@@ -738,6 +738,49 @@ fn spawn_service(db: &Path, jwks: &Path, extra: &[String]) -> Server {
     Server::start_with(db, jwks, None, &extra)
 }
 
+/// The previous release's database (`tests/migrations.rs` upgrades the same dump).
+const RELEASE_0_1_0: &str = include_str!("fixtures/release-0.1.0-v3.sql");
+
+#[test]
+fn an_upgraded_database_delivers_its_old_pending_rows_with_the_ids_and_bodies_they_stored() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, jwks) = (dir.path().join("ledger.db"), dir.path().join("jwks.json"));
+    // Before V10 every outbox row stored its webhook id and body; since, they are made from
+    // the entry when it is delivered, and must come out the same.
+    let stored: BTreeSet<(String, String)> = {
+        let conn = rusqlite::Connection::open(&db).expect("create");
+        conn.execute_batch(RELEASE_0_1_0).expect("load the dump");
+        conn.execute_batch("PRAGMA journal_mode = WAL;")
+            .expect("WAL");
+        let mut stmt = conn
+            .prepare("SELECT webhook_id, payload FROM webhook_outbox WHERE status = 'pending'")
+            .expect("prepare");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    assert_eq!(stored.len(), 10, "the dump has ten pending deliveries");
+    let consumer = Consumer::start(Mode::Ok);
+    let signing = generate_signing_key().expect("key");
+    write_jwks(&jwks, &[(KID, &signing)]);
+    let mut flags = webhook_flags(&consumer.url, "an upgrade secret");
+    // The dump's rows were written on 2026-12-01: old enough, later, to be given up otherwise.
+    flags.extend(["--webhook-max-age-hours".to_owned(), "1000000".to_owned()]);
+    let service = spawn_service(&db, &jwks, &flags);
+    let delivered = eventually_blocking("every old row delivered", Duration::from_secs(30), || {
+        let got: BTreeSet<(String, String)> = consumer
+            .received()
+            .iter()
+            .filter(|r| r.status == 200)
+            .map(|r| (r.header("webhook-id").to_owned(), r.body.clone()))
+            .collect();
+        (got.len() >= stored.len()).then_some(got)
+    });
+    assert_eq!(delivered, stored);
+    drop(service);
+}
+
 #[test]
 fn a_service_killed_mid_delivery_delivers_every_entry_after_a_restart() {
     // The consumer acknowledges five requests, then holds every further one open.
@@ -1151,7 +1194,10 @@ fn outbox_rows(db: &Path) -> Vec<(String, String)> {
         rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .expect("open db");
     let mut stmt = conn
-        .prepare("SELECT journal_entry_id, status FROM webhook_outbox ORDER BY outbox_seq")
+        .prepare(
+            "SELECT e.entry_id, o.status FROM webhook_outbox o \
+             JOIN journal_entries e ON e.entry_seq = o.outbox_seq ORDER BY o.outbox_seq",
+        )
         .expect("prepare");
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
         .expect("query")

@@ -35,7 +35,6 @@ use crate::ledger::trial_balance::{ClosingBalances, TrialBalance};
 use crate::store::StoreError;
 use crate::store::cache::{TenantState, WriterCache};
 use crate::store::chain::{self, ChainedEntry, ChainedLine};
-use crate::store::outbox;
 use crate::store::rows::{
     AccrualLineRow, BalanceRow, BatchRows, EntryRow, EventRow, IdempotencyRow, LineRow,
     LoanEntryRow, LoanRow, OutboxRow, PeriodCloseRow, TenantRow,
@@ -632,8 +631,8 @@ impl<'a> Batch<'a> {
         Ok(standing)
     }
 
-    /// Adds the rows of an accepted job: event, lines, header with its chain link, outbox row,
-    /// accrual inputs and loan links. Moves the tenant's chain head.
+    /// Adds the rows of an accepted job: event, lines, header with its chain link, outbox row
+    /// (its delivery state), accrual inputs and loan links. Moves the tenant's chain head.
     fn add_rows(
         &mut self,
         req: &WriteRequest,
@@ -694,17 +693,7 @@ impl<'a> Batch<'a> {
         );
         let prev_hash = std::mem::replace(&mut tenant.chain_head, hash.clone());
         self.rows.outbox.push(OutboxRow {
-            webhook_id: format!("msg_{entry_s}"),
-            tenant_id: tenant_s.clone(),
-            journal_entry_id: entry_s.clone(),
-            occurred_at: ids.posted_at.to_owned(),
-            payload: outbox::payload(
-                &entry_s,
-                &tenant_s,
-                d.event_type.as_str(),
-                ids.posted_at,
-                &correlation,
-            ),
+            entry_seq,
             now_ms: ids.now_ms,
             traceparent: req.traceparent.clone(),
         });

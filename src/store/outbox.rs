@@ -2,7 +2,8 @@
 //! read by the delivery worker through the read pool, and updated — delivered, retried later,
 //! or failed — through the writer again, so the single-writer rule holds. The writer also
 //! purges old rows, per [`OutboxRetention`]: the outbox is a delivery queue, not part of the
-//! ledger, so it may be deleted from.
+//! ledger, so it may be deleted from. A row holds only the delivery state of one entry (keyed
+//! by the entry's `entry_seq`); the webhook's body and id are made from the entry itself.
 
 use std::time::Duration;
 
@@ -13,11 +14,11 @@ use crate::store::StoreError;
 /// One due delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    /// Row key.
+    /// Row key: the entry's `entry_seq`.
     pub outbox_seq: i64,
     /// `webhook-id` (the same on every attempt, so consumers can dedupe).
     pub webhook_id: String,
-    /// The JSON body, fixed at posting time.
+    /// The JSON body, made of the entry's own fields (so fixed at posting time).
     pub payload: String,
     /// Attempts so far.
     pub attempts: i64,
@@ -55,8 +56,9 @@ pub enum DeliveryOutcome {
     },
 }
 
-/// The `journalEntryPosted` webhook body of an entry, fixed when the entry is posted (the
-/// writer stores it in the entry's outbox row, in the entry's own transaction).
+/// The `journalEntryPosted` webhook body of an entry: fixed when the entry is posted, since
+/// it is made of the entry's own (append-only) fields, which the delivery reads with the
+/// entry's outbox row.
 pub(crate) fn payload(
     entry_id: &str,
     tenant: &str,
@@ -77,17 +79,23 @@ pub(crate) fn payload(
 /// Up to `limit` pending deliveries due at `now_ms`, oldest first.
 pub fn due(conn: &Connection, now_ms: i64, limit: u32) -> Result<Vec<Delivery>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT outbox_seq, webhook_id, payload, attempts, created_ms, traceparent FROM webhook_outbox \
-         WHERE status = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, outbox_seq LIMIT ?2",
+        "SELECT o.outbox_seq, o.attempts, o.created_ms, o.traceparent, \
+                e.entry_id, e.tenant_id, e.event_type, e.posted_at, e.correlation_id \
+         FROM webhook_outbox o JOIN journal_entries e ON e.entry_seq = o.outbox_seq \
+         WHERE o.status = 'pending' AND o.next_attempt_ms <= ?1 \
+         ORDER BY o.next_attempt_ms, o.outbox_seq LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![now_ms, limit], |r| {
+        let entry: String = r.get(4)?;
+        let (tenant, event_type): (String, String) = (r.get(5)?, r.get(6)?);
+        let (posted_at, correlation): (String, String) = (r.get(7)?, r.get(8)?);
         Ok(Delivery {
             outbox_seq: r.get(0)?,
-            webhook_id: r.get(1)?,
-            payload: r.get(2)?,
-            attempts: r.get(3)?,
-            created_ms: r.get(4)?,
-            traceparent: r.get(5)?,
+            webhook_id: format!("msg_{entry}"),
+            payload: payload(&entry, &tenant, &event_type, &posted_at, &correlation),
+            attempts: r.get(1)?,
+            created_ms: r.get(2)?,
+            traceparent: r.get(3)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -160,7 +168,8 @@ pub(crate) fn record(
 }
 
 /// Re-queues every delivery of entries posted at or after `since` (RFC 3339 or date prefix)
-/// that is still in the outbox: rows purged by retention are gone.
+/// that is still in the outbox: rows purged by retention are gone. The entries are found by a
+/// scan of `journal_entries` (an operator's command, not a hot path: no index is kept for it).
 pub(crate) fn requeue_since(
     conn: &Connection,
     since: &str,
@@ -168,7 +177,8 @@ pub(crate) fn requeue_since(
 ) -> Result<usize, StoreError> {
     Ok(conn.execute(
         "UPDATE webhook_outbox SET status = 'pending', attempts = 0, next_attempt_ms = ?2, created_ms = ?2, \
-         last_error = NULL, delivered_at = NULL, finished_ms = NULL WHERE occurred_at >= ?1",
+         last_error = NULL, delivered_at = NULL, finished_ms = NULL \
+         WHERE outbox_seq IN (SELECT entry_seq FROM journal_entries WHERE posted_at >= ?1)",
         params![since, now_ms],
     )?)
 }
@@ -259,27 +269,28 @@ mod tests {
     }
 
     /// A migrated database holding outbox rows of the given (status, `created_ms`,
-    /// `next_attempt_ms`, `finished_ms`); the rows name no journal entry (foreign keys are off
-    /// on this connection), which the purge never looks at.
+    /// `next_attempt_ms`, `finished_ms`), row `i` keyed `i`; the rows name no journal entry
+    /// (foreign keys are off on this connection), which the purge never looks at.
     fn outbox_of(rows: &[(&str, i64, i64, Option<i64>)]) -> Connection {
         let mut conn = Connection::open_in_memory().expect("db");
         crate::store::migrate::run(&mut conn).expect("migrations");
         conn.pragma_update(None, "foreign_keys", false)
             .expect("pragma");
-        for (i, (status, created, next, finished)) in rows.iter().enumerate() {
+        for (i, (status, created, next, finished)) in (0_i64..).zip(rows) {
             conn.execute(
-                "INSERT INTO webhook_outbox (webhook_id, tenant_id, journal_entry_id, occurred_at, payload, \
-                 status, next_attempt_ms, created_ms, finished_ms) VALUES (?1, 't', ?1, '2026-11-25', '{}', ?2, ?3, ?4, ?5)",
-                params![format!("e{i}"), status, next, created, finished],
+                "INSERT INTO webhook_outbox (outbox_seq, status, next_attempt_ms, created_ms, finished_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![i, status, next, created, finished],
             )
             .expect("insert");
         }
         conn
     }
 
+    /// The keys of the rows left, as `e{key}`.
     fn left(conn: &Connection) -> Vec<String> {
         let mut stmt = conn
-            .prepare("SELECT journal_entry_id FROM webhook_outbox ORDER BY outbox_seq")
+            .prepare("SELECT 'e' || outbox_seq FROM webhook_outbox ORDER BY outbox_seq")
             .expect("prepare");
         stmt.query_map([], |r| r.get(0))
             .expect("query")

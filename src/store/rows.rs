@@ -252,31 +252,24 @@ impl Row for EntryRow {
     }
 }
 
-/// A webhook outbox row (due at once).
+/// A webhook outbox row (due at once): the delivery state of the entry with this `entry_seq`
+/// (its body is read from the entry when it is delivered).
 pub(crate) struct OutboxRow {
-    pub webhook_id: String,
-    pub tenant_id: String,
-    pub journal_entry_id: String,
-    pub occurred_at: String,
-    pub payload: String,
+    pub entry_seq: i64,
     pub now_ms: i64,
     pub traceparent: Option<String>,
 }
 
 impl Row for OutboxRow {
-    const HEAD: &'static str = "INSERT INTO webhook_outbox (webhook_id, tenant_id, journal_entry_id, occurred_at, \
-         payload, next_attempt_ms, created_ms, traceparent) VALUES";
-    const COLUMNS: usize = 8;
+    const HEAD: &'static str =
+        "INSERT INTO webhook_outbox (outbox_seq, next_attempt_ms, created_ms, traceparent) VALUES";
+    const COLUMNS: usize = 4;
     fn bind(&self, stmt: &mut Statement<'_>, first: usize) -> rusqlite::Result<()> {
         bind_all(
             stmt,
             first,
             &[
-                &self.webhook_id,
-                &self.tenant_id,
-                &self.journal_entry_id,
-                &self.occurred_at,
-                &self.payload,
+                &self.entry_seq,
                 &self.now_ms,
                 &self.now_ms,
                 &self.traceparent,
