@@ -50,14 +50,28 @@ fn out_of_range(value: i128, what: &str, loan: &str) -> StoreError {
     StoreError::Invalid(format!("loan {loan}: {what} {value} is out of range"))
 }
 
+/// The way to loan lines (schema V9): a loan's `loan_entries` rows (`le`), each entry's header
+/// (`e`, by rowid), the entry's lines between the row's `first_line` and `last_line` that name
+/// the loan (`l`, a primary-key range), and the entry a reversal reverses (`o`), whose type
+/// says what a reversal line undoes. The as-of balance and the reconciliation replay both read
+/// lines this way.
+macro_rules! loan_lines_from {
+    () => {
+        "FROM loan_entries le JOIN journal_entries e ON e.entry_seq = le.entry_seq \
+         JOIN journal_lines l ON l.entry_id = e.entry_id \
+              AND l.sequence BETWEEN le.first_line AND le.last_line AND l.loan_id = le.loan_id \
+         LEFT JOIN journal_entries o ON o.entry_id = e.reverses_entry_id"
+    };
+}
+pub(crate) use loan_lines_from;
+
 /// Loan `?2`'s lines of tenant `?1` effective on or before `?3`, each with what its entry is
 /// about (a reversal: the reversed entry's type).
-const LOAN_LINES_AS_OF: &str = "SELECT l.account_code, l.direction, l.amount_minor, coalesce(o.event_type, e.event_type) \
-     FROM loan_entries le JOIN journal_entries e ON e.entry_seq = le.entry_seq \
-     JOIN journal_lines l ON l.entry_id = e.entry_id \
-          AND l.sequence BETWEEN le.first_line AND le.last_line AND l.loan_id = le.loan_id \
-     LEFT JOIN journal_entries o ON o.entry_id = e.reverses_entry_id \
-     WHERE le.tenant_id = ?1 AND le.loan_id = ?2 AND le.effective_at <= ?3";
+const LOAN_LINES_AS_OF: &str = concat!(
+    "SELECT l.account_code, l.direction, l.amount_minor, coalesce(o.event_type, e.event_type) ",
+    loan_lines_from!(),
+    " WHERE le.tenant_id = ?1 AND le.loan_id = ?2 AND le.effective_at <= ?3"
+);
 
 /// A loan's balances as of `date`, replayed from its lines through the one loan projection
 /// ([`Replay`]). The lines are found through the loan's `loan_entries` rows: each says where in

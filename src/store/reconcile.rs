@@ -36,6 +36,7 @@ use crate::ledger::loan::{FIELDS, Replay};
 use crate::ledger::money::Currency;
 use crate::ledger::trial_balance::TrialBalance;
 use crate::store::chain::{self, ChainedEntry, ChainedLine};
+use crate::store::readers::loan_lines_from;
 use crate::store::{ReadStop, StoreError};
 
 /// Problems a failed check shows in full; the rest are counted.
@@ -601,13 +602,12 @@ impl LoanTotals {
 fn loan_lines_sql(conn: &Connection) -> Result<&'static str, StoreError> {
     Ok(
         if crate::store::pragmas::has_column(conn, "loan_entries", "first_line")? {
-            "SELECT le.loan_id, l.account_code, l.direction, l.amount_minor, \
-                    (?2 IS NULL OR l.effective_at <= ?2), l.currency, coalesce(o.event_type, e.event_type) \
-             FROM loan_entries le JOIN journal_entries e ON e.entry_seq = le.entry_seq \
-             JOIN journal_lines l ON l.entry_id = e.entry_id \
-                  AND l.sequence BETWEEN le.first_line AND le.last_line AND l.loan_id = le.loan_id \
-             LEFT JOIN journal_entries o ON o.entry_id = e.reverses_entry_id \
-             WHERE le.tenant_id = ?1 ORDER BY le.loan_id, le.entry_seq"
+            concat!(
+                "SELECT le.loan_id, l.account_code, l.direction, l.amount_minor, \
+                        (?2 IS NULL OR l.effective_at <= ?2), l.currency, coalesce(o.event_type, e.event_type) ",
+                loan_lines_from!(),
+                " WHERE le.tenant_id = ?1 ORDER BY le.loan_id, le.entry_seq"
+            )
         } else {
             "SELECT l.loan_id, l.account_code, l.direction, l.amount_minor, \
                     (?2 IS NULL OR l.effective_at <= ?2), l.currency, coalesce(o.event_type, e.event_type) \
