@@ -153,11 +153,7 @@ impl Decision {
 
     /// Every loan the entry touches, in id order.
     pub fn loans(&self) -> BTreeSet<LoanId> {
-        self.entry
-            .lines()
-            .iter()
-            .filter_map(|l| l.loan_id)
-            .collect()
+        self.entry.loan_spans().into_keys().collect()
     }
 }
 
