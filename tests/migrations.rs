@@ -18,7 +18,6 @@ use uuid::Uuid;
 use common::server::{Server, output_text, run_hpts};
 use common::tokens::{KID, token, write_jwks};
 
-const FIXTURE: &str = include_str!("fixtures/release-0.1.0-v3.sql");
 const TENANT_1: &str = "01900000-0000-7000-8000-00000000a001";
 const LOAN_1: &str = "01900000-0000-7000-8000-00000000b001";
 const BORROWER_1: &str = "01900000-0000-7000-8000-00000000c001";
@@ -27,10 +26,7 @@ const BORROWER_1: &str = "01900000-0000-7000-8000-00000000c001";
 fn old_database() -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("ledger.db");
-    let conn = Connection::open(&path).expect("create");
-    conn.execute_batch(FIXTURE).expect("load the fixture dump");
-    conn.execute_batch("PRAGMA journal_mode = WAL;")
-        .expect("WAL");
+    common::db::previous_release(&path);
     (dir, path)
 }
 

@@ -738,9 +738,6 @@ fn spawn_service(db: &Path, jwks: &Path, extra: &[String]) -> Server {
     Server::start_with(db, jwks, None, &extra)
 }
 
-/// The previous release's database (`tests/migrations.rs` upgrades the same dump).
-const RELEASE_0_1_0: &str = include_str!("fixtures/release-0.1.0-v3.sql");
-
 #[test]
 fn an_upgraded_database_delivers_its_old_pending_rows_with_the_ids_and_bodies_they_stored() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -748,10 +745,7 @@ fn an_upgraded_database_delivers_its_old_pending_rows_with_the_ids_and_bodies_th
     // Before V10 every outbox row stored its webhook id and body; since, they are made from
     // the entry when it is delivered, and must come out the same.
     let stored: BTreeSet<(String, String)> = {
-        let conn = rusqlite::Connection::open(&db).expect("create");
-        conn.execute_batch(RELEASE_0_1_0).expect("load the dump");
-        conn.execute_batch("PRAGMA journal_mode = WAL;")
-            .expect("WAL");
+        let conn = common::db::previous_release(&db);
         let mut stmt = conn
             .prepare("SELECT webhook_id, payload FROM webhook_outbox WHERE status = 'pending'")
             .expect("prepare");
