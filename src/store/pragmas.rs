@@ -19,6 +19,16 @@ pub enum Synchronous {
 /// a moment, and a reader may meet a checkpoint or WAL reset in progress.
 const BUSY_TIMEOUT_MS: i64 = 5000;
 
+/// The writer's page cache (KiB): 16 MiB, room for every B-tree's interior pages and right
+/// edges. Not more, because `SQLite` walks the whole page cache at almost every COMMIT while the
+/// file is under 1 GiB: a B-tree split that reorders its new pages parks one under the page
+/// number of the lock byte (page 262,145 at 4 KiB pages, past the end of the file), and the
+/// truncation at the end of the transaction then scans every hash slot instead of the last few.
+/// With 64 MiB (16,000 pages) that scan was about 8 % of the writer's time, more than the page
+/// reads the smaller cache adds (the writer's loan state is in memory, not in pages).
+/// Measured in docs/PERFORMANCE.md ("The writer's page cache").
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
+
 /// Pragmas of the single read-write connection.
 pub fn apply_writer(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()> {
     // WAL: readers never block the writer and the writer never blocks readers; Litestream
@@ -37,8 +47,7 @@ pub fn apply_writer(conn: &Connection, sync: Synchronous) -> rusqlite::Result<()
     conn.pragma_update(None, "busy_timeout", BUSY_TIMEOUT_MS)?;
     // Lines must reference known accounts, entries their events: the schema enforces it.
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // 64 MiB page cache: the hot index pages (loans, idempotency keys) stay in memory.
-    conn.pragma_update(None, "cache_size", -65_536)?;
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
     // Statement journals in memory: every multi-row INSERT of a batch keeps one (so a constraint
     // failure can undo that statement alone), and writing it to a temp file was a fifth of the
     // writer's time. (While each job ran in its own SAVEPOINT this had to stay FILE: the
