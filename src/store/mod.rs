@@ -434,7 +434,10 @@ impl Store {
     /// Runs a point read (a few indexed rows, no replay) at once on the calling thread when a
     /// pooled connection is free this moment, else as a light read. A point read takes tens of
     /// microseconds; handing it to a blocking thread and back cost more than the read, in
-    /// thread wake-ups on both sides. Nothing can interrupt it midway, and nothing needs to.
+    /// thread wake-ups on both sides. Nothing can interrupt it midway, and nothing needs to. The
+    /// one wait it can meet is `SQLite`'s busy handler while a WAL reset or recovery is under
+    /// way (rare and short; bounded by the readers' `busy_timeout`), which then holds this HTTP
+    /// worker's other requests too.
     async fn point_read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
