@@ -330,3 +330,127 @@ fn finished_outbox_rows_of_the_previous_release_get_the_time_retention_counts_fr
     let verified = run_hpts(&["verify", "--database", &db_arg(&path)]);
     assert!(verified.status.success(), "{}", output_text(&verified));
 }
+
+/// One journal line written by hand: tenant, account, direction, amount, currency.
+type HandLine<'a> = (&'a str, &'a str, &'a str, i64, &'a str);
+
+/// Writes `lines` and then a header claiming `line_count` of them for a new entry of
+/// `TENANT_1`, straight into the file (as a tool or a bug could), inside a transaction that is
+/// rolled back; the header insert's answer.
+fn post_by_hand(
+    conn: &mut Connection,
+    lines: &[HandLine<'_>],
+    line_count: i64,
+) -> Result<(), String> {
+    let tx = conn.transaction().expect("begin");
+    // Every attempt is rolled back, so each can use the same new id.
+    let entry_id = "01900000-0000-7000-8000-00000000e001";
+    for (i, (tenant, account, direction, amount, currency)) in lines.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO journal_lines (entry_id, sequence, tenant_id, account_code, direction, \
+             amount_minor, currency, layer, effective_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'SETTLED', '2026-01-15')",
+            rusqlite::params![
+                entry_id,
+                i64::try_from(i + 1).expect("few lines"),
+                tenant,
+                account,
+                direction,
+                amount,
+                currency
+            ],
+        )
+        .expect("a line goes in before its header");
+    }
+    let header = tx.execute(
+        "INSERT INTO journal_entries (entry_id, tenant_id, event_id, event_type, effective_at, \
+         posted_at, correlation_id, description, line_count, prev_hash, hash) \
+         SELECT ?1, tenant_id, event_id, event_type, effective_at, posted_at, correlation_id, \
+         description, ?2, prev_hash, hash FROM journal_entries WHERE tenant_id = ?3 LIMIT 1",
+        rusqlite::params![entry_id, line_count, TENANT_1],
+    );
+    tx.rollback().expect("rollback");
+    match header {
+        Ok(1) => Ok(()),
+        Ok(n) => Err(format!("{n} headers written")),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+#[test]
+fn after_the_upgrade_the_database_still_refuses_every_header_whose_lines_do_not_balance() {
+    let (_dir, path) = migrated_old_database();
+    let mut conn = Connection::open(&path).expect("open");
+    let other = "01900000-0000-7000-8000-00000000a002";
+    let t = TENANT_1;
+    assert_eq!(
+        post_by_hand(
+            &mut conn,
+            &[(t, "1100", "DR", 100, "USD"), (t, "2000", "CR", 100, "USD")],
+            2
+        ),
+        Ok(()),
+        "a balanced entry goes in"
+    );
+    let two_currencies = [
+        (t, "1000", "DR", 100, "USD"),
+        (t, "4100", "CR", 100, "USD"),
+        (t, "1000", "DR", 7, "EUR"),
+        (t, "4100", "CR", 7, "EUR"),
+    ];
+    assert_eq!(
+        post_by_hand(&mut conn, &two_currencies, 4),
+        Ok(()),
+        "an entry balanced in each of two currencies goes in"
+    );
+    let refusals: [(&str, Vec<HandLine<'_>>, i64, &str); 6] = [
+        (
+            "a header claiming more lines than there are",
+            vec![(t, "1100", "DR", 100, "USD"), (t, "2000", "CR", 100, "USD")],
+            3,
+            "unbalanced journal entry: line count",
+        ),
+        (
+            "a header with no lines",
+            vec![],
+            2,
+            "unbalanced journal entry: line count",
+        ),
+        (
+            "debits one more than credits",
+            vec![(t, "1100", "DR", 100, "USD"), (t, "2000", "CR", 99, "USD")],
+            2,
+            "unbalanced journal entry: debits differ from credits",
+        ),
+        (
+            "equal totals across two currencies",
+            vec![(t, "1000", "DR", 100, "USD"), (t, "4100", "CR", 100, "EUR")],
+            2,
+            "unbalanced journal entry: debits differ from credits",
+        ),
+        (
+            "one of two currencies off by one",
+            vec![
+                (t, "1000", "DR", 100, "USD"),
+                (t, "4100", "CR", 100, "USD"),
+                (t, "1000", "DR", 7, "EUR"),
+                (t, "4100", "CR", 6, "EUR"),
+            ],
+            4,
+            "unbalanced journal entry: debits differ from credits",
+        ),
+        (
+            "a balanced entry with a line of another tenant",
+            vec![
+                (t, "1100", "DR", 100, "USD"),
+                (other, "2000", "CR", 100, "USD"),
+            ],
+            2,
+            "journal lines belong to another tenant",
+        ),
+    ];
+    for (what, lines, line_count, message) in refusals {
+        let refused = post_by_hand(&mut conn, &lines, line_count).expect_err(what);
+        assert!(refused.contains(message), "{what}: {refused}");
+    }
+}

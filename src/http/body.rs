@@ -299,38 +299,45 @@ impl<'de> Visitor<'de> for StrictVisitor {
 
 /// Canonical JSON: object keys sorted at every level, no insignificant whitespace.
 pub fn canonical(value: &Value) -> String {
-    fn write(v: &Value, out: &mut String) {
+    fn write(v: &Value, out: &mut Vec<u8>) {
         match v {
             Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                out.push('{');
-                for (i, k) in keys.into_iter().enumerate() {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                out.push(b'{');
+                for (i, (k, item)) in entries.into_iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
-                    out.push_str(&Value::String(k.clone()).to_string());
-                    out.push(':');
-                    write(&map[k.as_str()], out);
+                    scalar(k, out);
+                    out.push(b':');
+                    write(item, out);
                 }
-                out.push('}');
+                out.push(b'}');
             }
             Value::Array(items) => {
-                out.push('[');
+                out.push(b'[');
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
                     write(item, out);
                 }
-                out.push(']');
+                out.push(b']');
             }
-            scalar => out.push_str(&scalar.to_string()),
+            other => scalar(other, out),
         }
     }
-    let mut out = String::new();
+    /// A string, number, bool or null as compact JSON, straight into `out`.
+    fn scalar<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) {
+        // Writing a string, number, bool or null into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, v);
+    }
+    let mut out = Vec::with_capacity(256);
     write(value, &mut out);
-    out
+    // serde_json writes UTF-8 only, and the brackets and separators are ASCII, so the lossy
+    // branch never runs.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]
@@ -452,5 +459,19 @@ mod tests {
         let b = parse_strict(br#"{"a":{"c":"x","d":[1,2]},"b":1}"#).expect("json");
         assert_eq!(canonical(&a), canonical(&b));
         assert_eq!(canonical(&a), r#"{"a":{"c":"x","d":[1,2]},"b":1}"#);
+    }
+
+    #[test]
+    fn canonical_form_escapes_keys_and_strings_and_writes_numbers_as_serde_json_does() {
+        let v = parse_strict(
+            br#"{"z": [true, null, -1.5e10, 12345678901234567890], "\u00e9\n\"": "\u0001\t/", "": {}}"#,
+        )
+        .expect("json");
+        // Keys sort by their UTF-8 bytes: "" < "z" < "é…".
+        let expected = concat!(
+            r#"{"":{},"z":[true,null,-15000000000.0,12345678901234567890],"#,
+            "\"\u{e9}\\n\\\"\":\"\\u0001\\t/\"}"
+        );
+        assert_eq!(canonical(&v), expected);
     }
 }

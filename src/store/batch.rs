@@ -135,14 +135,17 @@ impl<'a> Batch<'a> {
     }
 
     /// Decides one job: a replay, a refusal, or a new entry whose rows join the batch.
-    pub(crate) fn execute(&mut self, req: &WriteRequest) -> Result<WriteOutcome, StoreError> {
+    pub(crate) fn execute(
+        &mut self,
+        req: &WriteRequest,
+        fingerprint: &str,
+    ) -> Result<WriteOutcome, StoreError> {
         let now = self.sources.clock.now();
-        let fingerprint = fingerprint(req.route, &req.payload);
-        if let Some(replay) = self.earlier_answer(req, &fingerprint, now.unix_timestamp())? {
+        if let Some(replay) = self.earlier_answer(req, fingerprint, now.unix_timestamp())? {
             return replay;
         }
         if let Command::ClosePeriod(c) = &req.command {
-            return self.close_period(req, c, fingerprint, now);
+            return self.close_period(req, c, fingerprint.to_owned(), now);
         }
         let (mut tenant_state, new_tenant) = self.tenant_state(req.tenant)?;
         rules::check_open(tenant_state.lock_date, &req.command)?;
@@ -179,7 +182,7 @@ impl<'a> Batch<'a> {
                 now_ms,
             },
         );
-        self.push_idempotency(req, &fingerprint, &body, now, &posted_at);
+        self.push_idempotency(req, fingerprint, &body, now, &posted_at);
         let posted = PostedEvent {
             event_id,
             event_type: decision.event_type,
@@ -204,7 +207,7 @@ impl<'a> Batch<'a> {
         );
         self.answers.insert(
             (req.tenant, req.idempotency_key.clone()),
-            (fingerprint, body.clone()),
+            (fingerprint.to_owned(), body.clone()),
         );
         Ok(WriteOutcome::Created(body))
     }

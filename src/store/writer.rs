@@ -141,6 +141,9 @@ pub(crate) type Reply = oneshot::Sender<Result<WriteOutcome, StoreError>>;
 /// A queued job.
 pub(crate) struct Job {
     req: WriteRequest,
+    /// The request's idempotency fingerprint, hashed by the submitting HTTP worker so the
+    /// writer thread does not.
+    fingerprint: String,
     reply: Reply,
     enqueued: Instant,
     /// The requester's span: the batch span's parent (for the batch's first job) and link.
@@ -220,6 +223,7 @@ impl WriterHandle {
     pub(crate) async fn submit(&self, req: WriteRequest) -> Result<WriteOutcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Job {
+            fingerprint: req.fingerprint(),
             req,
             reply,
             enqueued: Instant::now(),
@@ -503,7 +507,10 @@ impl Writer {
             self.config.idempotency_retention,
             self.next_entry_seq,
         );
-        let results: Vec<_> = jobs.iter().map(|job| batch.execute(&job.req)).collect();
+        let results: Vec<_> = jobs
+            .iter()
+            .map(|job| batch.execute(&job.req, &job.fingerprint))
+            .collect();
         batch.write()?;
         let next_entry_seq = batch.next_entry_seq();
         let (tenants, loans) = batch.into_committed();
