@@ -926,7 +926,8 @@ struct FullDisk {
 
 /// On a full disk, writes may still commit into WAL space `SQLite` reuses: probes (padded
 /// disbursements on new loans) until one fails, then a burst on `loan`; again if every write of
-/// the burst happened to fit (at most ten rounds).
+/// the burst happened to fit, or if no two of its writes were seen waiting together (at most
+/// ten rounds).
 fn burst_until_a_commit_fails(
     server: &Server,
     db: &Path,
@@ -958,7 +959,11 @@ fn burst_until_a_commit_fails(
                 refused.push(w);
             }
         }
-        if !refused.is_empty() {
+        // A round counts once a COMMIT failed with several burst writes waiting for the writer
+        // together. On a busy machine the writer can instead take the whole burst in one go
+        // before it blocks (nothing is then seen queued); that round's writes are kept and
+        // another round runs.
+        if !refused.is_empty() && queued_together >= 2 {
             return FullDisk {
                 committed,
                 refused,
@@ -967,7 +972,9 @@ fn burst_until_a_commit_fails(
             };
         }
     }
-    panic!("no burst on the full disk met a failing COMMIT in ten rounds");
+    panic!(
+        "no burst on the full disk met a failing COMMIT with its writes queued together in ten rounds"
+    );
 }
 
 /// The loan's balance: `(principal, disbursed, suspense, paid)`.
@@ -1128,11 +1135,6 @@ fn a_commit_that_fails_on_a_full_disk_leaves_nothing_in_the_writers_memory_and_w
 
     let filler = fill_the_disk(disk.path());
     let full = burst_until_a_commit_fails(&server, &db, &token, (loan, borrower));
-    assert!(
-        full.queued_together >= 2,
-        "the refused burst's writes waited for the writer together ({} queued)",
-        full.queued_together
-    );
     assert!(
         metric(&http, &server, "hpts_writer_max_batch_size") >= 2,
         "the writer took several burst writes into one batch"
