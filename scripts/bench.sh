@@ -195,7 +195,10 @@ ceiling_vs_hpts() {
 # durability_run local|replicated: hpts under Litestream (bucket on the moto server at $S3),
 # the disburse scenario; its report lands in $WORK/durability-MODE.json.
 durability_run() {
-  local mode=$1 port bucket="bench-$1-$RANDOM"
+  local mode=$1 port bucket="bench-$1-$RANDOM" l0_retention=""
+  # As scripts/start.sh sets it: replicated mode syncs per group of writes, so L0 files must
+  # not be kept for Litestream's default 5 minutes (litestream.yml, l0-retention).
+  [ "$mode" = replicated ] && l0_retention=5s
   DATA="$WORK/data-durability-$mode"
   mkdir -p "$DATA"
   curl -fsS --noproxy '*' -X PUT "$S3/$bucket" >/dev/null
@@ -204,7 +207,7 @@ durability_run() {
   env -u AWS_CA_BUNDLE AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
     LITESTREAM_BUCKET="$bucket" LITESTREAM_PATH=hpts LITESTREAM_ENDPOINT="$S3" \
     LITESTREAM_REGION=us-east-1 LITESTREAM_FORCE_PATH_STYLE=true LITESTREAM_METRICS_ADDR= \
-    HPTS_DATABASE="$DATA/hpts.db" HPTS_LITESTREAM_SOCKET="$DATA/litestream.sock" \
+    LITESTREAM_L0_RETENTION="$l0_retention" HPTS_DATABASE="$DATA/hpts.db" HPTS_LITESTREAM_SOCKET="$DATA/litestream.sock" \
     HPTS_DURABILITY="$mode" HPTS_LOG=warn \
     "$VENV/bin/litestream" replicate -config litestream.yml \
     -exec "$(pwd)/$BIN serve --dev --data-dir $DATA --listen 127.0.0.1:$port" \

@@ -23,6 +23,9 @@
 #   LITESTREAM_REGION     region (falls back to AWS_REGION; empty = look it up, AWS only)
 #   LITESTREAM_FORCE_PATH_STYLE  true/false (empty = Litestream's per-provider default)
 #   LITESTREAM_METRICS_ADDR      Litestream's Prometheus listener (empty = off)
+#   LITESTREAM_L0_RETENTION      how long L0 files outlive their compaction (default: 5s with
+#                         HPTS_DURABILITY=replicated, where every write asks for a sync; empty,
+#                         i.e. Litestream's 5 minutes, otherwise)
 #   HPTS_LITESTREAM_SOCKET       Litestream's control socket (default: litestream.sock beside
 #                         the database); with HPTS_DURABILITY=replicated, hpts waits through it
 #                         for the replica before answering a write
@@ -83,6 +86,22 @@ export LITESTREAM_ENDPOINT=${LITESTREAM_ENDPOINT:-${AWS_ENDPOINT_URL_S3:-}}
 export LITESTREAM_REGION=${LITESTREAM_REGION:-${AWS_REGION:-}}
 export LITESTREAM_FORCE_PATH_STYLE=${LITESTREAM_FORCE_PATH_STYLE:-}
 export LITESTREAM_METRICS_ADDR=${LITESTREAM_METRICS_ADDR:-}
+# Replicated acknowledgements make a sync (one L0 file) per group of writes, tens per second;
+# Litestream lists its L0 directory on every sync, so they must not pile up for 5 minutes.
+durability=${HPTS_DURABILITY:-local}
+prev=""
+for arg in "$@"; do
+  case "$arg" in
+    --durability=*) durability=${arg#--durability=} ;;
+    *) [ "$prev" = --durability ] && durability=$arg ;;
+  esac
+  prev=$arg
+done
+if [ "$durability" = replicated ]; then
+  export LITESTREAM_L0_RETENTION=${LITESTREAM_L0_RETENTION:-5s}
+else
+  export LITESTREAM_L0_RETENTION=${LITESTREAM_L0_RETENTION:-}
+fi
 
 # Litestream's AWS SDK refuses a custom HTTP client together with AWS_CA_BUNDLE
 # ("unable to add custom RootCAs HTTPClient"); hpts does not use it either.

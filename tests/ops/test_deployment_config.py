@@ -98,6 +98,7 @@ def test_litestream_yml_is_accepted_by_litestream_with_every_setting_from_the_en
         LITESTREAM_ENDPOINT="http://127.0.0.1:9",
         LITESTREAM_REGION="us-east-1",
         LITESTREAM_FORCE_PATH_STYLE="true",
+        LITESTREAM_L0_RETENTION="5s",
     )
     listed = subprocess.run(
         [litestream_bin, "databases", "-config", str(LITESTREAM_YML)],
