@@ -23,7 +23,7 @@
 #   LITESTREAM_REGION     region (falls back to AWS_REGION; empty = look it up, AWS only)
 #   LITESTREAM_FORCE_PATH_STYLE  true/false (empty = Litestream's per-provider default)
 #   LITESTREAM_METRICS_ADDR      Litestream's Prometheus listener (empty = off)
-#   LITESTREAM_L0_RETENTION      how long L0 files outlive their compaction (default: 5s with
+#   LITESTREAM_L0_RETENTION      how long L0 files are kept, at least until compacted (5s with
 #                         HPTS_DURABILITY=replicated, where every write asks for a sync; empty,
 #                         i.e. Litestream's 5 minutes, otherwise)
 #   HPTS_LITESTREAM_SOCKET       Litestream's control socket (default: litestream.sock beside
