@@ -193,8 +193,9 @@ def test_under_sustained_replicated_writes_litestream_drops_compacted_l0_files_a
     hpts_ls, s3, tmp_path
 ):
     # Every group of replicated writes is one sync, one L0 file. Litestream lists its L0
-    # directory on each sync, so scripts/start.sh keeps them for 5 s after their compaction (L1
-    # every 10 s) instead of Litestream's 5 minutes, which made every sync slower as they piled up.
+    # directory on each sync, so scripts/start.sh keeps them 5 s (and until their compaction into
+    # L1, every 10 s) instead of Litestream's 5 minutes, which made every sync slower as they
+    # piled up.
     bucket = s3.create_bucket()
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -210,6 +211,7 @@ def test_under_sustained_replicated_writes_litestream_drops_compacted_l0_files_a
     assert not refused, f"answers other than 2xx: {refused[:5]}"
 
     l0 = _l0_files(inst.db)
+    assert l0, "Litestream wrote no L0 file"
     synced = l0[-1]
     assert synced >= 150, f"only {synced} syncs in 32 s of replicated writes"
     assert len(l0) <= synced * 0.6, (
