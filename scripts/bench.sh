@@ -198,7 +198,7 @@ durability_run() {
   local mode=$1 port bucket="bench-$1-$RANDOM" l0_retention=""
   # As scripts/start.sh sets it: replicated mode syncs per group of writes, so L0 files must
   # not be kept for Litestream's default 5 minutes (litestream.yml, l0-retention).
-  [ "$mode" = replicated ] && l0_retention=5s
+  [ "$mode" = replicated ] && l0_retention=30s
   DATA="$WORK/data-durability-$mode"
   mkdir -p "$DATA"
   curl -fsS --noproxy '*' -X PUT "$S3/$bucket" >/dev/null

@@ -23,7 +23,7 @@
 #   LITESTREAM_REGION     region (falls back to AWS_REGION; empty = look it up, AWS only)
 #   LITESTREAM_FORCE_PATH_STYLE  true/false (empty = Litestream's per-provider default)
 #   LITESTREAM_METRICS_ADDR      Litestream's Prometheus listener (empty = off)
-#   LITESTREAM_L0_RETENTION      how long L0 files are kept, at least until compacted (5s with
+#   LITESTREAM_L0_RETENTION      how long L0 files are kept, at least until compacted (30s with
 #                         HPTS_DURABILITY=replicated, where every write asks for a sync; empty,
 #                         i.e. Litestream's 5 minutes, otherwise)
 #   HPTS_LITESTREAM_SOCKET       Litestream's control socket (default: litestream.sock beside
@@ -87,7 +87,8 @@ export LITESTREAM_REGION=${LITESTREAM_REGION:-${AWS_REGION:-}}
 export LITESTREAM_FORCE_PATH_STYLE=${LITESTREAM_FORCE_PATH_STYLE:-}
 export LITESTREAM_METRICS_ADDR=${LITESTREAM_METRICS_ADDR:-}
 # Replicated acknowledgements make a sync (one L0 file) per group of writes, tens per second;
-# Litestream lists its L0 directory on every sync, so they must not pile up for 5 minutes.
+# Litestream lists its L0 directory on every sync, so they must not pile up for 5 minutes; 30 s
+# still leaves a restore taken while the service runs the time to fetch the newest of them.
 durability=${HPTS_DURABILITY:-local}
 prev=""
 for arg in "$@"; do
@@ -98,7 +99,7 @@ for arg in "$@"; do
   prev=$arg
 done
 if [ "$durability" = replicated ]; then
-  export LITESTREAM_L0_RETENTION=${LITESTREAM_L0_RETENTION:-5s}
+  export LITESTREAM_L0_RETENTION=${LITESTREAM_L0_RETENTION:-30s}
 else
   export LITESTREAM_L0_RETENTION=${LITESTREAM_L0_RETENTION:-}
 fi

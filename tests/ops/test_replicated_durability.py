@@ -193,9 +193,10 @@ def test_under_sustained_replicated_writes_litestream_drops_compacted_l0_files_a
     hpts_ls, s3, tmp_path
 ):
     # Every group of replicated writes is one sync, one L0 file. Litestream lists its L0
-    # directory on each sync, so scripts/start.sh keeps them 5 s (and until their compaction into
+    # directory on each sync, so scripts/start.sh keeps them 30 s (and until their compaction into
     # L1, every 10 s) instead of Litestream's 5 minutes, which made every sync slower as they
-    # piled up.
+    # piled up. The restore runs while the service and its Litestream still run, as a restore
+    # drill does.
     bucket = s3.create_bucket()
     data_dir = tmp_path / "data"
     data_dir.mkdir()
@@ -205,7 +206,7 @@ def test_under_sustained_replicated_writes_litestream_drops_compacted_l0_files_a
     loans = new_loans([tenant], 32)
     open_loans(api, loans)
 
-    load = ContinuousLoad(api, loans, threads=16, max_seconds=32).start()
+    load = ContinuousLoad(api, loans, threads=16, max_seconds=55).start()
     load.join(timeout=90)
     refused = [o for o in load.other if not o.endswith("ConnectionError")]
     assert not refused, f"answers other than 2xx: {refused[:5]}"
@@ -213,9 +214,10 @@ def test_under_sustained_replicated_writes_litestream_drops_compacted_l0_files_a
     l0 = _l0_files(inst.db)
     assert l0, "Litestream wrote no L0 file"
     synced = l0[-1]
-    assert synced >= 150, f"only {synced} syncs in 32 s of replicated writes"
-    assert len(l0) <= synced * 0.6, (
-        f"{len(l0)} of {synced} L0 files are still on disk after 32 s: compacted ones are not dropped"
+    assert synced >= 300, f"only {synced} syncs in 55 s of replicated writes"
+    # Files older than 30 s are gone once compacted: about 55 % of them remain after 55 s.
+    assert len(l0) <= synced * 0.8, (
+        f"{len(l0)} of {synced} L0 files are still on disk after 55 s: compacted ones are not dropped"
     )
 
     # Dropping L0 files loses nothing: a restore of the bucket has every acknowledged write.
