@@ -72,9 +72,10 @@ impl Checkpointer {
                 while !thread_stop.load(Ordering::Acquire) {
                     std::thread::park_timeout(INTERVAL);
                     match crate::store::pragmas::checkpoint_passive(&conn) {
-                        Ok((frames, done)) => {
-                            stats.wal.frames.store(frames, Ordering::Relaxed);
-                            stats.wal.checkpointed.store(done, Ordering::Relaxed);
+                        Ok(run) if run.busy => {}
+                        Ok(run) => {
+                            stats.wal.frames.store(run.frames, Ordering::Relaxed);
+                            stats.wal.checkpointed.store(run.done, Ordering::Relaxed);
                         }
                         Err(e) => tracing::warn!(error = %e, "passive WAL checkpoint failed"),
                     }

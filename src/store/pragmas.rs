@@ -88,11 +88,36 @@ pub fn apply_side(conn: &Connection) -> rusqlite::Result<()> {
     conn.pragma_update(None, "busy_timeout", BUSY_TIMEOUT_MS)
 }
 
-/// Runs one PASSIVE checkpoint (never `TRUNCATE` or `RESTART`, which would fight Litestream);
-/// returns (frames in the WAL, frames checkpointed).
-pub(crate) fn checkpoint_passive(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+/// What one `PRAGMA wal_checkpoint(PASSIVE)` answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CheckpointRun {
+    /// Another connection (the other checkpointing thread, or Litestream) held the checkpoint
+    /// lock, so nothing was copied; `SQLite` then reports -1 for both counts.
+    pub(crate) busy: bool,
+    /// Frames in the WAL.
+    pub(crate) frames: i64,
+    /// Frames copied back into the database file.
+    pub(crate) done: i64,
+}
+
+impl CheckpointRun {
+    /// True when every frame of the WAL is in the database file, so the next write
+    /// transaction starts the WAL from the beginning.
+    pub(crate) fn copied_everything(&self) -> bool {
+        !self.busy && self.frames >= 0 && self.done == self.frames
+    }
+}
+
+/// Runs one PASSIVE checkpoint (never `TRUNCATE` or `RESTART`, which would fight Litestream).
+pub(crate) fn checkpoint_passive(conn: &Connection) -> rusqlite::Result<CheckpointRun> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-        Ok((r.get(1)?, r.get(2)?))
+        let frames: i64 = r.get(1)?;
+        let done: i64 = r.get(2)?;
+        Ok(CheckpointRun {
+            busy: r.get::<_, i64>(0)? != 0 || frames < 0 || done < 0,
+            frames,
+            done,
+        })
     })
 }
 
@@ -101,4 +126,62 @@ pub(crate) fn checkpoint_passive(conn: &Connection) -> rusqlite::Result<(i64, i6
 pub(crate) fn has_column(conn: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
     conn.prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2")?
         .exists([table, column])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wal_db(dir: &tempfile::TempDir) -> (Connection, Connection) {
+        let path = dir.path().join("wal.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0;
+                 CREATE TABLE t (x INTEGER);",
+            )
+            .unwrap();
+        let reader = Connection::open(&path).unwrap();
+        (writer, reader)
+    }
+
+    #[test]
+    fn a_checkpoint_with_no_reader_in_the_way_copies_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, _reader) = wal_db(&dir);
+        writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        let run = checkpoint_passive(&writer).unwrap();
+        assert!(!run.busy, "{run:?}");
+        assert!(run.frames > 0, "{run:?}");
+        assert!(run.copied_everything(), "{run:?}");
+    }
+
+    #[test]
+    fn a_checkpoint_behind_a_reader_on_an_old_snapshot_does_not_copy_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let (writer, reader) = wal_db(&dir);
+        writer.execute("INSERT INTO t VALUES (1)", []).unwrap();
+        reader.execute_batch("BEGIN").unwrap();
+        let _: i64 = reader
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        writer.execute("INSERT INTO t VALUES (2)", []).unwrap();
+        let run = checkpoint_passive(&writer).unwrap();
+        assert!(!run.busy, "{run:?}");
+        assert!(run.done < run.frames, "{run:?}");
+        assert!(!run.copied_everything(), "{run:?}");
+        reader.execute_batch("COMMIT").unwrap();
+        assert!(checkpoint_passive(&writer).unwrap().copied_everything());
+    }
+
+    #[test]
+    fn a_checkpoint_that_reports_minus_one_counts_as_busy_and_copied_nothing() {
+        // SQLite answers -1 for both counts when it ran no checkpoint: a database not in WAL
+        // mode here, another checkpointer holding the lock in the service.
+        let conn = Connection::open_in_memory().unwrap();
+        let run = checkpoint_passive(&conn).unwrap();
+        assert_eq!((run.frames, run.done), (-1, -1), "{run:?}");
+        assert!(run.busy);
+        assert!(!run.copied_everything());
+    }
 }

@@ -370,12 +370,17 @@ impl Writer {
         if self.replication.is_some() || !self.stats.wal.wants_reset() {
             return;
         }
+        // Whatever the answer, wait for the background thread's next numbers before trying
+        // again (a reader holding an old snapshot would otherwise make every batch try).
+        self.stats.wal.frames.store(0, Ordering::Relaxed);
         match crate::store::pragmas::checkpoint_passive(&self.conn) {
-            Ok((frames, done)) => {
-                self.stats.wal.frames.store(0, Ordering::Relaxed);
-                tracing::debug!(frames, done, "writer finished a WAL checkpoint");
+            Ok(run) if run.copied_everything() => {
+                tracing::debug!(frames = run.frames, "writer finished a WAL checkpoint");
                 self.stats.wal_resets.fetch_add(1, Ordering::Relaxed);
             }
+            // Busy (another checkpoint holds the lock) or not every frame copied (a reader still
+            // needs an old one): the WAL does not start over, so it is not counted as a reset.
+            Ok(run) => tracing::debug!(?run, "writer's WAL checkpoint did not finish"),
             Err(e) => tracing::warn!(error = %e, "passive WAL checkpoint failed"),
         }
     }
