@@ -15,6 +15,8 @@ WORKDIR /build
 # 1.95 toolchain is used as is (Cargo.toml's rust-version = "1.95" still guards it), instead of
 # rustup downloading the pinned patch release plus clippy/rustfmt during the build.
 COPY Cargo.toml Cargo.lock build.rs ./
+# .cargo/config.toml sets how SQLite is compiled (LIBSQLITE3_FLAGS).
+COPY .cargo ./.cargo
 COPY src ./src
 COPY migrations ./migrations
 # Reported by GET /v1/health/live; .git is not in the build context.

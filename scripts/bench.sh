@@ -18,7 +18,8 @@
 # Environment: DURATION (measured seconds per scenario, default 20), CLIENTS (default 64),
 # WARMUP (seconds before measuring, default 2), TENANTS (default 4), KEEP (=1 keeps the temp dir),
 # WRK_SECONDS (default 10), CEILING_TARGET (where the ceiling is built, default outside the repo),
-# ONLY (=durability runs just the durability comparison), VENV (litestream + moto; default .venv,
+# ONLY (=durability runs just the durability comparison, =ceiling just the ceiling pair and
+# mixed), VENV (litestream + moto; default .venv,
 # created with the pinned versions if missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,7 +56,9 @@ done
 echo "== cargo build --release --bins"
 cargo build --release --bins
 echo "== building the reference ceiling out of tree ($CEILING_TARGET)"
-CARGO_TARGET_DIR="$CEILING_TARGET" cargo build --release --quiet --manifest-path "$CEILING_DIR/Cargo.toml"
+# LIBSQLITE3_FLAGS set (empty) keeps this repository's .cargo/config.toml from reaching the
+# ceiling's SQLite: the reference stays the stock `rusqlite` bundled build its README describes.
+LIBSQLITE3_FLAGS="" CARGO_TARGET_DIR="$CEILING_TARGET" cargo build --release --quiet --manifest-path "$CEILING_DIR/Cargo.toml"
 CEILING_BIN="$CEILING_TARGET/release/calib"
 BIN=target/release/hpts
 LOADGEN=target/release/hpts-loadgen
@@ -290,8 +293,37 @@ durability_local_vs_replicated() {
   echo
 }
 
+# A scenario's req/s from its report (0 when it did not run).
+rate() { jq -r '.req_per_sec' "$WORK/$1-$2.json" 2>/dev/null || echo 0; }
+
+# The side-by-side table and the ratios (mixed from this run's group-commit-on report).
+ceiling_table() {
+  echo "### Against the ceiling (same run; wrk -t2 -c64, ${WRK_SECONDS}s, FULL, JWT)"
+  echo
+  echo "| server | req/s | p99 ms | server CPU µs/request | non-2xx |"
+  echo "|---|---:|---:|---:|---:|"
+  read -r c_rps c_p99 c_cpu c_err <"$WORK/wrk-ceiling"
+  read -r h_rps h_p99 h_cpu h_err <"$WORK/wrk-hpts"
+  echo "| ceiling (bare durable write) | $c_rps | $c_p99 | $c_cpu | $c_err |"
+  echo "| hpts POST /v1/disbursements | $h_rps | $h_p99 | $h_cpu | $h_err |"
+  echo
+  awk -v hr="$h_rps" -v cr="$c_rps" -v hc="$h_cpu" -v cc="$c_cpu" -v mixed="$(rate on mixed)" 'BEGIN {
+    printf "hpts / ceiling, disburse throughput: %.2fx\n", hr / cr
+    printf "hpts / ceiling, CPU per request: %.2fx (lower is better)\n", hc / cc
+    printf "hpts mixed (loadgen, %s clients) / ceiling throughput: %.2fx\n", ENVIRON["CLIENTS"], mixed / cr
+  }'
+}
+
 if [ "${ONLY:-}" = durability ]; then
   durability_local_vs_replicated
+  exit "$FAILED"
+fi
+if [ "${ONLY:-}" = ceiling ]; then
+  ceiling_vs_hpts
+  start_server on
+  run_scenario on mixed
+  stop_server
+  ceiling_table
   exit "$FAILED"
 fi
 
@@ -329,8 +361,6 @@ row() {
   ' "$file"
 }
 
-rate() { jq -r '.req_per_sec' "$WORK/$1-$2.json" 2>/dev/null || echo 0; }
-
 echo
 echo "## Results ($(date -u +%Y-%m-%d), DURATION=${DURATION}s, WARMUP=${WARMUP}s, CLIENTS=$CLIENTS, TENANTS=$TENANTS)"
 echo
@@ -344,20 +374,7 @@ for scenario in mixed disburse reads-under-writes accrual-10k; do
   done
 done
 echo
-echo "### Against the ceiling (same run; wrk -t2 -c64, ${WRK_SECONDS}s, FULL, JWT)"
-echo
-echo "| server | req/s | p99 ms | server CPU µs/request | non-2xx |"
-echo "|---|---:|---:|---:|---:|"
-read -r c_rps c_p99 c_cpu c_err <"$WORK/wrk-ceiling"
-read -r h_rps h_p99 h_cpu h_err <"$WORK/wrk-hpts"
-echo "| ceiling (bare durable write) | $c_rps | $c_p99 | $c_cpu | $c_err |"
-echo "| hpts POST /v1/disbursements | $h_rps | $h_p99 | $h_cpu | $h_err |"
-echo
-awk -v hr="$h_rps" -v cr="$c_rps" -v hc="$h_cpu" -v cc="$c_cpu" -v mixed="$(rate on mixed)" 'BEGIN {
-  printf "hpts / ceiling, disburse throughput: %.2fx\n", hr / cr
-  printf "hpts / ceiling, CPU per request: %.2fx (lower is better)\n", hc / cc
-  printf "hpts mixed (loadgen, %s clients) / ceiling throughput: %.2fx\n", ENVIRON["CLIENTS"], mixed / cr
-}'
+ceiling_table
 echo
 for scenario in disburse mixed; do
   awk -v s="$scenario" -v on="$(rate on "$scenario")" -v off="$(rate off "$scenario")" \

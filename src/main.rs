@@ -10,7 +10,9 @@ use hpts::config::{Cli, Command, WebhooksCommand};
 /// jemalloc instead of glibc's malloc: the writer thread allocates and frees many small,
 /// short-lived buffers per job (`SQLite`'s records and statement journals, Rust's rows), and
 /// glibc spent 12-16 % of its samples in malloc/free and their consolidation. Measured in
-/// docs/PERFORMANCE.md ("jemalloc"): less CPU per write, the same tail latency and RSS.
+/// docs/PERFORMANCE.md ("jemalloc"): less CPU per write, the same tail latency and RSS. The
+/// crate's `unprefixed_malloc_on_supported_platforms` feature makes it the C `malloc` as well,
+/// which `SQLite` calls directly.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -185,3 +185,37 @@ mod tests {
         assert!(!run.copied_everything());
     }
 }
+
+#[cfg(test)]
+mod build_tests {
+    use rusqlite::Connection;
+
+    fn compile_options() -> Vec<String> {
+        let conn = Connection::open_in_memory().unwrap();
+        let mut stmt = conn.prepare("PRAGMA compile_options").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn sqlite_is_built_without_the_process_wide_page_cache_and_memory_statistics_mutexes() {
+        // .cargo/config.toml's LIBSQLITE3_FLAGS (docs/PERFORMANCE.md, "SQLite's global mutexes").
+        let options = compile_options();
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        // The rest of rusqlite's bundled build stays as it was.
+        assert!(options.iter().any(|o| o == "THREADSAFE=1"), "{options:?}");
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_FOREIGN_KEYS"),
+            "{options:?}"
+        );
+    }
+}
