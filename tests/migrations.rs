@@ -232,6 +232,13 @@ fn after_the_upgrade_the_database_refuses_non_integer_money_and_keeps_its_guards
 #[test]
 fn the_upgraded_service_serves_old_loans_under_the_new_rules() {
     let (dir, path) = old_database();
+    // The old release kept its answers for 24 h, and the dump's keys expired on 2026-12-02 by
+    // the wall clock the service reads. The replay below is about a key still inside its
+    // retention, so only the expiry moves (to 2100); the stored answers stay as written.
+    Connection::open(&path)
+        .expect("open")
+        .execute("UPDATE idempotency_keys SET expires_at = 4102444800", [])
+        .expect("keep the old keys inside their retention");
     let signing = hpts::auth::dev::generate_signing_key().expect("key");
     let jwks = dir.path().join("jwks.json");
     write_jwks(&jwks, &[(KID, &signing)]);
